@@ -1,5 +1,9 @@
 //! Locksmith: win back access to on-premises CRMs by working on their databases.
 
+pub mod backend;
+pub mod cli;
+pub mod connector;
 pub mod journal;
+pub mod ops;
 pub mod schemes;
 pub mod secret;

@@ -1,1 +1,59 @@
-fn main() {}
+//! `locksmith`: the one reporter. Everything else returns errors.
+
+use std::io::Write;
+
+use clap::Parser;
+use locksmith::cli::{self, Cli};
+
+fn main() {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = match runtime.block_on(cli::run(cli)) {
+        Ok(report) => {
+            let mut out = std::io::stdout().lock();
+            let written = if json && report.code != -1 {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&report.json).unwrap_or_default()
+                )
+            } else {
+                write!(out, "{}", report.text)
+            };
+            if written.is_err() {
+                1
+            } else {
+                report.code.max(0)
+            }
+        }
+        Err(e) => {
+            let code = e.exit_code();
+            if json {
+                let mut doc = serde_json::json!({ "error": e.to_string(), "exit_code": code });
+                if let locksmith::ops::OpError::Ambiguous { candidates, .. } = &e {
+                    doc["candidates"] = serde_json::json!(candidates);
+                }
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                eprintln!("error: {e}");
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    eprintln!("  caused by: {s}");
+                    source = s.source();
+                }
+            }
+            code
+        }
+    };
+    std::process::exit(code);
+}

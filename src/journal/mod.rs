@@ -1,1 +1,507 @@
-//! placeholder
+//! The local journal: an append-only, hash-chained record of every write
+//! locksmith makes to a target database.
+//!
+//! Protocol: an [`EntryKind::Intent`] entry is durable in the journal before
+//! the target is touched (if it cannot be written, the write is refused), and
+//! an [`EntryKind::Outcome`] entry referring to it is appended afterwards.
+//!
+//! Secrets never enter the journal: callers record HMAC-SHA256 fingerprints
+//! made with [`Journal::fingerprint`], keyed by a per-installation key file.
+//!
+//! Each entry is chained to the previous one by SHA-256 (see `chain.rs` for
+//! the exact encoding), so [`Journal::verify`] finds entries that were edited,
+//! deleted or moved. It cannot notice that the newest entries were cut off:
+//! auditors who need that compare [`VerifyReport::head_hash`] with a copy kept
+//! elsewhere.
+
+mod chain;
+mod key;
+mod store;
+
+use std::fmt;
+use std::io::ErrorKind;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use self::key::JournalKey;
+use self::store::{Row, entries, meta};
+
+/// Milliseconds SQLite waits for another locksmith holding the journal lock.
+const BUSY_TIMEOUT_MS: u32 = 5000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot open the journal {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("journal key {path}: {reason}")]
+    Key { path: PathBuf, reason: String },
+    #[error("could not write to the journal: {0}")]
+    Write(String),
+    #[error("could not read the journal: {0}")]
+    Read(String),
+    #[error("there is no journal entry #{0}; check the id against the journal's entry list")]
+    NotFound(i64),
+    #[error("could not export the journal: {0}")]
+    Export(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    Intent,
+    Outcome,
+    Calibrate,
+    Reconcile,
+    Note,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Committed,
+    RolledBack,
+    Refused,
+    Failed,
+    Unknown,
+}
+
+/// Who/where: filled by the caller.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Actor {
+    pub os_user: String,
+    pub ssh_origin: Option<String>,
+}
+
+impl Actor {
+    /// The OS user running locksmith (`$USER`, else `$LOGNAME`, else
+    /// `uid:<n>` from /proc/self/status, else `unknown`) and, over SSH, the
+    /// client address and port from `$SSH_CLIENT` (or `$SSH_CONNECTION`).
+    pub fn current() -> Actor {
+        let env = |name: &str| std::env::var(name).ok();
+        let status = || std::fs::read_to_string("/proc/self/status").ok();
+        actor_from(
+            env("USER"),
+            env("LOGNAME"),
+            status,
+            env("SSH_CLIENT").or_else(|| env("SSH_CONNECTION")),
+        )
+    }
+}
+
+fn actor_from(
+    user: Option<String>,
+    logname: Option<String>,
+    proc_status: impl FnOnce() -> Option<String>,
+    ssh_client: Option<String>,
+) -> Actor {
+    let non_empty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let os_user = non_empty(user)
+        .or_else(|| non_empty(logname))
+        .or_else(|| proc_status().as_deref().and_then(uid_from_status))
+        .unwrap_or_else(|| "unknown".to_owned());
+    Actor {
+        os_user,
+        ssh_origin: ssh_client.as_deref().and_then(ssh_origin_from),
+    }
+}
+
+fn uid_from_status(status: &str) -> Option<String> {
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    let uid = line.split_whitespace().nth(1)?;
+    uid.parse::<u32>().ok().map(|n| format!("uid:{n}"))
+}
+
+/// `"<ip> <port> <local port>"` -> `ip:port` (`[ip]:port` for IPv6).
+fn ssh_origin_from(value: &str) -> Option<String> {
+    let mut fields = value.split_whitespace();
+    let ip = fields.next()?;
+    match fields.next().filter(|p| p.parse::<u16>().is_ok()) {
+        Some(port) if ip.contains(':') => Some(format!("[{ip}]:{port}")),
+        Some(port) => Some(format!("{ip}:{port}")),
+        None => Some(ip.to_owned()),
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Place {
+    pub engine: String,
+    pub host: String,
+    pub database: String,
+    pub connector: String,
+}
+
+/// What the caller wants recorded. `details` is free JSON (columns touched,
+/// SQL text with placeholders, fingerprints, warnings, scheme id, outcome
+/// info) — the caller guarantees it holds no secrets.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct NewEntry {
+    pub kind: EntryKind,
+    /// outcome -> its intent's id
+    pub refers_to: Option<i64>,
+    /// "reset", "unlock", "calibrate", ...
+    pub action: String,
+    /// login and/or "#pk"
+    pub account: Option<String>,
+    pub reason: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub actor: Actor,
+    pub place: Place,
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct Entry {
+    pub id: i64,
+    /// RFC 3339 UTC, milliseconds.
+    pub at: String,
+    #[serde(flatten)]
+    pub entry: NewEntry,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct VerifyReport {
+    /// Number of entries stored in the journal.
+    pub entries: u64,
+    /// Hash stored in the newest entry (the chain head when `ok`).
+    pub head_hash: Option<String>,
+    pub ok: bool,
+    /// The first problem found, walking from the oldest entry.
+    pub problem: Option<ChainProblem>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct ChainProblem {
+    pub entry_id: i64,
+    /// "edited" | "deleted_before" | "reordered" | "unreadable"
+    pub kind: String,
+    /// Plain words naming the entry.
+    pub message: String,
+}
+
+pub struct Journal {
+    conn: SqliteConnection,
+    key: JournalKey,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Journal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Journal")
+            .field("path", &self.path)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Failure inside the append transaction.
+enum AppendError {
+    Db(diesel::result::Error),
+    NotFound(i64),
+}
+
+impl From<diesel::result::Error> for AppendError {
+    fn from(e: diesel::result::Error) -> Self {
+        AppendError::Db(e)
+    }
+}
+
+impl Journal {
+    /// Opens or creates the SQLite journal at `path` (creating parent
+    /// folders with mode 0700, the file with mode 0600) and the HMAC key at
+    /// `key_path` (32 bytes from the OS CSPRNG, created once with mode 0600,
+    /// hex in the file). An existing key file that group or others may access
+    /// is refused.
+    ///
+    /// The journal uses the rollback (DELETE) journal mode, so the journal
+    /// is one self-contained file, and `synchronous=FULL`, so an appended
+    /// entry is on disk when [`Journal::append`] returns.
+    pub fn open(path: &Path, key_path: &Path) -> Result<Journal, JournalError> {
+        let open_err = |reason: String| JournalError::Open {
+            path: path.to_path_buf(),
+            reason,
+        };
+        // Absolute, so that SQLite never reads the name as a `file:` URI.
+        let abs = std::path::absolute(path)
+            .map_err(|e| open_err(format!("cannot resolve the path ({e})")))?;
+        let url = abs.to_str().ok_or_else(|| {
+            open_err("the path is not valid UTF-8; choose a path with plain characters".into())
+        })?;
+        if let Some(parent) = abs.parent() {
+            key::create_private_dirs(parent).map_err(|e| {
+                open_err(format!(
+                    "cannot create the folder {} ({e}); create it or choose another journal path",
+                    parent.display()
+                ))
+            })?;
+        }
+        let key = key::load_or_create(key_path)?;
+        // Create the file ourselves so it starts private (SQLite would use
+        // 0644); an empty file is a valid empty database.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&abs)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(open_err(format!(
+                    "cannot create the file ({e}); check that its folder is writable"
+                )));
+            }
+        }
+        if !abs.is_file() {
+            return Err(open_err(
+                "it is not a regular file; point locksmith at the journal file".into(),
+            ));
+        }
+
+        let mut conn = SqliteConnection::establish(url)
+            .map_err(|e| open_err(format!("SQLite cannot open it ({e})")))?;
+        let not_a_journal = |e: diesel::result::Error| {
+            open_err(format!(
+                "it is not a usable locksmith journal ({e}); check the path, free disk space \
+                 and that the file is writable"
+            ))
+        };
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};
+             PRAGMA journal_mode = DELETE;
+             PRAGMA synchronous = FULL;"
+        ))
+        .map_err(not_a_journal)?;
+        conn.immediate_transaction(|c| c.batch_execute(store::SCHEMA_SQL))
+            .map_err(not_a_journal)?;
+        let version: String = meta::table
+            .filter(meta::key.eq("schema_version"))
+            .select(meta::value)
+            .first(&mut conn)
+            .map_err(not_a_journal)?;
+        if version != store::SCHEMA_VERSION {
+            return Err(open_err(format!(
+                "it has schema version {version}, this locksmith reads version {}; \
+                 use a newer locksmith",
+                store::SCHEMA_VERSION
+            )));
+        }
+        Ok(Journal {
+            conn,
+            key,
+            path: abs,
+        })
+    }
+
+    /// Default locations in the user's state folder (or local data folder):
+    /// `<dir>/journal.sqlite` and `<dir>/journal.key`.
+    pub fn default_paths() -> Result<(PathBuf, PathBuf), JournalError> {
+        let dirs = directories::ProjectDirs::from("", "", "locksmith").ok_or_else(|| {
+            JournalError::Open {
+                path: PathBuf::from("journal.sqlite"),
+                reason: "no home folder was found for the default journal location; set HOME \
+                         or give the journal path explicitly"
+                    .into(),
+            }
+        })?;
+        let dir = dirs
+            .state_dir()
+            .unwrap_or_else(|| dirs.data_local_dir())
+            .to_path_buf();
+        Ok((dir.join("journal.sqlite"), dir.join("journal.key")))
+    }
+
+    /// HMAC-SHA256(key, domain || 0x00 || value), hex, prefixed
+    /// `hmac-sha256:`. `domain` separates uses (e.g. `"stored:password"`) and
+    /// must not contain a NUL character.
+    pub fn fingerprint(&self, domain: &str, value: &[u8]) -> String {
+        debug_assert!(!domain.contains('\0'), "fingerprint domain contains NUL");
+        format!(
+            "hmac-sha256:{}",
+            key::hmac_hex(&self.key, &[domain.as_bytes(), &[0u8], value])
+        )
+    }
+
+    fn write_err(&self, what: impl fmt::Display) -> JournalError {
+        JournalError::Write(format!(
+            "{}: {what}; check free disk space and that the file and its folder are writable, \
+             then retry",
+            self.path.display()
+        ))
+    }
+
+    fn read_err(&self, what: impl fmt::Display) -> JournalError {
+        JournalError::Read(format!("{}: {what}", self.path.display()))
+    }
+
+    /// Appends durably (one `BEGIN IMMEDIATE` transaction) and returns the
+    /// new entry's id. If `refers_to` is set, that entry must exist.
+    pub fn append(&mut self, entry: &NewEntry) -> Result<i64, JournalError> {
+        let body = chain::canonical_body(entry)
+            .map_err(|e| self.write_err(format!("the entry cannot be encoded ({e})")))?;
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let result = self.conn.immediate_transaction(|c| {
+            if let Some(target) = entry.refers_to {
+                let found: i64 = entries::table
+                    .filter(entries::id.eq(target))
+                    .count()
+                    .get_result(c)?;
+                if found == 0 {
+                    return Err(AppendError::NotFound(target));
+                }
+            }
+            let last: Option<(i64, String)> = entries::table
+                .select((entries::id, entries::hash))
+                .order(entries::id.desc())
+                .first(c)
+                .optional()?;
+            let (id, prev_hash) = match last {
+                Some((last_id, last_hash)) => (last_id.saturating_add(1), last_hash),
+                None => (1, chain::GENESIS_PREV_HASH.to_owned()),
+            };
+            let hash = chain::entry_hash(id, &at, &prev_hash, &body);
+            let row = Row {
+                id,
+                at: at.clone(),
+                kind: chain::kind_name(entry.kind).to_owned(),
+                refers_to: entry.refers_to,
+                action: entry.action.clone(),
+                account: entry.account.clone(),
+                body: body.clone(),
+                prev_hash,
+                hash,
+            };
+            diesel::insert_into(entries::table)
+                .values(&row)
+                .execute(c)?;
+            Ok(id)
+        });
+        match result {
+            Ok(id) => Ok(id),
+            Err(AppendError::NotFound(id)) => Err(JournalError::NotFound(id)),
+            Err(AppendError::Db(e)) => Err(self.write_err(e)),
+        }
+    }
+
+    fn to_entry(&self, row: Row) -> Result<Entry, JournalError> {
+        let entry = chain::parse_body(&row).map_err(|e| {
+            self.read_err(format!(
+                "entry #{} cannot be read ({e}); run the journal verification to see what \
+                 happened to it",
+                row.id
+            ))
+        })?;
+        Ok(Entry {
+            id: row.id,
+            at: row.at,
+            entry,
+            prev_hash: row.prev_hash,
+            hash: row.hash,
+        })
+    }
+
+    fn all_rows(&mut self) -> Result<Vec<Row>, JournalError> {
+        entries::table
+            .select(Row::as_select())
+            .order(entries::id.asc())
+            .load(&mut self.conn)
+            .map_err(|e| self.read_err(e))
+    }
+
+    /// The newest `limit` entries (all if `None`), newest last.
+    pub fn list(&mut self, limit: Option<u64>) -> Result<Vec<Entry>, JournalError> {
+        let rows = match limit {
+            None => self.all_rows()?,
+            Some(n) => {
+                let n = i64::try_from(n).unwrap_or(i64::MAX);
+                let mut rows: Vec<Row> = entries::table
+                    .select(Row::as_select())
+                    .order(entries::id.desc())
+                    .limit(n)
+                    .load(&mut self.conn)
+                    .map_err(|e| self.read_err(e))?;
+                rows.reverse();
+                rows
+            }
+        };
+        rows.into_iter().map(|r| self.to_entry(r)).collect()
+    }
+
+    pub fn get(&mut self, id: i64) -> Result<Entry, JournalError> {
+        let row: Option<Row> = entries::table
+            .select(Row::as_select())
+            .filter(entries::id.eq(id))
+            .first(&mut self.conn)
+            .optional()
+            .map_err(|e| self.read_err(e))?;
+        match row {
+            Some(row) => self.to_entry(row),
+            None => Err(JournalError::NotFound(id)),
+        }
+    }
+
+    /// Entries of kind Intent with no Outcome referring to them, oldest
+    /// first (the caller reconciles them later).
+    pub fn open_intents(&mut self) -> Result<Vec<Entry>, JournalError> {
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT e.id, e.at, e.kind, e.refers_to, e.action, e.account, e.body, \
+                    e.prev_hash, e.hash \
+             FROM entries e \
+             WHERE e.kind = 'intent' \
+               AND NOT EXISTS (SELECT 1 FROM entries o \
+                               WHERE o.kind IN ('outcome', 'reconcile') AND o.refers_to = e.id) \
+             ORDER BY e.id",
+        )
+        .load(&mut self.conn)
+        .map_err(|e| self.read_err(e))?;
+        rows.into_iter().map(|r| self.to_entry(r)).collect()
+    }
+
+    /// Walks the chain from the first entry: recomputes each hash, checks
+    /// the links and that ids are consecutive, and that the query columns
+    /// agree with the sealed content. Reports the first entry that was
+    /// edited, deleted before, reordered, or is unreadable.
+    pub fn verify(&mut self) -> Result<VerifyReport, JournalError> {
+        let rows = self.all_rows()?;
+        Ok(chain::verify_rows(&rows))
+    }
+
+    /// One JSON object per line (the [`Entry`] serialization), oldest first.
+    /// Returns the number of lines written.
+    pub fn export_jsonl(&mut self, out: &mut dyn std::io::Write) -> Result<u64, JournalError> {
+        let rows = self.all_rows()?;
+        let mut count = 0u64;
+        for row in rows {
+            let entry = self.to_entry(row)?;
+            let line = serde_json::to_string(&entry).map_err(|e| {
+                JournalError::Export(format!("entry #{} cannot be encoded ({e})", entry.id))
+            })?;
+            out.write_all(line.as_bytes())
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(|e| {
+                    JournalError::Export(format!(
+                        "writing the export failed ({e}); check the destination"
+                    ))
+                })?;
+            count += 1;
+        }
+        out.flush().map_err(|e| {
+            JournalError::Export(format!(
+                "writing the export failed ({e}); check the destination"
+            ))
+        })?;
+        Ok(count)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+//! Target databases: one backend per engine behind one trait. SQL dialect
+//! differences (quoting, placeholders, paging, null-safe comparison) live in
+//! each backend's `Dialect`, so operations build one statement shape for all.
+
+pub mod mysql;
+pub mod target;
+
+use async_trait::async_trait;
+use chrono::NaiveDateTime;
+
+pub use target::{DbPassword, Target, TargetError, TlsMode};
+
+/// A value read from or bound to a target. Secrets in here are never
+/// printed: plans show fingerprints.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Text(String),
+    Bytes(Vec<u8>),
+    DateTime(NaiveDateTime),
+}
+
+impl Value {
+    /// Stable bytes for fingerprints: a type tag and the value.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        match self {
+            Value::Null => b"null".to_vec(),
+            Value::Int(i) => format!("int:{i}").into_bytes(),
+            Value::UInt(u) => format!("int:{u}").into_bytes(),
+            Value::Float(f) => format!("float:{f}").into_bytes(),
+            Value::Text(s) => [b"text:".as_slice(), s.as_bytes()].concat(),
+            Value::Bytes(b) => [b"bytes:".as_slice(), b].concat(),
+            Value::DateTime(d) => {
+                format!("datetime:{}", d.format("%Y-%m-%d %H:%M:%S%.f")).into_bytes()
+            }
+        }
+    }
+
+    /// The value as text where that is meaningful (ids, logins, states).
+    pub fn as_text(&self) -> Option<String> {
+        match self {
+            Value::Null => None,
+            Value::Int(i) => Some(i.to_string()),
+            Value::UInt(u) => Some(u.to_string()),
+            Value::Float(f) => Some(f.to_string()),
+            Value::Text(s) => Some(s.clone()),
+            Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            Value::DateTime(d) => Some(d.format("%Y-%m-%d %H:%M:%S").to_string()),
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+}
+
+/// One row, values in the order of the SELECT list.
+pub type Row = Vec<Value>;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ColumnInfo {
+    pub name: String,
+    /// Lower-case base type: varchar, char, int, bigint, datetime, ...
+    pub data_type: String,
+    pub max_chars: Option<u64>,
+    pub nullable: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("cannot connect to {target}: {reason}")]
+    Connect { target: String, reason: String },
+    #[error("the connection to the target was lost: {0}")]
+    ConnectionLost(String),
+    #[error("the target refused the statement: {0}")]
+    Statement(String),
+    #[error(
+        "lock wait timeout or deadlock on the target: {0}. Another session holds the row; retry when it has finished, nothing was changed"
+    )]
+    LockTimeout(String),
+    #[error("permission denied on the target: {0}")]
+    Permission(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Spelling that differs between engines.
+pub trait Dialect: Send + Sync {
+    fn quote_ident(&self, ident: &str) -> String;
+    /// Placeholder for the n-th (1-based) bound value.
+    fn placeholder(&self, n: usize) -> String;
+    /// `a = b` that is true when both are NULL.
+    fn null_safe_eq(&self, left: &str, right: &str) -> String;
+    /// Paging clause with two placeholders: limit then offset.
+    fn limit_offset(&self, limit_ph: &str, offset_ph: &str) -> String;
+    /// Case-insensitive `LIKE` with `!` as escape character.
+    fn like(&self, column: &str, ph: &str) -> String;
+}
+
+/// Escapes `!`, `%` and `_` with `!` so a search term matches literally.
+pub fn like_pattern(term: &str) -> String {
+    let mut out = String::with_capacity(term.len() + 2);
+    out.push('%');
+    for c in term.chars() {
+        if matches!(c, '!' | '%' | '_') {
+            out.push('!');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+#[async_trait]
+pub trait Backend: Send {
+    fn dialect(&self) -> &dyn Dialect;
+    fn engine(&self) -> &'static str;
+    /// Host (or socket) and database, for the journal.
+    fn place(&self) -> (String, String);
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, BackendError>;
+    /// Rows matched by the statement (found rows, not only changed ones).
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, BackendError>;
+    async fn begin(&mut self) -> Result<(), BackendError>;
+    async fn commit(&mut self) -> Result<(), BackendError>;
+    async fn rollback(&mut self) -> Result<(), BackendError>;
+    /// Columns of a table in the connected database; empty when it does not exist.
+    async fn columns(&mut self, table: &str) -> Result<Vec<ColumnInfo>, BackendError>;
+    /// Whether writes to the table are transactional (false for MyISAM).
+    async fn transactional(&mut self, table: &str) -> Result<bool, BackendError>;
+    /// The server's current time, so written timestamps match the server clock.
+    async fn now(&mut self) -> Result<NaiveDateTime, BackendError>;
+    async fn close(self: Box<Self>) -> Result<(), BackendError>;
+}
+
+/// Connects to a target with the backend for its engine.
+pub async fn connect(target: &Target) -> Result<Box<dyn Backend>, BackendError> {
+    match target.engine.as_str() {
+        "mysql" => Ok(Box::new(mysql::MySql::connect(target).await?)),
+        other => Err(BackendError::Unsupported(format!(
+            "engine `{other}` is not supported yet; use a mysql:// target"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_pattern_escapes_wildcards_and_the_escape_char() {
+        assert_eq!(like_pattern("a%b_c!d"), "%a!%b!_c!!d%");
+        assert_eq!(like_pattern("张三'\""), "%张三'\"%");
+    }
+}

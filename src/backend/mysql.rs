@@ -1,0 +1,312 @@
+//! MySQL / MariaDB through mysql_async: one connection, no pool, explicit
+//! transactions, found-rows semantics so "exactly one row" means matched.
+
+use async_trait::async_trait;
+use chrono::{NaiveDate, NaiveDateTime};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, Params, SslOpts};
+
+use super::{Backend, BackendError, ColumnInfo, Dialect, Row, Target, TlsMode, Value};
+
+pub struct MySqlDialect;
+
+impl Dialect for MySqlDialect {
+    fn quote_ident(&self, ident: &str) -> String {
+        // Identifiers were validated as plain names; doubling is belt and braces.
+        format!("`{}`", ident.replace('`', "``"))
+    }
+    fn placeholder(&self, _n: usize) -> String {
+        "?".to_string()
+    }
+    fn null_safe_eq(&self, left: &str, right: &str) -> String {
+        format!("{left} <=> {right}")
+    }
+    fn limit_offset(&self, limit_ph: &str, offset_ph: &str) -> String {
+        format!("LIMIT {limit_ph} OFFSET {offset_ph}")
+    }
+    fn like(&self, column: &str, ph: &str) -> String {
+        format!("{column} LIKE {ph} ESCAPE '!'")
+    }
+}
+
+pub struct MySql {
+    conn: Conn,
+    host: String,
+    database: String,
+}
+
+fn opts(target: &Target, tls: bool) -> Result<OptsBuilder, BackendError> {
+    let mut b = OptsBuilder::default()
+        .user(Some(target.user.clone()))
+        .db_name(Some(target.database.clone()))
+        .client_found_rows(true)
+        .prefer_socket(false);
+    if let Some(pw) = &target.password {
+        b = b.pass(Some(pw.0.as_str().to_string()));
+    }
+    if let Some(socket) = &target.socket {
+        b = b.socket(Some(socket.display().to_string()));
+    } else {
+        b = b.ip_or_hostname(target.host.clone());
+        if let Some(port) = target.port {
+            b = b.tcp_port(port);
+        }
+    }
+    if tls {
+        let mut ssl = SslOpts::default().with_danger_accept_invalid_certs(target.skip_verify);
+        if let Some(ca) = &target.ca_file {
+            if !ca.is_file() {
+                return Err(BackendError::Connect {
+                    target: target.display(),
+                    reason: format!("CA file {} does not exist", ca.display()),
+                });
+            }
+            ssl = ssl.with_root_certs(vec![ca.clone().into()]);
+        }
+        b = b.ssl_opts(Some(ssl));
+    }
+    Ok(b)
+}
+
+fn server_lacks_tls(e: &mysql_async::Error) -> bool {
+    matches!(
+        e,
+        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)
+    )
+}
+
+/// Maps a driver error to what the operator can act on; never includes bound values.
+fn map_err(e: mysql_async::Error) -> BackendError {
+    match e {
+        mysql_async::Error::Server(s) => match s.code {
+            1205 | 1213 => BackendError::LockTimeout(s.message),
+            1044 | 1045 | 1142 | 1143 | 1227 => BackendError::Permission(s.message),
+            _ => BackendError::Statement(format!("{} (error {})", s.message, s.code)),
+        },
+        mysql_async::Error::Io(io) => BackendError::ConnectionLost(io.to_string()),
+        mysql_async::Error::Driver(d) => match d {
+            mysql_async::DriverError::ConnectionClosed => {
+                BackendError::ConnectionLost("the server closed the connection".into())
+            }
+            other => BackendError::Statement(other.to_string()),
+        },
+        other => BackendError::Statement(other.to_string()),
+    }
+}
+
+fn to_driver(v: &Value) -> mysql_async::Value {
+    use chrono::{Datelike, Timelike};
+    match v {
+        Value::Null => mysql_async::Value::NULL,
+        Value::Int(i) => mysql_async::Value::Int(*i),
+        Value::UInt(u) => mysql_async::Value::UInt(*u),
+        Value::Float(f) => mysql_async::Value::Double(*f),
+        Value::Text(s) => mysql_async::Value::Bytes(s.as_bytes().to_vec()),
+        Value::Bytes(b) => mysql_async::Value::Bytes(b.clone()),
+        Value::DateTime(d) => mysql_async::Value::Date(
+            d.year() as u16,
+            d.month() as u8,
+            d.day() as u8,
+            d.hour() as u8,
+            d.minute() as u8,
+            d.second() as u8,
+            d.nanosecond() / 1000,
+        ),
+    }
+}
+
+fn from_driver(v: mysql_async::Value) -> Value {
+    match v {
+        mysql_async::Value::NULL => Value::Null,
+        mysql_async::Value::Int(i) => Value::Int(i),
+        mysql_async::Value::UInt(u) => Value::UInt(u),
+        mysql_async::Value::Float(f) => Value::Float(f as f64),
+        mysql_async::Value::Double(f) => Value::Float(f),
+        mysql_async::Value::Bytes(b) => match String::from_utf8(b) {
+            Ok(s) => Value::Text(s),
+            Err(e) => Value::Bytes(e.into_bytes()),
+        },
+        mysql_async::Value::Date(y, mo, d, h, mi, s, us) => {
+            NaiveDate::from_ymd_opt(y as i32, mo as u32, d as u32)
+                .and_then(|date| date.and_hms_micro_opt(h as u32, mi as u32, s as u32, us))
+                .map(Value::DateTime)
+                // Zero dates ('0000-00-00') have no chrono form; keep them as text.
+                .unwrap_or_else(|| {
+                    Value::Text(format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}"))
+                })
+        }
+        mysql_async::Value::Time(neg, days, h, mi, s, us) => Value::Text(format!(
+            "{}{}:{:02}:{:02}.{:06}",
+            if neg { "-" } else { "" },
+            days * 24 + h as u32,
+            mi,
+            s,
+            us
+        )),
+    }
+}
+
+impl MySql {
+    pub async fn connect(target: &Target) -> Result<MySql, BackendError> {
+        let shown = target.display();
+        let connect_err = |e: mysql_async::Error| {
+            let reason = match &e {
+                mysql_async::Error::Server(s) if s.code == 1045 => format!(
+                    "access denied for {}: check the user and the password (set LOCKSMITH_DB_PASSWORD or ~/.my.cnf [client] password)",
+                    target.user
+                ),
+                mysql_async::Error::Server(s) if s.code == 1049 => {
+                    format!(
+                        "database `{}` does not exist on this server",
+                        target.database
+                    )
+                }
+                mysql_async::Error::Io(io) => format!(
+                    "{io}; is the server running and reachable, and is the TLS mode right (tls=required|preferred|disabled)?"
+                ),
+                _ => e.to_string(),
+            };
+            BackendError::Connect {
+                target: shown.clone(),
+                reason,
+            }
+        };
+        let conn = match target.tls {
+            TlsMode::Disabled => Conn::new(opts(target, false)?).await.map_err(connect_err)?,
+            TlsMode::Required => Conn::new(opts(target, true)?).await.map_err(|e| {
+                if server_lacks_tls(&e) {
+                    BackendError::Connect {
+                        target: shown.clone(),
+                        reason: "tls=required but the server does not offer TLS; enable TLS on the server or use tls=disabled on a trusted network".into(),
+                    }
+                } else {
+                    connect_err(e)
+                }
+            })?,
+            TlsMode::Preferred => match Conn::new(opts(target, true)?).await {
+                Ok(c) => c,
+                Err(e) if server_lacks_tls(&e) => {
+                    Conn::new(opts(target, false)?).await.map_err(connect_err)?
+                }
+                Err(e) => return Err(connect_err(e)),
+            },
+        };
+        let host = match &target.socket {
+            Some(s) => format!("socket:{}", s.display()),
+            None => match target.port {
+                Some(p) => format!("{}:{p}", target.host),
+                None => target.host.clone(),
+            },
+        };
+        Ok(MySql {
+            conn,
+            host,
+            database: target.database.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl Backend for MySql {
+    fn dialect(&self) -> &dyn Dialect {
+        &MySqlDialect
+    }
+
+    fn engine(&self) -> &'static str {
+        "mysql"
+    }
+
+    fn place(&self) -> (String, String) {
+        (self.host.clone(), self.database.clone())
+    }
+
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, BackendError> {
+        let params = Params::Positional(params.iter().map(to_driver).collect());
+        let rows: Vec<mysql_async::Row> = self.conn.exec(sql, params).await.map_err(map_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| r.unwrap().into_iter().map(from_driver).collect())
+            .collect())
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, BackendError> {
+        let params = Params::Positional(params.iter().map(to_driver).collect());
+        self.conn.exec_drop(sql, params).await.map_err(map_err)?;
+        Ok(self.conn.affected_rows())
+    }
+
+    async fn begin(&mut self) -> Result<(), BackendError> {
+        self.conn
+            .query_drop("START TRANSACTION")
+            .await
+            .map_err(map_err)
+    }
+
+    async fn commit(&mut self) -> Result<(), BackendError> {
+        self.conn.query_drop("COMMIT").await.map_err(map_err)
+    }
+
+    async fn rollback(&mut self) -> Result<(), BackendError> {
+        self.conn.query_drop("ROLLBACK").await.map_err(map_err)
+    }
+
+    async fn columns(&mut self, table: &str) -> Result<Vec<ColumnInfo>, BackendError> {
+        let rows = self
+            .query(
+                "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH, IS_NULLABLE \
+                 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? \
+                 ORDER BY ORDINAL_POSITION",
+                &[Value::Text(table.to_string())],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ColumnInfo {
+                name: r.first().and_then(Value::as_text).unwrap_or_default(),
+                data_type: r
+                    .get(1)
+                    .and_then(Value::as_text)
+                    .unwrap_or_default()
+                    .to_ascii_lowercase(),
+                max_chars: r
+                    .get(2)
+                    .and_then(Value::as_text)
+                    .and_then(|s| s.parse().ok()),
+                nullable: r.get(3).and_then(Value::as_text).as_deref() == Some("YES"),
+            })
+            .collect())
+    }
+
+    async fn transactional(&mut self, table: &str) -> Result<bool, BackendError> {
+        let rows = self
+            .query(
+                "SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+                &[Value::Text(table.to_string())],
+            )
+            .await?;
+        let engine = rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_text)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        Ok(matches!(
+            engine.as_str(),
+            "innodb" | "xtradb" | "rocksdb" | "tokudb" | "ndbcluster" | "ndb"
+        ))
+    }
+
+    async fn now(&mut self) -> Result<NaiveDateTime, BackendError> {
+        let rows = self.query("SELECT NOW()", &[]).await?;
+        match rows.into_iter().next().and_then(|r| r.into_iter().next()) {
+            Some(Value::DateTime(d)) => Ok(d),
+            _ => Err(BackendError::Statement(
+                "SELECT NOW() returned no time".into(),
+            )),
+        }
+    }
+
+    async fn close(self: Box<Self>) -> Result<(), BackendError> {
+        self.conn.disconnect().await.map_err(map_err)
+    }
+}

@@ -1,0 +1,281 @@
+//! Where to connect: the target URL, TLS options and where the DB password
+//! comes from. The password never comes from argv unless the operator put
+//! it in the URL, which earns a warning.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use url::Url;
+use zeroize::Zeroizing;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("target URL `{shown}`: {reason}")]
+    Url { shown: String, reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    Required,
+    Preferred,
+    Disabled,
+}
+
+/// The DB password, zeroized on drop, never printed.
+#[derive(Clone, Default)]
+pub struct DbPassword(pub Zeroizing<String>);
+
+impl std::fmt::Debug for DbPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DbPassword(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub engine: String,
+    pub user: String,
+    pub host: String,
+    pub port: Option<u16>,
+    pub socket: Option<PathBuf>,
+    pub database: String,
+    pub tls: TlsMode,
+    pub ca_file: Option<PathBuf>,
+    pub skip_verify: bool,
+    pub password: Option<DbPassword>,
+    /// Where the password came from, for messages ("LOCKSMITH_DB_PASSWORD", "~/.my.cnf", ...).
+    pub password_source: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Target {
+    /// Parses `mysql://user@host:port/db?tls=required&ca=/path&skip-verify=true&socket=/run/mysqld/mysqld.sock`.
+    pub fn parse(raw: &str) -> Result<Target, TargetError> {
+        let url = Url::parse(raw).map_err(|e| TargetError::Url {
+            shown: redact(raw),
+            reason: format!("{e}; expected mysql://user@host:port/database"),
+        })?;
+        let bad = |reason: String| TargetError::Url {
+            shown: redact(raw),
+            reason,
+        };
+        let engine = match url.scheme() {
+            "mysql" | "mariadb" => "mysql".to_string(),
+            other => {
+                return Err(bad(format!(
+                    "engine `{other}` is not supported yet; use mysql://"
+                )));
+            }
+        };
+        let user = percent_decode(url.username());
+        let user = if user.is_empty() {
+            "root".to_string()
+        } else {
+            user
+        };
+        let host = url.host_str().unwrap_or("localhost").to_string();
+        let database = url.path().trim_start_matches('/').to_string();
+        if database.is_empty() || database.contains('/') {
+            return Err(bad(
+                "name the database in the path: mysql://user@host/DATABASE".into(),
+            ));
+        }
+        let mut t = Target {
+            engine,
+            user,
+            host,
+            port: url.port(),
+            socket: None,
+            database: percent_decode(&database),
+            tls: TlsMode::Preferred,
+            ca_file: None,
+            skip_verify: false,
+            password: None,
+            password_source: None,
+            warnings: Vec::new(),
+        };
+        if let Some(pw) = url.password() {
+            t.password = Some(DbPassword(Zeroizing::new(percent_decode(pw))));
+            t.password_source = Some("the target URL".into());
+            t.warnings.push(
+                "the DB password is in the target URL, so it is visible in the process list and shell history; prefer LOCKSMITH_DB_PASSWORD or ~/.my.cnf".into(),
+            );
+        }
+        for (k, v) in url.query_pairs() {
+            match k.as_ref() {
+                "tls" | "ssl-mode" | "sslmode" => {
+                    t.tls = match v.to_ascii_lowercase().as_str() {
+                        "required" | "require" | "verify_ca" | "verify_identity" => {
+                            TlsMode::Required
+                        }
+                        "preferred" | "prefer" => TlsMode::Preferred,
+                        "disabled" | "disable" | "off" => TlsMode::Disabled,
+                        other => {
+                            return Err(bad(format!(
+                                "tls={other} is not a TLS mode; use required, preferred or disabled"
+                            )));
+                        }
+                    }
+                }
+                "ca" | "ssl-ca" => t.ca_file = Some(PathBuf::from(v.as_ref())),
+                "skip-verify" | "insecure" => {
+                    t.skip_verify = matches!(v.as_ref(), "1" | "true" | "yes")
+                }
+                "socket" => t.socket = Some(PathBuf::from(v.as_ref())),
+                other => {
+                    return Err(bad(format!(
+                        "unknown option `{other}`; known: tls, ca, skip-verify, socket"
+                    )));
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    /// Fills the password from LOCKSMITH_DB_PASSWORD or ~/.my.cnf [client]
+    /// when the URL had none. Prompting is left to `prompt_password`.
+    pub fn resolve_password(&mut self) {
+        if self.password.is_some() {
+            return;
+        }
+        if let Ok(pw) = std::env::var("LOCKSMITH_DB_PASSWORD") {
+            self.password = Some(DbPassword(Zeroizing::new(pw)));
+            self.password_source = Some("LOCKSMITH_DB_PASSWORD".into());
+            return;
+        }
+        if let Some(home) = std::env::var_os("HOME") {
+            let path = PathBuf::from(home).join(".my.cnf");
+            if let Ok(text) = std::fs::read_to_string(&path)
+                && let Some(pw) = my_cnf_client_password(&text)
+            {
+                self.password = Some(DbPassword(Zeroizing::new(pw)));
+                self.password_source = Some("~/.my.cnf".into());
+            }
+        }
+    }
+
+    /// Asks on the terminal without echo; None when there is no terminal.
+    pub fn prompt_password(&mut self) -> bool {
+        if !std::io::stderr().is_terminal() {
+            return false;
+        }
+        match rpassword::prompt_password(format!(
+            "Password for {}@{} (not echoed): ",
+            self.user, self.host
+        )) {
+            Ok(pw) => {
+                self.password = Some(DbPassword(Zeroizing::new(pw)));
+                self.password_source = Some("the terminal prompt".into());
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// `mysql://user@host:port/db` without any password, for messages and the journal.
+    pub fn display(&self) -> String {
+        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+        format!(
+            "{}://{}@{}{}/{}",
+            self.engine, self.user, self.host, port, self.database
+        )
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// The URL with any password replaced, safe for error text.
+pub fn redact(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => match raw.find('@') {
+            Some(at) => format!("***{}", &raw[at..]),
+            None => raw.to_string(),
+        },
+    }
+}
+
+/// `password=` in the `[client]` (or `[mysql]`) group of a my.cnf file.
+pub fn my_cnf_client_password(text: &str) -> Option<String> {
+    let mut in_client = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_client = matches!(line, "[client]" | "[mysql]" | "[mariadb-client]");
+            continue;
+        }
+        if !in_client || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once('=')
+            && k.trim() == "password"
+        {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+                .unwrap_or(v);
+            return Some(v.to_string());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_plain_url() {
+        let t = Target::parse("mysql://root@127.0.0.1:3306/crm").unwrap();
+        assert_eq!(
+            (
+                t.user.as_str(),
+                t.host.as_str(),
+                t.port,
+                t.database.as_str()
+            ),
+            ("root", "127.0.0.1", Some(3306), "crm")
+        );
+        assert_eq!(t.tls, TlsMode::Preferred);
+        assert!(t.password.is_none());
+    }
+
+    #[test]
+    fn password_in_url_warns_and_is_redacted_in_display() {
+        let t = Target::parse("mysql://u:s3cr%40t@db/crm?tls=required").unwrap();
+        assert_eq!(t.password.as_ref().unwrap().0.as_str(), "s3cr@t");
+        assert_eq!(t.warnings.len(), 1);
+        assert!(!t.display().contains("s3cr"));
+        assert!(!redact("mysql://u:s3cr@t@db/crm").contains("s3cr"));
+        assert_eq!(t.tls, TlsMode::Required);
+    }
+
+    #[test]
+    fn bad_urls_say_what_to_fix() {
+        let e = Target::parse("mysql://u@h").unwrap_err().to_string();
+        assert!(e.contains("name the database"), "{e}");
+        let e = Target::parse("mysql://u:pw@h/db?tls=maybe")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("TLS mode") && !e.contains("pw@"), "{e}");
+    }
+
+    #[test]
+    fn reads_client_password_from_my_cnf() {
+        let cnf = "[mysqld]\npassword=no\n[client]\nuser=root\npassword = \"x y\"\n";
+        assert_eq!(my_cnf_client_password(cnf).as_deref(), Some("x y"));
+        assert_eq!(my_cnf_client_password("[mysqld]\npassword=no\n"), None);
+    }
+}

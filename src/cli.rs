@@ -1,0 +1,807 @@
+//! The command-line shell: parses arguments, calls operations, renders
+//! results as text or one JSON document. No logic of its own.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::backend::Target;
+use crate::connector::{self, Connector};
+use crate::journal::Journal;
+use crate::ops::{
+    self, Action, LookupFilter, OpError, PlanOptions, Session, account, check, plan, protocol,
+};
+use crate::schemes;
+use crate::secret::Password;
+
+/// Exit codes (README "Exit codes").
+pub const EXIT_CHECK_FAILED: i32 = 8;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "locksmith",
+    version,
+    about = "Win back access to on-premises CRMs by working directly on their databases",
+    after_help = "The DB password comes from LOCKSMITH_DB_PASSWORD, ~/.my.cnf [client], or a no-echo prompt."
+)]
+pub struct Cli {
+    /// Target database, e.g. mysql://root@127.0.0.1:3306/crm (no password here: use LOCKSMITH_DB_PASSWORD)
+    #[arg(long, global = true, env = "LOCKSMITH_TARGET")]
+    pub target: Option<String>,
+    /// Connector name (see `connectors list`); detected from the schema when omitted
+    #[arg(long, global = true)]
+    pub connector: Option<String>,
+    /// Table prefix for vendors that allow renaming tables
+    #[arg(long, global = true)]
+    pub prefix: Option<String>,
+    /// Journal file (default: the user state dir); its HMAC key lives beside it as PATH.key
+    #[arg(long, global = true, env = "LOCKSMITH_JOURNAL")]
+    pub journal: Option<PathBuf>,
+    /// Print one JSON document instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Search accounts by login, name, email or phone (substring, matched literally)
+    Lookup {
+        query: Option<String>,
+        #[arg(long)]
+        admins: bool,
+        #[arg(long)]
+        locked: bool,
+        #[arg(long)]
+        disabled: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+    },
+    /// Every mapped field of one account (login or #ID), its scheme and the connector's notes
+    Show { account: String },
+    /// Reset a password in the vendor's format through the guarded write protocol
+    Reset {
+        account: String,
+        #[command(flatten)]
+        write: WriteArgs,
+        /// Read the new password from stdin instead of generating one
+        #[arg(long)]
+        new_password_stdin: bool,
+        /// Also write the connector's unlock values
+        #[arg(long)]
+        unlock: bool,
+        /// Make the vendor ask for a new password at next login, where it can
+        #[arg(long)]
+        must_change: bool,
+        /// Reset even when the stored value does not have the scheme's shape
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write the connector's unlock / enable values through the guarded write protocol
+    Unlock {
+        account: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Check that the scheme reproduces an account's stored value (known password on stdin)
+    Calibrate { account: String },
+    /// Read and verify the journal
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Shipped and local connectors
+    Connectors {
+        #[command(subcommand)]
+        command: ConnectorsCommand,
+    },
+    /// Password value tools
+    Hash {
+        #[command(subcommand)]
+        command: HashCommand,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct WriteArgs {
+    /// Why: recorded in the journal (required)
+    #[arg(long)]
+    pub reason: String,
+    /// Print the plan and write nothing, not even the journal
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required without a terminal)
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    List {
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    Show {
+        id: i64,
+    },
+    Verify,
+    Export {
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConnectorsCommand {
+    List,
+    Show {
+        name: String,
+    },
+    /// Validate connectors against the --target database
+    Check,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HashCommand {
+    /// List the formats a stored value could be
+    Detect { value: String },
+}
+
+/// A finished command: what to print and the exit code.
+pub struct Report {
+    pub text: String,
+    pub json: serde_json::Value,
+    pub code: i32,
+}
+
+impl Report {
+    fn ok(text: String, json: serde_json::Value) -> Report {
+        Report {
+            text,
+            json,
+            code: 0,
+        }
+    }
+}
+
+fn connectors() -> Result<Vec<Connector>, OpError> {
+    Ok(connector::load_all(connector::user_dir().as_deref())?)
+}
+
+fn journal_paths(cli: &Cli) -> Result<(PathBuf, PathBuf), OpError> {
+    match &cli.journal {
+        Some(p) => {
+            let mut key = p.clone().into_os_string();
+            key.push(".key");
+            Ok((p.clone(), PathBuf::from(key)))
+        }
+        None => Journal::default_paths().map_err(OpError::Journal),
+    }
+}
+
+fn open_journal(cli: &Cli) -> Result<Journal, OpError> {
+    let (path, key) = journal_paths(cli)?;
+    Journal::open(&path, &key).map_err(OpError::Journal)
+}
+
+fn target(cli: &Cli) -> Result<Target, OpError> {
+    let raw = cli.target.as_deref().ok_or_else(|| {
+        OpError::Usage(
+            "no target: pass --target mysql://user@host:port/database (or set LOCKSMITH_TARGET)"
+                .into(),
+        )
+    })?;
+    let mut target = Target::parse(raw).map_err(|e| OpError::Usage(e.to_string()))?;
+    target.resolve_password();
+    Ok(target)
+}
+
+async fn session(cli: &Cli) -> Result<Session, OpError> {
+    let mut target = target(cli)?;
+    let mut all = connectors()?;
+    if let Some(prefix) = &cli.prefix {
+        all = all
+            .into_iter()
+            .map(|c| c.with_prefix(prefix))
+            .collect::<Result<_, _>>()?;
+    }
+    match Session::open(&target, cli.connector.as_deref(), &all).await {
+        Err(OpError::Backend(crate::backend::BackendError::Connect { reason, .. }))
+            if reason.starts_with("access denied")
+                && target.password.is_none()
+                && target.prompt_password() =>
+        {
+            Session::open(&target, cli.connector.as_deref(), &all).await
+        }
+        other => other,
+    }
+}
+
+/// One line from stdin, without its line ending. Never echoed anywhere.
+fn read_secret_line(what: &str) -> Result<Password, OpError> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let pw = rpassword::prompt_password(format!("{what} (not echoed): "))
+            .map_err(|e| OpError::Usage(format!("cannot read {what}: {e}")))?;
+        return Ok(Password::new(pw));
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| OpError::Usage(format!("cannot read {what} from stdin: {e}")))?;
+    let trimmed = line.trim_end_matches(['\n', '\r']).to_string();
+    zeroize::Zeroize::zeroize(&mut line);
+    if trimmed.is_empty() {
+        return Err(OpError::Usage(format!("{what} on stdin is empty")));
+    }
+    Ok(Password::new(trimmed))
+}
+
+fn warnings_text(ws: &[String]) -> String {
+    ws.iter().map(|w| format!("warning: {w}\n")).collect()
+}
+
+pub async fn run(cli: Cli) -> Result<Report, OpError> {
+    match &cli.command {
+        Command::Lookup {
+            query,
+            admins,
+            locked,
+            disabled,
+            limit,
+            offset,
+        } => {
+            let mut s = session(&cli).await?;
+            let filter = LookupFilter {
+                query: query.clone(),
+                admins: *admins,
+                locked: *locked,
+                disabled: *disabled,
+                limit: (*limit).clamp(1, 10_000),
+                offset: *offset,
+            };
+            let page = account::lookup(&mut s, &filter).await?;
+            let rows: Vec<serde_json::Value> = page
+                .accounts
+                .iter()
+                .map(|a| {
+                    let st = a.state(&s.connector);
+                    json!({
+                        "id": a.id_text(),
+                        "login": a.login,
+                        "display": a.text("display"),
+                        "email": a.text("email"),
+                        "phone": a.text("phone"),
+                        "admin": a.is_admin,
+                        "enabled": st.enabled,
+                        "deleted": st.deleted,
+                        "locked": st.locked,
+                        "scheme_shape": a.shape_ok(&s),
+                    })
+                })
+                .collect();
+            let mut text = warnings_text(&s.warnings);
+            text.push_str(&format!(
+                "{:<12} {:<20} {:<16} {:<7} {:<10} {}\n",
+                "ID", "LOGIN", "NAME", "ADMIN", "STATE", "SCHEME"
+            ));
+            for a in &page.accounts {
+                let st = a.state(&s.connector);
+                let state = if st.deleted {
+                    "deleted"
+                } else if st.locked == Some(true) {
+                    "locked"
+                } else if st.enabled == Some(false) {
+                    "disabled"
+                } else {
+                    "enabled"
+                };
+                text.push_str(&format!(
+                    "{:<12} {:<20} {:<16} {:<7} {:<10} {}\n",
+                    a.id_text(),
+                    a.login,
+                    a.text("display").unwrap_or_default(),
+                    if a.is_admin { "admin" } else { "" },
+                    state,
+                    if a.shape_ok(&s) { "ok" } else { "other-format" }
+                ));
+            }
+            text.push_str(&format!(
+                "{} account(s){}\n",
+                page.accounts.len(),
+                if page.more {
+                    format!(
+                        "; more with --offset {}",
+                        offset + page.accounts.len() as u64
+                    )
+                } else {
+                    String::new()
+                }
+            ));
+            for n in &page.notes {
+                text.push_str(&format!("note: {n}\n"));
+            }
+            let json = json!({
+                "connector": s.connector.name,
+                "accounts": rows,
+                "more": page.more,
+                "notes": page.notes,
+                "warnings": s.warnings,
+            });
+            s.close().await?;
+            Ok(Report::ok(text, json))
+        }
+        Command::Show { account: who } => {
+            let mut s = session(&cli).await?;
+            let a = account::resolve(&mut s, who).await?;
+            let st = a.state(&s.connector);
+            let stored = a.stored_password();
+            let detected: Vec<String> = schemes::detect(&stored)
+                .into_iter()
+                .map(|c| c.format)
+                .collect();
+            let mut fields = serde_json::Map::new();
+            let mut text = warnings_text(&s.warnings);
+            text.push_str(&format!("{} — {}\n", a.label(), s.connector.title));
+            for (role, col, v) in &a.fields {
+                // The stored hash and salt are secrets: show their shape only.
+                let shown = match *role {
+                    "password" | "salt" => match v.as_text() {
+                        None => "NULL".to_string(),
+                        Some(t) => format!("<{} characters>", t.chars().count()),
+                    },
+                    _ => v.as_text().unwrap_or_else(|| "NULL".into()),
+                };
+                text.push_str(&format!("  {role:<17} {col:<18} {shown}\n"));
+                fields.insert(role.to_string(), json!({ "column": col, "value": shown }));
+            }
+            text.push_str(&format!(
+                "  admin: {}   enabled: {}   deleted: {}   locked: {}\n",
+                a.is_admin,
+                st.enabled.map_or("n/a".into(), |b| b.to_string()),
+                st.deleted,
+                st.locked
+                    .map_or("not in the database".into(), |b| b.to_string())
+            ));
+            text.push_str(&format!(
+                "  scheme: {} ({})\n  stored value looks like: {}\n",
+                s.scheme.id(),
+                if a.shape_ok(&s) {
+                    "shape matches"
+                } else {
+                    "shape does NOT match"
+                },
+                if detected.is_empty() {
+                    "unknown".to_string()
+                } else {
+                    detected.join(", ")
+                }
+            ));
+            for n in &s.connector.notes {
+                text.push_str(&format!("note: {n}\n"));
+            }
+            let json = json!({
+                "account": a.label(), "id": a.id_text(), "login": a.login,
+                "fields": fields, "admin": a.is_admin, "state": st,
+                "scheme": s.scheme.id(), "scheme_shape": a.shape_ok(&s),
+                "detected": detected, "notes": s.connector.notes, "warnings": s.warnings,
+            });
+            s.close().await?;
+            Ok(Report::ok(text, json))
+        }
+        Command::Reset {
+            account: who,
+            write,
+            new_password_stdin,
+            unlock,
+            must_change,
+            force,
+        } => {
+            let opts = PlanOptions {
+                unlock: *unlock,
+                must_change: *must_change,
+                force: *force,
+            };
+            let (password, generated) = if *new_password_stdin {
+                (read_secret_line("new password")?, false)
+            } else {
+                (
+                    Password::generate(20).map_err(|e| OpError::Refused(e.to_string()))?,
+                    true,
+                )
+            };
+            write_command(
+                &cli,
+                who,
+                Action::Reset,
+                Some(password),
+                generated,
+                &opts,
+                write,
+            )
+            .await
+        }
+        Command::Unlock {
+            account: who,
+            write,
+        } => {
+            write_command(
+                &cli,
+                who,
+                Action::Unlock,
+                None,
+                false,
+                &PlanOptions::default(),
+                write,
+            )
+            .await
+        }
+        Command::Calibrate { account: who } => {
+            let known = read_secret_line("known password")?;
+            let mut s = session(&cli).await?;
+            let mut warnings = s.warnings.clone();
+            let mut journal = match open_journal(&cli) {
+                Ok(j) => Some(j),
+                Err(e) => {
+                    warnings.push(format!("{e}; the calibration is not journaled"));
+                    None
+                }
+            };
+            let c = protocol::calibrate(&mut s, journal.as_mut(), who, &known).await?;
+            s.close().await?;
+            let text = format!(
+                "{}{}: {} reproduces the stored value: {}\n",
+                warnings_text(&warnings),
+                c.account,
+                c.scheme,
+                if c.matches {
+                    "yes — the format is proven on this install"
+                } else {
+                    "NO — the password is wrong or this install uses another format"
+                }
+            );
+            let code = if c.matches { 0 } else { EXIT_CHECK_FAILED };
+            Ok(Report {
+                text,
+                json: json!({ "calibration": c, "warnings": warnings }),
+                code,
+            })
+        }
+        Command::Audit { command } => audit(&cli, command),
+        Command::Connectors { command } => connectors_command(&cli, command).await,
+        Command::Hash {
+            command: HashCommand::Detect { value },
+        } => {
+            let found = schemes::detect(value);
+            let mut text = String::new();
+            for c in &found {
+                text.push_str(&format!(
+                    "{:<16} {:<28} {}\n",
+                    c.format,
+                    c.detail,
+                    c.vendors.join(", ")
+                ));
+            }
+            if found.is_empty() {
+                text.push_str("no known format matches this value\n");
+            }
+            Ok(Report::ok(text, json!({ "candidates": found })))
+        }
+    }
+}
+
+/// Asks the operator to type the login; required for writes on a terminal.
+fn confirm(login: &str) -> Result<(), OpError> {
+    eprint!("Type the login `{login}` to apply this plan: ");
+    let _ = std::io::stderr().flush();
+    let mut typed = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut typed)
+        .map_err(|e| OpError::Usage(format!("cannot read the confirmation: {e}")))?;
+    if typed.trim_end_matches(['\n', '\r']) == login {
+        Ok(())
+    } else {
+        Err(OpError::Refused(
+            "the typed login does not match; nothing was written".into(),
+        ))
+    }
+}
+
+async fn write_command(
+    cli: &Cli,
+    who: &str,
+    action: Action,
+    password: Option<Password>,
+    generated: bool,
+    opts: &PlanOptions,
+    write: &WriteArgs,
+) -> Result<Report, OpError> {
+    if write.reason.trim().is_empty() {
+        return Err(OpError::Usage(
+            "--reason must say why this write is made".into(),
+        ));
+    }
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !write.dry_run && !write.yes && !interactive {
+        return Err(OpError::Usage(
+            "writes without a terminal need --yes (or use --dry-run to see the plan)".into(),
+        ));
+    }
+    // The journal must be writable before anything else happens (not for --dry-run).
+    let mut journal = if write.dry_run {
+        let (path, key) = journal_paths(cli)?;
+        if path.exists() {
+            Journal::open(&path, &key).ok()
+        } else {
+            None
+        }
+    } else {
+        Some(open_journal(cli)?)
+    };
+    let mut s = session(cli).await?;
+    let mut notes = Vec::new();
+    if let (false, Some(j)) = (write.dry_run, journal.as_mut()) {
+        for r in protocol::reconcile(&mut s, j).await? {
+            notes.push(format!(
+                "journal entry {} ({}) had no outcome; the row shows it {} — recorded as entry {}",
+                r.intent,
+                r.account,
+                r.found.replace('_', " "),
+                r.entry
+            ));
+        }
+    }
+    let plan = plan::build(&mut s, who, action, password, opts).await?;
+    let fingerprint = |domain: &str, bytes: &[u8]| match &journal {
+        Some(j) => j.fingerprint(domain, bytes),
+        None => "hmac-sha256:(no journal key yet)".to_string(),
+    };
+    let view = plan.view(&fingerprint);
+    let mut text = warnings_text(&s.warnings);
+    for n in &notes {
+        text.push_str(&format!("note: {n}\n"));
+    }
+    text.push_str(&render_plan(&view));
+    if plan.nothing_to_do() {
+        text.push_str("Nothing to change.\n");
+        s.close().await?;
+        return Ok(Report::ok(
+            text,
+            json!({ "plan": view, "applied": false, "notes": notes }),
+        ));
+    }
+    if write.dry_run {
+        text.push_str("Dry run: nothing was written (not even the journal).\n");
+        s.close().await?;
+        return Ok(Report::ok(
+            text,
+            json!({ "plan": view, "applied": false, "dry_run": true, "notes": notes }),
+        ));
+    }
+    if !write.yes {
+        eprint!("{text}");
+        text.clear();
+        confirm(&plan.account.login)?;
+    }
+    let Some(j) = journal.as_mut() else {
+        return Err(OpError::Usage(
+            "internal: journal missing for a write".into(),
+        ));
+    };
+    let applied = ops::apply(&mut s, j, &plan, write.reason.trim()).await?;
+    s.close().await?;
+    text.push_str(&format!(
+        "{} {}: committed and verified. Journal entries {} (intent) and {} (outcome).\n",
+        action.name(),
+        applied.account,
+        applied.intent_entry,
+        applied.outcome_entry
+    ));
+    let mut json = json!({
+        "journal_entry": applied.intent_entry,
+        "outcome_entry": applied.outcome_entry,
+        "account": applied.account,
+        "scheme": plan.scheme_id,
+        "verified": applied.verified,
+        "plan": view,
+        "notes": notes,
+    });
+    if generated && let Some(pw) = &plan.new_password {
+        text.push_str(&format!(
+            "\nNew password (shown once, not stored anywhere):\n\n    {}\n\n",
+            pw.expose()
+        ));
+        json["temporary_password"] = json!(pw.expose());
+    }
+    Ok(Report::ok(text, json))
+}
+
+fn render_plan(v: &plan::PlanView) -> String {
+    let mut t = format!(
+        "Plan: {} {} in `{}` ({})\n",
+        v.action.name(),
+        v.account,
+        v.table,
+        v.scheme
+    );
+    t.push_str(&format!("  SQL: {}\n", v.sql));
+    for c in &v.changes {
+        t.push_str(&format!(
+            "  {:<18} {}  ->  {}\n",
+            c.column, c.before, c.after
+        ));
+    }
+    t.push_str(&format!(
+        "  guarded by: primary key + {}\n",
+        v.guarded.join(", ")
+    ));
+    for w in &v.warnings {
+        t.push_str(&format!("  warning: {w}\n"));
+    }
+    t
+}
+
+fn audit(cli: &Cli, command: &AuditCommand) -> Result<Report, OpError> {
+    let mut j = open_journal(cli)?;
+    match command {
+        AuditCommand::List { limit } => {
+            let entries = j.list(*limit).map_err(OpError::Journal)?;
+            let mut text = String::new();
+            for e in &entries {
+                text.push_str(&format!(
+                    "{:>5} {} {:<9} {:<10} {:<24} {}\n",
+                    e.id,
+                    e.at,
+                    serde_json::to_value(e.entry.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default(),
+                    e.entry.action,
+                    e.entry.account.clone().unwrap_or_default(),
+                    e.entry
+                        .outcome
+                        .as_ref()
+                        .and_then(|o| serde_json::to_value(o).ok())
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default(),
+                ));
+            }
+            Ok(Report::ok(text, json!({ "entries": entries })))
+        }
+        AuditCommand::Show { id } => {
+            let e = j.get(*id).map_err(|e| match e {
+                crate::journal::JournalError::NotFound(id) => {
+                    OpError::NotFound(format!("no journal entry {id}"))
+                }
+                other => OpError::Journal(other),
+            })?;
+            let json = serde_json::to_value(&e).unwrap_or_default();
+            let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
+            Ok(Report::ok(text, json))
+        }
+        AuditCommand::Verify => {
+            let r = j.verify().map_err(OpError::Journal)?;
+            let text = match &r.problem {
+                None => format!(
+                    "journal {}: {} entries, chain intact, head {}\n",
+                    j.path().display(),
+                    r.entries,
+                    r.head_hash.clone().unwrap_or_else(|| "(empty)".into())
+                ),
+                Some(p) => format!(
+                    "journal {}: CHAIN BROKEN at entry {}: {}\n",
+                    j.path().display(),
+                    p.entry_id,
+                    p.message
+                ),
+            };
+            let code = if r.ok { 0 } else { EXIT_CHECK_FAILED };
+            Ok(Report {
+                text,
+                json: serde_json::to_value(&r).unwrap_or_default(),
+                code,
+            })
+        }
+        AuditCommand::Export { format } => {
+            if format != "jsonl" {
+                return Err(OpError::Usage(format!(
+                    "export format `{format}` is not supported; use jsonl"
+                )));
+            }
+            let mut buf = Vec::new();
+            let n = j.export_jsonl(&mut buf).map_err(OpError::Journal)?;
+            Ok(Report {
+                text: String::from_utf8_lossy(&buf).into_owned(),
+                // JSONL is already machine-readable: --json prints it unchanged.
+                json: json!({ "exported": n }),
+                code: if cli.json { -1 } else { 0 },
+            })
+        }
+    }
+}
+
+async fn connectors_command(cli: &Cli, command: &ConnectorsCommand) -> Result<Report, OpError> {
+    let all = connectors()?;
+    match command {
+        ConnectorsCommand::List => {
+            let mut text = format!(
+                "{:<12} {:<34} {:<8} {}\n",
+                "NAME", "TITLE", "ENGINES", "SCHEME"
+            );
+            let mut rows = Vec::new();
+            for c in &all {
+                let scheme = c.scheme().map(|s| s.id()).unwrap_or_default();
+                text.push_str(&format!(
+                    "{:<12} {:<34} {:<8} {}\n",
+                    c.name,
+                    c.title,
+                    c.engines.join(","),
+                    scheme
+                ));
+                rows.push(json!({ "name": c.name, "title": c.title, "engines": c.engines, "scheme": scheme, "source": c.source, "verification": c.verification }));
+            }
+            Ok(Report::ok(text, json!({ "connectors": rows })))
+        }
+        ConnectorsCommand::Show { name } => {
+            let c = connector::find(&all, name)?;
+            let text = connector_text(&c);
+            let json = serde_json::to_value(&c).unwrap_or_default();
+            Ok(Report::ok(text, json))
+        }
+        ConnectorsCommand::Check => {
+            // Connect without picking a connector: checking is how one is picked.
+            let target = target(cli)?;
+            let mut backend = crate::backend::connect(&target).await?;
+            let engine = backend.engine();
+            let candidates: Vec<Connector> = match &cli.connector {
+                Some(name) => vec![connector::find(&all, name)?],
+                None => all
+                    .into_iter()
+                    .filter(|c| c.engines.iter().any(|e| e == engine))
+                    .collect(),
+            };
+            let mut reports = Vec::new();
+            for c in &candidates {
+                reports.push(check::check(backend.as_mut(), c).await?);
+            }
+            backend.close().await?;
+            let mut text = String::new();
+            for r in &reports {
+                if r.ok() {
+                    text.push_str(&format!(
+                        "{} ({}): ok on table `{}`\n",
+                        r.connector, r.file, r.table
+                    ));
+                }
+                for p in &r.problems {
+                    text.push_str(&format!("{}: {}: {}\n", r.file, p.key, p.message));
+                }
+            }
+            let ok = reports.iter().all(|r| r.ok());
+            Ok(Report {
+                text,
+                json: json!({ "reports": reports, "ok": ok }),
+                code: if ok { 0 } else { EXIT_CHECK_FAILED },
+            })
+        }
+    }
+}
+
+fn connector_text(c: &Connector) -> String {
+    if let Some(file) = c.source.strip_prefix("embedded:") {
+        for (name, text) in connector::EMBEDDED {
+            if *name == file {
+                return format!("# {}\n{text}", c.source);
+            }
+        }
+    }
+    std::fs::read_to_string(&c.source)
+        .unwrap_or_else(|e| format!("cannot read {}: {e}\n", c.source))
+}

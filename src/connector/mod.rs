@@ -1,0 +1,525 @@
+//! Connectors: data files that describe one vendor's user table, scheme,
+//! admin rule and unlock writes. Shipped ones are embedded in the binary;
+//! files in `<config dir>/locksmith/connectors/*.toml` add or override them.
+//!
+//! Every identifier is validated here, once, so that the backends can quote
+//! them without ever seeing operator-typed text.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::schemes::{self, SchemeSpec};
+
+/// The connectors compiled into the binary: (file name, text).
+pub const EMBEDDED: &[(&str, &str)] = &[
+    ("jeecg.toml", include_str!("../../connectors/jeecg.toml")),
+    ("ruoyi.toml", include_str!("../../connectors/ruoyi.toml")),
+    (
+        "ruoyi-vue.toml",
+        include_str!("../../connectors/ruoyi-vue.toml"),
+    ),
+    (
+        "wukong11.toml",
+        include_str!("../../connectors/wukong11.toml"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("{file}: key `{key}`: {message}")]
+    Invalid {
+        file: String,
+        key: String,
+        message: String,
+    },
+    #[error("no connector named `{0}`; `locksmith connectors list` shows the available ones")]
+    Unknown(String),
+    #[error("cannot read connector directory {path}: {reason}")]
+    Dir { path: String, reason: String },
+}
+
+/// A value a connector writes: a literal, SQL NULL, or the current time.
+/// In TOML: `"@null"`, `"@now"`, or any other string / integer literal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WriteValue {
+    Int(i64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteSpec {
+    Null,
+    Now,
+    Int(i64),
+    Text(String),
+}
+
+impl WriteValue {
+    pub fn spec(&self) -> WriteSpec {
+        match self {
+            WriteValue::Int(i) => WriteSpec::Int(*i),
+            WriteValue::Text(s) if s == "@null" => WriteSpec::Null,
+            WriteValue::Text(s) if s == "@now" => WriteSpec::Now,
+            WriteValue::Text(s) => WriteSpec::Text(s.strip_prefix('@').unwrap_or(s).to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSpec {
+    pub name: String,
+    /// Vendors that let an install rename tables (`5kcrm_`, `llx_`) put the default here.
+    #[serde(default)]
+    pub prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Columns {
+    pub id: String,
+    pub login: String,
+    #[serde(default)]
+    pub display: Option<String>,
+    pub password: String,
+    #[serde(default)]
+    pub salt: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub deleted: Option<String>,
+    #[serde(default)]
+    pub locked: Option<String>,
+    #[serde(default)]
+    pub failed_count: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub must_change: Option<String>,
+    #[serde(default)]
+    pub password_changed: Option<String>,
+}
+
+impl Columns {
+    /// (role, column) for every mapped column, in display order.
+    pub fn mapped(&self) -> Vec<(&'static str, &str)> {
+        let mut out = vec![("id", self.id.as_str()), ("login", self.login.as_str())];
+        let optional = [
+            ("display", &self.display),
+            ("email", &self.email),
+            ("phone", &self.phone),
+            ("status", &self.status),
+            ("deleted", &self.deleted),
+            ("locked", &self.locked),
+            ("failed_count", &self.failed_count),
+            ("must_change", &self.must_change),
+            ("password_changed", &self.password_changed),
+        ];
+        for (role, col) in optional {
+            if let Some(c) = col {
+                out.push((role, c.as_str()));
+            }
+        }
+        out.push(("password", self.password.as_str()));
+        if let Some(s) = &self.salt {
+            out.push(("salt", s.as_str()));
+        }
+        out
+    }
+}
+
+/// Which stored values mean what. Status values refer to `columns.status`,
+/// deleted values to `columns.deleted`, locked values to `columns.locked`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct States {
+    #[serde(default)]
+    pub enabled: Vec<String>,
+    #[serde(default)]
+    pub disabled: Vec<String>,
+    #[serde(default)]
+    pub deleted: Vec<String>,
+    #[serde(default)]
+    pub locked: Vec<String>,
+    /// Failed-login count at which the vendor locks the account.
+    #[serde(default)]
+    pub failed_limit: Option<i64>,
+}
+
+/// Admins are rows with a listed primary key, a flag value, or a role link.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminRule {
+    #[serde(default)]
+    pub ids: Vec<String>,
+    #[serde(default)]
+    pub flag: Option<FlagRule>,
+    #[serde(default)]
+    pub role: Option<RoleLink>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagRule {
+    pub column: String,
+    pub values: Vec<String>,
+}
+
+/// `table(user_column, role_column)` links users to roles. `roles` are values
+/// of `role_column`, or, when `role_table` is given, values of
+/// `role_table.role_table_key` joined through `role_table.role_table_id`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleLink {
+    pub table: String,
+    pub user_column: String,
+    pub role_column: String,
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub role_table: Option<String>,
+    #[serde(default)]
+    pub role_table_id: Option<String>,
+    #[serde(default)]
+    pub role_table_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetSpec {
+    /// Extra columns every reset writes (e.g. RuoYi's pwd_update_date).
+    #[serde(default)]
+    pub set: BTreeMap<String, WriteValue>,
+    /// What `--must-change` writes instead / in addition.
+    #[serde(default)]
+    pub must_change: BTreeMap<String, WriteValue>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnlockSpec {
+    #[serde(default)]
+    pub set: BTreeMap<String, WriteValue>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connector {
+    pub name: String,
+    pub title: String,
+    #[serde(default)]
+    pub versions: String,
+    pub engines: Vec<String>,
+    #[serde(default)]
+    pub verification: String,
+    #[serde(default)]
+    pub notes: Vec<String>,
+    #[serde(default)]
+    pub default_passwords: Vec<String>,
+    pub table: TableSpec,
+    pub columns: Columns,
+    #[serde(default)]
+    pub states: States,
+    pub scheme: SchemeSpec,
+    #[serde(default)]
+    pub admin: AdminRule,
+    #[serde(default)]
+    pub reset: ResetSpec,
+    #[serde(default)]
+    pub unlock: UnlockSpec,
+    /// Where this connector came from: "embedded:NAME.toml" or a path.
+    #[serde(skip)]
+    pub source: String,
+}
+
+impl Connector {
+    /// Parses and validates one connector file. `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Connector, ConnectorError> {
+        let mut c: Connector = toml::from_str(text).map_err(|e| ConnectorError::Parse {
+            file: file.to_string(),
+            message: describe_toml_error(text, &e),
+        })?;
+        c.source = file.to_string();
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// The user table's name with the connector's (or the profile's) prefix.
+    pub fn table_name(&self) -> String {
+        format!(
+            "{}{}",
+            self.table.prefix.as_deref().unwrap_or(""),
+            self.table.name
+        )
+    }
+
+    pub fn with_prefix(mut self, prefix: &str) -> Result<Connector, ConnectorError> {
+        self.table.prefix = Some(prefix.to_string());
+        self.validate()?;
+        Ok(self)
+    }
+
+    fn invalid(&self, key: &str, message: impl Into<String>) -> ConnectorError {
+        ConnectorError::Invalid {
+            file: self.source.clone(),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConnectorError> {
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(self.invalid("name", "use letters, digits, '-' and '_' only"));
+        }
+        for engine in &self.engines {
+            if !matches!(engine.as_str(), "mysql" | "postgres" | "mssql" | "sqlite") {
+                return Err(self.invalid(
+                    "engines",
+                    format!("unknown engine `{engine}` (mysql, postgres, mssql, sqlite)"),
+                ));
+            }
+        }
+        self.check_ident("table.name", &self.table_name())?;
+        for (role, col) in self.columns.mapped() {
+            self.check_ident(&format!("columns.{role}"), col)?;
+        }
+        if let Some(flag) = &self.admin.flag {
+            self.check_ident("admin.flag.column", &flag.column)?;
+        }
+        if let Some(role) = &self.admin.role {
+            self.check_ident("admin.role.table", &role.table)?;
+            self.check_ident("admin.role.user_column", &role.user_column)?;
+            self.check_ident("admin.role.role_column", &role.role_column)?;
+            let joined = [&role.role_table, &role.role_table_id, &role.role_table_key];
+            let given = joined.iter().filter(|v| v.is_some()).count();
+            if given != 0 && given != 3 {
+                return Err(self.invalid(
+                    "admin.role",
+                    "role_table, role_table_id and role_table_key go together",
+                ));
+            }
+            for (key, v) in [
+                ("admin.role.role_table", &role.role_table),
+                ("admin.role.role_table_id", &role.role_table_id),
+                ("admin.role.role_table_key", &role.role_table_key),
+            ] {
+                if let Some(v) = v {
+                    self.check_ident(key, v)?;
+                }
+            }
+            if role.roles.is_empty() {
+                return Err(self.invalid("admin.role.roles", "list at least one role"));
+            }
+        }
+        for (section, map) in [
+            ("reset.set", &self.reset.set),
+            ("reset.must_change", &self.reset.must_change),
+            ("unlock.set", &self.unlock.set),
+        ] {
+            for col in map.keys() {
+                self.check_ident(&format!("{section}.{col}"), col)?;
+                if col == &self.columns.password
+                    || Some(col) == self.columns.salt.as_ref()
+                    || col == &self.columns.id
+                    || col == &self.columns.login
+                {
+                    return Err(self.invalid(
+                        &format!("{section}.{col}"),
+                        "the id, login, password and salt columns are written by Locksmith itself",
+                    ));
+                }
+            }
+        }
+        if self.columns.status.is_some()
+            && self.states.enabled.is_empty()
+            && self.states.disabled.is_empty()
+        {
+            return Err(self.invalid(
+                "states",
+                "columns.status is mapped: list its enabled and/or disabled values",
+            ));
+        }
+        if self.columns.deleted.is_some() && self.states.deleted.is_empty() {
+            return Err(self.invalid(
+                "states.deleted",
+                "columns.deleted is mapped: list the values that mean deleted",
+            ));
+        }
+        let scheme =
+            schemes::build(&self.scheme).map_err(|e| self.invalid("scheme", e.to_string()))?;
+        if scheme.uses_salt_column() && self.columns.salt.is_none() {
+            return Err(self.invalid(
+                "columns.salt",
+                format!("scheme {} keeps a salt column: map it", scheme.id()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_ident(&self, key: &str, ident: &str) -> Result<(), ConnectorError> {
+        validate_identifier(ident).map_err(|m| self.invalid(key, m))
+    }
+
+    pub fn scheme(&self) -> Result<Box<dyn schemes::Scheme>, ConnectorError> {
+        schemes::build(&self.scheme).map_err(|e| self.invalid("scheme", e.to_string()))
+    }
+}
+
+/// SQL identifiers must be plain names: letters, digits, `_` (and `$`),
+/// not all digits, at most 64 characters. Anything else is refused rather
+/// than escaped, because these names reach SQL text.
+pub fn validate_identifier(ident: &str) -> Result<(), String> {
+    if ident.is_empty() || ident.len() > 64 {
+        return Err(format!(
+            "`{ident}` must be 1 to 64 characters long to be an SQL identifier"
+        ));
+    }
+    if !ident
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    {
+        return Err(format!(
+            "`{ident}` is not a plain SQL identifier: use letters, digits and '_' only"
+        ));
+    }
+    if ident.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "`{ident}` is all digits, which SQL does not accept as a name"
+        ));
+    }
+    Ok(())
+}
+
+/// toml's message already shows line and column; add the key path when known.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let mut msg = e.message().to_string();
+    if let Some(span) = e.span() {
+        let line = text[..span.start.min(text.len())].lines().count().max(1);
+        msg = format!("line {line}: {msg}");
+    }
+    msg
+}
+
+/// All connectors: embedded ones, then files from `extra_dir` overriding by name.
+pub fn load_all(extra_dir: Option<&Path>) -> Result<Vec<Connector>, ConnectorError> {
+    let mut by_name: BTreeMap<String, Connector> = BTreeMap::new();
+    for (file, text) in EMBEDDED {
+        let c = Connector::parse(&format!("embedded:{file}"), text)?;
+        by_name.insert(c.name.clone(), c);
+    }
+    if let Some(dir) = extra_dir
+        && dir.is_dir()
+    {
+        let entries = std::fs::read_dir(dir).map_err(|e| ConnectorError::Dir {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| ConnectorError::Parse {
+                file: shown.clone(),
+                message: e.to_string(),
+            })?;
+            let c = Connector::parse(&shown, &text)?;
+            by_name.insert(c.name.clone(), c);
+        }
+    }
+    Ok(by_name.into_values().collect())
+}
+
+/// `<config dir>/locksmith/connectors`, where operators add their own files.
+pub fn user_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "locksmith").map(|d| d.config_dir().join("connectors"))
+}
+
+pub fn find(all: &[Connector], name: &str) -> Result<Connector, ConnectorError> {
+    all.iter()
+        .find(|c| c.name == name)
+        .cloned()
+        .ok_or_else(|| ConnectorError::Unknown(name.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_connectors_parse_and_validate() {
+        let all = load_all(None).unwrap();
+        let names: Vec<_> = all.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["jeecg", "ruoyi", "ruoyi-vue", "wukong11"]);
+    }
+
+    #[test]
+    fn identifiers_with_quotes_or_spaces_are_refused_naming_file_and_key() {
+        let text = EMBEDDED[1]
+            .1
+            .replace("login = \"login_name\"", "login = \"login`name\"");
+        let err = Connector::parse("bad.toml", &text).unwrap_err().to_string();
+        assert!(err.contains("bad.toml"), "{err}");
+        assert!(err.contains("columns.login"), "{err}");
+    }
+
+    #[test]
+    fn toml_syntax_errors_name_the_file_and_line() {
+        let text = EMBEDDED[1].1.replace("[columns]", "[columns\n");
+        let err = Connector::parse("broken.toml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("broken.toml: line "), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let text = format!("{}\n[extra]\nx = 1\n", EMBEDDED[1].1);
+        let err = Connector::parse("x.toml", &text).unwrap_err().to_string();
+        assert!(err.contains("extra"), "{err}");
+    }
+
+    #[test]
+    fn writes_to_password_columns_from_data_are_refused() {
+        let text = EMBEDDED[1].1.replace(
+            "set = { status = \"0\" }",
+            "set = { status = \"0\", password = \"x\" }",
+        );
+        let err = Connector::parse("x.toml", &text).unwrap_err().to_string();
+        assert!(err.contains("unlock.set.password"), "{err}");
+    }
+
+    #[test]
+    fn identifier_rules() {
+        assert!(validate_identifier("5kcrm_admin_user").is_ok());
+        assert!(validate_identifier("sys_user").is_ok());
+        assert!(validate_identifier("123").is_err());
+        assert!(validate_identifier("a b").is_err());
+        assert!(validate_identifier("a;drop").is_err());
+        assert!(validate_identifier("").is_err());
+    }
+
+    #[test]
+    fn write_value_sentinels() {
+        assert_eq!(WriteValue::Text("@now".into()).spec(), WriteSpec::Now);
+        assert_eq!(WriteValue::Text("@null".into()).spec(), WriteSpec::Null);
+        assert_eq!(
+            WriteValue::Text("@@x".into()).spec(),
+            WriteSpec::Text("@x".into())
+        );
+        assert_eq!(WriteValue::Int(1).spec(), WriteSpec::Int(1));
+    }
+}

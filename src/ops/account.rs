@@ -1,0 +1,369 @@
+//! Reading accounts: lookup with filters and paging, exact resolution of an
+//! ACCOUNT argument, and the before-image read by primary key.
+
+use serde::Serialize;
+
+use super::sql::Stmt;
+use super::{OpError, Session};
+use crate::backend::{Value, like_pattern};
+use crate::connector::Connector;
+use crate::schemes::AccountInput;
+
+/// One account row with every mapped column.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: Value,
+    pub login: String,
+    /// (role, column, value) for each mapped column, password and salt included.
+    pub fields: Vec<(&'static str, String, Value)>,
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AccountState {
+    /// None when the connector maps no status column.
+    pub enabled: Option<bool>,
+    pub deleted: bool,
+    /// None when lockout is not kept in the database for this vendor.
+    pub locked: Option<bool>,
+}
+
+impl Account {
+    pub fn get(&self, role: &str) -> Option<&Value> {
+        self.fields
+            .iter()
+            .find(|(r, _, _)| *r == role)
+            .map(|(_, _, v)| v)
+    }
+
+    pub fn text(&self, role: &str) -> Option<String> {
+        self.get(role).and_then(Value::as_text)
+    }
+
+    pub fn id_text(&self) -> String {
+        self.id.as_text().unwrap_or_default()
+    }
+
+    /// `login (#id)`, how accounts are named in plans and the journal.
+    pub fn label(&self) -> String {
+        format!("{} (#{})", self.login, self.id_text())
+    }
+
+    pub fn stored_password(&self) -> String {
+        self.text("password").unwrap_or_default()
+    }
+
+    pub fn scheme_input(&self) -> (String, Option<String>) {
+        (self.login.clone(), self.text("salt"))
+    }
+
+    pub fn state(&self, c: &Connector) -> AccountState {
+        let status = self.text("status");
+        let enabled = c.columns.status.as_ref().map(|_| match &status {
+            Some(s) if c.states.enabled.contains(s) => true,
+            Some(s) if c.states.disabled.contains(s) => false,
+            // Unlisted values count as enabled only when the vendor lists the disabled ones.
+            Some(_) => c.states.enabled.is_empty(),
+            None => c.states.enabled.is_empty(),
+        });
+        let deleted = self
+            .text("deleted")
+            .is_some_and(|d| c.states.deleted.contains(&d));
+        let by_flag = c.columns.locked.as_ref().map(|_| {
+            self.text("locked")
+                .is_some_and(|l| c.states.locked.contains(&l))
+        });
+        let by_count = match (&c.columns.failed_count, c.states.failed_limit) {
+            (Some(_), Some(limit)) => Some(
+                self.text("failed_count")
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .is_some_and(|n| n >= limit),
+            ),
+            _ => None,
+        };
+        let locked = match (by_flag, by_count) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(false) || b.unwrap_or(false)),
+        };
+        AccountState {
+            enabled,
+            deleted,
+            locked,
+        }
+    }
+
+    pub fn shape_ok(&self, s: &Session) -> bool {
+        s.scheme.has_shape(&self.stored_password())
+    }
+
+    pub fn with_input<T>(&self, f: impl FnOnce(&AccountInput) -> T) -> T {
+        let (login, salt) = self.scheme_input();
+        f(&AccountInput {
+            login: &login,
+            salt: salt.as_deref(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LookupFilter {
+    pub query: Option<String>,
+    pub admins: bool,
+    pub locked: bool,
+    pub disabled: bool,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+pub struct LookupPage {
+    pub accounts: Vec<Account>,
+    /// More rows exist past this page.
+    pub more: bool,
+    pub notes: Vec<String>,
+}
+
+/// `SELECT <mapped columns>, <is_admin expr> FROM <table> t` with the admin
+/// rule's values bound.
+fn select_accounts(stmt: &mut Stmt, c: &Connector) {
+    let cols: Vec<String> = c
+        .columns
+        .mapped()
+        .iter()
+        .map(|(_, col)| format!("t.{}", stmt.ident(col)))
+        .collect();
+    stmt.push("SELECT ").push(&cols.join(", ")).push(", ");
+    let admin = admin_expr(stmt, c);
+    stmt.push(&admin);
+    let table = stmt.ident(&c.table_name());
+    stmt.push(" FROM ").push(&table).push(" t");
+}
+
+/// A boolean SQL expression that is true for admins (0 when the connector has no rule).
+fn admin_expr(stmt: &mut Stmt, c: &Connector) -> String {
+    let mut parts = Vec::new();
+    let id = format!("t.{}", stmt.ident(&c.columns.id));
+    if !c.admin.ids.is_empty() {
+        let phs: Vec<String> = c
+            .admin
+            .ids
+            .iter()
+            .map(|v| stmt.bind(Value::Text(v.clone())))
+            .collect();
+        parts.push(format!("{id} IN ({})", phs.join(", ")));
+    }
+    if let Some(flag) = &c.admin.flag {
+        let col = format!("t.{}", stmt.ident(&flag.column));
+        let phs: Vec<String> = flag
+            .values
+            .iter()
+            .map(|v| stmt.bind(Value::Text(v.clone())))
+            .collect();
+        parts.push(format!("{col} IN ({})", phs.join(", ")));
+    }
+    if let Some(role) = &c.admin.role {
+        let link = stmt.ident(&role.table);
+        let user_col = stmt.ident(&role.user_column);
+        let role_col = stmt.ident(&role.role_column);
+        let phs: Vec<String> = role
+            .roles
+            .iter()
+            .map(|v| stmt.bind(Value::Text(v.clone())))
+            .collect();
+        match (&role.role_table, &role.role_table_id, &role.role_table_key) {
+            (Some(rt), Some(rid), Some(rkey)) => parts.push(format!(
+                "EXISTS (SELECT 1 FROM {link} l JOIN {} r ON r.{} = l.{role_col} WHERE l.{user_col} = {id} AND r.{} IN ({}))",
+                stmt.ident(rt),
+                stmt.ident(rid),
+                stmt.ident(rkey),
+                phs.join(", ")
+            )),
+            _ => parts.push(format!(
+                "EXISTS (SELECT 1 FROM {link} l WHERE l.{user_col} = {id} AND l.{role_col} IN ({}))",
+                phs.join(", ")
+            )),
+        }
+    }
+    if parts.is_empty() {
+        "0".to_string()
+    } else {
+        format!("(CASE WHEN {} THEN 1 ELSE 0 END)", parts.join(" OR "))
+    }
+}
+
+fn in_list(stmt: &mut Stmt, col: &str, values: &[String]) -> String {
+    let col = format!("t.{}", stmt.ident(col));
+    let phs: Vec<String> = values
+        .iter()
+        .map(|v| stmt.bind(Value::Text(v.clone())))
+        .collect();
+    format!("{col} IN ({})", phs.join(", "))
+}
+
+fn row_to_account(c: &Connector, row: Vec<Value>) -> Account {
+    let mapped = c.columns.mapped();
+    let mut fields = Vec::with_capacity(mapped.len());
+    let mut values = row.into_iter();
+    for (role, col) in mapped {
+        fields.push((role, col.to_string(), values.next().unwrap_or(Value::Null)));
+    }
+    let is_admin = values
+        .next()
+        .and_then(|v| v.as_text())
+        .is_some_and(|v| v == "1");
+    let id = fields[0].2.clone();
+    let login = fields[1].2.as_text().unwrap_or_default();
+    Account {
+        id,
+        login,
+        fields,
+        is_admin,
+    }
+}
+
+pub async fn lookup(s: &mut Session, f: &LookupFilter) -> Result<LookupPage, OpError> {
+    let c = &s.connector;
+    let mut notes = Vec::new();
+    let mut stmt = Stmt::new(s.backend.dialect());
+    select_accounts(&mut stmt, c);
+    let mut conds: Vec<String> = Vec::new();
+    if let Some(q) = f.query.as_deref().filter(|q| !q.is_empty()) {
+        let pattern = like_pattern(q);
+        let mut ors = Vec::new();
+        let searchable = [
+            Some(&c.columns.login),
+            c.columns.display.as_ref(),
+            c.columns.email.as_ref(),
+            c.columns.phone.as_ref(),
+        ];
+        for col in searchable.into_iter().flatten() {
+            let col = format!("t.{}", stmt.ident(col));
+            let ph = stmt.bind(Value::Text(pattern.clone()));
+            ors.push(stmt.dialect().like(&col, &ph));
+        }
+        conds.push(format!("({})", ors.join(" OR ")));
+    }
+    if f.admins {
+        let admin = admin_expr(&mut stmt, c);
+        conds.push(format!("{admin} = 1"));
+    }
+    if f.disabled {
+        match &c.columns.status {
+            Some(col) if !c.states.disabled.is_empty() => {
+                let e = in_list(&mut stmt, col, &c.states.disabled);
+                conds.push(e);
+            }
+            _ => {
+                notes.push(format!("{} has no disabled state in the database", c.title));
+                conds.push("1 = 0".into());
+            }
+        }
+    }
+    if f.locked {
+        let mut ors = Vec::new();
+        if let Some(col) = &c.columns.locked {
+            ors.push(in_list(&mut stmt, col, &c.states.locked));
+        }
+        if let (Some(col), Some(limit)) = (&c.columns.failed_count, c.states.failed_limit) {
+            let col = format!("t.{}", stmt.ident(col));
+            let ph = stmt.bind(Value::Int(limit));
+            ors.push(format!("{col} >= {ph}"));
+        }
+        if ors.is_empty() {
+            notes.push(format!(
+                "{} keeps failed-login lockouts outside the database; see `locksmith show` notes",
+                c.title
+            ));
+            conds.push("1 = 0".into());
+        } else {
+            conds.push(format!("({})", ors.join(" OR ")));
+        }
+    }
+    if !conds.is_empty() {
+        stmt.push(" WHERE ").push(&conds.join(" AND "));
+    }
+    let id = format!("t.{}", stmt.ident(&c.columns.id));
+    let lim = stmt.bind(Value::UInt(f.limit.saturating_add(1)));
+    let off = stmt.bind(Value::UInt(f.offset));
+    let paging = stmt.dialect().limit_offset(&lim, &off);
+    stmt.push(" ORDER BY ").push(&id).push(" ").push(&paging);
+    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
+    let mut accounts: Vec<Account> = rows.into_iter().map(|r| row_to_account(c, r)).collect();
+    let more = accounts.len() as u64 > f.limit;
+    accounts.truncate(f.limit as usize);
+    Ok(LookupPage {
+        accounts,
+        more,
+        notes,
+    })
+}
+
+/// Reads one account by primary key: the before-image of every write.
+pub async fn read_by_pk(s: &mut Session, id: &Value) -> Result<Option<Account>, OpError> {
+    let c = &s.connector;
+    let mut stmt = Stmt::new(s.backend.dialect());
+    select_accounts(&mut stmt, c);
+    let id_col = stmt.ident(&c.columns.id);
+    let ph = stmt.bind(id.clone());
+    stmt.push(" WHERE t.").push(&id_col).push(" = ").push(&ph);
+    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
+    Ok(rows.into_iter().next().map(|r| row_to_account(c, r)))
+}
+
+/// Resolves an ACCOUNT argument: `#ID` for the primary key, otherwise the
+/// exact login. The database may compare case-insensitively, so the exact
+/// match is checked here; near misses are offered as candidates.
+pub async fn resolve(s: &mut Session, account: &str) -> Result<Account, OpError> {
+    if account.is_empty() {
+        return Err(OpError::Usage(
+            "ACCOUNT is empty: give a login or #ID".into(),
+        ));
+    }
+    let c = s.connector.clone();
+    if let Some(id) = account.strip_prefix('#') {
+        return read_by_pk(s, &Value::Text(id.to_string()))
+            .await?
+            .ok_or_else(|| {
+                OpError::NotFound(format!(
+                    "no account with {} = {id} in {}",
+                    c.columns.id,
+                    c.table_name()
+                ))
+            });
+    }
+    let mut stmt = Stmt::new(s.backend.dialect());
+    select_accounts(&mut stmt, &c);
+    let login_col = stmt.ident(&c.columns.login);
+    let ph = stmt.bind(Value::Text(account.to_string()));
+    stmt.push(" WHERE t.")
+        .push(&login_col)
+        .push(" = ")
+        .push(&ph);
+    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
+    let all: Vec<Account> = rows.into_iter().map(|r| row_to_account(&c, r)).collect();
+    let exact: Vec<&Account> = all.iter().filter(|a| a.login == account).collect();
+    match exact.len() {
+        1 => Ok(exact[0].clone()),
+        0 if all.is_empty() => Err(OpError::NotFound(format!(
+            "no account with login `{account}` in {}; try `locksmith lookup {account}`",
+            c.table_name()
+        ))),
+        0 => Err(OpError::NotFound(format!(
+            "no account with exactly the login `{account}`; similar: {}",
+            all.iter()
+                .map(Account::label)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        _ => {
+            let candidates: Vec<String> = exact.iter().map(|a| a.label()).collect();
+            Err(OpError::Ambiguous {
+                message: format!(
+                    "login `{account}` matches {} accounts: {}; name one as #ID",
+                    candidates.len(),
+                    candidates.join(", ")
+                ),
+                candidates,
+            })
+        }
+    }
+}

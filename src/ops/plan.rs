@@ -1,0 +1,361 @@
+//! Plans: the exact guarded UPDATE a write will run, with before/after
+//! fingerprints and warnings, built before anything is touched.
+
+use serde::Serialize;
+
+use super::account::{Account, read_by_pk, resolve};
+use super::sql::Stmt;
+use super::{OpError, Session};
+use crate::backend::Value;
+use crate::connector::WriteSpec;
+use crate::secret::Password;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Reset,
+    Unlock,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Reset => "reset",
+            Action::Unlock => "unlock",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    pub unlock: bool,
+    pub must_change: bool,
+    pub force: bool,
+}
+
+/// One column the plan writes.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub column: String,
+    pub role: Option<&'static str>,
+    pub before: Value,
+    pub after: Value,
+    /// Password and salt values: shown and journaled only as fingerprints.
+    pub secret: bool,
+}
+
+/// A ready-to-apply write. `params` holds the new hash: never print it.
+pub struct Plan {
+    pub action: Action,
+    pub account: Account,
+    pub table: String,
+    pub sql: String,
+    pub params: Vec<Value>,
+    pub changes: Vec<Change>,
+    /// Columns in the WHERE guard besides the primary key.
+    pub guarded: Vec<String>,
+    pub warnings: Vec<String>,
+    pub scheme_id: String,
+    pub transactional: bool,
+    /// The new password to verify after the UPDATE (reset only).
+    pub new_password: Option<Password>,
+}
+
+/// Render of a plan that holds no secret: fingerprints for secret values.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanView {
+    pub action: Action,
+    pub account: String,
+    pub table: String,
+    pub sql: String,
+    pub changes: Vec<ChangeView>,
+    pub guarded: Vec<String>,
+    pub warnings: Vec<String>,
+    pub scheme: String,
+    pub transactional: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeView {
+    pub column: String,
+    pub before: String,
+    pub after: String,
+}
+
+impl Plan {
+    pub fn nothing_to_do(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// `fingerprint(domain, bytes)` comes from the journal's key.
+    pub fn view(&self, fingerprint: &dyn Fn(&str, &[u8]) -> String) -> PlanView {
+        let show = |c: &Change, v: &Value| {
+            let fp = fingerprint(&format!("column:{}", c.column), &v.canonical_bytes());
+            if c.secret {
+                fp
+            } else {
+                format!("{} ({fp})", v.as_text().unwrap_or_else(|| "NULL".into()))
+            }
+        };
+        PlanView {
+            action: self.action,
+            account: self.account.label(),
+            table: self.table.clone(),
+            sql: self.sql.clone(),
+            changes: self
+                .changes
+                .iter()
+                .map(|c| ChangeView {
+                    column: c.column.clone(),
+                    before: show(c, &c.before),
+                    after: show(c, &c.after),
+                })
+                .collect(),
+            guarded: self.guarded.clone(),
+            warnings: self.warnings.clone(),
+            scheme: self.scheme_id.clone(),
+            transactional: self.transactional,
+        }
+    }
+}
+
+/// Same value as far as the database is concerned ('1' and 1, NULL and NULL).
+pub fn same_value(a: &Value, b: &Value) -> bool {
+    a.as_text() == b.as_text()
+}
+
+async fn resolve_write(
+    s: &mut Session,
+    spec: WriteSpec,
+    now: &mut Option<Value>,
+) -> Result<Value, OpError> {
+    Ok(match spec {
+        WriteSpec::Null => Value::Null,
+        WriteSpec::Int(i) => Value::Int(i),
+        WriteSpec::Text(t) => Value::Text(t),
+        WriteSpec::Now => {
+            if now.is_none() {
+                *now = Some(Value::DateTime(s.backend.now().await?));
+            }
+            now.clone().unwrap_or(Value::Null)
+        }
+    })
+}
+
+/// Builds the plan for a reset (`new_password` Some) or an unlock.
+pub async fn build(
+    s: &mut Session,
+    account: &str,
+    action: Action,
+    new_password: Option<Password>,
+    opts: &PlanOptions,
+) -> Result<Plan, OpError> {
+    let found = resolve(s, account).await?;
+    // Step 1 of the protocol: the before-image, read by primary key.
+    let before = read_by_pk(s, &found.id)
+        .await?
+        .ok_or_else(|| OpError::NotFound(format!("{} vanished while planning", found.label())))?;
+    let c = s.connector.clone();
+    let table = c.table_name();
+    let mut warnings = Vec::new();
+    let mut writes: Vec<(String, Option<&'static str>, Value, bool)> = Vec::new();
+    let mut now = None;
+
+    let state = before.state(&c);
+    if state.deleted {
+        warnings.push(format!(
+            "{} is soft-deleted ({} = {}); this write does not restore it",
+            before.label(),
+            c.columns.deleted.as_deref().unwrap_or("?"),
+            before.text("deleted").unwrap_or_default()
+        ));
+    }
+    if before.is_admin {
+        warnings.push(format!("{} is an administrator", before.label()));
+    }
+
+    if action == Action::Reset {
+        let password = new_password
+            .as_ref()
+            .ok_or_else(|| OpError::Usage("reset needs a new password".into()))?;
+        let current = before.stored_password();
+        if !s.scheme.has_shape(&current) {
+            let msg = format!(
+                "the stored value of {} does not have the shape of {} (this install may be customised or use another format); run `locksmith calibrate` with a known password, or pass --force",
+                before.label(),
+                s.scheme.id()
+            );
+            if opts.force {
+                warnings.push(format!("--force: {msg}"));
+            } else {
+                return Err(OpError::Refused(msg));
+            }
+        }
+        let hashed = before.with_input(|input| s.scheme.hash(password, input))?;
+        writes.push((
+            c.columns.password.clone(),
+            Some("password"),
+            Value::Text(hashed.stored),
+            true,
+        ));
+        if let (Some(salt_col), Some(salt)) = (&c.columns.salt, hashed.salt) {
+            writes.push((salt_col.clone(), Some("salt"), Value::Text(salt), true));
+        }
+        let mut extra = c.reset.set.clone();
+        if opts.must_change {
+            if c.reset.must_change.is_empty() {
+                warnings.push(format!(
+                    "{} has no must-change-password column; --must-change has no effect",
+                    c.title
+                ));
+            }
+            extra.extend(c.reset.must_change.clone());
+        }
+        if opts.unlock {
+            extra.extend(c.unlock.set.clone());
+        }
+        for (col, v) in extra {
+            let value = resolve_write(s, v.spec(), &mut now).await?;
+            writes.push((col, None, value, false));
+        }
+    } else {
+        for (col, v) in c.unlock.set.clone() {
+            let value = resolve_write(s, v.spec(), &mut now).await?;
+            writes.push((col, None, value, false));
+        }
+    }
+    if action == Action::Unlock || opts.unlock {
+        warnings.extend(c.notes.iter().filter(|n| n.contains("lockout")).cloned());
+    }
+
+    // Before-values of the written columns: mapped ones from the image, others read now.
+    let mut changes = Vec::new();
+    for (col, role, after, secret) in writes {
+        let role = role.or_else(|| {
+            c.columns
+                .mapped()
+                .into_iter()
+                .find(|(_, name)| *name == col)
+                .map(|(r, _)| r)
+        });
+        let before_value = match before.fields.iter().find(|(_, name, _)| *name == col) {
+            Some((_, _, v)) => v.clone(),
+            None => read_column(s, &before.id, &col).await?,
+        };
+        if !secret && same_value(&before_value, &after) {
+            continue;
+        }
+        changes.push(Change {
+            column: col,
+            role,
+            before: before_value,
+            after,
+            secret,
+        });
+    }
+
+    let transactional = s.backend.transactional(&table).await?;
+    if !transactional {
+        warnings.push(format!(
+            "table `{table}` uses a non-transactional engine (MyISAM?): the UPDATE is still guarded, but it cannot be rolled back if verification fails"
+        ));
+    }
+
+    // UPDATE t SET a = ?, ... WHERE id = ? AND login <=> ? AND password <=> ? AND <changed> <=> ?
+    let mut stmt = Stmt::new(s.backend.dialect());
+    let sets: Vec<String> = changes
+        .iter()
+        .map(|ch| {
+            let col = stmt.ident(&ch.column);
+            let ph = stmt.bind(ch.after.clone());
+            format!("{col} = {ph}")
+        })
+        .collect();
+    let id_col = stmt.ident(&c.columns.id);
+    let id_ph = stmt.bind(before.id.clone());
+    let mut guards = vec![format!("{id_col} = {id_ph}")];
+    let mut guarded = Vec::new();
+    let mut guard_cols: Vec<(String, Value)> = vec![
+        (
+            c.columns.login.clone(),
+            before.get("login").cloned().unwrap_or(Value::Null),
+        ),
+        (
+            c.columns.password.clone(),
+            before.get("password").cloned().unwrap_or(Value::Null),
+        ),
+    ];
+    if let Some(salt) = &c.columns.salt {
+        guard_cols.push((
+            salt.clone(),
+            before.get("salt").cloned().unwrap_or(Value::Null),
+        ));
+    }
+    for ch in &changes {
+        if !guard_cols.iter().any(|(col, _)| *col == ch.column) {
+            guard_cols.push((ch.column.clone(), ch.before.clone()));
+        }
+    }
+    for (col, value) in guard_cols {
+        let q = stmt.ident(&col);
+        let ph = stmt.bind(value);
+        guards.push(stmt.dialect().null_safe_eq(&q, &ph));
+        guarded.push(col);
+    }
+    let table_q = stmt.ident(&table);
+    stmt.push(&format!(
+        "UPDATE {table_q} SET {} WHERE {}",
+        sets.join(", "),
+        guards.join(" AND ")
+    ));
+
+    Ok(Plan {
+        action,
+        account: before,
+        table,
+        sql: stmt.text,
+        params: stmt.params,
+        changes,
+        guarded,
+        warnings,
+        scheme_id: s.scheme.id(),
+        transactional,
+        new_password,
+    })
+}
+
+async fn read_column(s: &mut Session, id: &Value, column: &str) -> Result<Value, OpError> {
+    let c = &s.connector;
+    let mut stmt = Stmt::new(s.backend.dialect());
+    let col = stmt.ident(column);
+    let table = stmt.ident(&c.table_name());
+    let id_col = stmt.ident(&c.columns.id);
+    let ph = stmt.bind(id.clone());
+    stmt.push(&format!("SELECT {col} FROM {table} WHERE {id_col} = {ph}"));
+    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next())
+        .unwrap_or(Value::Null))
+}
+
+/// Re-reads the written columns by primary key (inside the transaction).
+pub async fn read_columns(
+    s: &mut Session,
+    id: &Value,
+    columns: &[String],
+) -> Result<Option<Vec<Value>>, OpError> {
+    let c = &s.connector;
+    let mut stmt = Stmt::new(s.backend.dialect());
+    let cols: Vec<String> = columns.iter().map(|col| stmt.ident(col)).collect();
+    let table = stmt.ident(&c.table_name());
+    let id_col = stmt.ident(&c.columns.id);
+    let ph = stmt.bind(id.clone());
+    stmt.push(&format!(
+        "SELECT {} FROM {table} WHERE {id_col} = {ph}",
+        cols.join(", ")
+    ));
+    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
+    Ok(rows.into_iter().next())
+}

@@ -1,0 +1,369 @@
+//! The one write path. Every change to a target goes through `apply`:
+//! before-image (read while planning) → intent journaled durably → guarded
+//! UPDATE in a transaction, exactly one row → re-read and verify with the
+//! vendor's scheme → commit → outcome journaled.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::plan::{Plan, read_columns, same_value};
+use super::{OpError, Session, account};
+use crate::backend::{BackendError, Value};
+use crate::journal::{EntryKind, Journal, NewEntry, Outcome};
+use crate::secret::Password;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    pub intent_entry: i64,
+    pub outcome_entry: i64,
+    pub account: String,
+    pub verified: bool,
+}
+
+fn fp(j: &Journal, column: &str, v: &Value) -> String {
+    j.fingerprint(&format!("column:{column}"), &v.canonical_bytes())
+}
+
+/// The intent's details: what will be written, as fingerprints only.
+fn intent_details(s: &Session, plan: &Plan, j: &Journal) -> serde_json::Value {
+    json!({
+        "table": plan.table,
+        "pk": { "column": s.connector.columns.id, "value": plan.account.id_text() },
+        "sql": plan.sql,
+        "columns": plan.changes.iter().map(|c| json!({
+            "column": c.column,
+            "before": fp(j, &c.column, &c.before),
+            "after": fp(j, &c.column, &c.after),
+        })).collect::<Vec<_>>(),
+        "guarded": plan.guarded,
+        "scheme": plan.scheme_id,
+        "transactional": plan.transactional,
+        "warnings": plan.warnings,
+        "target": s.target,
+    })
+}
+
+fn entry(
+    s: &Session,
+    plan: &Plan,
+    kind: EntryKind,
+    refers_to: Option<i64>,
+    reason: &str,
+    outcome: Option<Outcome>,
+    details: serde_json::Value,
+) -> NewEntry {
+    NewEntry {
+        kind,
+        refers_to,
+        action: plan.action.name().to_string(),
+        account: Some(plan.account.label()),
+        reason: Some(reason.to_string()),
+        outcome,
+        actor: s.actor(),
+        place: s.place(),
+        details,
+    }
+}
+
+/// Runs the write protocol for a plan. `reason` is required by the caller.
+pub async fn apply(
+    s: &mut Session,
+    j: &mut Journal,
+    plan: &Plan,
+    reason: &str,
+) -> Result<Applied, OpError> {
+    if plan.nothing_to_do() {
+        return Err(OpError::Refused(format!(
+            "{} needs no change; nothing was written",
+            plan.account.label()
+        )));
+    }
+    // Step 3: intent, durable before the target is touched.
+    let details = intent_details(s, plan, j);
+    let intent = j
+        .append(&entry(
+            s,
+            plan,
+            EntryKind::Intent,
+            None,
+            reason,
+            None,
+            details,
+        ))
+        .map_err(OpError::Journal)?;
+
+    let outcome = |s: &Session, j: &mut Journal, o: Outcome, d: serde_json::Value| {
+        j.append(&entry(
+            s,
+            plan,
+            EntryKind::Outcome,
+            Some(intent),
+            reason,
+            Some(o),
+            d,
+        ))
+    };
+
+    // Step 4: one transaction, guarded UPDATE, exactly one row.
+    if let Err(e) = s.backend.begin().await {
+        let _ = outcome(
+            s,
+            j,
+            Outcome::Failed,
+            json!({ "error": e.to_string(), "step": "begin" }),
+        );
+        return Err(e.into());
+    }
+    let matched = match s.backend.execute(&plan.sql, &plan.params).await {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = s.backend.rollback().await;
+            let o = if matches!(e, BackendError::ConnectionLost(_)) {
+                Outcome::Unknown
+            } else {
+                Outcome::Failed
+            };
+            let _ = outcome(s, j, o, json!({ "error": e.to_string(), "step": "update" }));
+            return Err(e.into());
+        }
+    };
+    if matched != 1 {
+        let _ = s.backend.rollback().await;
+        let msg = format!(
+            "the guarded UPDATE matched {matched} rows instead of 1: {} changed since it was read (another client wrote to it); nothing was written, re-run to plan again",
+            plan.account.label()
+        );
+        let _ = outcome(
+            s,
+            j,
+            Outcome::Refused,
+            json!({ "matched_rows": matched, "step": "update", "error": msg }),
+        );
+        return Err(OpError::Refused(msg));
+    }
+
+    // Step 5: re-read and verify.
+    if let Err(msg) = verify(s, plan).await {
+        let rolled_back = s.backend.rollback().await.is_ok() && plan.transactional;
+        let _ = outcome(
+            s,
+            j,
+            if rolled_back {
+                Outcome::RolledBack
+            } else {
+                Outcome::Unknown
+            },
+            json!({ "step": "verify", "error": msg }),
+        );
+        return Err(OpError::VerifyFailed(msg));
+    }
+
+    // Step 6: commit, then the outcome.
+    if let Err(e) = s.backend.commit().await {
+        let lost = matches!(e, BackendError::ConnectionLost(_));
+        let o = if lost {
+            Outcome::Unknown
+        } else {
+            Outcome::Failed
+        };
+        let _ = outcome(s, j, o, json!({ "step": "commit", "error": e.to_string() }));
+        return Err(if lost {
+            OpError::OutcomeUnknown {
+                intent,
+                reason: e.to_string(),
+            }
+        } else {
+            e.into()
+        });
+    }
+    let done = outcome(
+        s,
+        j,
+        Outcome::Committed,
+        json!({ "verified": true, "matched_rows": 1 }),
+    )
+    .map_err(OpError::JournalAfterCommit)?;
+    Ok(Applied {
+        intent_entry: intent,
+        outcome_entry: done,
+        account: plan.account.label(),
+        verified: true,
+    })
+}
+
+/// Reads the row back by primary key and checks every written column; the
+/// password is checked with the vendor's scheme against the new password.
+async fn verify(s: &mut Session, plan: &Plan) -> Result<(), String> {
+    let after = account::read_by_pk(s, &plan.account.id)
+        .await
+        .map_err(|e| format!("re-reading the row failed: {e}"))?
+        .ok_or_else(|| format!("{} is gone after the UPDATE", plan.account.label()))?;
+    let extra: Vec<String> = plan
+        .changes
+        .iter()
+        .filter(|c| c.role.is_none())
+        .map(|c| c.column.clone())
+        .collect();
+    let extra_values = if extra.is_empty() {
+        Vec::new()
+    } else {
+        read_columns(s, &plan.account.id, &extra)
+            .await
+            .map_err(|e| format!("re-reading the row failed: {e}"))?
+            .unwrap_or_default()
+    };
+    for change in &plan.changes {
+        let now = match change.role {
+            Some(role) => after.get(role).cloned().unwrap_or(Value::Null),
+            None => extra
+                .iter()
+                .position(|c| *c == change.column)
+                .and_then(|i| extra_values.get(i).cloned())
+                .unwrap_or(Value::Null),
+        };
+        if !same_value(&now, &change.after) {
+            return Err(format!(
+                "column `{}` does not hold the written value after the UPDATE (a trigger or column width may have changed it)",
+                change.column
+            ));
+        }
+    }
+    if let Some(password) = &plan.new_password {
+        let stored = after.stored_password();
+        let ok = after
+            .with_input(|input| s.scheme.verify(password, input, &stored))
+            .map_err(|e| format!("the scheme could not verify the stored value: {e}"))?;
+        if !ok {
+            return Err(format!(
+                "the stored value does not verify against the new password with {}",
+                s.scheme.id()
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Calibration {
+    pub account: String,
+    pub scheme: String,
+    pub matches: bool,
+    pub shape_ok: bool,
+    pub journal_entry: Option<i64>,
+}
+
+/// Does the connector's scheme reproduce this account's stored value for a
+/// password the operator knows? Proof of the format before any reset.
+pub async fn calibrate(
+    s: &mut Session,
+    j: Option<&mut Journal>,
+    account: &str,
+    known: &Password,
+) -> Result<Calibration, OpError> {
+    let a = account::resolve(s, account).await?;
+    let stored = a.stored_password();
+    let matches = a.with_input(|input| s.scheme.verify(known, input, &stored))?;
+    let mut result = Calibration {
+        account: a.label(),
+        scheme: s.scheme.id(),
+        matches,
+        shape_ok: s.scheme.has_shape(&stored),
+        journal_entry: None,
+    };
+    if let Some(j) = j {
+        let e = NewEntry {
+            kind: EntryKind::Calibrate,
+            refers_to: None,
+            action: "calibrate".into(),
+            account: Some(a.label()),
+            reason: None,
+            outcome: None,
+            actor: s.actor(),
+            place: s.place(),
+            details: json!({ "scheme": result.scheme, "matches": matches, "shape_ok": result.shape_ok }),
+        };
+        result.journal_entry = Some(j.append(&e).map_err(OpError::Journal)?);
+    }
+    Ok(result)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Reconciled {
+    pub intent: i64,
+    pub account: String,
+    /// "applied", "not_applied" or "changed_since".
+    pub found: String,
+    pub entry: i64,
+}
+
+/// Settles intents without an outcome (a crash or a lost connection at
+/// commit) for this target: reads each row and records what it holds.
+pub async fn reconcile(s: &mut Session, j: &mut Journal) -> Result<Vec<Reconciled>, OpError> {
+    let place = s.place();
+    let open = j.open_intents().map_err(OpError::Journal)?;
+    let mut out = Vec::new();
+    for intent in open.into_iter().filter(|e| e.entry.place == place) {
+        let d = &intent.entry.details;
+        let Some(pk) = d["pk"]["value"].as_str() else {
+            continue;
+        };
+        let columns: Vec<(String, String, String)> = d["columns"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| {
+                        Some((
+                            c["column"].as_str()?.to_string(),
+                            c["before"].as_str()?.to_string(),
+                            c["after"].as_str()?.to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let names: Vec<String> = columns.iter().map(|c| c.0.clone()).collect();
+        let current = read_columns(s, &Value::Text(pk.to_string()), &names).await?;
+        let found = match current {
+            None => "row_missing".to_string(),
+            Some(values) => {
+                let now: Vec<String> = names
+                    .iter()
+                    .zip(&values)
+                    .map(|(c, v)| fp(j, c, v))
+                    .collect();
+                if columns.iter().zip(&now).all(|(c, n)| c.2 == *n) {
+                    "applied".into()
+                } else if columns.iter().zip(&now).all(|(c, n)| c.1 == *n) {
+                    "not_applied".into()
+                } else {
+                    "changed_since".into()
+                }
+            }
+        };
+        let outcome = match found.as_str() {
+            "applied" => Outcome::Committed,
+            "not_applied" => Outcome::RolledBack,
+            _ => Outcome::Unknown,
+        };
+        let entry = j
+            .append(&NewEntry {
+                kind: EntryKind::Reconcile,
+                refers_to: Some(intent.id),
+                action: intent.entry.action.clone(),
+                account: intent.entry.account.clone(),
+                reason: Some("reconcile an intent without outcome".into()),
+                outcome: Some(outcome),
+                actor: s.actor(),
+                place: s.place(),
+                details: json!({ "found": found }),
+            })
+            .map_err(OpError::Journal)?;
+        out.push(Reconciled {
+            intent: intent.id,
+            account: intent.entry.account.clone().unwrap_or_default(),
+            found,
+            entry,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,335 @@
+//! `locksmith hash detect VALUE`: which formats could a stored value be?
+//!
+//! Purely structural: nothing is verified, so the candidates are ordered from
+//! the most specific reading to the loosest.
+
+use super::bcrypt::bcrypt_shape;
+use super::crypt::{CryptKind, parse_crypt};
+use super::pbkdf2::{parse_django, parse_passlib};
+use super::{is_crypt_char, is_hex_lower};
+use argon2::PasswordHash;
+
+/// One possible reading of a stored value.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct Candidate {
+    /// e.g. "bcrypt"
+    pub format: String,
+    /// e.g. "prefix $2y$, cost 10"
+    pub detail: String,
+    /// e.g. ["SuiteCRM","vtiger","CRMEB"]
+    pub vendors: Vec<String>,
+}
+
+fn cand(format: &str, detail: String, vendors: &[&str]) -> Candidate {
+    Candidate {
+        format: format.into(),
+        detail,
+        vendors: vendors.iter().map(|v| (*v).to_string()).collect(),
+    }
+}
+
+/// Candidate formats for any stored value, most specific first.
+pub fn detect(value: &str) -> Vec<Candidate> {
+    let v = value.trim();
+    let mut out = Vec::new();
+    if v.is_empty() {
+        return out;
+    }
+
+    if let Some((prefix, cost)) = bcrypt_shape(v) {
+        let vendors: &[&str] = match prefix {
+            "2y" => &[
+                "SuiteCRM (input md5(password))",
+                "vtiger (PHASH)",
+                "EspoCRM ≥ 9",
+                "Dolibarr",
+                "CRMEB",
+            ],
+            "2a" => &["RuoYi-Vue (Spring BCryptPasswordEncoder)"],
+            _ => &[],
+        };
+        out.push(cand(
+            "bcrypt",
+            format!("prefix ${prefix}$, cost {cost}"),
+            vendors,
+        ));
+        return out;
+    }
+
+    if v.starts_with("$argon2")
+        && let Ok(h) = PasswordHash::new(v)
+    {
+        let params: Vec<String> = h
+            .params
+            .iter()
+            .map(|(k, val)| format!("{k}={val}"))
+            .collect();
+        out.push(cand(
+            "argon2",
+            format!(
+                "{} v={} {}",
+                h.algorithm,
+                h.version.map_or_else(|| "?".into(), |x| x.to_string()),
+                params.join(",")
+            ),
+            &["PHP password_hash(PASSWORD_ARGON2ID)"],
+        ));
+        return out;
+    }
+
+    if let Some(p) = parse_crypt(v) {
+        let rounds = p
+            .rounds
+            .map_or_else(String::new, |r| format!(", rounds {r}"));
+        let detail = format!("salt {:?}{rounds}", p.salt);
+        match p.kind {
+            CryptKind::Md5 => out.push(cand(
+                "md5-crypt",
+                detail,
+                &[
+                    "SugarCRM CE 6.5 (input md5(password))",
+                    "vtiger (legacy PHP5.3MD5, salt = first 2 login chars + 000000)",
+                ],
+            )),
+            CryptKind::Sha256 => out.push(cand("sha256-crypt", detail, &[])),
+            CryptKind::Sha512 => out.push(cand("sha512-crypt", detail, &[])),
+        }
+        return out;
+    }
+
+    if let Some((prf, rounds, salt, _)) = parse_passlib(v) {
+        let vendors: &[&str] = if v.starts_with("$pbkdf2-sha512$") {
+            &["Odoo"]
+        } else {
+            &[]
+        };
+        out.push(cand(
+            "pbkdf2-passlib",
+            format!(
+                "pbkdf2-{prf:?} (passlib), {rounds} rounds, {}-byte salt",
+                salt.len()
+            )
+            .to_lowercase(),
+            vendors,
+        ));
+        return out;
+    }
+
+    if let Some((prf, rounds, salt, _)) = parse_django(v) {
+        out.push(cand(
+            "pbkdf2-django",
+            format!(
+                "pbkdf2_{prf:?}, {rounds} iterations, {}-char salt",
+                salt.len()
+            )
+            .to_lowercase(),
+            &["Django"],
+        ));
+        return out;
+    }
+
+    let hex_lower = is_hex_lower(v);
+    let hex_any = v.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex_any {
+        let digest = match v.len() {
+            32 => Some("md5"),
+            40 => Some("sha1"),
+            64 => Some("sha256"),
+            128 => Some("sha512"),
+            _ => None,
+        };
+        if let Some(d) = digest {
+            let case = if hex_lower {
+                "lowercase"
+            } else {
+                "uppercase/mixed"
+            };
+            let vendors: &[&str] = match (d, hex_lower) {
+                ("md5", true) => &[
+                    "WukongCRM Java (md5(login+password+'erp'+salt), 32-hex salt)",
+                    "WukongCRM PHP (md5(sha1(p)+md5(p+salt)), 4-hex salt)",
+                    "RuoYi (md5(login+password+salt), 6-hex salt)",
+                    "Dolibarr legacy (md5(SALT+p))",
+                    "SuiteCRM/SugarCRM legacy (md5(password))",
+                ],
+                ("sha1", true) => &["Dolibarr legacy (sha1(md5(SALT+p)))"],
+                _ => &[],
+            };
+            out.push(cand(
+                "digest",
+                format!("{} hex digits ({case}): {d} of some recipe", v.len()),
+                vendors,
+            ));
+        }
+        if hex_lower && v.len() % 16 == 0 {
+            out.push(cand(
+                "jeecg-pbe",
+                format!(
+                    "{} hex digits = {} DES blocks: login of at most {} bytes encrypted with PBEWithMD5AndDES",
+                    v.len(),
+                    v.len() / 16,
+                    v.len() / 2 - 1
+                ),
+                &["JeecgBoot"],
+            ));
+        }
+        if !out.is_empty() {
+            return out;
+        }
+    }
+
+    if v.len() == 86 && v.bytes().all(is_crypt_char) {
+        out.push(cand(
+            "sha512-crypt-stripped",
+            "86 characters of ./0-9A-Za-z: sha512-crypt checksum without its $6$salt$ prefix"
+                .into(),
+            &["EspoCRM < 9 (input md5(password), salt = config passwordSalt)"],
+        ));
+        return out;
+    }
+
+    if v.len() == 28
+        && v.ends_with('=')
+        && v[..27]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    {
+        out.push(cand(
+            "opaque",
+            "28 characters of base64: 20 bytes, possibly base64(sha1) (unverified)".into(),
+            &["Yonyou U8 (unverified)"],
+        ));
+        return out;
+    }
+
+    out.push(cand(
+        "opaque",
+        if v.contains(' ') {
+            "unrecognised printable value with spaces".into()
+        } else {
+            "unrecognised value (closed format or plaintext)".into()
+        },
+        &[
+            "Kingdee K/3 / KIS FSID (unverified)",
+            "Yonyou U8 (unverified)",
+            "Odoo / Dolibarr plaintext",
+        ],
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detect;
+
+    fn first(v: &str) -> String {
+        detect(v)
+            .first()
+            .map(|c| c.format.clone())
+            .unwrap_or_default()
+    }
+
+    fn formats(v: &str) -> Vec<String> {
+        detect(v).into_iter().map(|c| c.format).collect()
+    }
+
+    #[test]
+    fn every_reference_vector_is_recognised() {
+        for v in [
+            "532854df7f01f5118396fb02977bc903",
+            "51a10f3b4724642d6987d90510e6edf5",
+            "7c01ba69881691a6ffbec2498a857a05",
+            "9d0f7e061cab1e554d9be9cf66125e43",
+            "29c67a30398638269fe600f73a054934",
+            "d8c1da3b9a0ea24407660d461bccf877",
+            "02871555aba5d93b17d59dbd625519b7",
+            "0182b57e430540dbf1084a834c0a4f7b",
+        ] {
+            assert_eq!(first(v), "digest", "{v}");
+        }
+        assert_eq!(first("41d765606b2f6300c603bbc6e4a2a50f4b696a09"), "digest");
+        assert!(
+            detect("41d765606b2f6300c603bbc6e4a2a50f4b696a09")[0]
+                .detail
+                .contains("sha1")
+        );
+        for v in [
+            "$2a$10$7JB720yubVSZvUI0rEqK/.VqGOZTH.ulu33dHOiBE8ByOhJIrdAu2",
+            "$2a$10$abcdefghijklmnopqrstuu2..lW9nm5vT.2Xok8nqW7mBGbhCyQhS",
+            "$2y$10$abcdefghijklmnopqrstuufeNirAsI4pxYNCTxCK02evLR6L0s5ye",
+        ] {
+            assert_eq!(first(v), "bcrypt", "{v}");
+        }
+        let c = &detect("$2y$10$abcdefghijklmnopqrstuufeNirAsI4pxYNCTxCK02evLR6L0s5ye")[0];
+        assert_eq!(c.detail, "prefix $2y$, cost 10");
+        assert!(c.vendors.iter().any(|v| v.starts_with("SuiteCRM")));
+        assert!(
+            detect("$2a$10$7JB720yubVSZvUI0rEqK/.VqGOZTH.ulu33dHOiBE8ByOhJIrdAu2")[0].vendors[0]
+                .starts_with("RuoYi-Vue")
+        );
+        // JeecgBoot: 16 hex can only be jeecg; 32 hex is md5 first, jeecg second.
+        for v in ["cb362cfeefbf3d8d", "eee378a1258530cb", "b42ae6fe794da642"] {
+            assert_eq!(formats(v), ["jeecg-pbe"], "{v}");
+        }
+        assert_eq!(
+            formats("1dee37b5341e53228176a7d6721c2f69"),
+            ["digest", "jeecg-pbe"]
+        );
+        for v in [
+            "$1$ad000000$hzXFXvL3XVlnUE/X.1n9t/",
+            "$1$ad000000$9D0fEnLfZQhBGI83FDY811",
+            "$1$Sugar123$vhJAlMoSa8mKwau2B6TVx.",
+        ] {
+            assert_eq!(first(v), "md5-crypt", "{v}");
+        }
+        assert_eq!(
+            detect("$1$Sugar123$vhJAlMoSa8mKwau2B6TVx.")[0].detail,
+            "salt \"Sugar123\""
+        );
+        for v in [
+            "4gDlJKdkj/MMo2axSwvvWUv0ktSUeGpis/wLcpL8aEBUxXTVa.rxFb1cfKzTiSE4ookBdNpLMheJmtZqzDSRA0",
+            "T/pckOsRrNkaU6pu7ojdaI.nX/NPKW2g1svks2XeRuzAahRAHN9kail843DaWo1ORKsaFZYrupxAeeQ4WoN0u0",
+        ] {
+            assert_eq!(first(v), "sha512-crypt-stripped", "{v}");
+        }
+        assert_eq!(
+            first(
+                "$6$bdaff81c7b8db54d$T/pckOsRrNkaU6pu7ojdaI.nX/NPKW2g1svks2XeRuzAahRAHN9kail843DaWo1ORKsaFZYrupxAeeQ4WoN0u0"
+            ),
+            "sha512-crypt"
+        );
+        for v in [
+            "$pbkdf2-sha512$600000$AAECAwQFBgcICQoLDA0ODw$1TcRz.JOhtcoU6lEDozCdEAEznaS1zS7S9JwW7K65dbb.JHnW/yiYxrsQLaF24sXmeRbSlcWjfcUsN1BQeqVBQ",
+            "$pbkdf2-sha512$25000$AAECAwQFBgcICQoLDA0ODw$hzjCVDG9FELw2b5EEyih3Omxf8FRIQmndWjgpGGArUfNcobEKrNA0TCDqviQOUQRez/u2tkBEug55SdLU1CGvQ",
+        ] {
+            let c = &detect(v)[0];
+            assert_eq!(c.format, "pbkdf2-passlib");
+            assert_eq!(c.vendors, ["Odoo"]);
+        }
+        assert_eq!(
+            detect("$pbkdf2-sha512$25000$AAECAwQFBgcICQoLDA0ODw$hzjCVDG9FELw2b5EEyih3Omxf8FRIQmndWjgpGGArUfNcobEKrNA0TCDqviQOUQRez/u2tkBEug55SdLU1CGvQ")[0].detail,
+            "pbkdf2-sha512 (passlib), 25000 rounds, 16-byte salt"
+        );
+        assert_eq!(
+            first("pbkdf2_sha256$100$seasalt$YIOeIESlan/xfRGpqiCRdjjBEbxPJtEDn6VoZCfhLrA="),
+            "pbkdf2-django"
+        );
+        assert_eq!(
+            first(
+                "$argon2id$v=19$m=256,t=2,p=1$MDEyMzQ1Njc4OWFiY2RlZg$iGsJ1/2suhpEOAhsQjMGA7ZbQyDaEqBj/b84a7Vz8VE"
+            ),
+            "argon2"
+        );
+    }
+
+    #[test]
+    fn closed_and_unknown_values() {
+        assert!(detect("").is_empty());
+        assert_eq!(first("2jmj7l5rSw0yVb/vlWAYkK/YBwk="), "opaque");
+        assert!(detect("2jmj7l5rSw0yVb/vlWAYkK/YBwk=")[0].vendors[0].contains("U8"));
+        assert_eq!(first(")  F \", ,P T #8 *P!D &D 80!N"), "opaque");
+        assert_eq!(first("admin"), "opaque");
+        assert_eq!(first("0182B57E430540DBF1084A834C0A4F7B"), "digest");
+        assert_eq!(formats("0182B57E430540DBF1084A834C0A4F7B"), ["digest"]);
+    }
+}

@@ -1,0 +1,574 @@
+//! The foundation's "done when" list, end to end: the real binary against
+//! real MariaDB databases loaded from the vendors' install SQL, with an
+//! independent oracle checking every value written.
+
+mod common;
+
+use common::oracle::oracle;
+use common::{TestDb, Vendor, assert_code, json, stderr, stdout};
+use serde_json::json;
+
+/// Stored value (+ salt) of one account, read with the mariadb client.
+fn stored(db: &TestDb, vendor: Vendor, login: &str) -> (String, Option<String>) {
+    let (table, login_col, salt) = match vendor {
+        Vendor::RuoYi => ("sys_user", "login_name", true),
+        Vendor::RuoYiVue => ("sys_user", "user_name", false),
+        Vendor::Wukong11 => ("wk_admin_user", "username", true),
+        Vendor::Jeecg => ("sys_user", "username", true),
+    };
+    let cols = if salt {
+        "password, salt"
+    } else {
+        "password, NULL"
+    };
+    let rows = db.rows(&format!(
+        "SELECT {cols} FROM {table} WHERE {login_col} = '{login}'"
+    ));
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let salt = (rows[0][1] != "NULL").then(|| rows[0][1].clone());
+    (rows[0][0].clone(), salt)
+}
+
+/// The oracle's kind for each connector's scheme.
+fn oracle_check(
+    vendor: Vendor,
+    login: &str,
+    password: &str,
+    stored: &str,
+    salt: Option<&str>,
+) -> bool {
+    let (kind, extra) = match vendor {
+        Vendor::RuoYi => ("ruoyi", json!({})),
+        Vendor::RuoYiVue => ("bcrypt", json!({})),
+        Vendor::Wukong11 => ("wukong11", json!({})),
+        Vendor::Jeecg => ("jeecg", json!({})),
+    };
+    let mut input = json!({ "password": password, "login": login, "stored": stored, "salt": salt });
+    if let (Some(obj), Some(more)) = (input.as_object_mut(), extra.as_object()) {
+        obj.extend(more.clone());
+    }
+    let out = oracle("verify", kind, input);
+    out["ok"]
+        .as_bool()
+        .unwrap_or_else(|| panic!("oracle answered {out}"))
+}
+
+fn reset_and_prove(vendor: Vendor, login: &str, old_password: &str) {
+    let db = TestDb::new(vendor);
+    let new_password = "N3w!Pass_word-2026";
+    let (before, before_salt) = stored(&db, vendor, login);
+    assert!(
+        oracle_check(vendor, login, old_password, &before, before_salt.as_deref()),
+        "the fixture's known password must verify before the reset"
+    );
+
+    let out = db.locksmith(
+        &[
+            "--connector",
+            vendor.connector(),
+            "--json",
+            "reset",
+            login,
+            "--reason",
+            "test: prove the format",
+            "--new-password-stdin",
+            "--yes",
+        ],
+        Some(&format!("{new_password}\n")),
+    );
+    assert_code(&out, 0);
+    let doc = json(&out);
+    assert!(doc["journal_entry"].as_i64().is_some(), "{doc}");
+    assert!(doc["account"].as_str().unwrap().starts_with(login), "{doc}");
+    assert!(doc["scheme"].as_str().is_some(), "{doc}");
+    assert!(
+        doc.get("temporary_password").is_none(),
+        "a password from stdin is not echoed back"
+    );
+    assert!(!stdout(&out).contains(new_password) && !stderr(&out).contains(new_password));
+
+    let (after, after_salt) = stored(&db, vendor, login);
+    assert_ne!(after, before);
+    assert!(
+        oracle_check(vendor, login, new_password, &after, after_salt.as_deref()),
+        "oracle rejects the value Locksmith wrote"
+    );
+    assert!(
+        !oracle_check(vendor, login, old_password, &after, after_salt.as_deref()),
+        "old password still verifies"
+    );
+
+    let ok = db.locksmith(
+        &["--connector", vendor.connector(), "calibrate", login],
+        Some(&format!("{new_password}\n")),
+    );
+    assert_code(&ok, 0);
+    let bad = db.locksmith(
+        &["--connector", vendor.connector(), "calibrate", login],
+        Some(&format!("{old_password}\n")),
+    );
+    assert_code(&bad, 8);
+
+    // The journal holds the intent and outcome, and no secret.
+    let journal = std::fs::read(db.journal()).unwrap();
+    let text = String::from_utf8_lossy(&journal);
+    for secret in [new_password, old_password, after.as_str(), before.as_str()] {
+        assert!(!text.contains(secret), "journal contains a secret");
+    }
+    let v = db.locksmith(&["audit", "verify"], None);
+    assert_code(&v, 0);
+}
+
+#[test]
+fn ruoyi_reset_is_accepted_by_the_oracle() {
+    reset_and_prove(Vendor::RuoYi, "admin", "admin123");
+}
+
+#[test]
+fn ruoyi_vue_reset_is_accepted_by_the_oracle() {
+    reset_and_prove(Vendor::RuoYiVue, "admin", "admin123");
+}
+
+#[test]
+fn wukong11_reset_is_accepted_by_the_oracle() {
+    reset_and_prove(Vendor::Wukong11, "13800000000", "Reset#2024");
+}
+
+#[test]
+fn jeecg_reset_is_accepted_by_the_oracle() {
+    reset_and_prove(Vendor::Jeecg, "admin", "123456");
+}
+
+#[test]
+fn ruoyi_seed_admin_calibrates_before_any_change() {
+    let db = TestDb::new(Vendor::RuoYi);
+    let out = db.locksmith(
+        &["--connector", "ruoyi", "--json", "calibrate", "admin"],
+        Some("admin123\n"),
+    );
+    assert_code(&out, 0);
+    assert_eq!(json(&out)["calibration"]["matches"], true);
+    // Detection picks the connector from the schema when --connector is omitted.
+    let out = db.locksmith(&["calibrate", "admin"], Some("admin123\n"));
+    assert_code(&out, 0);
+}
+
+#[test]
+fn unwritable_journal_refuses_and_leaves_the_row_byte_identical() {
+    let db = TestDb::new(Vendor::RuoYi);
+    let image = db.row_image("sys_user", "user_id", "1");
+    // A journal path under a regular file cannot be created, even by root.
+    let blocker = db.dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"x").unwrap();
+    let journal = blocker.join("journal.sqlite");
+    let out = common::run_locksmith(
+        &[
+            "--target",
+            &db.url(),
+            "--journal",
+            journal.to_str().unwrap(),
+            "--connector",
+            "ruoyi",
+            "reset",
+            "admin",
+            "--reason",
+            "test",
+            "--new-password-stdin",
+            "--yes",
+        ],
+        Some("Whatever#2026pass\n"),
+    );
+    assert_code(&out, 6);
+    assert!(stderr(&out).contains("journal"), "{}", stderr(&out));
+    assert_eq!(db.row_image("sys_user", "user_id", "1"), image);
+}
+
+#[test]
+fn search_matches_quotes_wildcards_and_chinese_literally() {
+    let db = TestDb::new(Vendor::RuoYi);
+    let ids = |q: &str| -> Vec<String> {
+        let out = db.locksmith(&["--connector", "ruoyi", "--json", "lookup", q], None);
+        assert_code(&out, 0);
+        json(&out)["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // `_` and `%` would also match the decoy `itXopsY` if they acted as wildcards.
+    assert_eq!(ids("it_ops%'\""), ["103"]);
+    assert_eq!(ids("_ops"), ["103"]);
+    assert_eq!(ids("s_a"), ["105"]);
+    assert_eq!(ids("运维\"值"), ["103"]);
+    assert_eq!(ids("张三"), ["100"]);
+    assert!(ids("' OR '1'='1").is_empty());
+    assert!(ids("\\").is_empty());
+
+    let db = TestDb::new(Vendor::Wukong11);
+    let out = db.locksmith(
+        &["--connector", "wukong11", "--json", "lookup", "ops%'\"张"],
+        None,
+    );
+    assert_code(&out, 0);
+    let found: Vec<_> = json(&out)["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(found, ["14777"]);
+}
+
+#[test]
+fn lookup_filters_admins_and_disabled_and_pages() {
+    let db = TestDb::new(Vendor::RuoYi);
+    let out = db.locksmith(
+        &["--connector", "ruoyi", "--json", "lookup", "--admins"],
+        None,
+    );
+    assert_code(&out, 0);
+    let ids: Vec<_> = json(&out)["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["1", "105"]);
+
+    let out = db.locksmith(
+        &["--connector", "ruoyi", "--json", "lookup", "--disabled"],
+        None,
+    );
+    let doc = json(&out);
+    let ids: Vec<_> = doc["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["101"]);
+    assert_eq!(doc["accounts"][0]["enabled"], false);
+
+    let out = db.locksmith(
+        &["--connector", "ruoyi", "--json", "lookup", "--limit", "3"],
+        None,
+    );
+    let doc = json(&out);
+    assert_eq!(doc["accounts"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["more"], true);
+
+    // RuoYi keeps lockouts in its cache: --locked finds nothing and says why.
+    let out = db.locksmith(
+        &["--connector", "ruoyi", "--json", "lookup", "--locked"],
+        None,
+    );
+    let doc = json(&out);
+    assert!(doc["accounts"].as_array().unwrap().is_empty());
+    assert!(
+        doc["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("outside the database"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn ambiguous_and_unknown_accounts_are_refused_with_candidates() {
+    let db = TestDb::new(Vendor::RuoYi);
+    let out = db.locksmith(&["--connector", "ruoyi", "--json", "show", "dup"], None);
+    assert_code(&out, 4);
+    let doc = json(&out);
+    assert_eq!(doc["candidates"], json!(["dup (#106)", "dup (#107)"]));
+    let out = db.locksmith(&["--connector", "ruoyi", "show", "#107"], None);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("重复二"));
+    let out = db.locksmith(&["--connector", "ruoyi", "show", "nobody"], None);
+    assert_code(&out, 4);
+    // The database compares case-insensitively; Locksmith wants the exact login.
+    let out = db.locksmith(&["--connector", "ruoyi", "show", "ADMIN"], None);
+    assert_code(&out, 4);
+    assert!(stderr(&out).contains("admin (#1)"), "{}", stderr(&out));
+}
+
+#[test]
+fn show_never_prints_the_stored_hash() {
+    let db = TestDb::new(Vendor::RuoYi);
+    let out = db.locksmith(&["--connector", "ruoyi", "show", "admin"], None);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    assert!(
+        !text.contains("29c67a30398638269fe600f73a054934") && !text.contains("111111"),
+        "{text}"
+    );
+    assert!(text.contains("<32 characters>"), "{text}");
+    assert!(
+        text.contains("Shiro cache"),
+        "connector notes are shown: {text}"
+    );
+}
+
+#[test]
+fn a_value_in_another_format_is_refused_unless_forced() {
+    let db = TestDb::new(Vendor::RuoYi);
+    let image = db.row_image("sys_user", "user_id", "108");
+    let out = db.locksmith(
+        &[
+            "--connector",
+            "ruoyi",
+            "reset",
+            "legacy",
+            "--reason",
+            "t",
+            "--new-password-stdin",
+            "--yes",
+        ],
+        Some("Abc#12345678\n"),
+    );
+    assert_code(&out, 5);
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    assert_eq!(db.row_image("sys_user", "user_id", "108"), image);
+    let out = db.locksmith(
+        &[
+            "--connector",
+            "ruoyi",
+            "reset",
+            "legacy",
+            "--reason",
+            "t",
+            "--new-password-stdin",
+            "--yes",
+            "--force",
+        ],
+        Some("Abc#12345678\n"),
+    );
+    assert_code(&out, 0);
+    let (value, salt) = stored(&db, Vendor::RuoYi, "legacy");
+    assert!(oracle_check(
+        Vendor::RuoYi,
+        "legacy",
+        "Abc#12345678",
+        &value,
+        salt.as_deref()
+    ));
+}
+
+#[test]
+fn dry_run_writes_nothing_not_even_the_journal() {
+    let db = TestDb::new(Vendor::RuoYi);
+    let image = db.row_image("sys_user", "user_id", "1");
+    let out = db.locksmith(
+        &[
+            "--connector",
+            "ruoyi",
+            "reset",
+            "admin",
+            "--reason",
+            "t",
+            "--dry-run",
+        ],
+        None,
+    );
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains("UPDATE `sys_user` SET `password` = ?"),
+        "{text}"
+    );
+    assert!(text.contains("`user_id` = ?"), "{text}");
+    assert!(
+        text.contains("hmac-sha256") || text.contains("no journal key"),
+        "{text}"
+    );
+    assert!(!db.journal().exists());
+    assert_eq!(db.row_image("sys_user", "user_id", "1"), image);
+}
+
+#[test]
+fn writes_need_a_reason_and_yes_without_a_terminal() {
+    let db = TestDb::new(Vendor::RuoYi);
+    let out = db.locksmith(
+        &["--connector", "ruoyi", "reset", "admin", "--reason", "t"],
+        None,
+    );
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("--yes"));
+    let out = db.locksmith(&["--connector", "ruoyi", "reset", "admin", "--yes"], None);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("--reason"));
+}
+
+#[test]
+fn generated_password_is_shown_once_and_verifies() {
+    let db = TestDb::new(Vendor::Wukong11);
+    let out = db.locksmith(
+        &[
+            "--connector",
+            "wukong11",
+            "--json",
+            "reset",
+            "13900000001",
+            "--reason",
+            "t",
+            "--yes",
+            "--unlock",
+        ],
+        None,
+    );
+    assert_code(&out, 0);
+    let doc = json(&out);
+    let pw = doc["temporary_password"].as_str().unwrap().to_string();
+    assert!(pw.len() >= 16 && pw.bytes().all(|b| (0x21..0x7f).contains(&b)));
+    let (value, salt) = stored(&db, Vendor::Wukong11, "13900000001");
+    assert!(oracle_check(
+        Vendor::Wukong11,
+        "13900000001",
+        &pw,
+        &value,
+        salt.as_deref()
+    ));
+    // --unlock re-enabled the disabled account.
+    assert_eq!(
+        db.one("SELECT status FROM wk_admin_user WHERE user_id = 14774"),
+        "1"
+    );
+    let journal = String::from_utf8_lossy(&std::fs::read(db.journal()).unwrap()).into_owned();
+    assert!(!journal.contains(&pw));
+}
+
+#[test]
+fn unlock_enables_and_must_change_clears_the_password_date() {
+    let db = TestDb::new(Vendor::RuoYi);
+    let out = db.locksmith(
+        &[
+            "--connector",
+            "ruoyi",
+            "unlock",
+            "lisi",
+            "--reason",
+            "ticket 42",
+            "--yes",
+        ],
+        None,
+    );
+    assert_code(&out, 0);
+    assert_eq!(
+        db.one("SELECT status FROM sys_user WHERE user_id = 101"),
+        "0"
+    );
+    // Nothing left to unlock: refused as a no-op, nothing written.
+    let out = db.locksmith(
+        &[
+            "--connector",
+            "ruoyi",
+            "unlock",
+            "lisi",
+            "--reason",
+            "again",
+            "--yes",
+        ],
+        None,
+    );
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("Nothing to change"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = db.locksmith(
+        &[
+            "--connector",
+            "ruoyi",
+            "reset",
+            "zhangsan",
+            "--reason",
+            "t",
+            "--new-password-stdin",
+            "--yes",
+        ],
+        Some("Zz#2026pass!!\n"),
+    );
+    assert_code(&out, 0);
+    assert_ne!(
+        db.one("SELECT pwd_update_date FROM sys_user WHERE user_id = 100"),
+        "NULL"
+    );
+    let out = db.locksmith(
+        &[
+            "--connector",
+            "ruoyi",
+            "reset",
+            "zhangsan",
+            "--reason",
+            "t",
+            "--new-password-stdin",
+            "--yes",
+            "--must-change",
+        ],
+        Some("Zz#2026pass!!\n"),
+    );
+    assert_code(&out, 0);
+    assert_eq!(
+        db.one("SELECT pwd_update_date FROM sys_user WHERE user_id = 100"),
+        "NULL"
+    );
+}
+
+#[test]
+fn connectors_check_passes_on_the_vendor_schema_and_names_missing_columns() {
+    for vendor in [
+        Vendor::RuoYi,
+        Vendor::RuoYiVue,
+        Vendor::Wukong11,
+        Vendor::Jeecg,
+    ] {
+        let db = TestDb::new(vendor);
+        let out = db.locksmith(
+            &["--connector", vendor.connector(), "connectors", "check"],
+            None,
+        );
+        assert_code(&out, 0);
+        assert!(stdout(&out).contains("ok"), "{}", stdout(&out));
+    }
+    let db = TestDb::new(Vendor::RuoYi);
+    db.exec("ALTER TABLE sys_user DROP COLUMN salt");
+    let out = db.locksmith(&["--connector", "ruoyi", "connectors", "check"], None);
+    assert_code(&out, 8);
+    let text = stdout(&out);
+    assert!(
+        text.contains("embedded:ruoyi.toml: columns.salt: column `salt` does not exist"),
+        "{text}"
+    );
+}
+
+#[test]
+fn audit_verify_names_an_edited_entry() {
+    let db = TestDb::new(Vendor::RuoYi);
+    for _ in 0..2 {
+        let out = db.locksmith(
+            &[
+                "--connector",
+                "ruoyi",
+                "reset",
+                "zhangsan",
+                "--reason",
+                "t",
+                "--new-password-stdin",
+                "--yes",
+            ],
+            Some("Zz#2026pass!!\n"),
+        );
+        assert_code(&out, 0);
+    }
+    let out = db.locksmith(&["--json", "audit", "list"], None);
+    assert_eq!(json(&out)["entries"].as_array().unwrap().len(), 4);
+    common::journal_sql(
+        &db.journal(),
+        "UPDATE entries SET account = 'someone else' WHERE id = 3",
+    );
+    let out = db.locksmith(&["audit", "verify"], None);
+    assert_code(&out, 8);
+    assert!(stdout(&out).contains("entry 3"), "{}", stdout(&out));
+}

@@ -1,0 +1,290 @@
+//! Shared test harness: a fresh, uniquely named MariaDB database per test,
+//! loaded from the vendors' real install SQL (../shared/vendor-schemas) plus
+//! our own fixtures, and a way to run the real `locksmith` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub mod oracle;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn vendor_schema(file: &str) -> PathBuf {
+    let p = repo_root().join("../shared/vendor-schemas").join(file);
+    assert!(p.is_file(), "missing vendor schema {}", p.display());
+    p
+}
+
+fn mysql_host() -> String {
+    std::env::var("LOCKSMITH_TEST_MYSQL_HOST").unwrap_or_else(|_| "127.0.0.1".into())
+}
+
+fn mysql_port() -> String {
+    std::env::var("LOCKSMITH_TEST_MYSQL_PORT").unwrap_or_else(|_| "3306".into())
+}
+
+/// The `mariadb` command-line client, used as an independent reader/writer.
+pub fn client(db: Option<&str>) -> Command {
+    let bin = if Path::new("/usr/bin/mariadb").exists() {
+        "mariadb"
+    } else {
+        "mysql"
+    };
+    let mut c = Command::new(bin);
+    c.args([
+        "-h",
+        &mysql_host(),
+        "-P",
+        &mysql_port(),
+        "-u",
+        "root",
+        "--default-character-set=utf8mb4",
+    ]);
+    if let Some(db) = db {
+        c.arg(db);
+    }
+    c
+}
+
+fn run_client(db: Option<&str>, args: &[&str], input: Option<&[u8]>) -> String {
+    let mut cmd = client(db);
+    cmd.args(args)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .expect("the mariadb client must be installed (scripts/ensure-services)");
+    if let Some(input) = input {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input).expect("write SQL");
+    }
+    let out = child.wait_with_output().expect("mariadb client");
+    assert!(
+        out.status.success(),
+        "mariadb client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf8 output")
+}
+
+/// Which vendor schema to load and the two loading notes from its README.
+#[derive(Clone, Copy, Debug)]
+pub enum Vendor {
+    RuoYi,
+    RuoYiVue,
+    Wukong11,
+    Jeecg,
+}
+
+impl Vendor {
+    pub fn connector(self) -> &'static str {
+        match self {
+            Vendor::RuoYi => "ruoyi",
+            Vendor::RuoYiVue => "ruoyi-vue",
+            Vendor::Wukong11 => "wukong11",
+            Vendor::Jeecg => "jeecg",
+        }
+    }
+
+    fn schema_file(self) -> &'static str {
+        match self {
+            Vendor::RuoYi => "ruoyi-4.8.3.sql",
+            Vendor::RuoYiVue => "ruoyi-vue-3.9.2.sql",
+            Vendor::Wukong11 => "wukongcrm-11-java.sql",
+            Vendor::Jeecg => "jeecgboot-3.7.0.sql",
+        }
+    }
+
+    /// The install SQL, adjusted per vendor-schemas/README.md.
+    pub fn install_sql(self) -> Vec<u8> {
+        let raw = std::fs::read(vendor_schema(self.schema_file())).expect("read vendor schema");
+        let text = String::from_utf8(raw).expect("vendor SQL is UTF-8");
+        let text = match self {
+            // MariaDB 10.11 lacks MySQL 8's utf8mb4_0900_ai_ci.
+            Vendor::Wukong11 => text.replace("utf8mb4_0900_ai_ci", "utf8mb4_general_ci"),
+            // The file creates and USEs `jeecg-boot`: load it into our own database instead.
+            Vendor::Jeecg => text.lines().skip(2).collect::<Vec<_>>().join("\n"),
+            _ => text,
+        };
+        text.into_bytes()
+    }
+
+    pub fn fixture(self) -> PathBuf {
+        repo_root()
+            .join("fixtures")
+            .join(format!("{}.sql", self.connector()))
+    }
+}
+
+/// A database that exists for one test and is dropped afterwards.
+pub struct TestDb {
+    pub name: String,
+    pub vendor: Vendor,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub fn new(vendor: Vendor) -> TestDb {
+        let name = format!(
+            "ls_t_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            vendor.connector().replace('-', "_")
+        );
+        run_client(
+            None,
+            &[
+                "-e",
+                &format!(
+                    "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"
+                ),
+            ],
+            None,
+        );
+        let db = TestDb {
+            name,
+            vendor,
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        run_client(Some(&db.name), &[], Some(&vendor.install_sql()));
+        let fixture = std::fs::read(vendor.fixture()).expect("read fixture");
+        run_client(Some(&db.name), &[], Some(&fixture));
+        db
+    }
+
+    pub fn url(&self) -> String {
+        format!(
+            "mysql://root@{}:{}/{}",
+            mysql_host(),
+            mysql_port(),
+            self.name
+        )
+    }
+
+    pub fn journal(&self) -> PathBuf {
+        self.dir.path().join("journal.sqlite")
+    }
+
+    /// Rows of a query as tab-separated strings (NULL prints as "NULL").
+    pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        run_client(Some(&self.name), &["-N", "-B", "-e", sql], None)
+            .lines()
+            .map(|l| l.split('\t').map(String::from).collect())
+            .collect()
+    }
+
+    pub fn one(&self, sql: &str) -> String {
+        let rows = self.rows(sql);
+        assert_eq!(rows.len(), 1, "expected one row from {sql}: {rows:?}");
+        rows[0][0].clone()
+    }
+
+    pub fn exec(&self, sql: &str) {
+        run_client(Some(&self.name), &["-e", sql], None);
+    }
+
+    /// The whole row as hex of every column, for byte-identical comparisons.
+    pub fn row_image(&self, table: &str, key_col: &str, key: &str) -> String {
+        let cols = self.rows(&format!(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION"
+        ));
+        let hexed: Vec<String> = cols
+            .iter()
+            .map(|c| format!("IFNULL(HEX(`{}`), 'NULL')", c[0]))
+            .collect();
+        self.one(&format!(
+            "SELECT CONCAT_WS('|', {}) FROM `{table}` WHERE `{key_col}` = '{key}'",
+            hexed.join(", ")
+        ))
+    }
+
+    /// Runs the locksmith binary against this database with its own journal.
+    pub fn locksmith(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let journal = self.journal();
+        let mut full: Vec<String> = vec![
+            "--target".into(),
+            self.url(),
+            "--journal".into(),
+            journal.display().to_string(),
+        ];
+        full.extend(args.iter().map(|s| s.to_string()));
+        run_locksmith(&full, stdin)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = client(None)
+            .args(["-e", &format!("DROP DATABASE IF EXISTS `{}`", self.name)])
+            .output();
+    }
+}
+
+pub fn run_locksmith<S: AsRef<str>>(args: &[S], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_locksmith"));
+    cmd.args(args.iter().map(|s| s.as_ref()))
+        .env_remove("LOCKSMITH_TARGET")
+        .env_remove("LOCKSMITH_JOURNAL")
+        .env_remove("LOCKSMITH_DB_PASSWORD")
+        .env("HOME", std::env::temp_dir())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn locksmith");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        let mut s = child.stdin.take().expect("stdin");
+        s.write_all(input.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("locksmith output")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): stdout={} stderr={}", stdout(o), stderr(o)))
+}
+
+#[track_caller]
+pub fn assert_code(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "exit code; stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// Edits a journal file behind Locksmith's back, as an attacker with file access would.
+pub fn journal_sql(path: &Path, sql: &str) {
+    use diesel::{Connection, RunQueryDsl, sqlite::SqliteConnection};
+    let mut c =
+        SqliteConnection::establish(path.to_str().expect("utf8 path")).expect("open journal");
+    diesel::sql_query(sql)
+        .execute(&mut c)
+        .expect("tamper statement");
+}

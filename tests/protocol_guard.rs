@@ -1,0 +1,115 @@
+//! The write protocol's guards, driven through the library API so another
+//! client can change the row between plan and apply.
+
+mod common;
+
+use common::{TestDb, Vendor};
+use locksmith::backend::Target;
+use locksmith::connector;
+use locksmith::journal::{EntryKind, Journal, Outcome};
+use locksmith::ops::{Action, OpError, PlanOptions, Session, apply, plan};
+use locksmith::secret::Password;
+
+async fn session(db: &TestDb) -> Session {
+    let target = Target::parse(&db.url()).unwrap();
+    let all = connector::load_all(None).unwrap();
+    Session::open(&target, Some(db.vendor.connector()), &all)
+        .await
+        .unwrap()
+}
+
+fn journal(db: &TestDb) -> Journal {
+    let path = db.journal();
+    Journal::open(&path, &path.with_extension("key")).unwrap()
+}
+
+#[tokio::test]
+async fn a_row_changed_between_plan_and_apply_is_not_written() {
+    let db = TestDb::new(Vendor::RuoYi);
+    let mut s = session(&db).await;
+    let mut j = journal(&db);
+    let plan = plan::build(
+        &mut s,
+        "zhangsan",
+        Action::Reset,
+        Some(Password::new("Fresh#2026pass".into())),
+        &PlanOptions::default(),
+    )
+    .await
+    .unwrap();
+    // Another client (the vendor's own UI, say) changes the password meanwhile.
+    db.exec("UPDATE sys_user SET password = MD5(CONCAT('zhangsan', 'Other#pw', salt)) WHERE user_id = 100");
+    let image = db.row_image("sys_user", "user_id", "100");
+
+    let err = apply(&mut s, &mut j, &plan, "test").await.unwrap_err();
+    assert!(matches!(err, OpError::Refused(_)), "{err}");
+    assert_eq!(err.exit_code(), 5);
+    assert!(err.to_string().contains("matched 0 rows"), "{err}");
+    assert_eq!(
+        db.row_image("sys_user", "user_id", "100"),
+        image,
+        "nothing written"
+    );
+
+    let entries = j.list(None).unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].entry.kind, EntryKind::Intent);
+    assert_eq!(entries[1].entry.kind, EntryKind::Outcome);
+    assert_eq!(entries[1].entry.outcome, Some(Outcome::Refused));
+    assert_eq!(entries[1].entry.refers_to, Some(entries[0].id));
+    assert!(j.open_intents().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_status_change_between_plan_and_apply_is_caught_by_the_guard() {
+    let db = TestDb::new(Vendor::RuoYi);
+    let mut s = session(&db).await;
+    let mut j = journal(&db);
+    let plan = plan::build(
+        &mut s,
+        "lisi",
+        Action::Unlock,
+        None,
+        &PlanOptions::default(),
+    )
+    .await
+    .unwrap();
+    db.exec("UPDATE sys_user SET login_name = 'lisi2' WHERE user_id = 101");
+    let err = apply(&mut s, &mut j, &plan, "test").await.unwrap_err();
+    assert!(matches!(err, OpError::Refused(_)), "{err}");
+    assert_eq!(
+        db.one("SELECT status FROM sys_user WHERE user_id = 101"),
+        "1"
+    );
+}
+
+#[tokio::test]
+async fn an_intent_without_outcome_is_reconciled_from_the_row() {
+    let db = TestDb::new(Vendor::RuoYi);
+    let mut s = session(&db).await;
+    let mut j = journal(&db);
+    let plan = plan::build(
+        &mut s,
+        "zhangsan",
+        Action::Reset,
+        Some(Password::new("Fresh#2026pass".into())),
+        &PlanOptions::default(),
+    )
+    .await
+    .unwrap();
+    let applied = apply(&mut s, &mut j, &plan, "test").await.unwrap();
+    // Simulate a crash after commit: remove the outcome so only the intent remains.
+    drop(j);
+    common::journal_sql(
+        &db.journal(),
+        &format!("DELETE FROM entries WHERE id = {}", applied.outcome_entry),
+    );
+    let mut j = journal(&db);
+    assert_eq!(j.open_intents().unwrap().len(), 1);
+    let found = locksmith::ops::protocol::reconcile(&mut s, &mut j)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].found, "applied");
+    assert!(j.open_intents().unwrap().is_empty());
+}
