@@ -243,6 +243,23 @@ fn read_secret_line(what: &str) -> Result<Password, OpError> {
     Ok(Password::new(trimmed))
 }
 
+/// Pads or truncates to `cells` terminal cells: CJK characters take two.
+fn pad(text: &str, cells: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let mut out = String::new();
+    let mut used = 0;
+    for ch in text.chars() {
+        let w = ch.width().unwrap_or(0);
+        if used + w > cells {
+            break;
+        }
+        out.push(ch);
+        used += w;
+    }
+    out.push_str(&" ".repeat(cells - used));
+    out
+}
+
 fn warnings_text(ws: &[String]) -> String {
     ws.iter().map(|w| format!("warning: {w}\n")).collect()
 }
@@ -288,8 +305,13 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
                 .collect();
             let mut text = warnings_text(&s.warnings);
             text.push_str(&format!(
-                "{:<12} {:<20} {:<16} {:<7} {:<10} {}\n",
-                "ID", "LOGIN", "NAME", "ADMIN", "STATE", "SCHEME"
+                "{} {} {} {:<7} {:<10} {}\n",
+                pad("ID", 12),
+                pad("LOGIN", 20),
+                pad("NAME", 16),
+                "ADMIN",
+                "STATE",
+                "SCHEME"
             ));
             for a in &page.accounts {
                 let st = a.state(&s.connector);
@@ -303,10 +325,10 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
                     "enabled"
                 };
                 text.push_str(&format!(
-                    "{:<12} {:<20} {:<16} {:<7} {:<10} {}\n",
-                    a.id_text(),
-                    a.login,
-                    a.text("display").unwrap_or_default(),
+                    "{} {} {} {:<7} {:<10} {}\n",
+                    pad(&a.id_text(), 12),
+                    pad(&a.login, 20),
+                    pad(&a.text("display").unwrap_or_default(), 16),
                     if a.is_admin { "admin" } else { "" },
                     state,
                     if a.shape_ok(&s) { "ok" } else { "other-format" }
