@@ -129,7 +129,15 @@ pub enum AuditCommand {
     Show {
         id: i64,
     },
-    Verify,
+    /// Check the hash chain; with --checkpoint COUNT:HASH also detect a truncated tail
+    Verify {
+        #[arg(long)]
+        checkpoint: Option<String>,
+    },
+    /// Print the entry count and head hash to keep somewhere off this machine
+    Checkpoint,
+    /// Settle intents without an outcome (crash, lost connection at commit) by reading the --target rows
+    Reconcile,
     Export {
         #[arg(long, default_value = "jsonl")]
         format: String,
@@ -495,6 +503,28 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
                 code,
             })
         }
+        Command::Audit {
+            command: AuditCommand::Reconcile,
+        } => {
+            let mut j = open_journal(&cli)?;
+            let mut s = session(&cli).await?;
+            let found = protocol::reconcile(&mut s, &mut j).await?;
+            s.close().await?;
+            let mut text = String::new();
+            for r in &found {
+                text.push_str(&format!(
+                    "entry {} ({}): {} — recorded as entry {}\n",
+                    r.intent,
+                    r.account,
+                    r.found.replace('_', " "),
+                    r.entry
+                ));
+            }
+            if found.is_empty() {
+                text.push_str("no open intents for this target\n");
+            }
+            Ok(Report::ok(text, json!({ "reconciled": found })))
+        }
         Command::Audit { command } => audit(&cli, command),
         Command::Connectors { command } => connectors_command(&cli, command).await,
         Command::Hash {
@@ -708,28 +738,64 @@ fn audit(cli: &Cli, command: &AuditCommand) -> Result<Report, OpError> {
             let text = serde_json::to_string_pretty(&json).unwrap_or_default() + "\n";
             Ok(Report::ok(text, json))
         }
-        AuditCommand::Verify => {
+        AuditCommand::Verify { checkpoint } => {
             let r = j.verify().map_err(OpError::Journal)?;
-            let text = match &r.problem {
+            let mut problem = r
+                .problem
+                .as_ref()
+                .map(|p| format!("CHAIN BROKEN at entry {}: {}", p.entry_id, p.message));
+            if problem.is_none()
+                && let Some(cp) = checkpoint
+            {
+                problem = check_checkpoint(&mut j, cp, r.entries)?;
+            }
+            let text = match &problem {
                 None => format!(
-                    "journal {}: {} entries, chain intact, head {}\n",
+                    "journal {}: {} entries, chain intact, head {}{}\n",
                     j.path().display(),
                     r.entries,
-                    r.head_hash.clone().unwrap_or_else(|| "(empty)".into())
+                    r.head_hash.clone().unwrap_or_else(|| "(empty)".into()),
+                    if checkpoint.is_some() {
+                        ", checkpoint matches"
+                    } else {
+                        ""
+                    }
                 ),
-                Some(p) => format!(
-                    "journal {}: CHAIN BROKEN at entry {}: {}\n",
-                    j.path().display(),
-                    p.entry_id,
-                    p.message
-                ),
+                Some(p) => format!("journal {}: {p}\n", j.path().display()),
             };
-            let code = if r.ok { 0 } else { EXIT_CHECK_FAILED };
-            Ok(Report {
-                text,
-                json: serde_json::to_value(&r).unwrap_or_default(),
-                code,
-            })
+            let code = if problem.is_none() {
+                0
+            } else {
+                EXIT_CHECK_FAILED
+            };
+            let mut json = serde_json::to_value(&r).unwrap_or_default();
+            json["ok"] = json!(problem.is_none());
+            json["checkpoint_problem"] = json!(problem.filter(|_| r.problem.is_none()));
+            Ok(Report { text, json, code })
+        }
+        AuditCommand::Reconcile => Err(OpError::Usage(
+            "internal: reconcile is handled with a session".into(),
+        )),
+        AuditCommand::Checkpoint => {
+            let r = j.verify().map_err(OpError::Journal)?;
+            if let Some(p) = &r.problem {
+                return Ok(Report {
+                    text: format!(
+                        "refusing to checkpoint a broken chain: entry {}: {}\n",
+                        p.entry_id, p.message
+                    ),
+                    json: serde_json::to_value(&r).unwrap_or_default(),
+                    code: EXIT_CHECK_FAILED,
+                });
+            }
+            let head = r.head_hash.clone().unwrap_or_default();
+            let token = format!("{}:{head}", r.entries);
+            Ok(Report::ok(
+                format!(
+                    "{token}\nKeep this line off this machine; `locksmith audit verify --checkpoint {token}` later proves no entry up to it was removed.\n"
+                ),
+                json!({ "entries": r.entries, "head_hash": head, "checkpoint": token }),
+            ))
         }
         AuditCommand::Export { format } => {
             if format != "jsonl" {
@@ -746,6 +812,42 @@ fn audit(cli: &Cli, command: &AuditCommand) -> Result<Report, OpError> {
                 code: if cli.json { -1 } else { 0 },
             })
         }
+    }
+}
+
+/// A checkpoint `COUNT:HASH` holds when entry COUNT still exists with that hash.
+fn check_checkpoint(
+    j: &mut Journal,
+    checkpoint: &str,
+    entries: u64,
+) -> Result<Option<String>, OpError> {
+    let (count, hash) = checkpoint
+        .split_once(':')
+        .and_then(|(c, h)| Some((c.parse::<u64>().ok()?, h)))
+        .ok_or_else(|| {
+            OpError::Usage(format!(
+                "--checkpoint `{checkpoint}` is not COUNT:HASH as printed by `audit checkpoint`"
+            ))
+        })?;
+    if count == 0 {
+        return Ok(None);
+    }
+    if entries < count {
+        return Ok(Some(format!(
+            "TRUNCATED: the checkpoint saw {count} entries, the journal now has {entries}; entries after {entries} were removed"
+        )));
+    }
+    let id =
+        i64::try_from(count).map_err(|_| OpError::Usage("checkpoint count is too large".into()))?;
+    match j.get(id) {
+        Ok(e) if e.hash == hash => Ok(None),
+        Ok(_) => Ok(Some(format!(
+            "entry {count} no longer has the checkpoint's hash: the journal was rewritten up to it"
+        ))),
+        Err(crate::journal::JournalError::NotFound(_)) => Ok(Some(format!(
+            "entry {count} named by the checkpoint is gone"
+        ))),
+        Err(e) => Err(OpError::Journal(e)),
     }
 }
 

@@ -6,6 +6,14 @@ use clap::Parser;
 use locksmith::cli::{self, Cli};
 
 fn main() {
+    // Diagnostics go to stderr only when asked for (LOCKSMITH_LOG=debug|trace).
+    // They carry SQL text and step names, never bound values or secrets.
+    if let Ok(filter) = std::env::var("LOCKSMITH_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let cli = Cli::parse();
     let json = cli.json;
     let runtime = match tokio::runtime::Builder::new_current_thread()

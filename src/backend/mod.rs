@@ -69,6 +69,32 @@ pub struct ColumnInfo {
     pub nullable: bool,
 }
 
+/// What the connected login may UPDATE in one table, as far as the server says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteAccess {
+    /// UPDATE on the whole table (globally, on the database or on the table).
+    Table,
+    /// UPDATE on these columns only.
+    Columns(Vec<String>),
+    /// No UPDATE at all: lookups only.
+    None,
+}
+
+impl WriteAccess {
+    /// The columns of `wanted` this login may not update.
+    pub fn missing<'a>(&self, wanted: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        match self {
+            WriteAccess::Table => Vec::new(),
+            WriteAccess::Columns(ok) => wanted
+                .into_iter()
+                .filter(|w| !ok.iter().any(|c| c.eq_ignore_ascii_case(w)))
+                .map(String::from)
+                .collect(),
+            WriteAccess::None => wanted.into_iter().map(String::from).collect(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error("cannot connect to {target}: {reason}")]
@@ -130,6 +156,8 @@ pub trait Backend: Send {
     async fn columns(&mut self, table: &str) -> Result<Vec<ColumnInfo>, BackendError>;
     /// Whether writes to the table are transactional (false for MyISAM).
     async fn transactional(&mut self, table: &str) -> Result<bool, BackendError>;
+    /// What the login may UPDATE in `table`, probed at connect time.
+    async fn write_access(&mut self, table: &str) -> Result<WriteAccess, BackendError>;
     /// The server's current time, so written timestamps match the server clock.
     async fn now(&mut self) -> Result<NaiveDateTime, BackendError>;
     async fn close(self: Box<Self>) -> Result<(), BackendError>;

@@ -6,7 +6,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Params, SslOpts};
 
-use super::{Backend, BackendError, ColumnInfo, Dialect, Row, Target, TlsMode, Value};
+use super::{Backend, BackendError, ColumnInfo, Dialect, Row, Target, TlsMode, Value, WriteAccess};
 
 pub struct MySqlDialect;
 
@@ -191,6 +191,15 @@ impl MySql {
                 Err(e) => return Err(connect_err(e)),
             },
         };
+        let mut conn = conn;
+        // A DBA tool must not hang for InnoDB's default 50 s behind another session's lock.
+        // The value is a validated integer, not operator text.
+        conn.query_drop(format!(
+            "SET SESSION innodb_lock_wait_timeout = {}",
+            target.lock_wait_secs
+        ))
+        .await
+        .map_err(map_err)?;
         let host = match &target.socket {
             Some(s) => format!("socket:{}", s.display()),
             None => match target.port {
@@ -221,6 +230,7 @@ impl Backend for MySql {
     }
 
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, BackendError> {
+        tracing::trace!(sql, bound = params.len(), "query");
         let params = Params::Positional(params.iter().map(to_driver).collect());
         let rows: Vec<mysql_async::Row> = self.conn.exec(sql, params).await.map_err(map_err)?;
         Ok(rows
@@ -230,6 +240,7 @@ impl Backend for MySql {
     }
 
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, BackendError> {
+        tracing::trace!(sql, bound = params.len(), "execute");
         let params = Params::Positional(params.iter().map(to_driver).collect());
         self.conn.exec_drop(sql, params).await.map_err(map_err)?;
         Ok(self.conn.affected_rows())
@@ -294,6 +305,42 @@ impl Backend for MySql {
             engine.as_str(),
             "innodb" | "xtradb" | "rocksdb" | "tokudb" | "ndbcluster" | "ndb"
         ))
+    }
+
+    async fn write_access(&mut self, table: &str) -> Result<WriteAccess, BackendError> {
+        // information_schema names the grantee as 'user'@'host'.
+        const GRANTEE: &str = "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
+        let t = Value::Text(table.to_string());
+        let broad = self
+            .query(
+                &format!(
+                    "SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = {GRANTEE} AND PRIVILEGE_TYPE = 'UPDATE' \
+                     UNION ALL SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = {GRANTEE} AND PRIVILEGE_TYPE = 'UPDATE' AND TABLE_SCHEMA = DATABASE() \
+                     UNION ALL SELECT 1 FROM information_schema.TABLE_PRIVILEGES WHERE GRANTEE = {GRANTEE} AND PRIVILEGE_TYPE = 'UPDATE' AND TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
+                ),
+                std::slice::from_ref(&t),
+            )
+            .await?;
+        if !broad.is_empty() {
+            return Ok(WriteAccess::Table);
+        }
+        let cols = self
+            .query(
+                &format!(
+                    "SELECT COLUMN_NAME FROM information_schema.COLUMN_PRIVILEGES WHERE GRANTEE = {GRANTEE} AND PRIVILEGE_TYPE = 'UPDATE' AND TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
+                ),
+                &[t],
+            )
+            .await?;
+        let cols: Vec<String> = cols
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().and_then(|v| v.as_text()))
+            .collect();
+        Ok(if cols.is_empty() {
+            WriteAccess::None
+        } else {
+            WriteAccess::Columns(cols)
+        })
     }
 
     async fn now(&mut self) -> Result<NaiveDateTime, BackendError> {

@@ -44,6 +44,8 @@ pub struct Target {
     pub ca_file: Option<PathBuf>,
     pub skip_verify: bool,
     pub password: Option<DbPassword>,
+    /// Seconds to wait for a row lock held by another session before giving up.
+    pub lock_wait_secs: u32,
     /// Where the password came from, for messages ("LOCKSMITH_DB_PASSWORD", "~/.my.cnf", ...).
     pub password_source: Option<String>,
     pub warnings: Vec<String>,
@@ -93,6 +95,7 @@ impl Target {
             skip_verify: false,
             password: None,
             password_source: None,
+            lock_wait_secs: 10,
             warnings: Vec::new(),
         };
         if let Some(pw) = url.password() {
@@ -123,9 +126,20 @@ impl Target {
                     t.skip_verify = matches!(v.as_ref(), "1" | "true" | "yes")
                 }
                 "socket" => t.socket = Some(PathBuf::from(v.as_ref())),
+                "lock-wait" => {
+                    t.lock_wait_secs = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=3600).contains(n))
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "lock-wait={v} must be a number of seconds from 1 to 3600"
+                            ))
+                        })?
+                }
                 other => {
                     return Err(bad(format!(
-                        "unknown option `{other}`; known: tls, ca, skip-verify, socket"
+                        "unknown option `{other}`; known: tls, ca, skip-verify, socket, lock-wait"
                     )));
                 }
             }

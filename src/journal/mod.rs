@@ -445,8 +445,9 @@ impl Journal {
         }
     }
 
-    /// Entries of kind Intent with no Outcome referring to them, oldest
-    /// first (the caller reconciles them later).
+    /// Intents not yet settled, oldest first: no outcome refers to them, or
+    /// only an `unknown` one (a lost connection at commit), and no reconcile
+    /// entry does. The caller reconciles them by reading the target.
     pub fn open_intents(&mut self) -> Result<Vec<Entry>, JournalError> {
         let rows: Vec<Row> = diesel::sql_query(
             "SELECT e.id, e.at, e.kind, e.refers_to, e.action, e.account, e.body, \
@@ -454,7 +455,8 @@ impl Journal {
              FROM entries e \
              WHERE e.kind = 'intent' \
                AND NOT EXISTS (SELECT 1 FROM entries o \
-                               WHERE o.kind IN ('outcome', 'reconcile') AND o.refers_to = e.id) \
+                               WHERE o.refers_to = e.id AND (o.kind = 'reconcile' \
+                                  OR (o.kind = 'outcome' AND json_extract(o.body, '$.outcome') IS NOT 'unknown'))) \
              ORDER BY e.id",
         )
         .load(&mut self.conn)

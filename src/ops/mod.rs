@@ -7,7 +7,7 @@ pub mod plan;
 pub mod protocol;
 pub mod sql;
 
-use crate::backend::{self, Backend, BackendError, Target};
+use crate::backend::{self, Backend, BackendError, Target, WriteAccess};
 use crate::connector::{Connector, ConnectorError};
 use crate::journal::{Actor, JournalError, Place};
 use crate::schemes::{Scheme, SchemeError};
@@ -63,6 +63,9 @@ impl OpError {
             OpError::Journal(_) | OpError::JournalAfterCommit(_) => 6,
             OpError::OutcomeUnknown { .. } => 7,
             OpError::Connector(_) => 2,
+            // Nothing was written: another session held the row, or the login may not write.
+            OpError::Backend(BackendError::LockTimeout(_))
+            | OpError::Backend(BackendError::Permission(_)) => 5,
             OpError::Backend(_) => 1,
         }
     }
@@ -75,6 +78,8 @@ pub struct Session {
     pub scheme: Box<dyn Scheme>,
     pub target: String,
     pub warnings: Vec<String>,
+    /// What this login may UPDATE in the connector's table (probed at connect).
+    pub write_access: WriteAccess,
 }
 
 impl Session {
@@ -130,12 +135,21 @@ impl Session {
             )));
         }
         let scheme = connector.scheme()?;
+        let write_access = backend.write_access(&connector.table_name()).await?;
+        if write_access == WriteAccess::None {
+            warnings.push(format!(
+                "the DB login `{}` has no UPDATE privilege on `{}`: lookups work, writes are unavailable (see README, least privilege)",
+                target.user,
+                connector.table_name()
+            ));
+        }
         Ok(Session {
             backend,
             connector,
             scheme,
             target: target.display(),
             warnings,
+            write_access,
         })
     }
 

@@ -254,6 +254,16 @@ pub async fn build(
         });
     }
 
+    let missing = s
+        .write_access
+        .missing(changes.iter().map(|c| c.column.as_str()));
+    if !missing.is_empty() {
+        return Err(OpError::Refused(format!(
+            "the DB login may not UPDATE {} in `{table}`; writes are unavailable with this login (lookups still work). Grant UPDATE on those columns (README, least privilege) or connect as another user",
+            missing.join(", ")
+        )));
+    }
+
     let transactional = s.backend.transactional(&table).await?;
     if !transactional {
         warnings.push(format!(

@@ -91,6 +91,7 @@ pub async fn apply(
             details,
         ))
         .map_err(OpError::Journal)?;
+    tracing::debug!(intent, account = %plan.account.label(), "intent journaled");
 
     let outcome = |s: &Session, j: &mut Journal, o: Outcome, d: serde_json::Value| {
         j.append(&entry(
@@ -127,6 +128,7 @@ pub async fn apply(
             return Err(e.into());
         }
     };
+    tracing::debug!(matched, "guarded update");
     if matched != 1 {
         let _ = s.backend.rollback().await;
         let msg = format!(
@@ -158,6 +160,7 @@ pub async fn apply(
         return Err(OpError::VerifyFailed(msg));
     }
 
+    tracing::debug!("verified after write");
     // Step 6: commit, then the outcome.
     if let Err(e) = s.backend.commit().await {
         let lost = matches!(e, BackendError::ConnectionLost(_));

@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub mod oracle;
+pub mod proxy;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -212,10 +213,24 @@ impl TestDb {
 
     /// Runs the locksmith binary against this database with its own journal.
     pub fn locksmith(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.locksmith_at(&self.url(), args, stdin)
+    }
+
+    /// The same database reached through a proxy on `port`, without TLS.
+    pub fn url_via(&self, port: u16) -> String {
+        format!("mysql://root@127.0.0.1:{port}/{}?tls=disabled", self.name)
+    }
+
+    pub fn upstream(&self) -> String {
+        format!("{}:{}", mysql_host(), mysql_port())
+    }
+
+    /// Runs the binary against `url` (e.g. through a proxy) with this database's journal.
+    pub fn locksmith_at(&self, url: &str, args: &[&str], stdin: Option<&str>) -> Output {
         let journal = self.journal();
         let mut full: Vec<String> = vec![
             "--target".into(),
-            self.url(),
+            url.to_string(),
             "--journal".into(),
             journal.display().to_string(),
         ];
