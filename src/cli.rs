@@ -735,7 +735,14 @@ fn audit(cli: &Cli, command: &AuditCommand) -> Result<Report, OpError> {
 }
 
 async fn connectors_command(cli: &Cli, command: &ConnectorsCommand) -> Result<Report, OpError> {
-    let all = connectors()?;
+    let mut all = connectors()?;
+    // `check` looks for the tables under the install's prefix, like every other command.
+    if let (ConnectorsCommand::Check, Some(prefix)) = (command, &cli.prefix) {
+        all = all
+            .into_iter()
+            .map(|c| c.with_prefix(prefix))
+            .collect::<Result<_, _>>()?;
+    }
     match command {
         ConnectorsCommand::List => {
             let mut text = format!(

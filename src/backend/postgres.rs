@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use bytes::BytesMut;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::{FromSql, Format, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::{Backend, BackendError, ColumnInfo, Dialect, Row, Target, TlsMode, Value};
@@ -384,7 +384,10 @@ mod tests {
     fn params_travel_as_text() {
         assert_eq!(to_param(&Value::Int(7)).0.as_deref(), Some("7"));
         assert_eq!(to_param(&Value::Null).0, None);
-        assert_eq!(to_param(&Value::Bytes(vec![1, 255])).0.as_deref(), Some("\\x01ff"));
+        assert_eq!(
+            to_param(&Value::Bytes(vec![1, 255])).0.as_deref(),
+            Some("\\x01ff")
+        );
         assert!(matches!(
             TextParam(None).encode_format(&Type::INT4),
             Format::Text

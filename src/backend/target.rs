@@ -279,7 +279,10 @@ mod tests {
         assert_eq!(t.port, Some(5432));
         assert_eq!(t.display(), "postgres://odoo@127.0.0.1:5432/prod");
         let t = Target::parse("postgresql://u@db:6543/x?tls=disabled").unwrap();
-        assert_eq!((t.engine.as_str(), t.port, t.tls), ("postgres", Some(6543), TlsMode::Disabled));
+        assert_eq!(
+            (t.engine.as_str(), t.port, t.tls),
+            ("postgres", Some(6543), TlsMode::Disabled)
+        );
         assert!(Target::parse("mssql://u@h/db").is_err());
     }
 

@@ -24,10 +24,19 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "wukong11.toml",
         include_str!("../../connectors/wukong11.toml"),
     ),
-    ("suitecrm.toml", include_str!("../../connectors/suitecrm.toml")),
+    (
+        "suitecrm.toml",
+        include_str!("../../connectors/suitecrm.toml"),
+    ),
     ("vtiger.toml", include_str!("../../connectors/vtiger.toml")),
-    ("espocrm.toml", include_str!("../../connectors/espocrm.toml")),
-    ("dolibarr.toml", include_str!("../../connectors/dolibarr.toml")),
+    (
+        "espocrm.toml",
+        include_str!("../../connectors/espocrm.toml"),
+    ),
+    (
+        "dolibarr.toml",
+        include_str!("../../connectors/dolibarr.toml"),
+    ),
     ("crmeb.toml", include_str!("../../connectors/crmeb.toml")),
     (
         "wukong-php.toml",
@@ -417,11 +426,15 @@ impl Connector {
             }
             for (i, case) in by.cases.iter().enumerate() {
                 let key = format!("scheme_by_setting.cases[{i}].scheme");
-                let scheme = schemes::build(&case.scheme).map_err(|e| self.invalid(&key, e.to_string()))?;
+                let scheme =
+                    schemes::build(&case.scheme).map_err(|e| self.invalid(&key, e.to_string()))?;
                 if scheme.uses_salt_column() && self.columns.salt.is_none() {
                     return Err(self.invalid(
                         &key,
-                        format!("scheme {} keeps a salt column: map columns.salt", scheme.id()),
+                        format!(
+                            "scheme {} keeps a salt column: map columns.salt",
+                            scheme.id()
+                        ),
                     ));
                 }
                 if case.values.is_empty() {

@@ -58,13 +58,7 @@ const INT_TYPES: &[&str] = &[
     "bigint",
     "bit",
 ];
-const TIME_TYPES: &[&str] = &[
-    "datetime",
-    "timestamp",
-    "timestamptz",
-    "date",
-    "datetime2",
-];
+const TIME_TYPES: &[&str] = &["datetime", "timestamp", "timestamptz", "date", "datetime2"];
 
 struct Checker<'a> {
     c: &'a Connector,

@@ -247,9 +247,7 @@ async fn resolve_scheme(
     let Some(case) = by.cases.iter().find(|k| k.values.contains(&value)) else {
         return Err(OpError::Refused(format!(
             "{} in `{table}` is '{value}', which connector `{}` does not know ({}); the value may be encrypted (dolibarr_main_db_encryption) or the install customised",
-            by.setting,
-            c.name,
-            c.source
+            by.setting, c.name, c.source
         )));
     };
     let mut scheme = crate::schemes::build(&case.scheme)?;

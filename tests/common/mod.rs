@@ -268,7 +268,12 @@ impl TestDb {
     }
 
     /// Like `locksmith`, with extra environment variables (e.g. XDG_CONFIG_HOME).
-    pub fn locksmith_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    pub fn locksmith_env(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Output {
         let journal = self.journal();
         let mut full: Vec<String> = vec![
             "--target".into(),

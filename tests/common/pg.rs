@@ -26,7 +26,11 @@ fn psql(db: &str, args: &[&str], input: Option<&[u8]>) -> String {
         .args(["-v", "ON_ERROR_STOP=1", "-X", "-q"])
         .args(args)
         .env("PGCONNECT_TIMEOUT", "10")
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd
@@ -34,7 +38,12 @@ fn psql(db: &str, args: &[&str], input: Option<&[u8]>) -> String {
         .expect("psql must be installed: run scripts/ensure-services (Debian postgresql)");
     if let Some(input) = input {
         use std::io::Write;
-        child.stdin.take().expect("stdin").write_all(input).expect("write SQL");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write SQL");
     }
     let out = child.wait_with_output().expect("psql");
     assert!(
@@ -61,7 +70,14 @@ impl PgTestDb {
             COUNTER.fetch_add(1, Ordering::SeqCst),
             fixture
         );
-        psql("postgres", &["-c", &format!("CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0")], None);
+        psql(
+            "postgres",
+            &[
+                "-c",
+                &format!("CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"),
+            ],
+            None,
+        );
         let db = PgTestDb {
             name,
             dir: tempfile::tempdir().expect("tempdir"),
@@ -75,7 +91,13 @@ impl PgTestDb {
     }
 
     pub fn url(&self) -> String {
-        format!("postgres://{}@{}:{}/{}?tls=disabled", user(), host(), port(), self.name)
+        format!(
+            "postgres://{}@{}:{}/{}?tls=disabled",
+            user(),
+            host(),
+            port(),
+            self.name
+        )
     }
 
     pub fn journal(&self) -> PathBuf {
@@ -84,10 +106,14 @@ impl PgTestDb {
 
     /// Rows as `|`-separated strings (NULL prints as "NULL").
     pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        psql(&self.name, &["-A", "-t", "-F", "|", "-P", "null=NULL", "-c", sql], None)
-            .lines()
-            .map(|l| l.split('|').map(String::from).collect())
-            .collect()
+        psql(
+            &self.name,
+            &["-A", "-t", "-F", "|", "-P", "null=NULL", "-c", sql],
+            None,
+        )
+        .lines()
+        .map(|l| l.split('|').map(String::from).collect())
+        .collect()
     }
 
     pub fn one(&self, sql: &str) -> String {
@@ -115,8 +141,22 @@ impl PgTestDb {
 impl Drop for PgTestDb {
     fn drop(&mut self) {
         let _ = Command::new("psql")
-            .args(["-h", &host(), "-p", &port(), "-U", &user(), "-d", "postgres", "-X", "-q"])
-            .args(["-c", &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)])
+            .args([
+                "-h",
+                &host(),
+                "-p",
+                &port(),
+                "-U",
+                &user(),
+                "-d",
+                "postgres",
+                "-X",
+                "-q",
+            ])
+            .args([
+                "-c",
+                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+            ])
             .output();
     }
 }

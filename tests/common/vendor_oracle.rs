@@ -51,7 +51,9 @@ fn run(mut cmd: Command, input: &[u8], what: &str) -> String {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start the {what} oracle: {e}; run scripts/setup-oracles"));
+        .unwrap_or_else(|e| {
+            panic!("cannot start the {what} oracle: {e}; run scripts/setup-oracles")
+        });
     child
         .stdin
         .take()
