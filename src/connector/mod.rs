@@ -640,6 +640,50 @@ mod tests {
         assert!(err.contains("unlock.set.password"), "{err}");
     }
 
+    fn embedded(name: &str) -> &'static str {
+        EMBEDDED
+            .iter()
+            .find(|(f, _)| *f == name)
+            .map(|(_, t)| *t)
+            .unwrap()
+    }
+
+    #[test]
+    fn copy_hash_to_may_not_name_the_password_or_an_unsafe_identifier() {
+        let text = embedded("vtiger.toml");
+        let bad = text.replace(
+            "copy_hash_to = [\"confirm_password\"]",
+            "copy_hash_to = [\"user_password\"]",
+        );
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("reset.copy_hash_to[0]"), "{err}");
+        let bad = text.replace(
+            "copy_hash_to = [\"confirm_password\"]",
+            "copy_hash_to = [\"a;b\"]",
+        );
+        assert!(Connector::parse("x.toml", &bad).is_err());
+    }
+
+    #[test]
+    fn scheme_by_setting_cases_and_role_filters_are_validated() {
+        let text = embedded("dolibarr.toml");
+        let bad = text.replace("values = [\"sha1md5\"]", "values = []");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("scheme_by_setting.cases[1].values"), "{err}");
+        let bad = text.replace("name_column = \"name\"", "name_column = \"na me\"");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("scheme_by_setting.name_column"), "{err}");
+        let c = Connector::parse("x.toml", text).unwrap();
+        assert_eq!(c.prefixed("const"), "llx_const");
+        let odoo = embedded("odoo.toml");
+        let bad = odoo.replace(
+            "role_table_where = { module",
+            "role_table_where = { \"mo dule\"",
+        );
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("role_table_where"), "{err}");
+    }
+
     #[test]
     fn identifier_rules() {
         assert!(validate_identifier("5kcrm_admin_user").is_ok());
