@@ -27,7 +27,7 @@ pub const EXIT_CHECK_FAILED: i32 = 8;
     after_help = "The DB password comes from LOCKSMITH_DB_PASSWORD, ~/.my.cnf [client], or a no-echo prompt."
 )]
 pub struct Cli {
-    /// Target database, e.g. mysql://root@127.0.0.1:3306/crm (no password here: use LOCKSMITH_DB_PASSWORD)
+    /// Target database, e.g. mysql://root@127.0.0.1:3306/crm or postgres://odoo@127.0.0.1:5432/odoo (no password here: use LOCKSMITH_DB_PASSWORD)
     #[arg(long, global = true, env = "LOCKSMITH_TARGET")]
     pub target: Option<String>,
     /// Connector name (see `connectors list`); detected from the schema when omitted
@@ -200,7 +200,7 @@ fn open_journal(cli: &Cli) -> Result<Journal, OpError> {
 fn target(cli: &Cli) -> Result<Target, OpError> {
     let raw = cli.target.as_deref().ok_or_else(|| {
         OpError::Usage(
-            "no target: pass --target mysql://user@host:port/database (or set LOCKSMITH_TARGET)"
+            "no target: pass --target mysql://user@host:port/database or postgres://user@host:port/database (or set LOCKSMITH_TARGET)"
                 .into(),
         )
     })?;
@@ -413,10 +413,17 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
                     detected.join(", ")
                 }
             ));
+            let older = s.older_format(&stored).map(|o| o.id());
+            if let Some(o) = &older {
+                text.push_str(&format!(
+                    "  older format: {o} (still accepted by the vendor; a reset replaces it)\n"
+                ));
+            }
             for n in &s.connector.notes {
                 text.push_str(&format!("note: {n}\n"));
             }
             let json = json!({
+                "older_format": older,
                 "account": a.label(), "id": a.id_text(), "login": a.login,
                 "fields": fields, "admin": a.is_admin, "state": st,
                 "scheme": s.scheme.id(), "scheme_shape": a.shape_ok(&s),
@@ -852,7 +859,14 @@ fn check_checkpoint(
 }
 
 async fn connectors_command(cli: &Cli, command: &ConnectorsCommand) -> Result<Report, OpError> {
-    let all = connectors()?;
+    let mut all = connectors()?;
+    // `check` looks for the tables under the install's prefix, like every other command.
+    if let (ConnectorsCommand::Check, Some(prefix)) = (command, &cli.prefix) {
+        all = all
+            .into_iter()
+            .map(|c| c.with_prefix(prefix))
+            .collect::<Result<_, _>>()?;
+    }
     match command {
         ConnectorsCommand::List => {
             let mut text = format!(

@@ -15,6 +15,7 @@ fn stored(db: &TestDb, vendor: Vendor, login: &str) -> (String, Option<String>) 
         Vendor::RuoYiVue => ("sys_user", "user_name", false),
         Vendor::Wukong11 => ("wk_admin_user", "username", true),
         Vendor::Jeecg => ("sys_user", "username", true),
+        other => panic!("{other:?} is covered by tests/vendors_mysql.rs"),
     };
     let cols = if salt {
         "password, salt"
@@ -42,6 +43,7 @@ fn oracle_check(
         Vendor::RuoYiVue => ("bcrypt", json!({})),
         Vendor::Wukong11 => ("wukong11", json!({})),
         Vendor::Jeecg => ("jeecg", json!({})),
+        other => panic!("{other:?} is covered by tests/vendors_mysql.rs"),
     };
     let mut input = json!({ "password": password, "login": login, "stored": stored, "salt": salt });
     if let (Some(obj), Some(more)) = (input.as_object_mut(), extra.as_object()) {

@@ -3,6 +3,7 @@
 //! each backend's `Dialect`, so operations build one statement shape for all.
 
 pub mod mysql;
+pub mod postgres;
 pub mod target;
 
 use async_trait::async_trait;
@@ -146,6 +147,10 @@ pub trait Backend: Send {
     fn engine(&self) -> &'static str;
     /// Host (or socket) and database, for the journal.
     fn place(&self) -> (String, String);
+    /// Things the operator should know about this connection (e.g. no TLS).
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, BackendError>;
     /// Rows matched by the statement (found rows, not only changed ones).
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, BackendError>;
@@ -167,8 +172,9 @@ pub trait Backend: Send {
 pub async fn connect(target: &Target) -> Result<Box<dyn Backend>, BackendError> {
     match target.engine.as_str() {
         "mysql" => Ok(Box::new(mysql::MySql::connect(target).await?)),
+        "postgres" => Ok(Box::new(postgres::Postgres::connect(target).await?)),
         other => Err(BackendError::Unsupported(format!(
-            "engine `{other}` is not supported yet; use a mysql:// target"
+            "engine `{other}` is not supported yet; use a mysql:// or postgres:// target"
         ))),
     }
 }

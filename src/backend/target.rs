@@ -56,7 +56,9 @@ impl Target {
     pub fn parse(raw: &str) -> Result<Target, TargetError> {
         let url = Url::parse(raw).map_err(|e| TargetError::Url {
             shown: redact(raw),
-            reason: format!("{e}; expected mysql://user@host:port/database"),
+            reason: format!(
+                "{e}; expected mysql://user@host:port/database or postgres://user@host:port/database"
+            ),
         })?;
         let bad = |reason: String| TargetError::Url {
             shown: redact(raw),
@@ -64,9 +66,10 @@ impl Target {
         };
         let engine = match url.scheme() {
             "mysql" | "mariadb" => "mysql".to_string(),
+            "postgres" | "postgresql" => "postgres".to_string(),
             other => {
                 return Err(bad(format!(
-                    "engine `{other}` is not supported yet; use mysql://"
+                    "engine `{other}` is not supported yet; use mysql:// or postgres://"
                 )));
             }
         };
@@ -87,7 +90,10 @@ impl Target {
             engine,
             user,
             host,
-            port: url.port(),
+            // PostgreSQL's port is explicit so messages and the journal name it.
+            port: url
+                .port()
+                .or_else(|| (engine_is_pg(url.scheme())).then_some(5432)),
             socket: None,
             database: percent_decode(&database),
             tls: TlsMode::Preferred,
@@ -197,6 +203,10 @@ impl Target {
     }
 }
 
+fn engine_is_pg(scheme: &str) -> bool {
+    matches!(scheme, "postgres" | "postgresql")
+}
+
 fn percent_decode(s: &str) -> String {
     url::form_urlencoded::parse(format!("x={s}").as_bytes())
         .next()
@@ -274,6 +284,20 @@ mod tests {
         assert!(!t.display().contains("s3cr"));
         assert!(!redact("mysql://u:s3cr@t@db/crm").contains("s3cr"));
         assert_eq!(t.tls, TlsMode::Required);
+    }
+
+    #[test]
+    fn parses_postgres_urls_with_the_default_port() {
+        let t = Target::parse("postgres://odoo@127.0.0.1/prod").unwrap();
+        assert_eq!(t.engine, "postgres");
+        assert_eq!(t.port, Some(5432));
+        assert_eq!(t.display(), "postgres://odoo@127.0.0.1:5432/prod");
+        let t = Target::parse("postgresql://u@db:6543/x?tls=disabled").unwrap();
+        assert_eq!(
+            (t.engine.as_str(), t.port, t.tls),
+            ("postgres", Some(6543), TlsMode::Disabled)
+        );
+        assert!(Target::parse("mssql://u@h/db").is_err());
     }
 
     #[test]

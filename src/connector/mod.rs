@@ -24,6 +24,25 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "wukong11.toml",
         include_str!("../../connectors/wukong11.toml"),
     ),
+    (
+        "suitecrm.toml",
+        include_str!("../../connectors/suitecrm.toml"),
+    ),
+    ("vtiger.toml", include_str!("../../connectors/vtiger.toml")),
+    (
+        "espocrm.toml",
+        include_str!("../../connectors/espocrm.toml"),
+    ),
+    (
+        "dolibarr.toml",
+        include_str!("../../connectors/dolibarr.toml"),
+    ),
+    ("crmeb.toml", include_str!("../../connectors/crmeb.toml")),
+    (
+        "wukong-php.toml",
+        include_str!("../../connectors/wukong-php.toml"),
+    ),
+    ("odoo.toml", include_str!("../../connectors/odoo.toml")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -188,6 +207,10 @@ pub struct RoleLink {
     pub role_table_id: Option<String>,
     #[serde(default)]
     pub role_table_key: Option<String>,
+    /// Extra equality conditions on `role_table` (column = value, values bound),
+    /// e.g. Odoo's `ir_model_data`: `{ module = "base", model = "res.groups" }`.
+    #[serde(default)]
+    pub role_table_where: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -199,6 +222,38 @@ pub struct ResetSpec {
     /// What `--must-change` writes instead / in addition.
     #[serde(default)]
     pub must_change: BTreeMap<String, WriteValue>,
+    /// Columns that receive the same new stored value as the password column
+    /// (vtiger's `confirm_password`). Secret like the password; guarded and verified.
+    #[serde(default)]
+    pub copy_hash_to: Vec<String>,
+}
+
+/// A scheme chosen by a setting stored in the target database (Dolibarr's
+/// `llx_const`): read when the session opens, named in every plan's warnings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemeBySetting {
+    /// The settings table; the connector's table prefix applies (`const` → `llx_const`).
+    pub table: String,
+    /// Column holding the setting's name.
+    pub name_column: String,
+    /// Column holding the setting's value.
+    pub value_column: String,
+    /// The setting whose value selects the scheme. A missing row reads as "".
+    pub setting: String,
+    /// A setting whose value is the recipe's `salt` (an install-wide salt),
+    /// never shown, journaled or fingerprinted in plans.
+    #[serde(default)]
+    pub salt_setting: Option<String>,
+    pub cases: Vec<SettingCase>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingCase {
+    /// Values of the setting (compared exactly) for which `scheme` applies.
+    pub values: Vec<String>,
+    pub scheme: SchemeSpec,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -227,6 +282,13 @@ pub struct Connector {
     #[serde(default)]
     pub states: States,
     pub scheme: SchemeSpec,
+    /// Older formats the vendor still accepts at login: a stored value in one
+    /// of them is recognised (show, calibrate) and replaced by a reset without --force.
+    #[serde(default)]
+    pub older_formats: Vec<SchemeSpec>,
+    /// The scheme depends on a setting in the database (overrides `scheme` at session open).
+    #[serde(default)]
+    pub scheme_by_setting: Option<SchemeBySetting>,
     #[serde(default)]
     pub admin: AdminRule,
     #[serde(default)]
@@ -257,6 +319,11 @@ impl Connector {
             self.table.prefix.as_deref().unwrap_or(""),
             self.table.name
         )
+    }
+
+    /// Any other table of this vendor (role links, settings), with the same prefix.
+    pub fn prefixed(&self, table: &str) -> String {
+        format!("{}{table}", self.table.prefix.as_deref().unwrap_or(""))
     }
 
     pub fn with_prefix(mut self, prefix: &str) -> Result<Connector, ConnectorError> {
@@ -320,6 +387,62 @@ impl Connector {
             }
             if role.roles.is_empty() {
                 return Err(self.invalid("admin.role.roles", "list at least one role"));
+            }
+            if !role.role_table_where.is_empty() && role.role_table.is_none() {
+                return Err(self.invalid(
+                    "admin.role.role_table_where",
+                    "needs role_table, role_table_id and role_table_key",
+                ));
+            }
+            for col in role.role_table_where.keys() {
+                self.check_ident(&format!("admin.role.role_table_where.{col}"), col)?;
+            }
+        }
+        for (i, col) in self.reset.copy_hash_to.iter().enumerate() {
+            let key = format!("reset.copy_hash_to[{i}]");
+            self.check_ident(&key, col)?;
+            if col == &self.columns.password
+                || Some(col) == self.columns.salt.as_ref()
+                || col == &self.columns.id
+                || col == &self.columns.login
+                || self.reset.set.contains_key(col)
+            {
+                return Err(self.invalid(
+                    &key,
+                    "copy the hash to a column that is not the id, login, password or salt column and not in reset.set",
+                ));
+            }
+        }
+        for (i, spec) in self.older_formats.iter().enumerate() {
+            schemes::build(spec)
+                .map_err(|e| self.invalid(&format!("older_formats[{i}]"), e.to_string()))?;
+        }
+        if let Some(by) = &self.scheme_by_setting {
+            self.check_ident("scheme_by_setting.table", &self.prefixed(&by.table))?;
+            self.check_ident("scheme_by_setting.name_column", &by.name_column)?;
+            self.check_ident("scheme_by_setting.value_column", &by.value_column)?;
+            if by.cases.is_empty() {
+                return Err(self.invalid("scheme_by_setting.cases", "list at least one case"));
+            }
+            for (i, case) in by.cases.iter().enumerate() {
+                let key = format!("scheme_by_setting.cases[{i}].scheme");
+                let scheme =
+                    schemes::build(&case.scheme).map_err(|e| self.invalid(&key, e.to_string()))?;
+                if scheme.uses_salt_column() && self.columns.salt.is_none() {
+                    return Err(self.invalid(
+                        &key,
+                        format!(
+                            "scheme {} keeps a salt column: map columns.salt",
+                            scheme.id()
+                        ),
+                    ));
+                }
+                if case.values.is_empty() {
+                    return Err(self.invalid(
+                        &format!("scheme_by_setting.cases[{i}].values"),
+                        "list at least one value",
+                    ));
+                }
             }
         }
         for (section, map) in [
@@ -463,7 +586,22 @@ mod tests {
     fn embedded_connectors_parse_and_validate() {
         let all = load_all(None).unwrap();
         let names: Vec<_> = all.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["jeecg", "ruoyi", "ruoyi-vue", "wukong11"]);
+        assert_eq!(
+            names,
+            [
+                "crmeb",
+                "dolibarr",
+                "espocrm",
+                "jeecg",
+                "odoo",
+                "ruoyi",
+                "ruoyi-vue",
+                "suitecrm",
+                "vtiger",
+                "wukong-php",
+                "wukong11"
+            ]
+        );
     }
 
     #[test]
@@ -500,6 +638,50 @@ mod tests {
         );
         let err = Connector::parse("x.toml", &text).unwrap_err().to_string();
         assert!(err.contains("unlock.set.password"), "{err}");
+    }
+
+    fn embedded(name: &str) -> &'static str {
+        EMBEDDED
+            .iter()
+            .find(|(f, _)| *f == name)
+            .map(|(_, t)| *t)
+            .unwrap()
+    }
+
+    #[test]
+    fn copy_hash_to_may_not_name_the_password_or_an_unsafe_identifier() {
+        let text = embedded("vtiger.toml");
+        let bad = text.replace(
+            "copy_hash_to = [\"confirm_password\"]",
+            "copy_hash_to = [\"user_password\"]",
+        );
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("reset.copy_hash_to[0]"), "{err}");
+        let bad = text.replace(
+            "copy_hash_to = [\"confirm_password\"]",
+            "copy_hash_to = [\"a;b\"]",
+        );
+        assert!(Connector::parse("x.toml", &bad).is_err());
+    }
+
+    #[test]
+    fn scheme_by_setting_cases_and_role_filters_are_validated() {
+        let text = embedded("dolibarr.toml");
+        let bad = text.replace("values = [\"sha1md5\"]", "values = []");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("scheme_by_setting.cases[1].values"), "{err}");
+        let bad = text.replace("name_column = \"name\"", "name_column = \"na me\"");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("scheme_by_setting.name_column"), "{err}");
+        let c = Connector::parse("x.toml", text).unwrap();
+        assert_eq!(c.prefixed("const"), "llx_const");
+        let odoo = embedded("odoo.toml");
+        let bad = odoo.replace(
+            "role_table_where = { module",
+            "role_table_where = { \"mo dule\"",
+        );
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("role_table_where"), "{err}");
     }
 
     #[test]

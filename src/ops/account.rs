@@ -92,8 +92,11 @@ impl Account {
         }
     }
 
+    /// The stored value has the shape of the connector's scheme or of an
+    /// older format the vendor still accepts.
     pub fn shape_ok(&self, s: &Session) -> bool {
-        s.scheme.has_shape(&self.stored_password())
+        s.scheme_for(&self.stored_password())
+            .has_shape(&self.stored_password())
     }
 
     pub fn with_input<T>(&self, f: impl FnOnce(&AccountInput) -> T) -> T {
@@ -161,7 +164,7 @@ fn admin_expr(stmt: &mut Stmt, c: &Connector) -> String {
         parts.push(format!("{col} IN ({})", phs.join(", ")));
     }
     if let Some(role) = &c.admin.role {
-        let link = stmt.ident(&role.table);
+        let link = stmt.ident(&c.prefixed(&role.table));
         let user_col = stmt.ident(&role.user_column);
         let role_col = stmt.ident(&role.role_column);
         let phs: Vec<String> = role
@@ -170,13 +173,21 @@ fn admin_expr(stmt: &mut Stmt, c: &Connector) -> String {
             .map(|v| stmt.bind(Value::Text(v.clone())))
             .collect();
         match (&role.role_table, &role.role_table_id, &role.role_table_key) {
-            (Some(rt), Some(rid), Some(rkey)) => parts.push(format!(
-                "EXISTS (SELECT 1 FROM {link} l JOIN {} r ON r.{} = l.{role_col} WHERE l.{user_col} = {id} AND r.{} IN ({}))",
-                stmt.ident(rt),
-                stmt.ident(rid),
-                stmt.ident(rkey),
-                phs.join(", ")
-            )),
+            (Some(rt), Some(rid), Some(rkey)) => {
+                let mut conds = String::new();
+                for (col, value) in &role.role_table_where {
+                    let col = stmt.ident(col);
+                    let ph = stmt.bind(Value::Text(value.clone()));
+                    conds.push_str(&format!(" AND r.{col} = {ph}"));
+                }
+                parts.push(format!(
+                    "EXISTS (SELECT 1 FROM {link} l JOIN {} r ON r.{} = l.{role_col} WHERE l.{user_col} = {id} AND r.{} IN ({}){conds})",
+                    stmt.ident(&c.prefixed(rt)),
+                    stmt.ident(rid),
+                    stmt.ident(rkey),
+                    phs.join(", ")
+                ))
+            }
             _ => parts.push(format!(
                 "EXISTS (SELECT 1 FROM {link} l WHERE l.{user_col} = {id} AND l.{role_col} IN ({}))",
                 phs.join(", ")

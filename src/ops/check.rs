@@ -33,6 +33,8 @@ impl CheckReport {
 
 const TEXT_TYPES: &[&str] = &[
     "char",
+    "character varying",
+    "bytea",
     "varchar",
     "text",
     "tinytext",
@@ -46,6 +48,9 @@ const TEXT_TYPES: &[&str] = &[
 ];
 const INT_TYPES: &[&str] = &[
     "tinyint",
+    "int2",
+    "int4",
+    "int8",
     "smallint",
     "mediumint",
     "int",
@@ -53,7 +58,7 @@ const INT_TYPES: &[&str] = &[
     "bigint",
     "bit",
 ];
-const TIME_TYPES: &[&str] = &["datetime", "timestamp", "date", "datetime2"];
+const TIME_TYPES: &[&str] = &["datetime", "timestamp", "timestamptz", "date", "datetime2"];
 
 struct Checker<'a> {
     c: &'a Connector,
@@ -210,21 +215,26 @@ pub async fn check(backend: &mut dyn Backend, c: &Connector) -> Result<CheckRepo
         k.expect_values_fit("admin.flag.values", &info, &flag.values);
     }
     if let Some(role) = &c.admin.role {
-        if k.table(backend, &role.table).await? {
-            k.column("admin.role.user_column", &role.table, &role.user_column);
-            k.column("admin.role.role_column", &role.table, &role.role_column);
+        let link = c.prefixed(&role.table);
+        if k.table(backend, &link).await? {
+            k.column("admin.role.user_column", &link, &role.user_column);
+            k.column("admin.role.role_column", &link, &role.role_column);
         } else {
             k.problem(
                 "admin.role.table",
-                format!("table `{}` does not exist in this database", role.table),
+                format!("table `{link}` does not exist in this database"),
             );
         }
         if let (Some(rt), Some(rid), Some(rkey)) =
             (&role.role_table, &role.role_table_id, &role.role_table_key)
         {
+            let rt = &c.prefixed(rt);
             if k.table(backend, rt).await? {
                 k.column("admin.role.role_table_id", rt, rid);
                 k.column("admin.role.role_table_key", rt, rkey);
+                for col in role.role_table_where.keys() {
+                    k.column(&format!("admin.role.role_table_where.{col}"), rt, col);
+                }
             } else {
                 k.problem(
                     "admin.role.role_table",
@@ -254,6 +264,35 @@ pub async fn check(backend: &mut dyn Backend, c: &Connector) -> Result<CheckRepo
                 WriteSpec::Text(t) => k.expect_values_fit(&key, &info, &[t]),
                 _ => {}
             }
+        }
+    }
+    for (i, col) in c.reset.copy_hash_to.iter().enumerate() {
+        let key = format!("reset.copy_hash_to[{i}]");
+        if let Some(info) = k.column(&key, &table, col) {
+            k.expect_type(&key, &info, TEXT_TYPES, "a text column");
+            if let Some(pw) = infos.get("password").cloned()
+                && let (Some(have), Some(need)) = (info.max_chars, pw.max_chars)
+                && have < need
+            {
+                k.problem(
+                    &key,
+                    format!(
+                        "column `{col}` holds {have} characters but the password column holds {need}"
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(by) = &c.scheme_by_setting {
+        let st = c.prefixed(&by.table);
+        if k.table(backend, &st).await? {
+            k.column("scheme_by_setting.name_column", &st, &by.name_column);
+            k.column("scheme_by_setting.value_column", &st, &by.value_column);
+        } else {
+            k.problem(
+                "scheme_by_setting.table",
+                format!("settings table `{st}` does not exist in this database"),
+            );
         }
     }
     let _ = k.c;

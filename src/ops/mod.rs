@@ -10,7 +10,9 @@ pub mod sql;
 use crate::backend::{self, Backend, BackendError, Target, WriteAccess};
 use crate::connector::{Connector, ConnectorError};
 use crate::journal::{Actor, JournalError, Place};
-use crate::schemes::{Scheme, SchemeError};
+use crate::schemes::{AccountInput, Scheme, SchemeError};
+use crate::secret::Password;
+use sql::Stmt;
 
 pub use account::{Account, AccountState, LookupFilter, LookupPage};
 pub use plan::{Action, Plan, PlanOptions};
@@ -76,6 +78,10 @@ pub struct Session {
     pub backend: Box<dyn Backend>,
     pub connector: Connector,
     pub scheme: Box<dyn Scheme>,
+    /// Older formats the vendor still accepts (connector `older_formats`).
+    pub older: Vec<Box<dyn Scheme>>,
+    /// Which database setting chose the scheme, for every plan's warnings.
+    pub scheme_note: Option<String>,
     pub target: String,
     pub warnings: Vec<String>,
     /// What this login may UPDATE in the connector's table (probed at connect).
@@ -92,6 +98,7 @@ impl Session {
     ) -> Result<Session, OpError> {
         let mut backend = backend::connect(target).await?;
         let mut warnings = target.warnings.clone();
+        warnings.extend(backend.warnings());
         let connector = match connector {
             Some(name) => crate::connector::find(all, name)?,
             None => {
@@ -134,7 +141,15 @@ impl Session {
                 backend.engine()
             )));
         }
-        let scheme = connector.scheme()?;
+        let (scheme, scheme_note) = resolve_scheme(backend.as_mut(), &connector).await?;
+        if let Some(note) = &scheme_note {
+            warnings.push(note.clone());
+        }
+        let older = connector
+            .older_formats
+            .iter()
+            .map(crate::schemes::build)
+            .collect::<Result<Vec<_>, _>>()?;
         let write_access = backend.write_access(&connector.table_name()).await?;
         if write_access == WriteAccess::None {
             warnings.push(format!(
@@ -147,10 +162,28 @@ impl Session {
             backend,
             connector,
             scheme,
+            older,
+            scheme_note,
             target: target.display(),
             warnings,
             write_access,
         })
+    }
+
+    /// The older format a stored value has, when it lacks the current scheme's shape.
+    pub fn older_format(&self, stored: &str) -> Option<&dyn Scheme> {
+        if self.scheme.has_shape(stored) {
+            return None;
+        }
+        self.older
+            .iter()
+            .find(|s| s.has_shape(stored))
+            .map(|s| s.as_ref())
+    }
+
+    /// The scheme that reads this stored value: the current one, or a matching older one.
+    pub fn scheme_for(&self, stored: &str) -> &dyn Scheme {
+        self.older_format(stored).unwrap_or(self.scheme.as_ref())
     }
 
     /// Where writes land, for the journal.
@@ -172,4 +205,118 @@ impl Session {
         self.backend.close().await?;
         Ok(())
     }
+}
+
+/// Reads every value of one setting (`None` for SQL NULL).
+async fn read_setting(
+    backend: &mut dyn Backend,
+    table: &str,
+    name_column: &str,
+    value_column: &str,
+    name: &str,
+) -> Result<Vec<Option<String>>, OpError> {
+    let mut stmt = Stmt::new(backend.dialect());
+    let value = stmt.ident(value_column);
+    let table_q = stmt.ident(table);
+    let name_q = stmt.ident(name_column);
+    let ph = stmt.bind(backend::Value::Text(name.to_string()));
+    stmt.push(&format!(
+        "SELECT {value} FROM {table_q} WHERE {name_q} = {ph}"
+    ));
+    let rows = backend.query(&stmt.text, &stmt.params).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| r.into_iter().next().and_then(|v| v.as_text()))
+        .collect())
+}
+
+/// The connector's scheme, or, with `scheme_by_setting`, the scheme the
+/// install's setting selects (plus a note naming the setting that was read).
+async fn resolve_scheme(
+    backend: &mut dyn Backend,
+    c: &Connector,
+) -> Result<(Box<dyn Scheme>, Option<String>), OpError> {
+    let Some(by) = &c.scheme_by_setting else {
+        return Ok((c.scheme()?, None));
+    };
+    let table = c.prefixed(&by.table);
+    let mut values = read_setting(
+        backend,
+        &table,
+        &by.name_column,
+        &by.value_column,
+        &by.setting,
+    )
+    .await?;
+    values.sort();
+    values.dedup();
+    if values.len() > 1 {
+        return Err(OpError::Refused(format!(
+            "table `{table}` holds {} different values for {}; Locksmith cannot tell which one the login uses (pass --connector with a local connector that fixes the scheme)",
+            values.len(),
+            by.setting
+        )));
+    }
+    let value = values.into_iter().next().flatten().unwrap_or_default();
+    let Some(case) = by.cases.iter().find(|k| k.values.contains(&value)) else {
+        return Err(OpError::Refused(format!(
+            "{} in `{table}` is '{value}', which connector `{}` does not know ({}); the value may be encrypted (dolibarr_main_db_encryption) or the install customised",
+            by.setting, c.name, c.source
+        )));
+    };
+    let mut scheme = crate::schemes::build(&case.scheme)?;
+    let shown = if value.is_empty() {
+        "unset (the vendor's default)".to_string()
+    } else {
+        format!("'{value}'")
+    };
+    let mut note = format!(
+        "scheme {} chosen by {} = {shown} read from `{table}`",
+        scheme.id(),
+        by.setting
+    );
+    // A recipe that mentions `salt` but keeps no salt column takes the install-wide salt.
+    let probe = Password::new("probe".into());
+    let no_salt = AccountInput {
+        login: "",
+        salt: None,
+    };
+    if matches!(
+        scheme.verify(&probe, &no_salt, ""),
+        Err(SchemeError::MissingSalt)
+    ) {
+        let Some(salt_setting) = &by.salt_setting else {
+            return Err(OpError::Refused(format!(
+                "connector `{}`: the scheme for {} = {shown} needs a salt but scheme_by_setting.salt_setting is not set",
+                c.name, by.setting
+            )));
+        };
+        let mut salts = read_setting(
+            backend,
+            &table,
+            &by.name_column,
+            &by.value_column,
+            salt_setting,
+        )
+        .await?;
+        salts.sort();
+        salts.dedup();
+        if salts.len() > 1 {
+            return Err(OpError::Refused(format!(
+                "table `{table}` holds {} different values for {salt_setting}; Locksmith cannot tell which one the login uses",
+                salts.len()
+            )));
+        }
+        let salt = salts.into_iter().next().flatten().unwrap_or_default();
+        note.push_str(&format!(
+            ", with the install-wide salt {salt_setting}{}",
+            if salt.is_empty() {
+                " (unset: empty, as the vendor does)"
+            } else {
+                ""
+            }
+        ));
+        scheme = crate::schemes::with_site_salt(scheme, salt);
+    }
+    Ok((scheme, Some(note)))
 }

@@ -173,13 +173,24 @@ pub async fn build(
     if before.is_admin {
         warnings.push(format!("{} is an administrator", before.label()));
     }
+    if let Some(note) = &s.scheme_note {
+        warnings.push(note.clone());
+    }
 
     if action == Action::Reset {
         let password = new_password
             .as_ref()
             .ok_or_else(|| OpError::Usage("reset needs a new password".into()))?;
         let current = before.stored_password();
-        if !s.scheme.has_shape(&current) {
+        if let Some(older) = s.older_format(&current) {
+            warnings.push(format!(
+                "the stored value of {} is in the older format {} that {} still accepts; the reset replaces it with {}",
+                before.label(),
+                older.id(),
+                c.title,
+                s.scheme.id()
+            ));
+        } else if !s.scheme.has_shape(&current) {
             let msg = format!(
                 "the stored value of {} does not have the shape of {} (this install may be customised or use another format); run `locksmith calibrate` with a known password, or pass --force",
                 before.label(),
@@ -192,12 +203,19 @@ pub async fn build(
             }
         }
         let hashed = before.with_input(|input| s.scheme.hash(password, input))?;
-        writes.push((
-            c.columns.password.clone(),
-            Some("password"),
-            Value::Text(hashed.stored),
-            true,
-        ));
+        // Columns the vendor keeps equal to the password column (vtiger's confirm_password).
+        for col in &c.reset.copy_hash_to {
+            writes.push((col.clone(), None, Value::Text(hashed.stored.clone()), true));
+        }
+        writes.insert(
+            0,
+            (
+                c.columns.password.clone(),
+                Some("password"),
+                Value::Text(hashed.stored),
+                true,
+            ),
+        );
         if let (Some(salt_col), Some(salt)) = (&c.columns.salt, hashed.salt) {
             writes.push((salt_col.clone(), Some("salt"), Value::Text(salt), true));
         }

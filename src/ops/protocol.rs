@@ -265,12 +265,14 @@ pub async fn calibrate(
 ) -> Result<Calibration, OpError> {
     let a = account::resolve(s, account).await?;
     let stored = a.stored_password();
-    let matches = a.with_input(|input| s.scheme.verify(known, input, &stored))?;
+    // A value in an older format the vendor still accepts is calibrated with that format.
+    let scheme = s.scheme_for(&stored);
+    let matches = a.with_input(|input| scheme.verify(known, input, &stored))?;
     let mut result = Calibration {
         account: a.label(),
-        scheme: s.scheme.id(),
+        scheme: scheme.id(),
         matches,
-        shape_ok: s.scheme.has_shape(&stored),
+        shape_ok: scheme.has_shape(&stored),
         journal_entry: None,
     };
     if let Some(j) = j {

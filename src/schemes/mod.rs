@@ -348,6 +348,67 @@ pub fn build(spec: &SchemeSpec) -> Result<Box<dyn Scheme>, SchemeError> {
     })
 }
 
+/// A scheme whose recipe variable `salt` is one install-wide value (Dolibarr's
+/// `MAIN_SECURITY_SALT`) instead of a per-row column. The value never appears
+/// in `id()`, `Debug` or errors.
+pub fn with_site_salt(inner: Box<dyn Scheme>, salt: String) -> Box<dyn Scheme> {
+    Box::new(SiteSalted {
+        inner,
+        salt: zeroize::Zeroizing::new(salt),
+    })
+}
+
+struct SiteSalted {
+    inner: Box<dyn Scheme>,
+    salt: zeroize::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for SiteSalted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SiteSalted({:?}, <site salt>)", self.inner)
+    }
+}
+
+impl SiteSalted {
+    fn input<'a>(&'a self, account: &AccountInput<'a>) -> AccountInput<'a> {
+        AccountInput {
+            login: account.login,
+            salt: Some(self.salt.as_str()),
+        }
+    }
+}
+
+impl Scheme for SiteSalted {
+    fn id(&self) -> String {
+        format!("{}:site-salt", self.inner.id())
+    }
+    fn rules(&self) -> PasswordRules {
+        self.inner.rules()
+    }
+    fn bound_to_login(&self) -> bool {
+        self.inner.bound_to_login()
+    }
+    fn uses_salt_column(&self) -> bool {
+        false
+    }
+    fn hash(&self, password: &Password, account: &AccountInput) -> Result<Hashed, SchemeError> {
+        let mut h = self.inner.hash(password, &self.input(account))?;
+        h.salt = None;
+        Ok(h)
+    }
+    fn verify(
+        &self,
+        password: &Password,
+        account: &AccountInput,
+        stored: &str,
+    ) -> Result<bool, SchemeError> {
+        self.inner.verify(password, &self.input(account), stored)
+    }
+    fn has_shape(&self, stored: &str) -> bool {
+        self.inner.has_shape(stored)
+    }
+}
+
 /// Constant-time equality of two byte strings (length is not secret).
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
@@ -434,6 +495,37 @@ mod tests {
             .is_err()
         );
         assert!(toml::from_str::<SchemeSpec>("kind = \"opaque\"\n").is_ok());
+    }
+
+    #[test]
+    fn site_salt_feeds_the_recipe_and_stays_out_of_id_and_debug() {
+        // Dolibarr vector (reference §3.7): SALT=20241119145825, md5 and sha1md5.
+        let md5 = build(&SchemeSpec::Digest {
+            recipe: "md5(salt + password)".into(),
+            salt: None,
+        })
+        .unwrap();
+        let md5 = with_site_salt(md5, "20241119145825".into());
+        let input = AccountInput {
+            login: "admin",
+            salt: None,
+        };
+        let pw = Password::new("Reset#2024".into());
+        let h = md5.hash(&pw, &input).unwrap();
+        assert_eq!(h.stored, "02871555aba5d93b17d59dbd625519b7");
+        assert_eq!(h.salt, None);
+        assert!(md5.verify(&pw, &input, &h.stored).unwrap());
+        assert!(!md5.id().contains("2024111") && !format!("{md5:?}").contains("2024111"));
+        let sha = build(&SchemeSpec::Digest {
+            recipe: "sha1(md5(salt + password))".into(),
+            salt: None,
+        })
+        .unwrap();
+        let sha = with_site_salt(sha, "20241119145825".into());
+        assert_eq!(
+            sha.hash(&pw, &input).unwrap().stored,
+            "41d765606b2f6300c603bbc6e4a2a50f4b696a09"
+        );
     }
 
     #[test]

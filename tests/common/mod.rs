@@ -8,7 +8,9 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub mod oracle;
+pub mod pg;
 pub mod proxy;
+pub mod vendor_oracle;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -81,12 +83,21 @@ fn run_client(db: Option<&str>, args: &[&str], input: Option<&[u8]>) -> String {
 }
 
 /// Which vendor schema to load and the two loading notes from its README.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Vendor {
     RuoYi,
     RuoYiVue,
     Wukong11,
     Jeecg,
+    SuiteCrm,
+    Vtiger,
+    EspoCrm,
+    Dolibarr,
+    Crmeb,
+    /// WukongCRM 11 PHP with its default table prefix `5kcrm_`.
+    WukongPhp11,
+    /// WukongCRM 9 PHP installed with the prefix `crm9_` (as the installer rewrites it).
+    WukongPhp9,
 }
 
 impl Vendor {
@@ -96,21 +107,51 @@ impl Vendor {
             Vendor::RuoYiVue => "ruoyi-vue",
             Vendor::Wukong11 => "wukong11",
             Vendor::Jeecg => "jeecg",
+            Vendor::SuiteCrm => "suitecrm",
+            Vendor::Vtiger => "vtiger",
+            Vendor::EspoCrm => "espocrm",
+            Vendor::Dolibarr => "dolibarr",
+            Vendor::Crmeb => "crmeb",
+            Vendor::WukongPhp11 | Vendor::WukongPhp9 => "wukong-php",
         }
     }
 
-    fn schema_file(self) -> &'static str {
+    /// The vendor's own install SQL in ../shared/vendor-schemas, where one exists;
+    /// for the others the fixture creates the user table from the reference's DDL.
+    fn schema_file(self) -> Option<&'static str> {
         match self {
-            Vendor::RuoYi => "ruoyi-4.8.3.sql",
-            Vendor::RuoYiVue => "ruoyi-vue-3.9.2.sql",
-            Vendor::Wukong11 => "wukongcrm-11-java.sql",
-            Vendor::Jeecg => "jeecgboot-3.7.0.sql",
+            Vendor::RuoYi => Some("ruoyi-4.8.3.sql"),
+            Vendor::RuoYiVue => Some("ruoyi-vue-3.9.2.sql"),
+            Vendor::Wukong11 => Some("wukongcrm-11-java.sql"),
+            Vendor::Jeecg => Some("jeecgboot-3.7.0.sql"),
+            Vendor::WukongPhp11 => Some("wukongcrm-11-php.sql"),
+            Vendor::WukongPhp9 => Some("wukongcrm-9-php.sql"),
+            _ => None,
+        }
+    }
+
+    /// A table prefix other than the connector's default, passed as `--prefix`.
+    pub fn prefix(self) -> Option<&'static str> {
+        match self {
+            Vendor::WukongPhp9 => Some("crm9_"),
+            _ => None,
+        }
+    }
+
+    /// The installer's prefix rewrite (WukongCRM PHP: parse_sql(.., ['5kcrm_' => $prefix])).
+    fn rewrite(self, text: String) -> String {
+        match self.prefix() {
+            Some(p) => text.replace("5kcrm_", p),
+            None => text,
         }
     }
 
     /// The install SQL, adjusted per vendor-schemas/README.md.
     pub fn install_sql(self) -> Vec<u8> {
-        let raw = std::fs::read(vendor_schema(self.schema_file())).expect("read vendor schema");
+        let Some(file) = self.schema_file() else {
+            return Vec::new();
+        };
+        let raw = std::fs::read(vendor_schema(file)).expect("read vendor schema");
         let text = String::from_utf8(raw).expect("vendor SQL is UTF-8");
         let text = match self {
             // MariaDB 10.11 lacks MySQL 8's utf8mb4_0900_ai_ci.
@@ -119,13 +160,27 @@ impl Vendor {
             Vendor::Jeecg => text.lines().skip(2).collect::<Vec<_>>().join("\n"),
             _ => text,
         };
-        text.into_bytes()
+        self.rewrite(text).into_bytes()
     }
 
     pub fn fixture(self) -> PathBuf {
         repo_root()
             .join("fixtures")
             .join(format!("{}.sql", self.connector()))
+    }
+
+    pub fn fixture_sql(self) -> Vec<u8> {
+        let text = std::fs::read_to_string(self.fixture()).expect("read fixture");
+        self.rewrite(text).into_bytes()
+    }
+
+    /// `--connector NAME` plus `--prefix P` where the install renamed its tables.
+    pub fn args(self) -> Vec<&'static str> {
+        let mut a = vec!["--connector", self.connector()];
+        if let Some(p) = self.prefix() {
+            a.extend(["--prefix", p]);
+        }
+        a
     }
 }
 
@@ -159,9 +214,11 @@ impl TestDb {
             vendor,
             dir: tempfile::tempdir().expect("tempdir"),
         };
-        run_client(Some(&db.name), &[], Some(&vendor.install_sql()));
-        let fixture = std::fs::read(vendor.fixture()).expect("read fixture");
-        run_client(Some(&db.name), &[], Some(&fixture));
+        let install = vendor.install_sql();
+        if !install.is_empty() {
+            run_client(Some(&db.name), &[], Some(&install));
+        }
+        run_client(Some(&db.name), &[], Some(&vendor.fixture_sql()));
         db
     }
 
@@ -211,6 +268,24 @@ impl TestDb {
         ))
     }
 
+    /// Like `locksmith`, with extra environment variables (e.g. XDG_CONFIG_HOME).
+    pub fn locksmith_env(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Output {
+        let journal = self.journal();
+        let mut full: Vec<String> = vec![
+            "--target".into(),
+            self.url(),
+            "--journal".into(),
+            journal.display().to_string(),
+        ];
+        full.extend(args.iter().map(|s| s.to_string()));
+        run_locksmith_env(&full, stdin, env)
+    }
+
     /// Runs the locksmith binary against this database with its own journal.
     pub fn locksmith(&self, args: &[&str], stdin: Option<&str>) -> Output {
         self.locksmith_at(&self.url(), args, stdin)
@@ -248,7 +323,16 @@ impl Drop for TestDb {
 }
 
 pub fn run_locksmith<S: AsRef<str>>(args: &[S], stdin: Option<&str>) -> Output {
+    run_locksmith_env(args, stdin, &[])
+}
+
+pub fn run_locksmith_env<S: AsRef<str>>(
+    args: &[S],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_locksmith"));
+    cmd.envs(env.iter().copied());
     cmd.args(args.iter().map(|s| s.as_ref()))
         .env_remove("LOCKSMITH_TARGET")
         .env_remove("LOCKSMITH_JOURNAL")

@@ -26,6 +26,9 @@ KINDs and their parameters:
   wukong11             md5(login + password + 'erp' + salt), salt 32 hex
   wukong_php           md5(sha1(p) + md5(p + salt)), salt 4 hex
   ruoyi                md5(login + password + salt), salt 6 hex
+  odoo                 Odoo 17+'s own CryptContext(['pbkdf2_sha512', 'plaintext'],
+                       pbkdf2_sha512__rounds=600000): verify = what login accepts
+  odoo_needs_update    the same context: would Odoo rehash this stored value at login?
 """
 
 import hashlib
@@ -211,12 +214,25 @@ def do_hash(kind: str, req: dict) -> dict:
     raise KeyError(kind)
 
 
+def odoo_context():
+    # odoo/addons/base/models/res_users.py _crypt_context() (17+, MIN_ROUNDS = 600_000).
+    from passlib.context import CryptContext
+
+    return CryptContext(["pbkdf2_sha512", "plaintext"], deprecated=["auto"], pbkdf2_sha512__rounds=600000)
+
+
 def do_verify(kind: str, req: dict) -> bool:
+    if kind == "odoo_needs_update":
+        return odoo_context().needs_update(req["stored"])
     pw = req["password"]
     login = req.get("login", "")
     stored = req["stored"]
     if kind == "bcrypt":
         return bcrypt_verify(pw, stored)
+    if kind == "odoo":
+        # res_users._check_credentials: verify_and_update(password, hashed).
+        ok, _replacement = odoo_context().verify_and_update(pw, stored)
+        return ok
     if kind == "suitecrm":
         return bcrypt_verify(md5hex(pw), stored)
     if kind == "argon2":

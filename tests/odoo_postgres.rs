@@ -1,0 +1,202 @@
+//! Odoo on a real PostgreSQL: a reset through the CLI is accepted by Odoo's own
+//! password context (passlib CryptContext as res_users._crypt_context builds it),
+//! the previous password is rejected, `connectors check` passes, and the
+//! PostgreSQL backend keeps the guarded-write protocol.
+
+mod common;
+
+use common::oracle::oracle_verify;
+use common::pg::PgTestDb;
+use common::{assert_code, json, stderr, stdout};
+use serde_json::json;
+
+const NEW: &str = "N3w!Pass_word-2026";
+const OLD: &str = "Reset#2024";
+
+/// Odoo's login path: an active user by login, then verify_and_update.
+fn odoo_accepts(db: &PgTestDb, login: &str, password: &str) -> bool {
+    let rows = db.rows(&format!(
+        "SELECT password FROM res_users WHERE login = '{}' AND active",
+        login.replace('\'', "''")
+    ));
+    rows.first().is_some_and(|r| {
+        r[0] != "NULL" && oracle_verify("odoo", json!({ "password": password, "stored": r[0] }))
+    })
+}
+
+fn reset(db: &PgTestDb, login: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "--connector",
+        "odoo",
+        "--json",
+        "reset",
+        login,
+        "--reason",
+        "INC-7 odoo",
+        "--new-password-stdin",
+        "--yes",
+    ];
+    args.extend_from_slice(extra);
+    db.locksmith(&args, Some(&format!("{NEW}\n")))
+}
+
+#[test]
+fn odoo_reset_is_accepted_by_odoos_crypt_context_and_needs_no_rehash() {
+    let db = PgTestDb::new("odoo");
+    let out = db.locksmith(&["--connector", "odoo", "connectors", "check"], None);
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("odoo (embedded:odoo.toml): ok on table `res_users`"),
+        "{}",
+        stdout(&out)
+    );
+    // Detection picks odoo on a PostgreSQL target.
+    let out = db.locksmith(&["calibrate", "admin"], Some(&format!("{OLD}\n")));
+    assert_code(&out, 0);
+
+    assert!(odoo_accepts(&db, "admin", OLD));
+    let out = reset(&db, "admin", &[]);
+    assert_code(&out, 0);
+    assert!(!stdout(&out).contains(NEW) && !stderr(&out).contains(NEW));
+    let doc = json(&out);
+    let sql = doc["plan"]["sql"].as_str().unwrap();
+    assert!(
+        sql.starts_with("UPDATE \"res_users\" SET \"password\" = $1 WHERE \"id\" = $2")
+            && sql.contains("\"password\" IS NOT DISTINCT FROM $4"),
+        "{sql}"
+    );
+    assert!(
+        odoo_accepts(&db, "admin", NEW),
+        "Odoo rejects the value Locksmith wrote"
+    );
+    assert!(
+        !odoo_accepts(&db, "admin", OLD),
+        "the previous password still logs in"
+    );
+    let stored = db.one("SELECT password FROM res_users WHERE id = 2");
+    assert!(stored.starts_with("$pbkdf2-sha512$600000$"), "{stored}");
+    assert!(
+        !oracle_verify("odoo_needs_update", json!({ "stored": stored })),
+        "Odoo would rehash it"
+    );
+
+    let journal = String::from_utf8_lossy(&std::fs::read(db.journal()).unwrap()).into_owned();
+    assert!(!journal.contains(NEW) && !journal.contains(&stored));
+    let out = db.locksmith(&["audit", "verify"], None);
+    assert_code(&out, 0);
+    let out = db.locksmith(
+        &["--connector", "odoo", "calibrate", "admin"],
+        Some(&format!("{OLD}\n")),
+    );
+    assert_code(&out, 8);
+}
+
+#[test]
+fn odoo_admins_come_from_base_group_system_only() {
+    let db = PgTestDb::new("odoo");
+    let out = db.locksmith(
+        &["--connector", "odoo", "--json", "lookup", "--admins"],
+        None,
+    );
+    assert_code(&out, 0);
+    let doc = json(&out);
+    let ids: Vec<_> = doc["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect();
+    // The decoy custom_mod.group_system points at group_user (users 1-4): not admins.
+    assert_eq!(ids, ["1", "2"]);
+    let out = db.locksmith(
+        &["--connector", "odoo", "--json", "lookup", "--disabled"],
+        None,
+    );
+    let ids: Vec<_> = json(&out)["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["login"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["__system__", "lisi"]);
+    // ILIKE with the escape character: `_` matches literally.
+    let out = db.locksmith(&["--connector", "odoo", "--json", "lookup", "__sys"], None);
+    let ids: Vec<_> = json(&out)["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["login"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["__system__"]);
+    let out = db.locksmith(&["--connector", "odoo", "--json", "lookup", "ZHANG"], None);
+    assert_eq!(json(&out)["accounts"][0]["login"], "zhangsan");
+}
+
+#[test]
+fn odoo_reset_with_unlock_activates_and_a_lower_round_value_is_replaced() {
+    let db = PgTestDb::new("odoo");
+    assert!(
+        !odoo_accepts(&db, "lisi", OLD),
+        "inactive users cannot log in"
+    );
+    let out = reset(&db, "lisi", &["--unlock"]);
+    assert_code(&out, 0);
+    assert_eq!(db.one("SELECT active FROM res_users WHERE id = 4"), "t");
+    assert!(odoo_accepts(&db, "lisi", NEW));
+
+    // 25000 rounds is Odoo's own older value: same shape, replaced by 600000.
+    assert!(odoo_accepts(&db, "zhangsan", "admin"));
+    let out = reset(&db, "zhangsan", &[]);
+    assert_code(&out, 0);
+    assert!(odoo_accepts(&db, "zhangsan", NEW));
+    assert!(!odoo_accepts(&db, "zhangsan", "admin"));
+}
+
+#[test]
+fn odoo_verification_failure_rolls_back_on_postgres() {
+    let db = PgTestDb::new("odoo");
+    // A trigger rewrites the password on UPDATE: verification must fail and roll back.
+    db.exec(
+        "CREATE FUNCTION mangle() RETURNS trigger AS $$ BEGIN NEW.password := 'plain'; RETURN NEW; END $$ LANGUAGE plpgsql; \
+         CREATE TRIGGER t BEFORE UPDATE ON res_users FOR EACH ROW EXECUTE FUNCTION mangle();",
+    );
+    let before = db.one("SELECT password FROM res_users WHERE id = 2");
+    let out = reset(&db, "admin", &[]);
+    assert_code(&out, 5);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains("rolled back"), "{said}");
+    assert_eq!(
+        db.one("SELECT password FROM res_users WHERE id = 2"),
+        before
+    );
+    let out = db.locksmith(&["--json", "audit", "list"], None);
+    let entries = json(&out)["entries"].as_array().unwrap().clone();
+    assert!(
+        entries.iter().any(|e| e["outcome"] == "rolled_back"),
+        "{entries:?}"
+    );
+}
+
+#[test]
+fn postgres_tls_required_is_refused_clearly() {
+    let db = PgTestDb::new("odoo");
+    let url = db.url().replace("tls=disabled", "tls=required");
+    let out = common::run_locksmith(
+        &[
+            "--target",
+            &url,
+            "--journal",
+            db.journal().to_str().unwrap(),
+            "--connector",
+            "odoo",
+            "lookup",
+        ],
+        None,
+    );
+    assert_code(&out, 3);
+    assert!(
+        stderr(&out).contains("tls=required is not supported for postgres"),
+        "{}",
+        stderr(&out)
+    );
+}
