@@ -3,6 +3,7 @@
 //! each backend's `Dialect`, so operations build one statement shape for all.
 
 pub mod mysql;
+pub mod sqlite;
 pub mod target;
 
 use async_trait::async_trait;
@@ -139,8 +140,9 @@ pub trait Backend: Send {
 pub async fn connect(target: &Target) -> Result<Box<dyn Backend>, BackendError> {
     match target.engine.as_str() {
         "mysql" => Ok(Box::new(mysql::MySql::connect(target).await?)),
+        "sqlite" => Ok(Box::new(sqlite::Sqlite::connect(target)?)),
         other => Err(BackendError::Unsupported(format!(
-            "engine `{other}` is not supported yet; use a mysql:// target"
+            "engine `{other}` is not supported yet; use a mysql:// or sqlite:// target"
         ))),
     }
 }
