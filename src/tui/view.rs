@@ -644,7 +644,8 @@ fn render_result(f: &mut Frame, s: &AppState, area: Rect) {
     f.render_widget(done, top);
     if let Some(p) = &r.password {
         let text = p.expose();
-        let box_w = (width(text) as u16 + 8).min(pw.width);
+        let title_w = width(&t(s.lang, "result.password")) as u16 + 4;
+        let box_w = (width(text) as u16 + 8).max(title_w).min(pw.width);
         let x = pw.x + (pw.width.saturating_sub(box_w)) / 2;
         let rect = Rect::new(x, pw.y, box_w, 5.min(pw.height));
         let pw_block = Block::default()

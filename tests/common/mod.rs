@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub mod oracle;
+pub mod tui;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
