@@ -39,10 +39,8 @@ impl Demo {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "locksmith-demo-{}-{nanos}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("locksmith-demo-{}-{nanos}", std::process::id()));
         let err = |reason: String| DemoError::Create {
             path: dir.display().to_string(),
             reason,
@@ -105,6 +103,9 @@ pub fn connectors() -> Result<Vec<Connector>, DemoError> {
             c.engines.push("sqlite".into());
         }
     }
-    all.push(Connector::parse("embedded:demo/u8-demo.toml", U8_CONNECTOR)?);
+    all.push(Connector::parse(
+        "embedded:demo/u8-demo.toml",
+        U8_CONNECTOR,
+    )?);
     Ok(all)
 }

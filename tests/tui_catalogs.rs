@@ -8,7 +8,11 @@ use locksmith::tui::i18n::{EN, ZH, parse_catalog};
 fn both_languages_have_exactly_the_same_keys() {
     let en: BTreeSet<String> = parse_catalog(EN).into_keys().collect();
     let zh: BTreeSet<String> = parse_catalog(ZH).into_keys().collect();
-    assert!(en.len() > 100, "the English catalog did not parse: {} keys", en.len());
+    assert!(
+        en.len() > 100,
+        "the English catalog did not parse: {} keys",
+        en.len()
+    );
     let only_en: Vec<_> = en.difference(&zh).collect();
     let only_zh: Vec<_> = zh.difference(&en).collect();
     assert!(
@@ -34,8 +38,23 @@ fn every_key_the_console_uses_is_in_the_catalog() {
                 continue;
             };
             let groups = [
-                "key", "busy", "notice", "confirm", "title", "form", "accounts", "col", "badge",
-                "detail", "plan", "result", "calibrate", "journal", "help", "connect", "opaque",
+                "key",
+                "busy",
+                "notice",
+                "confirm",
+                "title",
+                "form",
+                "accounts",
+                "col",
+                "badge",
+                "detail",
+                "plan",
+                "result",
+                "calibrate",
+                "journal",
+                "help",
+                "connect",
+                "opaque",
             ];
             if groups.contains(&group)
                 && !name.is_empty()
@@ -49,5 +68,8 @@ fn every_key_the_console_uses_is_in_the_catalog() {
     for action in ["reset", "unlock"] {
         assert!(en.contains_key(&format!("action.{action}")));
     }
-    assert!(missing.is_empty(), "keys used but not in en.toml: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "keys used but not in en.toml: {missing:?}"
+    );
 }

@@ -15,24 +15,55 @@ fn search_select_reset_confirm_result_and_the_password_is_cleared_on_leave() {
     reduce(&mut s, key(KeyCode::Char('/')));
     let first = typed(&mut s, "张");
     let second = typed(&mut s, "三");
-    let (Some(Effect::Lookup { req: old, .. }), Some(Effect::Lookup { req, query, offset, .. })) =
-        (first.into_iter().next(), second.into_iter().next())
+    let (
+        Some(Effect::Lookup { req: old, .. }),
+        Some(Effect::Lookup {
+            req, query, offset, ..
+        }),
+    ) = (first.into_iter().next(), second.into_iter().next())
     else {
         panic!("typing must look up")
     };
     assert_eq!((query.as_str(), offset), ("张三", 0));
     // A stale page arrives late: dropped.
-    reduce(&mut s, Msg::Page { req: old, rows: vec![], more: false, notes: vec![] });
+    reduce(
+        &mut s,
+        Msg::Page {
+            req: old,
+            rows: vec![],
+            more: false,
+            notes: vec![],
+        },
+    );
     assert_eq!(s.rows.len(), 5);
-    reduce(&mut s, Msg::Page { req, rows: rows()[1..2].to_vec(), more: false, notes: vec![] });
+    reduce(
+        &mut s,
+        Msg::Page {
+            req,
+            rows: rows()[1..2].to_vec(),
+            more: false,
+            notes: vec![],
+        },
+    );
     assert_eq!(s.rows[0].name, "张三");
     reduce(&mut s, key(KeyCode::Enter)); // to the table
     let fx = reduce(&mut s, key(KeyCode::Char('r')));
-    let Some(Effect::Plan { req, action: Action::Reset, reference }) = fx.into_iter().next() else {
+    let Some(Effect::Plan {
+        req,
+        action: Action::Reset,
+        reference,
+    }) = fx.into_iter().next()
+    else {
         panic!("r plans a reset")
     };
     assert_eq!(reference, "#14774");
-    reduce(&mut s, Msg::Planned { req, plan: plan(41) });
+    reduce(
+        &mut s,
+        Msg::Planned {
+            req,
+            plan: plan(41),
+        },
+    );
     assert_eq!(s.screen, Screen::Plan);
     reduce(&mut s, key(KeyCode::Enter));
     assert_eq!(s.screen, Screen::Confirm);
@@ -40,21 +71,38 @@ fn search_select_reset_confirm_result_and_the_password_is_cleared_on_leave() {
     reduce(&mut s, key(KeyCode::Tab));
     typed(&mut s, "13900000001");
     let fx = reduce(&mut s, key(KeyCode::Enter));
-    let Some(Effect::Apply { req, token: 41, reason }) = fx.into_iter().next() else {
+    let Some(Effect::Apply {
+        req,
+        token: 41,
+        reason,
+    }) = fx.into_iter().next()
+    else {
         panic!("a matching login applies the plan")
     };
     assert_eq!(reason, "INC-1 admin locked out");
     // Esc cannot interrupt a write.
     assert!(reduce(&mut s, key(KeyCode::Esc)).is_empty());
     assert!(s.busy.is_some());
-    reduce(&mut s, Msg::Applied { req, result: result(Some("Xy7#Kp9@Qr2=Mn5+Vb3!")) });
+    reduce(
+        &mut s,
+        Msg::Applied {
+            req,
+            result: result(Some("Xy7#Kp9@Qr2=Mn5+Vb3!")),
+        },
+    );
     assert_eq!(s.screen, Screen::Result);
     let fx = reduce(&mut s, key(KeyCode::Char('y')));
     assert!(matches!(fx.as_slice(), [Effect::Copy(p)] if p.expose() == "Xy7#Kp9@Qr2=Mn5+Vb3!"));
     let fx = reduce(&mut s, key(KeyCode::Esc));
-    assert!(s.result.is_none(), "leaving the result screen clears the password");
+    assert!(
+        s.result.is_none(),
+        "leaving the result screen clears the password"
+    );
     assert_eq!(s.screen, Screen::Accounts);
-    assert!(matches!(fx.as_slice(), [Effect::Lookup { .. }]), "the table is refreshed");
+    assert!(
+        matches!(fx.as_slice(), [Effect::Lookup { .. }]),
+        "the table is refreshed"
+    );
 }
 
 #[test]
@@ -66,10 +114,21 @@ fn unlock_from_the_detail_screen() {
         panic!("Enter shows the account")
     };
     assert_eq!(reference, "#14774");
-    reduce(&mut s, Msg::Shown { req, detail: detail() });
+    reduce(
+        &mut s,
+        Msg::Shown {
+            req,
+            detail: detail(),
+        },
+    );
     assert_eq!(s.screen, Screen::Detail);
     let fx = reduce(&mut s, key(KeyCode::F(6)));
-    let Some(Effect::Plan { req, action: Action::Unlock, .. }) = fx.into_iter().next() else {
+    let Some(Effect::Plan {
+        req,
+        action: Action::Unlock,
+        ..
+    }) = fx.into_iter().next()
+    else {
         panic!("F6 plans an unlock")
     };
     let mut p = plan(5);
@@ -83,7 +142,13 @@ fn unlock_from_the_detail_screen() {
     let Some(Effect::Apply { req, token: 5, .. }) = fx.into_iter().next() else {
         panic!("unlock applies")
     };
-    reduce(&mut s, Msg::Applied { req, result: result(None) });
+    reduce(
+        &mut s,
+        Msg::Applied {
+            req,
+            result: result(None),
+        },
+    );
     assert_eq!(s.screen, Screen::Result);
     assert!(s.result.as_ref().is_some_and(|r| r.password.is_none()));
 }
@@ -104,7 +169,10 @@ fn a_wrong_confirmation_writes_nothing_and_asks_again() {
     typed(&mut s, "why");
     reduce(&mut s, key(KeyCode::Tab));
     typed(&mut s, "13900000002");
-    assert!(reduce(&mut s, key(KeyCode::Enter)).is_empty(), "wrong login: no Apply");
+    assert!(
+        reduce(&mut s, key(KeyCode::Enter)).is_empty(),
+        "wrong login: no Apply"
+    );
     assert_eq!(s.confirm.refused.as_deref(), Some("confirm.mismatch"));
     assert!(s.confirm.typed.is_empty());
     assert_eq!(s.screen, Screen::Confirm);
@@ -126,7 +194,15 @@ fn esc_cancels_a_running_query_and_its_late_result_is_dropped() {
     let fx = reduce(&mut s, key(KeyCode::Esc));
     assert!(matches!(fx.as_slice(), [Effect::Cancel { req: r }] if *r == req));
     assert!(s.busy.is_none());
-    reduce(&mut s, Msg::Page { req, rows: vec![], more: false, notes: vec![] });
+    reduce(
+        &mut s,
+        Msg::Page {
+            req,
+            rows: vec![],
+            more: false,
+            notes: vec![],
+        },
+    );
     assert_eq!(s.rows.len(), 5, "the cancelled query's rows are ignored");
     // A cancelled plan is dropped in the runner when it arrives.
     let Some(Effect::Plan { req, .. }) = reduce(&mut s, key(KeyCode::Char('r'))).pop() else {
@@ -141,12 +217,22 @@ fn esc_cancels_a_running_query_and_its_late_result_is_dropped() {
 #[test]
 fn a_failed_connection_opens_the_form_with_the_error() {
     let mut s = state(Lang::En);
-    let Some(Effect::Connect { req, profile, password }) = reduce(&mut s, key(KeyCode::Enter)).pop()
+    let Some(Effect::Connect {
+        req,
+        profile,
+        password,
+    }) = reduce(&mut s, key(KeyCode::Enter)).pop()
     else {
         panic!()
     };
     assert!(password.is_none() && profile.connector.as_deref() == Some("wukong11"));
-    reduce(&mut s, Msg::Failed { req, error: "cannot connect to mysql://…: access denied".into() });
+    reduce(
+        &mut s,
+        Msg::Failed {
+            req,
+            error: "cannot connect to mysql://…: access denied".into(),
+        },
+    );
     assert_eq!(s.screen, Screen::Form);
     assert_eq!(s.form.focus, 1, "the password field is focused");
     assert_eq!(s.form.connector_name().as_deref(), Some("wukong11"));
@@ -166,7 +252,10 @@ fn paging_uses_limit_and_offset_and_ctrl_c_quits_anywhere() {
     };
     assert_eq!((offset, limit), (PAGE_SIZE, PAGE_SIZE));
     s = accounts(Lang::En);
-    reduce(&mut s, Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+    reduce(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+    );
     assert!(s.quit);
 }
 

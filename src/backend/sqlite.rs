@@ -179,9 +179,7 @@ impl Backend for Sqlite {
     }
 
     async fn begin(&mut self) -> Result<(), BackendError> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(map_err)
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)
     }
 
     async fn commit(&mut self) -> Result<(), BackendError> {

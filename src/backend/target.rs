@@ -304,7 +304,10 @@ mod tests {
     #[test]
     fn parses_a_sqlite_path() {
         let t = Target::parse("sqlite:///tmp/demo/crm.db").unwrap();
-        assert_eq!((t.engine.as_str(), t.database.as_str()), ("sqlite", "/tmp/demo/crm.db"));
+        assert_eq!(
+            (t.engine.as_str(), t.database.as_str()),
+            ("sqlite", "/tmp/demo/crm.db")
+        );
         assert_eq!(t.display(), "sqlite:///tmp/demo/crm.db");
     }
 

@@ -14,8 +14,7 @@ use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use super::state::{
-    AccountRow, Chain, ConnInfo, Detail, Effect, JournalRow, JournalView, Msg, PlanInfo,
-    ResultInfo,
+    AccountRow, Chain, ConnInfo, Detail, Effect, JournalRow, JournalView, Msg, PlanInfo, ResultInfo,
 };
 use crate::backend::{DbPassword, Target};
 use crate::connector::Connector;
@@ -267,9 +266,7 @@ impl Runner {
                 tokio::task::spawn_local(async move {
                     let result = async {
                         let plan = plan.ok_or_else(|| {
-                            OpError::Refused(
-                                "this plan is no longer available; plan again".into(),
-                            )
+                            OpError::Refused("this plan is no longer available; plan again".into())
                         })?;
                         let mut guard = slot.lock().await;
                         let s = guard.as_mut().ok_or_else(no_session)?;

@@ -51,7 +51,8 @@ struct Entry {
 }
 
 pub fn default_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "locksmith").map(|d| d.config_dir().join("profiles.toml"))
+    directories::ProjectDirs::from("", "", "locksmith")
+        .map(|d| d.config_dir().join("profiles.toml"))
 }
 
 /// Parses a profiles file; TLS options are folded into the target URL's query.
@@ -79,8 +80,8 @@ pub fn parse_profiles(path: &str, text: &str) -> Result<Vec<Profile>, ProfileErr
             let sep = if e.target.contains('?') { '&' } else { '?' };
             format!("{}{sep}{}", e.target, opts.join("&"))
         };
-        let parsed = Target::parse(&target)
-            .map_err(|err| bad(format!("profile `{}`: {err}", e.name)))?;
+        let parsed =
+            Target::parse(&target).map_err(|err| bad(format!("profile `{}`: {err}", e.name)))?;
         if parsed.password.is_some() {
             return Err(bad(format!(
                 "profile `{}` has a password in its URL; profiles never hold passwords (use LOCKSMITH_DB_PASSWORD, ~/.my.cnf or the form's password field)",
@@ -141,6 +142,9 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("never hold passwords") && !e.contains("hunter2"), "{e}");
+        assert!(
+            e.contains("never hold passwords") && !e.contains("hunter2"),
+            "{e}"
+        );
     }
 }

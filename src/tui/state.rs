@@ -298,24 +298,42 @@ pub enum Msg {
     Key(KeyEvent),
     Tick,
     Resize,
-    Connected { req: u64, info: ConnInfo },
+    Connected {
+        req: u64,
+        info: ConnInfo,
+    },
     Page {
         req: u64,
         rows: Vec<AccountRow>,
         more: bool,
         notes: Vec<String>,
     },
-    Shown { req: u64, detail: Detail },
-    Planned { req: u64, plan: PlanInfo },
-    Applied { req: u64, result: ResultInfo },
+    Shown {
+        req: u64,
+        detail: Detail,
+    },
+    Planned {
+        req: u64,
+        plan: PlanInfo,
+    },
+    Applied {
+        req: u64,
+        result: ResultInfo,
+    },
     Calibrated {
         req: u64,
         account: String,
         scheme: String,
         matches: bool,
     },
-    JournalLoaded { req: u64, view: JournalView },
-    Failed { req: u64, error: String },
+    JournalLoaded {
+        req: u64,
+        view: JournalView,
+    },
+    Failed {
+        req: u64,
+        error: String,
+    },
 }
 
 /// Work for the effect runner. None of it happens inside `reduce`.
@@ -333,7 +351,10 @@ pub enum Effect {
         offset: u64,
         limit: u64,
     },
-    Show { req: u64, reference: String },
+    Show {
+        req: u64,
+        reference: String,
+    },
     Plan {
         req: u64,
         action: Action,
@@ -344,15 +365,21 @@ pub enum Effect {
         token: u64,
         reason: String,
     },
-    DropPlan { token: u64 },
+    DropPlan {
+        token: u64,
+    },
     Calibrate {
         req: u64,
         reference: String,
         known: Password,
     },
-    LoadJournal { req: u64 },
+    LoadJournal {
+        req: u64,
+    },
     /// The request was cancelled: its task may be aborted, its result is dropped anyway.
-    Cancel { req: u64 },
+    Cancel {
+        req: u64,
+    },
     Disconnect,
     /// OSC 52: put the text on the operator's clipboard through the terminal.
     Copy(Password),
@@ -615,7 +642,10 @@ pub fn reduce(s: &mut AppState, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::Failed { req, error } => {
-            let was_write = s.busy.as_ref().is_some_and(|b| !b.cancellable && b.req == req);
+            let was_write = s
+                .busy
+                .as_ref()
+                .is_some_and(|b| !b.cancellable && b.req == req);
             let was_connect = s
                 .busy
                 .as_ref()
@@ -673,7 +703,7 @@ fn key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
             return vec![];
         }
         // While a write runs nothing else may start; reads may be superseded by typing.
-        if !busy.cancellable || !(s.screen == Screen::Accounts && s.searching) {
+        if !(busy.cancellable && s.screen == Screen::Accounts && s.searching) {
             return vec![];
         }
     }
@@ -711,7 +741,11 @@ fn up_down(k: &KeyEvent, sel: &mut usize, len: usize) -> bool {
     true
 }
 
-fn connect_profile(s: &mut AppState, profile: Profile, password: Option<Zeroizing<String>>) -> Vec<Effect> {
+fn connect_profile(
+    s: &mut AppState,
+    profile: Profile,
+    password: Option<Zeroizing<String>>,
+) -> Vec<Effect> {
     let req = s.start("busy.connect", true);
     vec![Effect::Connect {
         req,
@@ -788,7 +822,11 @@ fn form_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
             let back = k.code == KeyCode::Left;
             match f.focus {
                 2 => {
-                    f.tls = if back { f.tls.next().next() } else { f.tls.next() };
+                    f.tls = if back {
+                        f.tls.next().next()
+                    } else {
+                        f.tls.next()
+                    };
                 }
                 4 => f.skip_verify = !f.skip_verify,
                 _ => {

@@ -142,7 +142,10 @@ pub fn render(f: &mut Frame, s: &AppState) {
         let p = Paragraph::new(tf(
             s.lang,
             "too_small",
-            &[("w", &area.width.to_string()), ("h", &area.height.to_string())],
+            &[
+                ("w", &area.width.to_string()),
+                ("h", &area.height.to_string()),
+            ],
         ))
         .wrap(Wrap { trim: true });
         f.render_widget(p, area);
@@ -210,7 +213,10 @@ fn render_header(f: &mut Frame, s: &AppState, area: Rect) {
         let used: usize = spans.iter().map(|sp| width(&sp.content)).sum();
         let rest = (area.width as usize).saturating_sub(used + 3);
         spans.push(Span::styled(
-            format!(" · {}", truncate(&format!("{} · {}", c.target, c.title), rest)),
+            format!(
+                " · {}",
+                truncate(&format!("{} · {}", c.target, c.title), rest)
+            ),
             style(s, Tone::Muted),
         ));
     }
@@ -218,9 +224,10 @@ fn render_header(f: &mut Frame, s: &AppState, area: Rect) {
 }
 
 fn block(s: &AppState, title_key: &str) -> Block<'static> {
-    Block::default()
-        .borders(Borders::ALL)
-        .title(Span::styled(format!(" {} ", t(s.lang, title_key)), style(s, Tone::Title)))
+    Block::default().borders(Borders::ALL).title(Span::styled(
+        format!(" {} ", t(s.lang, title_key)),
+        style(s, Tone::Title),
+    ))
 }
 
 fn render_connect(f: &mut Frame, s: &AppState, area: Rect) {
@@ -229,7 +236,11 @@ fn render_connect(f: &mut Frame, s: &AppState, area: Rect) {
     for (i, p) in s.profiles.iter().enumerate() {
         let sel = i == s.profile_sel;
         let marker = if sel { "› " } else { "  " };
-        let name_style = if sel { style(s, Tone::Focus) } else { style(s, Tone::Title) };
+        let name_style = if sel {
+            style(s, Tone::Focus)
+        } else {
+            style(s, Tone::Title)
+        };
         lines.push(Line::from(vec![
             Span::raw(marker),
             Span::styled(truncate(&p.name, inner_w.saturating_sub(2)), name_style),
@@ -243,11 +254,17 @@ fn render_connect(f: &mut Frame, s: &AppState, area: Rect) {
             style(s, Tone::Muted),
         ));
         if let Some(n) = &p.note {
-            lines.push(Line::raw(format!("    {}", truncate(n, inner_w.saturating_sub(4)))));
+            lines.push(Line::raw(format!(
+                "    {}",
+                truncate(n, inner_w.saturating_sub(4))
+            )));
         }
     }
     lines.push(Line::raw(""));
-    lines.push(Line::styled(t(s.lang, "connect.hint"), style(s, Tone::Muted)));
+    lines.push(Line::styled(
+        t(s.lang, "connect.hint"),
+        style(s, Tone::Muted),
+    ));
     f.render_widget(
         Paragraph::new(lines).block(block(s, "connect.profiles")),
         area,
@@ -265,7 +282,11 @@ fn render_form(f: &mut Frame, s: &AppState, area: Rect) {
         ];
         spans.push(Span::styled(
             value,
-            if focused { style(s, Tone::Focus) } else { Style::default() },
+            if focused {
+                style(s, Tone::Focus)
+            } else {
+                Style::default()
+            },
         ));
         Line::from(spans)
     };
@@ -301,10 +322,7 @@ fn render_form(f: &mut Frame, s: &AppState, area: Rect) {
         field(
             4,
             "form.skip_verify",
-            format!(
-                "[{}]",
-                if fm.skip_verify { "x" } else { " " }
-            ),
+            format!("[{}]", if fm.skip_verify { "x" } else { " " }),
         ),
         field(5, "form.connector", format!("◂ {connector} ▸")),
         Line::raw(""),
@@ -312,7 +330,10 @@ fn render_form(f: &mut Frame, s: &AppState, area: Rect) {
     ];
     if let Some(e) = &s.error {
         lines.push(Line::raw(""));
-        lines.push(Line::styled(t(s.lang, "form.failed"), style(s, Tone::Danger)));
+        lines.push(Line::styled(
+            t(s.lang, "form.failed"),
+            style(s, Tone::Danger),
+        ));
         lines.push(Line::raw(e.clone()));
     }
     f.render_widget(
@@ -335,21 +356,36 @@ fn truncate_left(s: &str, max: usize) -> String {
 fn badges(s: &AppState, r: &super::state::AccountRow) -> Vec<Span<'static>> {
     let mut out = Vec::new();
     if r.state.deleted {
-        out.push(Span::styled(t(s.lang, "badge.deleted"), style(s, Tone::Danger)));
+        out.push(Span::styled(
+            t(s.lang, "badge.deleted"),
+            style(s, Tone::Danger),
+        ));
     } else if r.state.locked == Some(true) {
-        out.push(Span::styled(t(s.lang, "badge.locked"), style(s, Tone::Danger)));
+        out.push(Span::styled(
+            t(s.lang, "badge.locked"),
+            style(s, Tone::Danger),
+        ));
     } else if r.state.enabled == Some(false) {
-        out.push(Span::styled(t(s.lang, "badge.disabled"), style(s, Tone::Warn)));
+        out.push(Span::styled(
+            t(s.lang, "badge.disabled"),
+            style(s, Tone::Warn),
+        ));
     } else {
         out.push(Span::styled(t(s.lang, "badge.ok"), style(s, Tone::Ok)));
     }
     if r.admin {
         out.push(Span::raw(" "));
-        out.push(Span::styled(t(s.lang, "badge.admin"), style(s, Tone::Badge)));
+        out.push(Span::styled(
+            t(s.lang, "badge.admin"),
+            style(s, Tone::Badge),
+        ));
     }
     if !r.shape_ok {
         out.push(Span::raw(" "));
-        out.push(Span::styled(t(s.lang, "badge.other_format"), style(s, Tone::Warn)));
+        out.push(Span::styled(
+            t(s.lang, "badge.other_format"),
+            style(s, Tone::Warn),
+        ));
     }
     out
 }
@@ -363,10 +399,17 @@ fn render_accounts(f: &mut Frame, s: &AppState, area: Rect) {
     .areas(area);
     let check = |on: bool| if on { "■" } else { "□" };
     let mut spans = vec![
-        Span::styled(format!("{} ", t(s.lang, "accounts.search")), style(s, Tone::Title)),
+        Span::styled(
+            format!("{} ", t(s.lang, "accounts.search")),
+            style(s, Tone::Title),
+        ),
         Span::styled(
             format!("{}{}", s.query, if s.searching { "▏" } else { "" }),
-            if s.searching { style(s, Tone::Focus) } else { Style::default() },
+            if s.searching {
+                style(s, Tone::Focus)
+            } else {
+                Style::default()
+            },
         ),
         Span::raw("   "),
     ];
@@ -491,8 +534,16 @@ fn render_detail(f: &mut Frame, s: &AppState, area: Rect) {
     }
     lines.push(Line::from(vec![
         Span::styled(
-            format!("{}: {}   ", t(s.lang, "detail.admin"), t(s.lang, if d.admin { "yes" } else { "no" })),
-            if d.admin { style(s, Tone::Badge) } else { Style::default() },
+            format!(
+                "{}: {}   ",
+                t(s.lang, "detail.admin"),
+                t(s.lang, if d.admin { "yes" } else { "no" })
+            ),
+            if d.admin {
+                style(s, Tone::Badge)
+            } else {
+                Style::default()
+            },
         ),
         Span::raw(state_words(s, &d.state)),
     ]));
@@ -535,7 +586,11 @@ fn render_plan(f: &mut Frame, s: &AppState, area: Rect) {
             tf(
                 s.lang,
                 "plan.headline",
-                &[("action", &action), ("account", &v.account), ("table", &v.table)],
+                &[
+                    ("action", &action),
+                    ("account", &v.account),
+                    ("table", &v.table),
+                ],
             ),
             style(s, Tone::Title),
         ),
@@ -546,7 +601,11 @@ fn render_plan(f: &mut Frame, s: &AppState, area: Rect) {
     ];
     for c in &v.changes {
         lines.push(Line::raw(format!("  {}: {}", c.column, c.before)));
-        lines.push(Line::raw(format!("  {}  → {}", " ".repeat(width(&c.column)), c.after)));
+        lines.push(Line::raw(format!(
+            "  {}  → {}",
+            " ".repeat(width(&c.column)),
+            c.after
+        )));
     }
     lines.push(Line::raw(format!(
         "{}: {}",
@@ -554,7 +613,10 @@ fn render_plan(f: &mut Frame, s: &AppState, area: Rect) {
         v.guarded.join(", ")
     )));
     if p.nothing_to_do {
-        lines.push(Line::styled(t(s.lang, "plan.nothing"), style(s, Tone::Warn)));
+        lines.push(Line::styled(
+            t(s.lang, "plan.nothing"),
+            style(s, Tone::Warn),
+        ));
     }
     for w in v.warnings.iter().chain(&p.notes) {
         lines.push(Line::styled(format!("! {w}"), style(s, Tone::Warn)));
@@ -580,13 +642,21 @@ fn render_confirm(f: &mut Frame, s: &AppState, area: Rect) {
             Span::styled(fit(&t(s.lang, label), 16), style(s, Tone::Title)),
             Span::styled(
                 format!("{}{}", value, if focused { "▏" } else { "" }),
-                if focused { style(s, Tone::Focus) } else { Style::default() },
+                if focused {
+                    style(s, Tone::Focus)
+                } else {
+                    Style::default()
+                },
             ),
         ])
     };
     let mut lines = vec![
         Line::styled(
-            tf(s.lang, "confirm.headline", &[("action", &action), ("account", &p.view.account)]),
+            tf(
+                s.lang,
+                "confirm.headline",
+                &[("action", &action), ("account", &p.view.account)],
+            ),
             style(s, Tone::Title),
         ),
         Line::raw(""),
@@ -619,7 +689,11 @@ fn render_result(f: &mut Frame, s: &AppState, area: Rect) {
     let action = t(s.lang, &format!("action.{}", r.action.name()));
     let done = Paragraph::new(vec![
         Line::styled(
-            tf(s.lang, "result.done", &[("action", &action), ("account", &r.account)]),
+            tf(
+                s.lang,
+                "result.done",
+                &[("action", &action), ("account", &r.account)],
+            ),
             style(s, Tone::Ok),
         ),
         Line::styled(
@@ -648,9 +722,10 @@ fn render_result(f: &mut Frame, s: &AppState, area: Rect) {
         let box_w = (width(text) as u16 + 8).max(title_w).min(pw.width);
         let x = pw.x + (pw.width.saturating_sub(box_w)) / 2;
         let rect = Rect::new(x, pw.y, box_w, 5.min(pw.height));
-        let pw_block = Block::default()
-            .borders(Borders::ALL)
-            .title(Span::styled(format!(" {} ", t(s.lang, "result.password")), style(s, Tone::Title)));
+        let pw_block = Block::default().borders(Borders::ALL).title(Span::styled(
+            format!(" {} ", t(s.lang, "result.password")),
+            style(s, Tone::Title),
+        ));
         f.render_widget(
             Paragraph::new(vec![
                 Line::raw(""),
@@ -667,7 +742,10 @@ fn render_result(f: &mut Frame, s: &AppState, area: Rect) {
         if r.copied {
             hints.push(Line::styled(t(s.lang, "result.copied"), style(s, Tone::Ok)));
         } else {
-            hints.push(Line::styled(t(s.lang, "result.copy_hint"), style(s, Tone::Muted)));
+            hints.push(Line::styled(
+                t(s.lang, "result.copy_hint"),
+                style(s, Tone::Muted),
+            ));
         }
         f.render_widget(Paragraph::new(hints).wrap(Wrap { trim: false }), bottom);
     } else {
@@ -688,8 +766,14 @@ fn render_calibrate(f: &mut Frame, s: &AppState, area: Rect) {
         Line::raw(t(s.lang, "calibrate.explain")),
         Line::raw(""),
         Line::from(vec![
-            Span::styled(format!("{} ", t(s.lang, "calibrate.known")), style(s, Tone::Title)),
-            Span::styled(format!("{}▏", t(s.lang, "form.no_echo")), style(s, Tone::Focus)),
+            Span::styled(
+                format!("{} ", t(s.lang, "calibrate.known")),
+                style(s, Tone::Title),
+            ),
+            Span::styled(
+                format!("{}▏", t(s.lang, "form.no_echo")),
+                style(s, Tone::Focus),
+            ),
         ]),
     ];
     if let Some(conn) = &s.conn
@@ -719,8 +803,7 @@ fn render_calibrate(f: &mut Frame, s: &AppState, area: Rect) {
 }
 
 fn render_journal(f: &mut Frame, s: &AppState, area: Rect) {
-    let [status, table] =
-        Layout::vertical([Constraint::Length(2), Constraint::Min(3)]).areas(area);
+    let [status, table] = Layout::vertical([Constraint::Length(2), Constraint::Min(3)]).areas(area);
     let Some(j) = &s.journal else {
         return;
     };
@@ -818,7 +901,10 @@ fn render_help(f: &mut Frame, s: &AppState, area: Rect) {
         })
         .collect();
     lines.push(Line::raw(""));
-    lines.push(Line::styled(t(s.lang, "help.plain_keys"), style(s, Tone::Muted)));
+    lines.push(Line::styled(
+        t(s.lang, "help.plain_keys"),
+        style(s, Tone::Muted),
+    ));
     lines.push(Line::styled(t(s.lang, "help.close"), style(s, Tone::Muted)));
     f.render_widget(Clear, rect);
     f.render_widget(
