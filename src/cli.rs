@@ -42,12 +42,18 @@ pub struct Cli {
     /// Print one JSON document instead of text
     #[arg(long, global = true)]
     pub json: bool,
+    /// Console language: en or zh (default: from LC_ALL / LC_MESSAGES / LANG)
+    #[arg(long, global = true, value_parser = ["en", "zh"])]
+    pub lang: Option<String>,
+    /// Without a command: open the console (profile picker, or straight to --target)
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Open the console on an embedded demo database (SQLite in a temp dir; no server needed)
+    Demo,
     /// Search accounts by login, name, email or phone (substring, matched literally)
     Lookup {
         query: Option<String>,
@@ -272,8 +278,69 @@ fn warnings_text(ws: &[String]) -> String {
     ws.iter().map(|w| format!("warning: {w}\n")).collect()
 }
 
+/// The console: `locksmith` (profiles or --target) and `locksmith demo`.
+async fn console(cli: &Cli, demo: bool) -> Result<Report, OpError> {
+    use crate::tui::{self, ConsoleOptions, i18n::Lang, state::Profile};
+    let lang = Lang::detect(cli.lang.as_deref());
+    let demo_env = if demo {
+        Some(crate::demo::Demo::create().map_err(|e| OpError::Usage(e.to_string()))?)
+    } else {
+        None
+    };
+    let opts = match &demo_env {
+        Some(d) => ConsoleOptions {
+            lang,
+            profiles: d.profiles(),
+            start: None,
+            connectors: crate::demo::connectors().map_err(|e| OpError::Usage(e.to_string()))?,
+            journal: d.journal(),
+            demo: true,
+        },
+        None => {
+            let mut all = connectors()?;
+            if let Some(prefix) = &cli.prefix {
+                all = all
+                    .into_iter()
+                    .map(|c| c.with_prefix(prefix))
+                    .collect::<Result<_, _>>()?;
+            }
+            let start = match &cli.target {
+                Some(raw) => {
+                    // Parse now so a bad URL is a usage error before the terminal switches.
+                    let t = Target::parse(raw).map_err(|e| OpError::Usage(e.to_string()))?;
+                    Some(Profile {
+                        name: t.display(),
+                        target: raw.clone(),
+                        connector: cli.connector.clone(),
+                        prefix: None,
+                        note: None,
+                    })
+                }
+                None => None,
+            };
+            ConsoleOptions {
+                lang,
+                profiles: tui::load_profiles(None).map_err(|e| OpError::Usage(e.to_string()))?,
+                start,
+                connectors: all,
+                journal: journal_paths(cli)?,
+                demo: false,
+            }
+        }
+    };
+    tui::run(opts)
+        .await
+        .map_err(|e| OpError::Usage(e.to_string()))?;
+    drop(demo_env);
+    Ok(Report::ok(String::new(), json!({})))
+}
+
 pub async fn run(cli: Cli) -> Result<Report, OpError> {
-    match &cli.command {
+    let Some(command) = &cli.command else {
+        return console(&cli, false).await;
+    };
+    match command {
+        Command::Demo => console(&cli, true).await,
         Command::Lookup {
             query,
             admins,

@@ -3,7 +3,9 @@
 pub mod backend;
 pub mod cli;
 pub mod connector;
+pub mod demo;
 pub mod journal;
 pub mod ops;
 pub mod schemes;
 pub mod secret;
+pub mod tui;

@@ -16,8 +16,16 @@ fn entry(kind: EntryKind, refers_to: Option<i64>, account: &str) -> NewEntry {
         account: Some(account.into()),
         reason: Some("INC-7 tamper test".into()),
         outcome: (kind == EntryKind::Outcome).then_some(Outcome::Committed),
-        actor: Actor { os_user: "dba".into(), ssh_origin: Some("10.0.0.9:50022".into()) },
-        place: Place { engine: "mysql".into(), host: "db:3306".into(), database: "ry".into(), connector: "ruoyi".into() },
+        actor: Actor {
+            os_user: "dba".into(),
+            ssh_origin: Some("10.0.0.9:50022".into()),
+        },
+        place: Place {
+            engine: "mysql".into(),
+            host: "db:3306".into(),
+            database: "ry".into(),
+            connector: "ruoyi".into(),
+        },
         details: json!({ "sql": "UPDATE `sys_user` SET `password` = ? WHERE `user_id` = ?", "columns": ["password"] }),
     }
 }
@@ -49,9 +57,13 @@ fn every_single_bit_flip_in_every_field_is_detected() {
     let (db, key) = (dir.path().join("j.sqlite"), dir.path().join("j.key"));
     {
         let mut j = Journal::open(&db, &key).unwrap();
-        let intent = j.append(&entry(EntryKind::Intent, None, "admin (#1)")).unwrap();
-        j.append(&entry(EntryKind::Outcome, Some(intent), "admin (#1)")).unwrap();
-        j.append(&entry(EntryKind::Intent, None, "张三 (#100)")).unwrap();
+        let intent = j
+            .append(&entry(EntryKind::Intent, None, "admin (#1)"))
+            .unwrap();
+        j.append(&entry(EntryKind::Outcome, Some(intent), "admin (#1)"))
+            .unwrap();
+        j.append(&entry(EntryKind::Intent, None, "张三 (#100)"))
+            .unwrap();
         assert!(j.verify().unwrap().ok);
     }
     let mut c = SqliteConnection::establish(db.to_str().unwrap()).unwrap();
@@ -59,50 +71,76 @@ fn every_single_bit_flip_in_every_field_is_detected() {
     let mut j = Journal::open(&db, &key).unwrap();
     let mut checked = 0usize;
     for id in [1i64, 2, 3] {
-        for column in ["at", "kind", "action", "account", "body", "prev_hash", "hash"] {
-            let original: Field = diesel::sql_query(format!("SELECT CAST({column} AS BLOB) AS bytes FROM entries WHERE id = ?"))
-                .bind::<BigInt, _>(id)
-                .get_result(&mut c)
-                .unwrap();
+        for column in [
+            "at",
+            "kind",
+            "action",
+            "account",
+            "body",
+            "prev_hash",
+            "hash",
+        ] {
+            let original: Field = diesel::sql_query(format!(
+                "SELECT CAST({column} AS BLOB) AS bytes FROM entries WHERE id = ?"
+            ))
+            .bind::<BigInt, _>(id)
+            .get_result(&mut c)
+            .unwrap();
             for byte in 0..original.bytes.len() {
                 // Every bit of the middle entry; one rotating bit per byte of the others.
-                let bits = if id == 2 { 0..8 } else { byte % 8..byte % 8 + 1 };
+                let bits = if id == 2 {
+                    0..8
+                } else {
+                    byte % 8..byte % 8 + 1
+                };
                 for bit in bits {
                     let mut flipped = original.bytes.clone();
                     flipped[byte] ^= 1 << bit;
-                    diesel::sql_query(format!("UPDATE entries SET {column} = CAST(? AS TEXT) WHERE id = ?"))
-                        .bind::<Binary, _>(&flipped)
-                        .bind::<BigInt, _>(id)
-                        .execute(&mut c)
-                        .unwrap();
-                    assert!(!looks_intact(&mut j), "flip of bit {bit} in byte {byte} of {column} of entry {id} went unnoticed");
+                    diesel::sql_query(format!(
+                        "UPDATE entries SET {column} = CAST(? AS TEXT) WHERE id = ?"
+                    ))
+                    .bind::<Binary, _>(&flipped)
+                    .bind::<BigInt, _>(id)
+                    .execute(&mut c)
+                    .unwrap();
+                    assert!(
+                        !looks_intact(&mut j),
+                        "flip of bit {bit} in byte {byte} of {column} of entry {id} went unnoticed"
+                    );
                     checked += 1;
                 }
             }
-            diesel::sql_query(format!("UPDATE entries SET {column} = CAST(? AS TEXT) WHERE id = ?"))
-                .bind::<Binary, _>(&original.bytes)
-                .bind::<BigInt, _>(id)
-                .execute(&mut c)
-                .unwrap();
+            diesel::sql_query(format!(
+                "UPDATE entries SET {column} = CAST(? AS TEXT) WHERE id = ?"
+            ))
+            .bind::<Binary, _>(&original.bytes)
+            .bind::<BigInt, _>(id)
+            .execute(&mut c)
+            .unwrap();
             assert!(looks_intact(&mut j), "restoring {column} of {id}");
         }
         // refers_to and id are integers: flip each of their 64 bits too.
         for column in ["refers_to", "id"] {
-            let original: Number = diesel::sql_query(format!("SELECT {column} AS n FROM entries WHERE id = ?"))
-                .bind::<BigInt, _>(id)
-                .get_result(&mut c)
-                .unwrap();
+            let original: Number =
+                diesel::sql_query(format!("SELECT {column} AS n FROM entries WHERE id = ?"))
+                    .bind::<BigInt, _>(id)
+                    .get_result(&mut c)
+                    .unwrap();
             let base = original.n.unwrap_or(0);
             for bit in 0..63 {
                 let flipped = base ^ (1i64 << bit);
-                let moved = diesel::sql_query(format!("UPDATE entries SET {column} = ? WHERE id = ?"))
-                    .bind::<BigInt, _>(flipped)
-                    .bind::<BigInt, _>(id)
-                    .execute(&mut c);
+                let moved =
+                    diesel::sql_query(format!("UPDATE entries SET {column} = ? WHERE id = ?"))
+                        .bind::<BigInt, _>(flipped)
+                        .bind::<BigInt, _>(id)
+                        .execute(&mut c);
                 if moved.is_err() {
                     continue; // an id collision the primary key itself refuses
                 }
-                assert!(!looks_intact(&mut j), "flip of bit {bit} of {column} of entry {id} went unnoticed");
+                assert!(
+                    !looks_intact(&mut j),
+                    "flip of bit {bit} of {column} of entry {id} went unnoticed"
+                );
                 checked += 1;
                 let back_where = if column == "id" { flipped } else { id };
                 diesel::sql_query(format!("UPDATE entries SET {column} = ? WHERE id = ?"))
@@ -126,13 +164,19 @@ fn a_checkpoint_catches_a_truncated_tail() {
     {
         let mut j = Journal::open(&db, &key).unwrap();
         for i in 0..4 {
-            j.append(&entry(EntryKind::Intent, None, &format!("user{i}"))).unwrap();
+            j.append(&entry(EntryKind::Intent, None, &format!("user{i}")))
+                .unwrap();
         }
     }
-    let run = |args: &[&str]| common::run_locksmith(&[&["--journal", db.to_str().unwrap()], args].concat(), None);
+    let run = |args: &[&str]| {
+        common::run_locksmith(&[&["--journal", db.to_str().unwrap()], args].concat(), None)
+    };
     let out = run(&["--json", "audit", "checkpoint"]);
     common::assert_code(&out, 0);
-    let token = common::json(&out)["checkpoint"].as_str().unwrap().to_string();
+    let token = common::json(&out)["checkpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(token.starts_with("4:"));
     common::assert_code(&run(&["audit", "verify", "--checkpoint", &token]), 0);
 
@@ -141,18 +185,27 @@ fn a_checkpoint_catches_a_truncated_tail() {
     common::assert_code(&run(&["audit", "verify"]), 0);
     let out = run(&["audit", "verify", "--checkpoint", &token]);
     common::assert_code(&out, 8);
-    assert!(common::stdout(&out).contains("TRUNCATED"), "{}", common::stdout(&out));
+    assert!(
+        common::stdout(&out).contains("TRUNCATED"),
+        "{}",
+        common::stdout(&out)
+    );
 
     // A tail rewritten with new hashes after the cut is caught too.
     {
         let mut j = Journal::open(&db, &key).unwrap();
         for i in 0..2 {
-            j.append(&entry(EntryKind::Intent, None, &format!("forged{i}"))).unwrap();
+            j.append(&entry(EntryKind::Intent, None, &format!("forged{i}")))
+                .unwrap();
         }
     }
     let out = run(&["audit", "verify", "--checkpoint", &token]);
     common::assert_code(&out, 8);
-    assert!(common::stdout(&out).contains("entry 4"), "{}", common::stdout(&out));
+    assert!(
+        common::stdout(&out).contains("entry 4"),
+        "{}",
+        common::stdout(&out)
+    );
     let out = run(&["audit", "verify", "--checkpoint", "nonsense"]);
     common::assert_code(&out, 2);
 }

@@ -4,6 +4,7 @@
 
 pub mod mysql;
 pub mod postgres;
+pub mod sqlite;
 pub mod target;
 
 use async_trait::async_trait;
@@ -173,8 +174,9 @@ pub async fn connect(target: &Target) -> Result<Box<dyn Backend>, BackendError> 
     match target.engine.as_str() {
         "mysql" => Ok(Box::new(mysql::MySql::connect(target).await?)),
         "postgres" => Ok(Box::new(postgres::Postgres::connect(target).await?)),
+        "sqlite" => Ok(Box::new(sqlite::Sqlite::connect(target)?)),
         other => Err(BackendError::Unsupported(format!(
-            "engine `{other}` is not supported yet; use a mysql:// or postgres:// target"
+            "engine `{other}` is not supported yet; use a mysql://, postgres:// or sqlite:// target"
         ))),
     }
 }

@@ -67,9 +67,10 @@ impl Target {
         let engine = match url.scheme() {
             "mysql" | "mariadb" => "mysql".to_string(),
             "postgres" | "postgresql" => "postgres".to_string(),
+            "sqlite" => return Target::sqlite(&url).map_err(bad),
             other => {
                 return Err(bad(format!(
-                    "engine `{other}` is not supported yet; use mysql:// or postgres://"
+                    "engine `{other}` is not supported yet; use mysql://, postgres:// or sqlite://"
                 )));
             }
         };
@@ -153,10 +154,36 @@ impl Target {
         Ok(t)
     }
 
+    /// `sqlite:///absolute/path.db` (or `sqlite:relative.db`): a local file, no user or password.
+    fn sqlite(url: &Url) -> Result<Target, String> {
+        let path = percent_decode(url.path());
+        if path.is_empty() {
+            return Err("name the database file: sqlite:///path/to/file.db".into());
+        }
+        if url.query().is_some() {
+            return Err("sqlite targets take no options".into());
+        }
+        Ok(Target {
+            engine: "sqlite".into(),
+            user: String::new(),
+            host: "localhost".into(),
+            port: None,
+            socket: None,
+            database: path,
+            tls: TlsMode::Disabled,
+            ca_file: None,
+            skip_verify: false,
+            password: None,
+            password_source: None,
+            lock_wait_secs: 10,
+            warnings: Vec::new(),
+        })
+    }
+
     /// Fills the password from LOCKSMITH_DB_PASSWORD or ~/.my.cnf [client]
     /// when the URL had none. Prompting is left to `prompt_password`.
     pub fn resolve_password(&mut self) {
-        if self.password.is_some() {
+        if self.password.is_some() || self.engine == "sqlite" {
             return;
         }
         if let Ok(pw) = std::env::var("LOCKSMITH_DB_PASSWORD") {
@@ -195,6 +222,9 @@ impl Target {
 
     /// `mysql://user@host:port/db` without any password, for messages and the journal.
     pub fn display(&self) -> String {
+        if self.engine == "sqlite" {
+            return format!("sqlite://{}", self.database);
+        }
         let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
         format!(
             "{}://{}@{}{}/{}",
@@ -308,6 +338,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("TLS mode") && !e.contains("pw@"), "{e}");
+    }
+
+    #[test]
+    fn parses_a_sqlite_path() {
+        let t = Target::parse("sqlite:///tmp/demo/crm.db").unwrap();
+        assert_eq!(
+            (t.engine.as_str(), t.database.as_str()),
+            ("sqlite", "/tmp/demo/crm.db")
+        );
+        assert_eq!(t.display(), "sqlite:///tmp/demo/crm.db");
     }
 
     #[test]

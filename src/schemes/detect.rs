@@ -161,7 +161,7 @@ pub fn detect(value: &str) -> Vec<Candidate> {
                 vendors,
             ));
         }
-        if hex_lower && v.len() % 16 == 0 {
+        if hex_lower && v.len().is_multiple_of(16) {
             out.push(cand(
                 "jeecg-pbe",
                 format!(

@@ -122,7 +122,7 @@ impl Scheme for JeecgPbe {
     }
 
     fn has_shape(&self, stored: &str) -> bool {
-        is_hex_lower(stored) && stored.len() % 16 == 0
+        is_hex_lower(stored) && stored.len().is_multiple_of(16)
     }
 }
 

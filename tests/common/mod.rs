@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 pub mod oracle;
 pub mod pg;
 pub mod proxy;
+pub mod tui;
 pub mod vendor_oracle;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -332,12 +333,14 @@ pub fn run_locksmith_env<S: AsRef<str>>(
     env: &[(&str, &str)],
 ) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_locksmith"));
-    cmd.envs(env.iter().copied());
     cmd.args(args.iter().map(|s| s.as_ref()))
         .env_remove("LOCKSMITH_TARGET")
         .env_remove("LOCKSMITH_JOURNAL")
         .env_remove("LOCKSMITH_DB_PASSWORD")
+        .env_remove("LOCKSMITH_LOG")
         .env("HOME", std::env::temp_dir())
+        // Callers' variables win over the defaults above.
+        .envs(env.iter().copied())
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {

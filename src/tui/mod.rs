@@ -1,0 +1,169 @@
+//! The console (TUI): a thin shell over the same operations as the CLI.
+//!
+//! - `state`: the state and its one reducer (no I/O), effects as data;
+//! - `effects`: the runner that executes effects as tokio tasks (ops/, journal);
+//! - `view`: drawing, a pure function of the state;
+//! - `i18n`: English and Simplified Chinese catalogs; `text`: CJK cell widths.
+
+pub mod effects;
+pub mod i18n;
+pub mod profiles;
+pub mod state;
+pub mod text;
+pub mod view;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ratatui::crossterm::event::{self, Event};
+use tokio::sync::mpsc;
+
+use crate::connector::Connector;
+use effects::Runner;
+use i18n::Lang;
+use state::{AppState, Effect, Msg, Profile, reduce};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    #[error("the console needs a terminal: {0}")]
+    Terminal(String),
+}
+
+pub struct ConsoleOptions {
+    pub lang: Lang,
+    pub profiles: Vec<Profile>,
+    /// Connect to this one right away (`--target`, or the only demo profile).
+    pub start: Option<Profile>,
+    pub connectors: Vec<Connector>,
+    pub journal: (PathBuf, PathBuf),
+    pub demo: bool,
+}
+
+/// NO_COLOR (any non-empty value) turns colours off; bold and reverse remain.
+pub fn color_enabled() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// OSC 52: the terminal (and tmux / SSH clients that allow it) sets the clipboard.
+fn osc52(text: &str) -> String {
+    use base64::Engine;
+    format!(
+        "\x1b]52;c;{}\x07",
+        base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+    )
+}
+
+/// Restores the terminal when dropped: normal exit, `?` errors and unwinding.
+struct Restore;
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+pub async fn run(opts: ConsoleOptions) -> Result<(), TuiError> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(TuiError::Terminal(
+            "stdin and stdout must be a terminal; use the subcommands (`locksmith --help`) in scripts".into(),
+        ));
+    }
+    let names: Vec<String> = opts.connectors.iter().map(|c| c.name.clone()).collect();
+    let mut s = AppState::new(opts.lang, opts.profiles.clone(), names);
+    s.color = color_enabled();
+    s.demo = opts.demo;
+
+    // ratatui::try_init: raw mode, alternate screen, and a panic hook that restores
+    // the terminal before the panic message. No mouse capture: text selection works.
+    let mut terminal = ratatui::try_init().map_err(|e| TuiError::Terminal(e.to_string()))?;
+    let _restore = Restore;
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    // Keys come from a plain thread: reading the terminal never waits on the database.
+    let key_tx = tx.clone();
+    std::thread::spawn(move || {
+        loop {
+            match event::poll(Duration::from_millis(200)) {
+                Ok(true) => match event::read() {
+                    Ok(Event::Key(k)) => {
+                        if key_tx.send(Msg::Key(k)).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(Event::Resize(_, _)) => {
+                        if key_tx.send(Msg::Resize).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                },
+                Ok(false) => {
+                    if key_tx.is_closed() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    });
+
+    let local = tokio::task::LocalSet::new();
+    let journal = opts.journal.clone();
+    let connectors = opts.connectors.clone();
+    let start = opts.start.clone();
+    local
+        .run_until(async move {
+            let mut runner = Runner::new(tx.clone(), connectors, journal);
+            let mut pending: Vec<Effect> = Vec::new();
+            if let Some(p) = start {
+                let i = match s.profiles.iter().position(|x| *x == p) {
+                    Some(i) => i,
+                    None => {
+                        s.profiles.push(p);
+                        s.profiles.len() - 1
+                    }
+                };
+                s.profile_sel = i;
+                s.screen = state::Screen::Connect;
+                pending.extend(reduce(
+                    &mut s,
+                    Msg::Key(event::KeyEvent::from(event::KeyCode::Enter)),
+                ));
+            }
+            let mut tick = tokio::time::interval(Duration::from_millis(120));
+            loop {
+                for e in pending.drain(..) {
+                    match e {
+                        Effect::Copy(pw) => {
+                            let mut out = std::io::stdout();
+                            let _ = out.write_all(osc52(pw.expose()).as_bytes());
+                            let _ = out.flush();
+                        }
+                        other => runner.run(other),
+                    }
+                }
+                if s.quit {
+                    break;
+                }
+                if terminal.draw(|f| view::render(f, &s)).is_err() {
+                    break;
+                }
+                let msg = tokio::select! {
+                    m = rx.recv() => match m { Some(m) => m, None => break },
+                    _ = tick.tick(), if s.busy.is_some() => Msg::Tick,
+                };
+                pending = reduce(&mut s, msg);
+            }
+            // Leaving: the result screen's password (if any) is dropped with the state.
+            drop(s);
+            runner.run(Effect::Disconnect);
+            tokio::task::yield_now().await;
+        })
+        .await;
+    Ok(())
+}
+
+pub use profiles::load_profiles;

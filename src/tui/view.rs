@@ -1,0 +1,916 @@
+//! Drawing: a pure function of the state. Every string comes from the
+//! catalogs (or from the data / operations themselves).
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
+
+use super::i18n::{t, tf};
+use super::state::{AppState, Chain, Screen, TlsChoice};
+use super::text::{fit, truncate, width};
+
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+#[derive(Clone, Copy)]
+enum Tone {
+    Title,
+    Key,
+    Muted,
+    Ok,
+    Warn,
+    Danger,
+    Focus,
+    Badge,
+}
+
+/// Semantic styles on the terminal's own colours; with NO_COLOR only bold/reverse remain.
+fn style(s: &AppState, tone: Tone) -> Style {
+    let base = Style::default();
+    if !s.color {
+        return match tone {
+            Tone::Title | Tone::Key | Tone::Danger | Tone::Badge => {
+                base.add_modifier(Modifier::BOLD)
+            }
+            Tone::Focus => base.add_modifier(Modifier::REVERSED),
+            _ => base,
+        };
+    }
+    match tone {
+        Tone::Title => base.add_modifier(Modifier::BOLD),
+        Tone::Key => base.fg(Color::Cyan).add_modifier(Modifier::BOLD),
+        Tone::Muted => base.add_modifier(Modifier::DIM),
+        Tone::Ok => base.fg(Color::Green),
+        Tone::Warn => base.fg(Color::Yellow),
+        Tone::Danger => base.fg(Color::Red).add_modifier(Modifier::BOLD),
+        Tone::Focus => base.add_modifier(Modifier::REVERSED),
+        Tone::Badge => base.fg(Color::Magenta).add_modifier(Modifier::BOLD),
+    }
+}
+
+/// (key label, catalog key of what it does) for the keys that work on the current screen.
+pub fn keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
+    let mut k: Vec<(&'static str, &'static str)> = match s.screen {
+        Screen::Connect => vec![
+            ("↑↓", "key.select"),
+            ("Enter", "key.connect"),
+            ("n/F2", "key.new_connection"),
+            ("q", "key.quit"),
+        ],
+        Screen::Form => vec![
+            ("Tab/↑↓", "key.field"),
+            ("←→/Space", "key.change"),
+            ("Enter", "key.connect"),
+            ("Esc", "key.back"),
+        ],
+        Screen::Accounts if s.searching => vec![
+            ("type", "key.search_type"),
+            ("Enter/↓", "key.to_table"),
+            ("Esc", "key.to_table"),
+        ],
+        Screen::Accounts => vec![
+            ("/", "key.search"),
+            ("↑↓", "key.select"),
+            ("Enter", "key.details"),
+            ("r/F5", "key.reset"),
+            ("u/F6", "key.unlock"),
+            ("c/F7", "key.calibrate"),
+            ("a l d", "key.filters"),
+            ("n p", "key.page"),
+            ("g/F8", "key.journal"),
+            ("Esc", "key.disconnect"),
+            ("q", "key.quit"),
+        ],
+        Screen::Detail => vec![
+            ("r/F5", "key.reset"),
+            ("u/F6", "key.unlock"),
+            ("c/F7", "key.calibrate"),
+            ("g/F8", "key.journal"),
+            ("Esc", "key.back"),
+        ],
+        Screen::Plan => vec![
+            ("Enter", "key.continue"),
+            ("↑↓", "key.scroll"),
+            ("Esc", "key.cancel"),
+        ],
+        Screen::Confirm => vec![
+            ("Tab", "key.field"),
+            ("Enter", "key.apply"),
+            ("Esc", "key.back"),
+        ],
+        Screen::Result => vec![("y/F9", "key.copy"), ("Enter/Esc", "key.done")],
+        Screen::Calibrate => vec![("Enter", "key.check"), ("Esc", "key.back")],
+        Screen::Journal => vec![
+            ("↑↓", "key.select"),
+            ("g/F8", "key.reload"),
+            ("Esc", "key.back"),
+        ],
+    };
+    k.push(("?/F1", "key.help"));
+    k
+}
+
+fn key_spans(s: &AppState) -> Vec<Span<'static>> {
+    let mut spans = Vec::new();
+    if let Some(b) = &s.busy {
+        spans.push(Span::styled(
+            format!("{} ", SPINNER[s.spinner % SPINNER.len()]),
+            style(s, Tone::Warn),
+        ));
+        spans.push(Span::raw(t(s.lang, b.what)));
+        if b.cancellable {
+            spans.push(Span::raw("  "));
+            spans.push(Span::styled("Esc", style(s, Tone::Key)));
+            spans.push(Span::raw(format!(" {}", t(s.lang, "key.cancel"))));
+        }
+        return spans;
+    }
+    for (i, (label, what)) in keys(s).into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::raw("  "));
+        }
+        spans.push(Span::styled(label, style(s, Tone::Key)));
+        spans.push(Span::raw(format!(" {}", t(s.lang, what))));
+    }
+    spans
+}
+
+pub fn render(f: &mut Frame, s: &AppState) {
+    let area = f.area();
+    if area.width < 60 || area.height < 16 {
+        let p = Paragraph::new(tf(
+            s.lang,
+            "too_small",
+            &[
+                ("w", &area.width.to_string()),
+                ("h", &area.height.to_string()),
+            ],
+        ))
+        .wrap(Wrap { trim: true });
+        f.render_widget(p, area);
+        return;
+    }
+    let [header, body, message, bar] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(5),
+        Constraint::Length(2),
+        Constraint::Length(2),
+    ])
+    .areas(area);
+    render_header(f, s, header);
+    match s.screen {
+        Screen::Connect => render_connect(f, s, body),
+        Screen::Form => render_form(f, s, body),
+        Screen::Accounts => render_accounts(f, s, body),
+        Screen::Detail => render_detail(f, s, body),
+        Screen::Plan => render_plan(f, s, body),
+        Screen::Confirm => render_confirm(f, s, body),
+        Screen::Result => render_result(f, s, body),
+        Screen::Calibrate => render_calibrate(f, s, body),
+        Screen::Journal => render_journal(f, s, body),
+    }
+    let msg = if let Some(e) = &s.error {
+        Line::from(vec![
+            Span::styled(format!("{} ", t(s.lang, "error")), style(s, Tone::Danger)),
+            Span::raw(e.clone()),
+        ])
+    } else if let Some(n) = &s.notice {
+        Line::styled(t(s.lang, n), style(s, Tone::Warn))
+    } else {
+        Line::raw("")
+    };
+    f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), message);
+    f.render_widget(
+        Paragraph::new(Line::from(key_spans(s)))
+            .wrap(Wrap { trim: true })
+            .block(Block::default().borders(Borders::NONE)),
+        bar,
+    );
+    if s.help {
+        render_help(f, s, area);
+    }
+}
+
+fn render_header(f: &mut Frame, s: &AppState, area: Rect) {
+    let mut spans = vec![Span::styled(" Locksmith ", style(s, Tone::Focus))];
+    if s.demo {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(t(s.lang, "demo_badge"), style(s, Tone::Badge)));
+    }
+    let title = match s.screen {
+        Screen::Connect | Screen::Form => t(s.lang, "title.connect"),
+        Screen::Accounts => t(s.lang, "title.accounts"),
+        Screen::Detail => t(s.lang, "title.detail"),
+        Screen::Plan => t(s.lang, "title.plan"),
+        Screen::Confirm => t(s.lang, "title.confirm"),
+        Screen::Result => t(s.lang, "title.result"),
+        Screen::Calibrate => t(s.lang, "title.calibrate"),
+        Screen::Journal => t(s.lang, "title.journal"),
+    };
+    spans.push(Span::styled(format!(" {title}"), style(s, Tone::Title)));
+    if let Some(c) = &s.conn {
+        let used: usize = spans.iter().map(|sp| width(&sp.content)).sum();
+        let rest = (area.width as usize).saturating_sub(used + 3);
+        spans.push(Span::styled(
+            format!(
+                " · {}",
+                truncate(&format!("{} · {}", c.target, c.title), rest)
+            ),
+            style(s, Tone::Muted),
+        ));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn block(s: &AppState, title_key: &str) -> Block<'static> {
+    Block::default().borders(Borders::ALL).title(Span::styled(
+        format!(" {} ", t(s.lang, title_key)),
+        style(s, Tone::Title),
+    ))
+}
+
+fn render_connect(f: &mut Frame, s: &AppState, area: Rect) {
+    let inner_w = area.width.saturating_sub(4) as usize;
+    let mut lines = Vec::new();
+    for (i, p) in s.profiles.iter().enumerate() {
+        let sel = i == s.profile_sel;
+        let marker = if sel { "› " } else { "  " };
+        let name_style = if sel {
+            style(s, Tone::Focus)
+        } else {
+            style(s, Tone::Title)
+        };
+        lines.push(Line::from(vec![
+            Span::raw(marker),
+            Span::styled(truncate(&p.name, inner_w.saturating_sub(2)), name_style),
+        ]));
+        let mut sub = p.target.clone();
+        if let Some(c) = &p.connector {
+            sub.push_str(&format!("  [{c}]"));
+        }
+        lines.push(Line::styled(
+            format!("    {}", truncate(&sub, inner_w.saturating_sub(4))),
+            style(s, Tone::Muted),
+        ));
+        if let Some(n) = &p.note {
+            lines.push(Line::raw(format!(
+                "    {}",
+                truncate(n, inner_w.saturating_sub(4))
+            )));
+        }
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        t(s.lang, "connect.hint"),
+        style(s, Tone::Muted),
+    ));
+    f.render_widget(
+        Paragraph::new(lines).block(block(s, "connect.profiles")),
+        area,
+    );
+}
+
+fn render_form(f: &mut Frame, s: &AppState, area: Rect) {
+    let fm = &s.form;
+    let label_w = 18;
+    let field = |i: usize, label: &str, value: String| {
+        let focused = fm.focus == i;
+        let mut spans = vec![
+            Span::raw(if focused { "› " } else { "  " }),
+            Span::styled(fit(&t(s.lang, label), label_w), style(s, Tone::Title)),
+        ];
+        spans.push(Span::styled(
+            value,
+            if focused {
+                style(s, Tone::Focus)
+            } else {
+                Style::default()
+            },
+        ));
+        Line::from(spans)
+    };
+    let max_v = (area.width as usize).saturating_sub(label_w + 6);
+    let cursor = |v: &str, i: usize| {
+        if fm.focus == i {
+            format!("{}▏", truncate_left(v, max_v.saturating_sub(1)))
+        } else {
+            truncate(v, max_v)
+        }
+    };
+    let tls = match fm.tls {
+        TlsChoice::Preferred => t(s.lang, "form.tls_preferred"),
+        TlsChoice::Required => t(s.lang, "form.tls_required"),
+        TlsChoice::Disabled => t(s.lang, "form.tls_disabled"),
+    };
+    let connector = fm
+        .connector_name()
+        .unwrap_or_else(|| t(s.lang, "form.auto_detect"));
+    let mut lines = vec![
+        field(0, "form.url", cursor(&fm.url, 0)),
+        field(
+            1,
+            "form.password",
+            if fm.focus == 1 {
+                format!("{}▏", t(s.lang, "form.no_echo"))
+            } else {
+                t(s.lang, "form.no_echo")
+            },
+        ),
+        field(2, "form.tls", format!("◂ {tls} ▸")),
+        field(3, "form.ca", cursor(&fm.ca, 3)),
+        field(
+            4,
+            "form.skip_verify",
+            format!("[{}]", if fm.skip_verify { "x" } else { " " }),
+        ),
+        field(5, "form.connector", format!("◂ {connector} ▸")),
+        Line::raw(""),
+        Line::styled(t(s.lang, "form.hint"), style(s, Tone::Muted)),
+    ];
+    if let Some(e) = &s.error {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            t(s.lang, "form.failed"),
+            style(s, Tone::Danger),
+        ));
+        lines.push(Line::raw(e.clone()));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(s, "form.title")),
+        area,
+    );
+}
+
+fn truncate_left(s: &str, max: usize) -> String {
+    if width(s) <= max {
+        return s.to_string();
+    }
+    let rev: String = s.chars().rev().collect();
+    let cut = truncate(&rev, max);
+    cut.chars().rev().collect()
+}
+
+fn badges(s: &AppState, r: &super::state::AccountRow) -> Vec<Span<'static>> {
+    let mut out = Vec::new();
+    if r.state.deleted {
+        out.push(Span::styled(
+            t(s.lang, "badge.deleted"),
+            style(s, Tone::Danger),
+        ));
+    } else if r.state.locked == Some(true) {
+        out.push(Span::styled(
+            t(s.lang, "badge.locked"),
+            style(s, Tone::Danger),
+        ));
+    } else if r.state.enabled == Some(false) {
+        out.push(Span::styled(
+            t(s.lang, "badge.disabled"),
+            style(s, Tone::Warn),
+        ));
+    } else {
+        out.push(Span::styled(t(s.lang, "badge.ok"), style(s, Tone::Ok)));
+    }
+    if r.admin {
+        out.push(Span::raw(" "));
+        out.push(Span::styled(
+            t(s.lang, "badge.admin"),
+            style(s, Tone::Badge),
+        ));
+    }
+    if !r.shape_ok {
+        out.push(Span::raw(" "));
+        out.push(Span::styled(
+            t(s.lang, "badge.other_format"),
+            style(s, Tone::Warn),
+        ));
+    }
+    out
+}
+
+fn render_accounts(f: &mut Frame, s: &AppState, area: Rect) {
+    let [search, table, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let check = |on: bool| if on { "■" } else { "□" };
+    let mut spans = vec![
+        Span::styled(
+            format!("{} ", t(s.lang, "accounts.search")),
+            style(s, Tone::Title),
+        ),
+        Span::styled(
+            format!("{}{}", s.query, if s.searching { "▏" } else { "" }),
+            if s.searching {
+                style(s, Tone::Focus)
+            } else {
+                Style::default()
+            },
+        ),
+        Span::raw("   "),
+    ];
+    for (on, key) in [
+        (s.filters.admins, "accounts.f_admins"),
+        (s.filters.locked, "accounts.f_locked"),
+        (s.filters.disabled, "accounts.f_disabled"),
+    ] {
+        spans.push(Span::raw(format!("{} {}  ", check(on), t(s.lang, key))));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), search);
+
+    let w = table.width.saturating_sub(2) as usize;
+    let wide = w >= 100;
+    let id_w = 8;
+    let status_w = 22;
+    let login_w = if wide { 18 } else { 14 };
+    let email_w = if wide { 30 } else { 0 };
+    let name_w = w.saturating_sub(id_w + login_w + status_w + email_w + if wide { 5 } else { 4 });
+    let mut header = vec![
+        Cell::from(t(s.lang, "col.id")),
+        Cell::from(t(s.lang, "col.login")),
+        Cell::from(t(s.lang, "col.name")),
+    ];
+    if wide {
+        header.push(Cell::from(t(s.lang, "col.email")));
+    }
+    header.push(Cell::from(t(s.lang, "col.status")));
+    let rows: Vec<Row> = s
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut cells = vec![
+                Cell::from(fit(&r.id, id_w)),
+                Cell::from(fit(&r.login, login_w)),
+                Cell::from(fit(&r.name, name_w)),
+            ];
+            if wide {
+                cells.push(Cell::from(fit(&r.email, email_w)));
+            }
+            cells.push(Cell::from(Line::from(badges(s, r))));
+            let row = Row::new(cells);
+            if i == s.selected && !s.searching {
+                row.style(style(s, Tone::Focus))
+            } else {
+                row
+            }
+        })
+        .collect();
+    let mut widths = vec![
+        Constraint::Length(id_w as u16),
+        Constraint::Length(login_w as u16),
+        Constraint::Length(name_w as u16),
+    ];
+    if wide {
+        widths.push(Constraint::Length(email_w as u16));
+    }
+    widths.push(Constraint::Length(status_w as u16));
+    let title = match &s.conn {
+        Some(c) => format!(" {} ", c.title),
+        None => String::new(),
+    };
+    let tbl = Table::new(rows, widths)
+        .header(Row::new(header).style(style(s, Tone::Title)))
+        .block(Block::default().borders(Borders::ALL).title(title));
+    f.render_widget(tbl, table);
+
+    let mut foot_text = if s.rows.is_empty() {
+        t(s.lang, "accounts.none")
+    } else {
+        tf(
+            s.lang,
+            "accounts.range",
+            &[
+                ("from", &(s.offset + 1).to_string()),
+                ("to", &(s.offset + s.rows.len() as u64).to_string()),
+            ],
+        )
+    };
+    if s.more {
+        foot_text.push_str(&format!("  {}", t(s.lang, "accounts.more")));
+    }
+    for n in &s.page_notes {
+        foot_text.push_str(&format!("  · {n}"));
+    }
+    f.render_widget(
+        Paragraph::new(Line::styled(
+            truncate(&foot_text, foot.width as usize),
+            style(s, Tone::Muted),
+        )),
+        foot,
+    );
+}
+
+fn state_words(s: &AppState, st: &crate::ops::AccountState) -> String {
+    let yes_no = |b: bool| t(s.lang, if b { "yes" } else { "no" });
+    format!(
+        "{}: {}   {}: {}   {}: {}",
+        t(s.lang, "detail.enabled"),
+        st.enabled.map_or_else(|| t(s.lang, "n_a"), yes_no),
+        t(s.lang, "detail.deleted"),
+        yes_no(st.deleted),
+        t(s.lang, "detail.locked"),
+        st.locked
+            .map_or_else(|| t(s.lang, "detail.locked_outside"), yes_no),
+    )
+}
+
+fn render_detail(f: &mut Frame, s: &AppState, area: Rect) {
+    let Some(d) = &s.detail else {
+        return;
+    };
+    let w = area.width.saturating_sub(4) as usize;
+    let mut lines = vec![Line::styled(d.label.clone(), style(s, Tone::Title))];
+    for (role, col, value) in &d.fields {
+        lines.push(Line::from(vec![
+            Span::styled(fit(role, 17), style(s, Tone::Muted)),
+            Span::raw(fit(col, 20)),
+            Span::raw(truncate(value, w.saturating_sub(37))),
+        ]));
+    }
+    lines.push(Line::from(vec![
+        Span::styled(
+            format!(
+                "{}: {}   ",
+                t(s.lang, "detail.admin"),
+                t(s.lang, if d.admin { "yes" } else { "no" })
+            ),
+            if d.admin {
+                style(s, Tone::Badge)
+            } else {
+                Style::default()
+            },
+        ),
+        Span::raw(state_words(s, &d.state)),
+    ]));
+    lines.push(Line::from(vec![
+        Span::raw(format!("{}: {} ", t(s.lang, "detail.scheme"), d.scheme)),
+        if d.shape_ok {
+            Span::styled(t(s.lang, "detail.shape_ok"), style(s, Tone::Ok))
+        } else {
+            Span::styled(t(s.lang, "detail.shape_bad"), style(s, Tone::Warn))
+        },
+    ]));
+    lines.push(Line::raw(format!(
+        "{}: {}",
+        t(s.lang, "detail.looks_like"),
+        if d.detected.is_empty() {
+            t(s.lang, "detail.unknown")
+        } else {
+            d.detected.join(", ")
+        }
+    )));
+    for n in &d.notes {
+        lines.push(Line::styled(format!("• {n}"), style(s, Tone::Muted)));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(s, "title.detail")),
+        area,
+    );
+}
+
+fn render_plan(f: &mut Frame, s: &AppState, area: Rect) {
+    let Some(p) = &s.plan else {
+        return;
+    };
+    let v = &p.view;
+    let action = t(s.lang, &format!("action.{}", v.action.name()));
+    let mut lines = vec![
+        Line::styled(
+            tf(
+                s.lang,
+                "plan.headline",
+                &[
+                    ("action", &action),
+                    ("account", &v.account),
+                    ("table", &v.table),
+                ],
+            ),
+            style(s, Tone::Title),
+        ),
+        Line::raw(format!("{}: {}", t(s.lang, "plan.scheme"), v.scheme)),
+        Line::styled(t(s.lang, "plan.sql"), style(s, Tone::Muted)),
+        Line::raw(v.sql.clone()),
+        Line::styled(t(s.lang, "plan.changes"), style(s, Tone::Muted)),
+    ];
+    for c in &v.changes {
+        lines.push(Line::raw(format!("  {}: {}", c.column, c.before)));
+        lines.push(Line::raw(format!(
+            "  {}  → {}",
+            " ".repeat(width(&c.column)),
+            c.after
+        )));
+    }
+    lines.push(Line::raw(format!(
+        "{}: {}",
+        t(s.lang, "plan.guarded"),
+        v.guarded.join(", ")
+    )));
+    if p.nothing_to_do {
+        lines.push(Line::styled(
+            t(s.lang, "plan.nothing"),
+            style(s, Tone::Warn),
+        ));
+    }
+    for w in v.warnings.iter().chain(&p.notes) {
+        lines.push(Line::styled(format!("! {w}"), style(s, Tone::Warn)));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((p.scroll, 0))
+            .block(block(s, "title.plan")),
+        area,
+    );
+}
+
+fn render_confirm(f: &mut Frame, s: &AppState, area: Rect) {
+    let Some(p) = &s.plan else {
+        return;
+    };
+    let c = &s.confirm;
+    let action = t(s.lang, &format!("action.{}", p.view.action.name()));
+    let input = |focused: bool, label: &str, value: &str| {
+        Line::from(vec![
+            Span::raw(if focused { "› " } else { "  " }),
+            Span::styled(fit(&t(s.lang, label), 16), style(s, Tone::Title)),
+            Span::styled(
+                format!("{}{}", value, if focused { "▏" } else { "" }),
+                if focused {
+                    style(s, Tone::Focus)
+                } else {
+                    Style::default()
+                },
+            ),
+        ])
+    };
+    let mut lines = vec![
+        Line::styled(
+            tf(
+                s.lang,
+                "confirm.headline",
+                &[("action", &action), ("account", &p.view.account)],
+            ),
+            style(s, Tone::Title),
+        ),
+        Line::raw(""),
+        input(c.focus == 0, "confirm.reason", &c.reason),
+        Line::raw(""),
+        Line::raw(tf(s.lang, "confirm.type_login", &[("login", &p.login)])),
+        input(c.focus == 1, "confirm.login", &c.typed),
+        Line::raw(""),
+        Line::styled(t(s.lang, "confirm.journal_note"), style(s, Tone::Muted)),
+    ];
+    if let Some(r) = &c.refused {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(t(s.lang, r), style(s, Tone::Danger)));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(s, "title.confirm")),
+        area,
+    );
+}
+
+fn render_result(f: &mut Frame, s: &AppState, area: Rect) {
+    let Some(r) = &s.result else {
+        return;
+    };
+    let outer = block(s, "title.result");
+    let inner = outer.inner(area);
+    f.render_widget(outer, area);
+    let action = t(s.lang, &format!("action.{}", r.action.name()));
+    let done = Paragraph::new(vec![
+        Line::styled(
+            tf(
+                s.lang,
+                "result.done",
+                &[("action", &action), ("account", &r.account)],
+            ),
+            style(s, Tone::Ok),
+        ),
+        Line::styled(
+            tf(
+                s.lang,
+                "result.entries",
+                &[
+                    ("intent", &r.intent_entry.to_string()),
+                    ("outcome", &r.outcome_entry.to_string()),
+                ],
+            ),
+            style(s, Tone::Muted),
+        ),
+    ])
+    .wrap(Wrap { trim: false });
+    let [top, pw, bottom] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Length(5),
+        Constraint::Min(1),
+    ])
+    .areas(inner);
+    f.render_widget(done, top);
+    if let Some(p) = &r.password {
+        let text = p.expose();
+        let title_w = width(&t(s.lang, "result.password")) as u16 + 4;
+        let box_w = (width(text) as u16 + 8).max(title_w).min(pw.width);
+        let x = pw.x + (pw.width.saturating_sub(box_w)) / 2;
+        let rect = Rect::new(x, pw.y, box_w, 5.min(pw.height));
+        let pw_block = Block::default().borders(Borders::ALL).title(Span::styled(
+            format!(" {} ", t(s.lang, "result.password")),
+            style(s, Tone::Title),
+        ));
+        f.render_widget(
+            Paragraph::new(vec![
+                Line::raw(""),
+                Line::styled(text.to_string(), style(s, Tone::Title)),
+            ])
+            .alignment(Alignment::Center)
+            .block(pw_block),
+            rect,
+        );
+        let mut hints = vec![
+            Line::raw(t(s.lang, "result.once")),
+            Line::raw(t(s.lang, "result.alphabet")),
+        ];
+        if r.copied {
+            hints.push(Line::styled(t(s.lang, "result.copied"), style(s, Tone::Ok)));
+        } else {
+            hints.push(Line::styled(
+                t(s.lang, "result.copy_hint"),
+                style(s, Tone::Muted),
+            ));
+        }
+        f.render_widget(Paragraph::new(hints).wrap(Wrap { trim: false }), bottom);
+    } else {
+        f.render_widget(
+            Paragraph::new(Line::raw(t(s.lang, "result.no_password"))).wrap(Wrap { trim: false }),
+            pw,
+        );
+    }
+}
+
+fn render_calibrate(f: &mut Frame, s: &AppState, area: Rect) {
+    let c = &s.calibrate;
+    let mut lines = vec![
+        Line::styled(
+            tf(s.lang, "calibrate.headline", &[("account", &c.login)]),
+            style(s, Tone::Title),
+        ),
+        Line::raw(t(s.lang, "calibrate.explain")),
+        Line::raw(""),
+        Line::from(vec![
+            Span::styled(
+                format!("{} ", t(s.lang, "calibrate.known")),
+                style(s, Tone::Title),
+            ),
+            Span::styled(
+                format!("{}▏", t(s.lang, "form.no_echo")),
+                style(s, Tone::Focus),
+            ),
+        ]),
+    ];
+    if let Some(conn) = &s.conn
+        && !conn.can_hash
+    {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(t(s.lang, "opaque.note"), style(s, Tone::Warn)));
+    }
+    if let Some((account, scheme, matches)) = &c.result {
+        lines.push(Line::raw(""));
+        let (key, tone) = if *matches {
+            ("calibrate.yes", Tone::Ok)
+        } else {
+            ("calibrate.no", Tone::Danger)
+        };
+        lines.push(Line::styled(
+            tf(s.lang, key, &[("account", account), ("scheme", scheme)]),
+            style(s, tone),
+        ));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(s, "title.calibrate")),
+        area,
+    );
+}
+
+fn render_journal(f: &mut Frame, s: &AppState, area: Rect) {
+    let [status, table] = Layout::vertical([Constraint::Length(2), Constraint::Min(3)]).areas(area);
+    let Some(j) = &s.journal else {
+        return;
+    };
+    let chain = match &j.chain {
+        Chain::Intact { entries } => Line::styled(
+            tf(s.lang, "journal.intact", &[("n", &entries.to_string())]),
+            style(s, Tone::Ok),
+        ),
+        Chain::Broken { entry, message } => Line::styled(
+            tf(
+                s.lang,
+                "journal.broken",
+                &[("entry", &entry.to_string()), ("message", message)],
+            ),
+            style(s, Tone::Danger),
+        ),
+    };
+    f.render_widget(
+        Paragraph::new(vec![
+            chain,
+            Line::styled(
+                truncate(&j.path, status.width as usize),
+                style(s, Tone::Muted),
+            ),
+        ]),
+        status,
+    );
+    let w = table.width.saturating_sub(2) as usize;
+    let wide = w >= 100;
+    let at_w = if wide { 19 } else { 16 };
+    let acct_w = w.saturating_sub(5 + at_w + 10 + 9 + 12 + 5);
+    let rows: Vec<Row> = j
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let row = Row::new(vec![
+                Cell::from(fit(&e.id.to_string(), 5)),
+                Cell::from(fit(&e.at, at_w)),
+                Cell::from(fit(&e.kind, 10)),
+                Cell::from(fit(&e.action, 9)),
+                Cell::from(fit(&e.account, acct_w)),
+                Cell::from(fit(&e.outcome, 12)),
+            ]);
+            if i == s.journal_sel {
+                row.style(style(s, Tone::Focus))
+            } else {
+                row
+            }
+        })
+        .collect();
+    let tbl = Table::new(
+        rows,
+        [
+            Constraint::Length(5),
+            Constraint::Length(at_w as u16),
+            Constraint::Length(10),
+            Constraint::Length(9),
+            Constraint::Length(acct_w as u16),
+            Constraint::Length(12),
+        ],
+    )
+    .header(
+        Row::new(vec![
+            t(s.lang, "col.entry"),
+            t(s.lang, "col.at"),
+            t(s.lang, "col.kind"),
+            t(s.lang, "col.action"),
+            t(s.lang, "col.account"),
+            t(s.lang, "col.outcome"),
+        ])
+        .style(style(s, Tone::Title)),
+    )
+    .block(Block::default().borders(Borders::ALL));
+    f.render_widget(tbl, table);
+}
+
+fn render_help(f: &mut Frame, s: &AppState, area: Rect) {
+    let ks = keys(s);
+    let w = area.width.min(64);
+    let h = (ks.len() as u16 + 6).min(area.height);
+    let rect = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    let mut lines: Vec<Line> = ks
+        .iter()
+        .map(|(label, what)| {
+            Line::from(vec![
+                Span::styled(fit(label, 12), style(s, Tone::Key)),
+                Span::raw(t(s.lang, what)),
+            ])
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        t(s.lang, "help.plain_keys"),
+        style(s, Tone::Muted),
+    ));
+    lines.push(Line::styled(t(s.lang, "help.close"), style(s, Tone::Muted)));
+    f.render_widget(Clear, rect);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(s, "help.title")),
+        rect,
+    );
+}

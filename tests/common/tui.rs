@@ -1,0 +1,210 @@
+//! Console fixtures: states built by hand, so screens and flows are tested
+//! without a terminal or a database.
+
+use locksmith::ops::AccountState;
+use locksmith::ops::plan::{Action, ChangeView, PlanView};
+use locksmith::secret::Password;
+use locksmith::tui::i18n::Lang;
+use locksmith::tui::state::*;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+pub fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+pub fn typed(s: &mut AppState, text: &str) -> Vec<Effect> {
+    let mut out = Vec::new();
+    for c in text.chars() {
+        out.extend(reduce(s, key(KeyCode::Char(c))));
+    }
+    out
+}
+
+pub fn ok_state() -> AccountState {
+    AccountState {
+        enabled: Some(true),
+        deleted: false,
+        locked: None,
+    }
+}
+
+pub fn rows() -> Vec<AccountRow> {
+    let r = |id: &str, login: &str, name: &str, admin: bool, state: AccountState| AccountRow {
+        id: id.into(),
+        login: login.into(),
+        name: name.into(),
+        email: format!("{login}@wukong.example.cn"),
+        phone: "13900000000".into(),
+        admin,
+        state,
+        shape_ok: true,
+    };
+    vec![
+        r("14773", "13800000000", "超级管理员", true, ok_state()),
+        r("14774", "13900000001", "张三", false, ok_state()),
+        r(
+            "14775",
+            "13900000002",
+            "李四",
+            false,
+            AccountState {
+                enabled: Some(false),
+                ..ok_state()
+            },
+        ),
+        r(
+            "14776",
+            "13900000003",
+            "欧阳娜娜（华东大区销售总监兼华南区域负责人）",
+            false,
+            AccountState {
+                deleted: true,
+                ..ok_state()
+            },
+        ),
+        r(
+            "14777",
+            "emily.chen",
+            "Emily Chen",
+            false,
+            AccountState {
+                locked: Some(true),
+                ..ok_state()
+            },
+        ),
+    ]
+}
+
+pub fn conn() -> ConnInfo {
+    ConnInfo {
+        target: "mysql://root@127.0.0.1:3306/crm".into(),
+        connector: "wukong11".into(),
+        title: "WukongCRM 11.0 Java (悟空CRM)".into(),
+        scheme: "digest:md5(login+password+'erp'+salt)".into(),
+        can_hash: true,
+        notes: vec!["Failed-login lockout lives in Redis.".into()],
+        warnings: vec![],
+    }
+}
+
+pub fn profiles() -> Vec<Profile> {
+    vec![
+        Profile {
+            name: "CRM production".into(),
+            target: "mysql://locksmith@10.0.0.5:3306/crm?tls=required".into(),
+            connector: Some("wukong11".into()),
+            prefix: None,
+            note: None,
+        },
+        Profile {
+            name: "Demo · Yonyou U8 (用友U8)".into(),
+            target: "sqlite:///tmp/demo.sqlite".into(),
+            connector: Some("u8-demo".into()),
+            prefix: None,
+            note: Some("lookup, show and unlock only".into()),
+        },
+    ]
+}
+
+pub fn connectors() -> Vec<String> {
+    vec!["jeecg".into(), "ruoyi".into(), "wukong11".into()]
+}
+
+pub fn state(lang: Lang) -> AppState {
+    let mut s = AppState::new(lang, profiles(), connectors());
+    s.color = false;
+    s
+}
+
+/// A connected state showing one page of accounts.
+pub fn accounts(lang: Lang) -> AppState {
+    let mut s = state(lang);
+    let req = match reduce(&mut s, key(KeyCode::Enter)).pop() {
+        Some(Effect::Connect { req, .. }) => req,
+        other => panic!("expected Connect, got {other:?}"),
+    };
+    let lookup = reduce(&mut s, Msg::Connected { req, info: conn() });
+    let Some(Effect::Lookup { req, .. }) = lookup.into_iter().next() else {
+        panic!("connecting must start a lookup")
+    };
+    reduce(
+        &mut s,
+        Msg::Page {
+            req,
+            rows: rows(),
+            more: true,
+            notes: vec![],
+        },
+    );
+    reduce(&mut s, key(KeyCode::Enter)); // leave the search field
+    s
+}
+
+pub fn detail() -> Detail {
+    Detail {
+        reference: "#14774".into(),
+        label: "13900000001 (#14774)".into(),
+        login: "13900000001".into(),
+        fields: vec![
+            ("id".into(), "user_id".into(), "14774".into()),
+            ("login".into(), "username".into(), "13900000001".into()),
+            ("display".into(), "realname".into(), "张三".into()),
+            ("status".into(), "status".into(), "1".into()),
+            ("password".into(), "password".into(), "<32 characters>".into()),
+            ("salt".into(), "salt".into(), "<32 characters>".into()),
+        ],
+        admin: false,
+        state: ok_state(),
+        scheme: "digest:md5(login+password+'erp'+salt)".into(),
+        shape_ok: true,
+        detected: vec!["digest".into()],
+        notes: vec!["Failed-login lockout (3 errors, 2-3 minutes) lives in Redis; the database cannot clear it.".into()],
+    }
+}
+
+pub fn plan(token: u64) -> PlanInfo {
+    PlanInfo {
+        token,
+        view: PlanView {
+            action: Action::Reset,
+            account: "13900000001 (#14774)".into(),
+            table: "wk_admin_user".into(),
+            sql: "UPDATE `wk_admin_user` SET `password` = ?, `salt` = ? WHERE `user_id` = ? AND `username` <=> ? AND `password` <=> ? AND `salt` <=> ?".into(),
+            changes: vec![
+                ChangeView {
+                    column: "password".into(),
+                    before: "hmac-sha256:1111".into(),
+                    after: "hmac-sha256:2222".into(),
+                },
+                ChangeView {
+                    column: "salt".into(),
+                    before: "hmac-sha256:3333".into(),
+                    after: "hmac-sha256:4444".into(),
+                },
+            ],
+            guarded: vec!["username".into(), "password".into(), "salt".into()],
+            warnings: vec![],
+            scheme: "digest:md5(login+password+'erp'+salt)".into(),
+            transactional: true,
+        },
+        login: "13900000001".into(),
+        notes: vec![],
+        nothing_to_do: false,
+        scroll: 0,
+    }
+}
+
+pub fn result(password: Option<&str>) -> ResultInfo {
+    ResultInfo {
+        action: if password.is_some() {
+            Action::Reset
+        } else {
+            Action::Unlock
+        },
+        account: "13900000001 (#14774)".into(),
+        intent_entry: 7,
+        outcome_entry: 8,
+        password: password.map(|p| Password::new(p.into())),
+        copied: false,
+    }
+}

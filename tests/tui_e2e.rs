@@ -1,0 +1,207 @@
+//! The real binary driven in tmux: find a user, reset, confirm, read the
+//! generated password off the screen, and prove it against the stored value —
+//! with the independent oracle against MariaDB, and with calibrate in the demo.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::oracle::oracle;
+use common::{TestDb, Vendor};
+use serde_json::json;
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+/// A tmux server of our own (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(cmd: &[String], home: &Path) -> Tmux {
+        let socket = format!(
+            "locksmith-e2e-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let shell = cmd
+            .iter()
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let status = Command::new("tmux")
+            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "30"])
+            .arg(format!(
+                "env -u LOCKSMITH_TARGET -u LOCKSMITH_JOURNAL -u LOCKSMITH_DB_PASSWORD -u NO_COLOR HOME='{}' TERM=xterm-256color LANG=C.UTF-8 {shell}; sleep 60",
+                home.display()
+            ))
+            .status()
+            .expect("tmux must be installed (scripts/ensure-services installs it)");
+        assert!(status.success(), "tmux new-session failed");
+        Tmux { socket }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p"])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {text:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let st = Command::new("tmux")
+                .args(["-L", &self.socket, "send-keys", k])
+                .status()
+                .expect("send-keys");
+            assert!(st.success());
+            std::thread::sleep(Duration::from_millis(120));
+        }
+    }
+
+    fn text(&self, text: &str) {
+        let st = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-l", text])
+            .status()
+            .expect("send-keys");
+        assert!(st.success());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+/// The 20-character generated password inside the result box.
+fn password_on(screen: &str) -> String {
+    const ALPHABET: &str = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz!#%+-=?@^_";
+    screen
+        .lines()
+        .map(|l| l.trim_matches(|c: char| c == '│' || c.is_whitespace()))
+        .find(|l| l.chars().count() == 20 && l.chars().all(|c| ALPHABET.contains(c)))
+        .unwrap_or_else(|| panic!("no password on screen:\n{screen}"))
+        .to_string()
+}
+
+/// Search, select, reset, confirm; returns the password read off the screen.
+fn reset_through_the_console(t: &Tmux, search: &str, login: &str) -> String {
+    t.wait_for("Search:");
+    t.text(search);
+    t.wait_for(login);
+    std::thread::sleep(Duration::from_millis(400));
+    t.keys(&["Enter", "r"]);
+    t.wait_for("nothing is written yet");
+    t.keys(&["Enter"]);
+    t.wait_for("Type the login");
+    t.text("e2e: console reset");
+    t.keys(&["Tab"]);
+    t.text(login);
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("committed and verified");
+    password_on(&screen)
+}
+
+#[test]
+fn console_resets_a_wukong_user_on_mariadb_and_the_oracle_accepts_it() {
+    let db = TestDb::new(Vendor::Wukong11);
+    let home = tempfile::tempdir().unwrap();
+    let t = Tmux::start(
+        &[
+            env!("CARGO_BIN_EXE_locksmith").to_string(),
+            "--target".into(),
+            db.url(),
+            "--journal".into(),
+            db.journal().display().to_string(),
+            "--lang".into(),
+            "en".into(),
+        ],
+        home.path(),
+    );
+    let password = reset_through_the_console(&t, "13900000001", "13900000001");
+    // Leaving the result screen clears the password from the screen.
+    t.keys(&["Escape"]);
+    t.wait_for("Search:");
+    assert!(!t.screen().contains(&password));
+    t.keys(&["q"]);
+
+    let rows = db.rows("SELECT password, salt FROM wk_admin_user WHERE username = '13900000001'");
+    let out = oracle(
+        "verify",
+        "wukong11",
+        json!({ "password": password, "login": "13900000001", "stored": rows[0][0], "salt": rows[0][1] }),
+    );
+    assert_eq!(out["ok"], true, "oracle: {out}");
+    let journal = std::fs::read(db.journal()).unwrap();
+    assert!(!String::from_utf8_lossy(&journal).contains(&password));
+}
+
+#[test]
+fn demo_console_resets_and_calibrate_proves_the_new_password() {
+    let home = tempfile::tempdir().unwrap();
+    let t = Tmux::start(
+        &[
+            env!("CARGO_BIN_EXE_locksmith").to_string(),
+            "demo".into(),
+            "--lang".into(),
+            "en".into(),
+        ],
+        home.path(),
+    );
+    t.wait_for("Demo · WukongCRM");
+    t.keys(&["Enter"]);
+    let password = reset_through_the_console(&t, "1380", "13800000000");
+    t.keys(&["Escape"]);
+    t.wait_for("Rows 1");
+    t.keys(&["c"]);
+    t.wait_for("Known password");
+    t.text(&password);
+    t.keys(&["Enter"]);
+    t.wait_for("reproduces the stored value");
+    // The journal screen shows the intent, the outcome and an intact chain.
+    t.keys(&["Escape", "g"]);
+    let screen = t.wait_for("Chain intact");
+    assert!(screen.contains("committed"), "{screen}");
+    // The U8 dataset: unlock works, reset explains that the format is closed.
+    t.keys(&["Escape", "Escape"]);
+    t.wait_for("Demo · Yonyou U8");
+    t.keys(&["Down", "Enter"]);
+    t.wait_for("Search:");
+    t.text("001");
+    t.wait_for("陈静");
+    std::thread::sleep(Duration::from_millis(400));
+    t.keys(&["Enter", "r"]);
+    t.wait_for("transplant");
+    t.keys(&["u"]);
+    t.wait_for("nothing is written yet");
+    t.keys(&["Enter"]);
+    t.text("e2e unlock");
+    t.keys(&["Tab"]);
+    t.text("001");
+    t.keys(&["Enter"]);
+    t.wait_for("committed and verified");
+    t.keys(&["q"]);
+}

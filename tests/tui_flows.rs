@@ -1,0 +1,272 @@
+//! The console's flows through the reducer alone: no terminal, no database.
+
+mod common;
+
+use common::tui::*;
+use locksmith::ops::plan::Action;
+use locksmith::tui::i18n::Lang;
+use locksmith::tui::state::*;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+#[test]
+fn search_select_reset_confirm_result_and_the_password_is_cleared_on_leave() {
+    let mut s = accounts(Lang::En);
+    // Incremental search: every key starts a lookup; the older ones are superseded.
+    reduce(&mut s, key(KeyCode::Char('/')));
+    let first = typed(&mut s, "张");
+    let second = typed(&mut s, "三");
+    let (
+        Some(Effect::Lookup { req: old, .. }),
+        Some(Effect::Lookup {
+            req, query, offset, ..
+        }),
+    ) = (first.into_iter().next(), second.into_iter().next())
+    else {
+        panic!("typing must look up")
+    };
+    assert_eq!((query.as_str(), offset), ("张三", 0));
+    // A stale page arrives late: dropped.
+    reduce(
+        &mut s,
+        Msg::Page {
+            req: old,
+            rows: vec![],
+            more: false,
+            notes: vec![],
+        },
+    );
+    assert_eq!(s.rows.len(), 5);
+    reduce(
+        &mut s,
+        Msg::Page {
+            req,
+            rows: rows()[1..2].to_vec(),
+            more: false,
+            notes: vec![],
+        },
+    );
+    assert_eq!(s.rows[0].name, "张三");
+    reduce(&mut s, key(KeyCode::Enter)); // to the table
+    let fx = reduce(&mut s, key(KeyCode::Char('r')));
+    let Some(Effect::Plan {
+        req,
+        action: Action::Reset,
+        reference,
+    }) = fx.into_iter().next()
+    else {
+        panic!("r plans a reset")
+    };
+    assert_eq!(reference, "#14774");
+    reduce(
+        &mut s,
+        Msg::Planned {
+            req,
+            plan: plan(41),
+        },
+    );
+    assert_eq!(s.screen, Screen::Plan);
+    reduce(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.screen, Screen::Confirm);
+    typed(&mut s, "INC-1 admin locked out");
+    reduce(&mut s, key(KeyCode::Tab));
+    typed(&mut s, "13900000001");
+    let fx = reduce(&mut s, key(KeyCode::Enter));
+    let Some(Effect::Apply {
+        req,
+        token: 41,
+        reason,
+    }) = fx.into_iter().next()
+    else {
+        panic!("a matching login applies the plan")
+    };
+    assert_eq!(reason, "INC-1 admin locked out");
+    // Esc cannot interrupt a write.
+    assert!(reduce(&mut s, key(KeyCode::Esc)).is_empty());
+    assert!(s.busy.is_some());
+    reduce(
+        &mut s,
+        Msg::Applied {
+            req,
+            result: result(Some("Xy7#Kp9@Qr2=Mn5+Vb3!")),
+        },
+    );
+    assert_eq!(s.screen, Screen::Result);
+    let fx = reduce(&mut s, key(KeyCode::Char('y')));
+    assert!(matches!(fx.as_slice(), [Effect::Copy(p)] if p.expose() == "Xy7#Kp9@Qr2=Mn5+Vb3!"));
+    let fx = reduce(&mut s, key(KeyCode::Esc));
+    assert!(
+        s.result.is_none(),
+        "leaving the result screen clears the password"
+    );
+    assert_eq!(s.screen, Screen::Accounts);
+    assert!(
+        matches!(fx.as_slice(), [Effect::Lookup { .. }]),
+        "the table is refreshed"
+    );
+}
+
+#[test]
+fn unlock_from_the_detail_screen() {
+    let mut s = accounts(Lang::En);
+    reduce(&mut s, key(KeyCode::Down));
+    let fx = reduce(&mut s, key(KeyCode::Enter));
+    let Some(Effect::Show { req, reference }) = fx.into_iter().next() else {
+        panic!("Enter shows the account")
+    };
+    assert_eq!(reference, "#14774");
+    reduce(
+        &mut s,
+        Msg::Shown {
+            req,
+            detail: detail(),
+        },
+    );
+    assert_eq!(s.screen, Screen::Detail);
+    let fx = reduce(&mut s, key(KeyCode::F(6)));
+    let Some(Effect::Plan {
+        req,
+        action: Action::Unlock,
+        ..
+    }) = fx.into_iter().next()
+    else {
+        panic!("F6 plans an unlock")
+    };
+    let mut p = plan(5);
+    p.view.action = Action::Unlock;
+    reduce(&mut s, Msg::Planned { req, plan: p });
+    reduce(&mut s, key(KeyCode::Enter));
+    typed(&mut s, "ticket 9");
+    reduce(&mut s, key(KeyCode::Tab));
+    typed(&mut s, "13900000001");
+    let fx = reduce(&mut s, key(KeyCode::Enter));
+    let Some(Effect::Apply { req, token: 5, .. }) = fx.into_iter().next() else {
+        panic!("unlock applies")
+    };
+    reduce(
+        &mut s,
+        Msg::Applied {
+            req,
+            result: result(None),
+        },
+    );
+    assert_eq!(s.screen, Screen::Result);
+    assert!(s.result.as_ref().is_some_and(|r| r.password.is_none()));
+}
+
+#[test]
+fn a_wrong_confirmation_writes_nothing_and_asks_again() {
+    let mut s = accounts(Lang::Zh);
+    let Some(Effect::Plan { req, .. }) = reduce(&mut s, key(KeyCode::F(5))).pop() else {
+        panic!("F5 plans a reset")
+    };
+    reduce(&mut s, Msg::Planned { req, plan: plan(3) });
+    reduce(&mut s, key(KeyCode::Enter));
+    // No reason yet: refused.
+    typed(&mut s, "\u{0}");
+    reduce(&mut s, key(KeyCode::Backspace));
+    assert!(reduce(&mut s, key(KeyCode::Enter)).is_empty());
+    assert_eq!(s.confirm.refused.as_deref(), Some("confirm.need_reason"));
+    typed(&mut s, "why");
+    reduce(&mut s, key(KeyCode::Tab));
+    typed(&mut s, "13900000002");
+    assert!(
+        reduce(&mut s, key(KeyCode::Enter)).is_empty(),
+        "wrong login: no Apply"
+    );
+    assert_eq!(s.confirm.refused.as_deref(), Some("confirm.mismatch"));
+    assert!(s.confirm.typed.is_empty());
+    assert_eq!(s.screen, Screen::Confirm);
+    // Esc back to the plan, Esc again drops the plan in the runner.
+    reduce(&mut s, key(KeyCode::Esc));
+    let fx = reduce(&mut s, key(KeyCode::Esc));
+    assert!(matches!(fx.as_slice(), [Effect::DropPlan { token: 3 }]));
+}
+
+#[test]
+fn esc_cancels_a_running_query_and_its_late_result_is_dropped() {
+    let mut s = accounts(Lang::En);
+    let Some(Effect::Lookup { req, .. }) = reduce(&mut s, key(KeyCode::Char('a'))).pop() else {
+        panic!("a toggles the admin filter and looks up")
+    };
+    assert!(s.filters.admins && s.busy.is_some());
+    reduce(&mut s, Msg::Tick);
+    assert_eq!(s.spinner, 1);
+    let fx = reduce(&mut s, key(KeyCode::Esc));
+    assert!(matches!(fx.as_slice(), [Effect::Cancel { req: r }] if *r == req));
+    assert!(s.busy.is_none());
+    reduce(
+        &mut s,
+        Msg::Page {
+            req,
+            rows: vec![],
+            more: false,
+            notes: vec![],
+        },
+    );
+    assert_eq!(s.rows.len(), 5, "the cancelled query's rows are ignored");
+    // A cancelled plan is dropped in the runner when it arrives.
+    let Some(Effect::Plan { req, .. }) = reduce(&mut s, key(KeyCode::Char('r'))).pop() else {
+        panic!()
+    };
+    reduce(&mut s, key(KeyCode::Esc));
+    let fx = reduce(&mut s, Msg::Planned { req, plan: plan(9) });
+    assert!(matches!(fx.as_slice(), [Effect::DropPlan { token: 9 }]));
+    assert_eq!(s.screen, Screen::Accounts);
+}
+
+#[test]
+fn a_failed_connection_opens_the_form_with_the_error() {
+    let mut s = state(Lang::En);
+    let Some(Effect::Connect {
+        req,
+        profile,
+        password,
+    }) = reduce(&mut s, key(KeyCode::Enter)).pop()
+    else {
+        panic!()
+    };
+    assert!(password.is_none() && profile.connector.as_deref() == Some("wukong11"));
+    reduce(
+        &mut s,
+        Msg::Failed {
+            req,
+            error: "cannot connect to mysql://…: access denied".into(),
+        },
+    );
+    assert_eq!(s.screen, Screen::Form);
+    assert_eq!(s.form.focus, 1, "the password field is focused");
+    assert_eq!(s.form.connector_name().as_deref(), Some("wukong11"));
+    typed(&mut s, "s3cret");
+    let Some(Effect::Connect { password, .. }) = reduce(&mut s, key(KeyCode::Enter)).pop() else {
+        panic!()
+    };
+    assert_eq!(password.as_deref().map(|p| p.as_str()), Some("s3cret"));
+}
+
+#[test]
+fn paging_uses_limit_and_offset_and_ctrl_c_quits_anywhere() {
+    let mut s = accounts(Lang::En);
+    let Some(Effect::Lookup { offset, limit, .. }) = reduce(&mut s, key(KeyCode::PageDown)).pop()
+    else {
+        panic!()
+    };
+    assert_eq!((offset, limit), (PAGE_SIZE, PAGE_SIZE));
+    s = accounts(Lang::En);
+    reduce(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+    );
+    assert!(s.quit);
+}
+
+#[test]
+fn help_opens_with_question_mark_but_not_while_typing() {
+    let mut s = accounts(Lang::En);
+    reduce(&mut s, key(KeyCode::Char('?')));
+    assert!(s.help);
+    reduce(&mut s, key(KeyCode::Char('x')));
+    assert!(!s.help);
+    reduce(&mut s, key(KeyCode::Char('/')));
+    typed(&mut s, "?");
+    assert!(!s.help && s.query == "?");
+}
