@@ -331,8 +331,11 @@ pub async fn resolve(s: &mut Session, account: &str) -> Result<Account, OpError>
     }
     let c = s.connector.clone();
     if let Some(id) = account.strip_prefix('#') {
+        // The database may coerce '1 OR 1=1' to 1 when comparing with a numeric
+        // key; only a row whose key reads back exactly as typed counts.
         return read_by_pk(s, &Value::Text(id.to_string()))
             .await?
+            .filter(|a| a.id_text() == id)
             .ok_or_else(|| {
                 OpError::NotFound(format!(
                     "no account with {} = {id} in {}",
