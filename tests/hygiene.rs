@@ -4,13 +4,21 @@ mod common;
 
 use common::{TestDb, Vendor, assert_code, json, run_locksmith_env, stderr, stdout};
 
-fn with_db<'a>(
+/// Runs the binary against `url` with the test database's journal.
+struct Runner<'a> {
     db: &'a TestDb,
     url: &'a str,
-) -> impl Fn(&[&str], Option<&str>, &[(&str, &str)]) -> std::process::Output + 'a {
-    move |args, stdin, env| {
-        let journal = db.journal();
-        let mut full = vec!["--target", url, "--journal", journal.to_str().unwrap()];
+}
+
+impl Runner<'_> {
+    fn run(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> std::process::Output {
+        let journal = self.db.journal();
+        let mut full = vec!["--target", self.url, "--journal", journal.to_str().unwrap()];
         full.extend_from_slice(args);
         run_locksmith_env(&full, stdin, env)
     }
@@ -29,7 +37,9 @@ fn no_secret_reaches_the_journal_logs_or_error_text() {
         db.name
     ));
     let url = format!("mysql://{db_user}@127.0.0.1:3306/{}", db.name);
-    let run = with_db(&db, &url);
+    let runner = Runner { db: &db, url: &url };
+    let run =
+        |args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]| runner.run(args, stdin, env);
     let env = [
         ("LOCKSMITH_DB_PASSWORD", db_password),
         ("LOCKSMITH_LOG", "trace"),
@@ -211,7 +221,9 @@ fn a_read_only_login_looks_up_and_is_told_why_it_cannot_write() {
     db.exec(&format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'ro-pass'"));
     db.exec(&format!("GRANT SELECT ON `{}`.* TO '{user}'@'%'", db.name));
     let url = format!("mysql://{user}@127.0.0.1:3306/{}", db.name);
-    let run = with_db(&db, &url);
+    let runner = Runner { db: &db, url: &url };
+    let run =
+        |args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]| runner.run(args, stdin, env);
     let env = [("LOCKSMITH_DB_PASSWORD", "ro-pass")];
     let out = run(&["--connector", "ruoyi", "lookup", "张三"], None, &env);
     assert_code(&out, 0);
@@ -271,7 +283,9 @@ fn the_readme_grants_are_enough_for_ruoyi() {
         );
     }
     let url = format!("mysql://{user}@127.0.0.1:3306/{}", db.name);
-    let run = with_db(&db, &url);
+    let runner = Runner { db: &db, url: &url };
+    let run =
+        |args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]| runner.run(args, stdin, env);
     let env = [("LOCKSMITH_DB_PASSWORD", "lp-pass")];
     assert_code(
         &run(&["--connector", "ruoyi", "lookup", "--admins"], None, &env),
