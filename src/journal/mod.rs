@@ -342,47 +342,66 @@ impl Journal {
     /// Appends durably (one `BEGIN IMMEDIATE` transaction) and returns the
     /// new entry's id. If `refers_to` is set, that entry must exist.
     pub fn append(&mut self, entry: &NewEntry) -> Result<i64, JournalError> {
-        let body = chain::canonical_body(entry)
-            .map_err(|e| self.write_err(format!("the entry cannot be encoded ({e})")))?;
+        let ids = self.append_all(std::slice::from_ref(entry))?;
+        ids.first()
+            .copied()
+            .ok_or_else(|| self.write_err("no entry was appended"))
+    }
+
+    /// Appends several entries in one durable transaction: all or none.
+    /// An entry may refer to one appended earlier in the same call.
+    pub fn append_all(&mut self, new: &[NewEntry]) -> Result<Vec<i64>, JournalError> {
+        let mut bodies = Vec::with_capacity(new.len());
+        for entry in new {
+            bodies.push(
+                chain::canonical_body(entry)
+                    .map_err(|e| self.write_err(format!("the entry cannot be encoded ({e})")))?,
+            );
+        }
         let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let result = self.conn.immediate_transaction(|c| {
-            if let Some(target) = entry.refers_to {
-                let found: i64 = entries::table
-                    .filter(entries::id.eq(target))
-                    .count()
-                    .get_result(c)?;
-                if found == 0 {
-                    return Err(AppendError::NotFound(target));
-                }
-            }
             let last: Option<(i64, String)> = entries::table
                 .select((entries::id, entries::hash))
                 .order(entries::id.desc())
                 .first(c)
                 .optional()?;
-            let (id, prev_hash) = match last {
-                Some((last_id, last_hash)) => (last_id.saturating_add(1), last_hash),
-                None => (1, chain::GENESIS_PREV_HASH.to_owned()),
+            let (mut id, mut prev_hash) = match last {
+                Some((last_id, last_hash)) => (last_id, last_hash),
+                None => (0, chain::GENESIS_PREV_HASH.to_owned()),
             };
-            let hash = chain::entry_hash(id, &at, &prev_hash, &body);
-            let row = Row {
-                id,
-                at: at.clone(),
-                kind: chain::kind_name(entry.kind).to_owned(),
-                refers_to: entry.refers_to,
-                action: entry.action.clone(),
-                account: entry.account.clone(),
-                body: body.clone(),
-                prev_hash,
-                hash,
-            };
-            diesel::insert_into(entries::table)
-                .values(&row)
-                .execute(c)?;
-            Ok(id)
+            let mut ids = Vec::with_capacity(new.len());
+            for (entry, body) in new.iter().zip(bodies) {
+                if let Some(target) = entry.refers_to {
+                    let found: i64 = entries::table
+                        .filter(entries::id.eq(target))
+                        .count()
+                        .get_result(c)?;
+                    if found == 0 {
+                        return Err(AppendError::NotFound(target));
+                    }
+                }
+                id = id.saturating_add(1);
+                let hash = chain::entry_hash(id, &at, &prev_hash, &body);
+                let row = Row {
+                    id,
+                    at: at.clone(),
+                    kind: chain::kind_name(entry.kind).to_owned(),
+                    refers_to: entry.refers_to,
+                    action: entry.action.clone(),
+                    account: entry.account.clone(),
+                    body,
+                    prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
+                    hash,
+                };
+                diesel::insert_into(entries::table)
+                    .values(&row)
+                    .execute(c)?;
+                ids.push(id);
+            }
+            Ok(ids)
         });
         match result {
-            Ok(id) => Ok(id),
+            Ok(ids) => Ok(ids),
             Err(AppendError::NotFound(id)) => Err(JournalError::NotFound(id)),
             Err(AppendError::Db(e)) => Err(self.write_err(e)),
         }
