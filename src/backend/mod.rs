@@ -125,6 +125,9 @@ pub trait Dialect: Send + Sync {
     fn limit_offset(&self, limit_ph: &str, offset_ph: &str) -> String;
     /// Case-insensitive `LIKE` with `!` as escape character.
     fn like(&self, column: &str, ph: &str) -> String;
+    /// What follows a FROM-less `SELECT <values>` before its WHERE
+    /// (`INSERT … SELECT ?, ? FROM DUAL WHERE NOT EXISTS (…)` on MySQL).
+    fn from_nothing(&self) -> &'static str;
 }
 
 /// Escapes `!`, `%` and `_` with `!` so a search term matches literally.
