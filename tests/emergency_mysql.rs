@@ -28,7 +28,9 @@ fn restore(db: &TestDb, extra: &[&str]) -> serde_json::Value {
     let out = db.locksmith(&args(db.vendor, &rest), None);
     assert_code(&out, 0);
     let doc = json(&out);
-    let pw = doc["temporary_password"].as_str().expect("password shown once");
+    let pw = doc["temporary_password"]
+        .as_str()
+        .expect("password shown once");
     assert_eq!(pw.len(), 20);
     assert!(!stderr(&out).contains(pw));
     let journal = String::from_utf8_lossy(&std::fs::read(db.journal()).unwrap()).into_owned();
@@ -77,8 +79,16 @@ fn verify_chain(db: &TestDb) {
 #[test]
 fn ruoyi_restore_repairs_each_kind_of_damage() {
     let cases: &[(&str, &str, &str)] = &[
-        ("disabled", "UPDATE sys_user SET status = '1' WHERE user_id = 1", "status"),
-        ("deleted", "UPDATE sys_user SET del_flag = '2' WHERE user_id = 1", "del_flag"),
+        (
+            "disabled",
+            "UPDATE sys_user SET status = '1' WHERE user_id = 1",
+            "status",
+        ),
+        (
+            "deleted",
+            "UPDATE sys_user SET del_flag = '2' WHERE user_id = 1",
+            "del_flag",
+        ),
         (
             "role_link_missing",
             "DELETE FROM sys_user_role WHERE user_id = 1",
@@ -101,8 +111,14 @@ fn ruoyi_restore_repairs_each_kind_of_damage() {
             db.one("SELECT COUNT(*) FROM sys_user_role WHERE user_id = 1 AND role_id = 1"),
             "1"
         );
-        assert!(ruoyi_accepts(&db, "admin", pw), "{code}: vendor rejects the new password");
-        assert!(!ruoyi_accepts(&db, "admin", "admin123"), "{code}: old password still works");
+        assert!(
+            ruoyi_accepts(&db, "admin", pw),
+            "{code}: vendor rejects the new password"
+        );
+        assert!(
+            !ruoyi_accepts(&db, "admin", "admin123"),
+            "{code}: old password still works"
+        );
         verify_chain(&db);
     }
 }
@@ -113,15 +129,26 @@ fn ruoyi_restore_recreates_a_deleted_row_with_its_role_link() {
     db.exec("DELETE FROM sys_user_role WHERE user_id = 1; DELETE FROM sys_user WHERE user_id = 1");
     let doc = restore(&db, &[]);
     assert_eq!(problems(&doc), vec!["missing"]);
-    assert_eq!(doc["plan"]["statements"].as_array().unwrap().len(), 2, "{doc}");
-    assert!(doc["plan"]["sql"].as_str().unwrap().contains("WHERE NOT EXISTS"));
+    assert_eq!(
+        doc["plan"]["statements"].as_array().unwrap().len(),
+        2,
+        "{doc}"
+    );
+    assert!(
+        doc["plan"]["sql"]
+            .as_str()
+            .unwrap()
+            .contains("WHERE NOT EXISTS")
+    );
     let pw = doc["temporary_password"].as_str().unwrap();
     assert_eq!(
         db.rows("SELECT login_name, status, del_flag, dept_id FROM sys_user WHERE user_id = 1"),
-        vec![vec!["admin", "0", "0", "103"]
-            .into_iter()
-            .map(String::from)
-            .collect::<Vec<_>>()]
+        vec![
+            vec!["admin", "0", "0", "103"]
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        ]
     );
     assert_eq!(
         db.one("SELECT COUNT(*) FROM sys_user_role WHERE user_id = 1 AND role_id = 1"),
@@ -156,10 +183,12 @@ fn wukong_restore_recreates_user_14773_with_role_180162() {
     );
     assert_eq!(
         row,
-        vec![vec!["14773", "13800000000", "13800000000", "1", "0"]
-            .into_iter()
-            .map(String::from)
-            .collect::<Vec<_>>()]
+        vec![
+            vec!["14773", "13800000000", "13800000000", "1", "0"]
+                .into_iter()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        ]
     );
     assert_eq!(
         db.one("SELECT role_id FROM wk_admin_user_role WHERE user_id = 14773"),
@@ -177,7 +206,10 @@ fn wukong_restore_recreates_user_14773_with_role_180162() {
             ],
         )
     };
-    assert!(verify(pw), "the vendor's verifier rejects the restored password");
+    assert!(
+        verify(pw),
+        "the vendor's verifier rejects the restored password"
+    );
     assert!(!verify("Reset#2024"), "the seed password must not verify");
     verify_chain(&db);
 }
@@ -198,7 +230,9 @@ fn wukong_restore_repairs_disabled_deleted_and_unlinked_in_one_transaction() {
         vec![vec!["1".to_string(), "0".to_string()]]
     );
     assert_eq!(
-        db.one("SELECT COUNT(*) FROM wk_admin_user_role WHERE user_id = 14773 AND role_id = 180162"),
+        db.one(
+            "SELECT COUNT(*) FROM wk_admin_user_role WHERE user_id = 14773 AND role_id = 180162"
+        ),
         "1"
     );
 }
@@ -265,8 +299,14 @@ fn ruoyi_vue_restore_repairs_a_soft_deleted_admin() {
     assert_eq!(problems(&doc), vec!["deleted"]);
     let pw = doc["temporary_password"].as_str().unwrap();
     let stored = db.one("SELECT password FROM sys_user WHERE user_id = 1 AND del_flag = '0'");
-    assert!(java_verify("ruoyi-vue", &[("password", pw), ("stored", &stored)]));
-    assert!(!java_verify("ruoyi-vue", &[("password", "admin123"), ("stored", &stored)]));
+    assert!(java_verify(
+        "ruoyi-vue",
+        &[("password", pw), ("stored", &stored)]
+    ));
+    assert!(!java_verify(
+        "ruoyi-vue",
+        &[("password", "admin123"), ("stored", &stored)]
+    ));
 }
 
 #[test]
@@ -275,11 +315,18 @@ fn restore_dry_run_writes_nothing() {
     db.exec("DELETE FROM sys_user_role WHERE user_id = 1; DELETE FROM sys_user WHERE user_id = 1");
     let before = checksums(&db, &["sys_user", "sys_user_role"]);
     let out = db.locksmith(
-        &args(Vendor::RuoYi, &["restore-admin", "--reason", "x", "--dry-run"]),
+        &args(
+            Vendor::RuoYi,
+            &["restore-admin", "--reason", "x", "--dry-run"],
+        ),
         None,
     );
     assert_code(&out, 0);
-    assert!(stdout(&out).contains("INSERT INTO `sys_user`"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("INSERT INTO `sys_user`"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(checksums(&db, &["sys_user", "sys_user_role"]), before);
     assert!(!db.journal().exists());
 }
@@ -307,14 +354,26 @@ fn status_flags_an_overdue_break_glass_entry_until_it_is_closed() {
     assert!(stdout(&out).contains("OVERDUE"));
 
     // Only break-glass entries can be closed, once.
-    let out = db.locksmith(&["audit", "close", &(entry + 1).to_string(), "--reason", "x"], None);
+    let out = db.locksmith(
+        &["audit", "close", &(entry + 1).to_string(), "--reason", "x"],
+        None,
+    );
     assert_code(&out, 2);
     let out = db.locksmith(
-        &["audit", "close", &entry.to_string(), "--reason", "password rotated, sealed"],
+        &[
+            "audit",
+            "close",
+            &entry.to_string(),
+            "--reason",
+            "password rotated, sealed",
+        ],
         None,
     );
     assert_code(&out, 0);
-    let out = db.locksmith(&["audit", "close", &entry.to_string(), "--reason", "again"], None);
+    let out = db.locksmith(
+        &["audit", "close", &entry.to_string(), "--reason", "again"],
+        None,
+    );
     assert_code(&out, 5);
     let out = db.locksmith(&["status", "--max-open-hours", "0"], None);
     assert_code(&out, 0);
@@ -342,17 +401,35 @@ fn drill_leaves_the_target_byte_identical_and_reports_timings() {
     );
     assert_code(&out, 0);
     assert_eq!(checksums(&db, &tables), before, "the drill left a trace");
-    assert_eq!(db.one("SELECT COUNT(*) FROM wk_admin_user WHERE user_id = 14773"), "0");
+    assert_eq!(
+        db.one("SELECT COUNT(*) FROM wk_admin_user WHERE user_id = 14773"),
+        "0"
+    );
     let md = std::fs::read_to_string(&report).unwrap();
-    for step in ["connect", "locate the emergency admin", "plan the restore", "verify", "rollback"] {
-        assert!(md.contains(&format!("| {step} |")), "step {step} missing:\n{md}");
+    for step in [
+        "connect",
+        "locate the emergency admin",
+        "plan the restore",
+        "verify",
+        "rollback",
+    ] {
+        assert!(
+            md.contains(&format!("| {step} |")),
+            "step {step} missing:\n{md}"
+        );
     }
     assert!(md.contains("time to recover"), "{md}");
-    assert!(md.contains("## Posture checks") && md.contains("## Journal chain"), "{md}");
+    assert!(
+        md.contains("## Posture checks") && md.contains("## Journal chain"),
+        "{md}"
+    );
     assert!(md.contains("intact"), "{md}");
     assert!(stderr(&out).contains("drill: verify"), "progress on stderr");
 
-    let out = db.locksmith(&args(Vendor::Wukong11, &["--json", "drill", "--format", "json"]), None);
+    let out = db.locksmith(
+        &args(Vendor::Wukong11, &["--json", "drill", "--format", "json"]),
+        None,
+    );
     assert_code(&out, 0);
     let doc = json(&out);
     assert_eq!(doc["rolled_back"], true);
@@ -387,13 +464,19 @@ fn drill_refuses_myisam_unless_on_a_copy() {
     let copy = TestDb::new(Vendor::RuoYi);
     copy.exec("ALTER TABLE sys_user ENGINE = MyISAM");
     let out = db.locksmith(
-        &args(Vendor::RuoYi, &["--json", "drill", "--on-copy", &copy.url()]),
+        &args(
+            Vendor::RuoYi,
+            &["--json", "drill", "--on-copy", &copy.url()],
+        ),
         None,
     );
     assert_code(&out, 0);
     let doc = json(&out);
     assert_eq!(doc["on_copy"], true);
-    assert_eq!(doc["rolled_back"], false, "MyISAM keeps the change: on the copy");
+    assert_eq!(
+        doc["rolled_back"], false,
+        "MyISAM keeps the change: on the copy"
+    );
     assert_eq!(checksums(&db, &["sys_user", "sys_user_role"]), before);
 }
 

@@ -134,8 +134,15 @@ async fn a_failed_insert_guard_rolls_back_the_whole_restore() {
 
     let err = apply(&mut s, &mut j, &plan, "test").await.unwrap_err();
     assert!(matches!(err, OpError::Refused(_)), "{err}");
-    assert!(err.to_string().contains("affected 0 rows instead of 1"), "{err}");
-    assert_eq!(db.row_image("sys_user", "user_id", "1"), image, "the UPDATE was rolled back");
+    assert!(
+        err.to_string().contains("affected 0 rows instead of 1"),
+        "{err}"
+    );
+    assert_eq!(
+        db.row_image("sys_user", "user_id", "1"),
+        image,
+        "the UPDATE was rolled back"
+    );
     let entries = j.list(None).unwrap();
     assert_eq!(entries[0].entry.kind, EntryKind::BreakGlass);
     assert_eq!(entries[1].entry.outcome, Some(Outcome::Refused));
@@ -152,7 +159,9 @@ async fn a_row_recreated_meanwhile_is_not_inserted_twice() {
     db.exec("DELETE FROM wk_admin_user_role WHERE user_id = 14773; DELETE FROM wk_admin_user WHERE user_id = 14773");
     let mut s = session(&db).await;
     let mut j = journal(&db);
-    let diag = emergency::locate(&mut s, Some("13800000000")).await.unwrap();
+    let diag = emergency::locate(&mut s, Some("13800000000"))
+        .await
+        .unwrap();
     let plan = emergency::plan_restore(&mut s, &diag, Password::new("Fresh#2026pass".into()))
         .await
         .unwrap();
@@ -161,6 +170,12 @@ async fn a_row_recreated_meanwhile_is_not_inserted_twice() {
     db.exec("INSERT INTO wk_admin_user (user_id, username, mobile) VALUES (20000, '13800000000', '13800000000')");
     let err = apply(&mut s, &mut j, &plan, "test").await.unwrap_err();
     assert_eq!(err.exit_code(), 5, "{err}");
-    assert_eq!(db.one("SELECT COUNT(*) FROM wk_admin_user WHERE user_id = 14773"), "0");
-    assert_eq!(db.one("SELECT COUNT(*) FROM wk_admin_user_role WHERE user_id = 14773"), "0");
+    assert_eq!(
+        db.one("SELECT COUNT(*) FROM wk_admin_user WHERE user_id = 14773"),
+        "0"
+    );
+    assert_eq!(
+        db.one("SELECT COUNT(*) FROM wk_admin_user_role WHERE user_id = 14773"),
+        "0"
+    );
 }

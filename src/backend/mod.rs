@@ -127,7 +127,7 @@ pub trait Dialect: Send + Sync {
     fn like(&self, column: &str, ph: &str) -> String;
     /// What follows a FROM-less `SELECT <values>` before its WHERE
     /// (`INSERT … SELECT ?, ? FROM DUAL WHERE NOT EXISTS (…)` on MySQL).
-    fn from_nothing(&self) -> &'static str;
+    fn values_source(&self) -> &'static str;
 }
 
 /// Escapes `!`, `%` and `_` with `!` so a search term matches literally.

@@ -27,7 +27,7 @@ impl Dialect for MySqlDialect {
     fn like(&self, column: &str, ph: &str) -> String {
         format!("{column} LIKE {ph} ESCAPE '!'")
     }
-    fn from_nothing(&self) -> &'static str {
+    fn values_source(&self) -> &'static str {
         " FROM DUAL"
     }
 }

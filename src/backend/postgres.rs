@@ -43,7 +43,7 @@ impl Dialect for PgDialect {
         // ILIKE needs text on the left; the cast keeps integer columns searchable.
         format!("CAST({column} AS text) ILIKE {ph} ESCAPE '!'")
     }
-    fn from_nothing(&self) -> &'static str {
+    fn values_source(&self) -> &'static str {
         ""
     }
 }

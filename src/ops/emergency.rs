@@ -285,7 +285,7 @@ async fn link_statement(
     let rc = stmt.ident(&r.role_column);
     let g1 = stmt.bind(user.clone());
     let g2 = stmt.bind(role.clone());
-    let from = stmt.dialect().from_nothing();
+    let from = stmt.dialect().values_source();
     stmt.push(&format!(
         "INSERT INTO {link_q} ({}) SELECT {}{from} WHERE NOT EXISTS (SELECT 1 FROM {link_q} WHERE {u} = {g1} AND {rc} = {g2})",
         names.join(", "),
@@ -464,7 +464,7 @@ async fn plan_create(
     let login_q = stmt.ident(&c.columns.login);
     let g1 = stmt.bind(Value::Text(id.clone()));
     let g2 = stmt.bind(Value::Text(diag.login.clone()));
-    let from = stmt.dialect().from_nothing();
+    let from = stmt.dialect().values_source();
     stmt.push(&format!(
         "INSERT INTO {t} ({}) SELECT {}{from} WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {id_q} = {g1} OR {login_q} = {g2})",
         names.join(", "),
