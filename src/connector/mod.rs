@@ -799,6 +799,28 @@ mod tests {
     }
 
     #[test]
+    fn emergency_templates_are_validated() {
+        let text = embedded("wukong11.toml");
+        let c = Connector::parse("x.toml", text).unwrap();
+        assert_eq!(c.emergency.id.as_deref(), Some("14773"));
+        assert_eq!(c.emergency.create["mobile"].spec(), WriteSpec::Login);
+        // A template without the key the row gets.
+        let bad = text.replace("id = \"14773\"\n", "");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("emergency.create"), "{err}");
+        // The password is Locksmith's to write, not the template's.
+        let bad = text.replace("mobile = \"@login\"", "password = \"x\"");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("emergency.create.password"), "{err}");
+        // @login / @uuid32 only in templates.
+        let bad = text.replace("set = { status = \"1\" }", "set = { status = \"@uuid32\" }");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("unlock.set.status"), "{err}");
+        let jeecg = Connector::parse("x.toml", embedded("jeecg.toml")).unwrap();
+        assert_eq!(jeecg.emergency.link["id"].spec(), WriteSpec::Uuid32);
+    }
+
+    #[test]
     fn identifier_rules() {
         assert!(validate_identifier("5kcrm_admin_user").is_ok());
         assert!(validate_identifier("sys_user").is_ok());

@@ -352,6 +352,25 @@ pub async fn plan_restore(
         }
         None => plan_create(s, diag, password).await?,
     };
+    // A problem whose column the plan does not write is said out loud, not hidden.
+    if !plan.creates_row {
+        for (code, column) in [
+            ("deleted", &c.columns.deleted),
+            ("disabled", &c.columns.status),
+            ("locked", &c.columns.locked),
+        ] {
+            let found = diag.problems.iter().any(|p| p.code == code);
+            let fixed = column
+                .as_ref()
+                .is_some_and(|col| plan.changes.iter().any(|ch| &ch.column == col));
+            if found && !fixed {
+                plan.warnings.push(format!(
+                    "this plan does not fix `{code}`: connector `{}` declares no emergency.undelete / emergency.enable value for it",
+                    c.name
+                ));
+            }
+        }
+    }
     if c.admin.role.is_some() {
         let role = role_value(s).await?;
         let user = plan.account.id.clone();
