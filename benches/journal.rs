@@ -15,8 +15,16 @@ fn entry(kind: EntryKind, refers_to: Option<i64>, i: usize) -> NewEntry {
         account: Some(format!("user{i} (#{i})")),
         reason: Some("benchmark".into()),
         outcome: (kind == EntryKind::Outcome).then_some(Outcome::Committed),
-        actor: Actor { os_user: "dba".into(), ssh_origin: Some("10.0.0.9:50022".into()) },
-        place: Place { engine: "mysql".into(), host: "db:3306".into(), database: "crm".into(), connector: "ruoyi".into() },
+        actor: Actor {
+            os_user: "dba".into(),
+            ssh_origin: Some("10.0.0.9:50022".into()),
+        },
+        place: Place {
+            engine: "mysql".into(),
+            host: "db:3306".into(),
+            database: "crm".into(),
+            connector: "ruoyi".into(),
+        },
         details: json!({
             "table": "sys_user",
             "sql": "UPDATE `sys_user` SET `password` = ?, `salt` = ? WHERE `user_id` = ? AND `login_name` <=> ? AND `password` <=> ? AND `salt` <=> ?",
@@ -30,7 +38,10 @@ fn entry(kind: EntryKind, refers_to: Option<i64>, i: usize) -> NewEntry {
 }
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,14 +50,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let entries = env("LOCKSMITH_BENCH_ENTRIES", 1_000_000);
 
     // Durable pairs: each append is its own synchronous=FULL transaction, as in a reset.
-    let mut j = Journal::open(&dir.path().join("pairs.sqlite"), &dir.path().join("pairs.key"))?;
+    let mut j = Journal::open(
+        &dir.path().join("pairs.sqlite"),
+        &dir.path().join("pairs.key"),
+    )?;
     let start = Instant::now();
     for i in 0..pairs {
         let intent = j.append(&entry(EntryKind::Intent, None, i))?;
         j.append(&entry(EntryKind::Outcome, Some(intent), i))?;
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("{}", json!({ "figure": "journal_durable_pairs_per_second", "pairs": pairs, "seconds": secs, "value": pairs as f64 / secs, "target": ">= 500" }));
+    println!(
+        "{}",
+        json!({ "figure": "journal_durable_pairs_per_second", "pairs": pairs, "seconds": secs, "value": pairs as f64 / secs, "target": ">= 500" })
+    );
 
     // A large journal, built in batches (one transaction each), then verified.
     let path = dir.path().join("large.sqlite");
@@ -55,7 +72,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut done = 0;
     while done < entries {
         let n = batch.min(entries - done);
-        let items: Vec<NewEntry> = (done..done + n).map(|i| entry(EntryKind::Intent, None, i)).collect();
+        let items: Vec<NewEntry> = (done..done + n)
+            .map(|i| entry(EntryKind::Intent, None, i))
+            .collect();
         j.append_all(&items)?;
         done += n;
     }
@@ -66,6 +85,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let report = j.verify()?;
     let secs = start.elapsed().as_secs_f64();
     assert!(report.ok, "the generated journal must verify");
-    println!("{}", json!({ "figure": "audit_verify_seconds", "entries": report.entries, "file_bytes": size, "value": secs, "target": "<= 5 s at 1000000 entries" }));
+    println!(
+        "{}",
+        json!({ "figure": "audit_verify_seconds", "entries": report.entries, "file_bytes": size, "value": secs, "target": "<= 5 s at 1000000 entries" })
+    );
     Ok(())
 }

@@ -9,9 +9,10 @@ use serde_json::json;
 
 use crate::backend::Target;
 use crate::connector::{self, Connector};
-use crate::journal::Journal;
+use crate::journal::{EntryKind, Journal, NewEntry};
 use crate::ops::{
-    self, Action, LookupFilter, OpError, PlanOptions, Session, account, check, plan, protocol,
+    self, Action, LookupFilter, OpError, PlanOptions, Session, account, check, drill as drill_op,
+    emergency, plan, posture, protocol,
 };
 use crate::schemes;
 use crate::secret::Password;
@@ -96,6 +97,47 @@ pub enum Command {
     },
     /// Check that the scheme reproduces an account's stored value (known password on stdin)
     Calibrate { account: String },
+    /// Break glass: restore the emergency admin in one guarded transaction (re-enable, undelete,
+    /// unlock, re-link the admin role, re-create the row from the connector's template, reset the
+    /// password — generated, shown once). Journaled as a break-glass entry that stays open until
+    /// `audit close ID --reason`.
+    RestoreAdmin {
+        /// The emergency admin's login or #ID (default: the connector's [emergency])
+        #[arg(long)]
+        account: Option<String>,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Break-glass entries still open; exits 8 while one is open longer than --max-open-hours
+    Status {
+        /// How long a break-glass entry may stay open
+        #[arg(long, env = "LOCKSMITH_MAX_OPEN_HOURS", default_value_t = 24)]
+        max_open_hours: u64,
+    },
+    /// Rehearse the emergency-admin recovery on the target: apply, verify, ROLL BACK, time each step
+    Drill {
+        /// The emergency admin's login or #ID (default: the connector's [emergency])
+        #[arg(long)]
+        account: Option<String>,
+        /// Write the report to this file (default: print it)
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Report format: md or json
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// Run on this restored copy of the database instead of --target (needed for MyISAM tables)
+        #[arg(long)]
+        on_copy: Option<String>,
+        /// Admins without a login for longer are reported as dormant
+        #[arg(long, default_value_t = 90)]
+        dormant_days: i64,
+    },
+    /// The access posture: admins, emergency admin, default passwords, legacy formats (exit 8 on a failure)
+    Check {
+        /// Admins without a login for longer are reported as dormant
+        #[arg(long, default_value_t = 90)]
+        dormant_days: i64,
+    },
     /// Read and verify the journal
     Audit {
         #[command(subcommand)]
@@ -142,6 +184,13 @@ pub enum AuditCommand {
     },
     /// Print the entry count and head hash to keep somewhere off this machine
     Checkpoint,
+    /// Close a break-glass entry (restore-admin) once the emergency is over
+    Close {
+        id: i64,
+        /// What was done after the emergency (password rotated, account sealed again…)
+        #[arg(long)]
+        reason: String,
+    },
     /// Settle intents without an outcome (crash, lost connection at commit) by reading the --target rows
     Reconcile,
     Export {
@@ -511,6 +560,7 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
                 unlock: *unlock,
                 must_change: *must_change,
                 force: *force,
+                ..PlanOptions::default()
             };
             let (password, generated) = if *new_password_stdin {
                 (read_secret_line("new password")?, false)
@@ -600,6 +650,40 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             Ok(Report::ok(text, json!({ "reconciled": found })))
         }
         Command::Audit { command } => audit(&cli, command),
+        Command::RestoreAdmin { account, write } => {
+            restore_admin(&cli, account.as_deref(), write).await
+        }
+        Command::Status { max_open_hours } => status(&cli, *max_open_hours),
+        Command::Drill {
+            account,
+            report,
+            format,
+            on_copy,
+            dormant_days,
+        } => {
+            drill(
+                &cli,
+                account.as_deref(),
+                report.as_deref(),
+                format,
+                on_copy.as_deref(),
+                *dormant_days,
+            )
+            .await
+        }
+        Command::Check { dormant_days } => {
+            let mut s = session(&cli).await?;
+            let p = posture::check(&mut s, *dormant_days).await?;
+            let warnings = s.warnings.clone();
+            s.close().await?;
+            let mut text = warnings_text(&warnings);
+            text.push_str(&posture_text(&p));
+            Ok(Report {
+                text,
+                json: json!({ "posture": p, "ok": p.ok, "warnings": warnings }),
+                code: if p.ok { 0 } else { EXIT_CHECK_FAILED },
+            })
+        }
         Command::Connectors { command } => connectors_command(&cli, command).await,
         Command::Hash {
             command: HashCommand::Detect { value },
@@ -757,7 +841,13 @@ fn render_plan(v: &plan::PlanView) -> String {
         v.table,
         v.scheme
     );
-    t.push_str(&format!("  SQL: {}\n", v.sql));
+    if v.statements.len() > 1 {
+        for (i, st) in v.statements.iter().enumerate() {
+            t.push_str(&format!("  SQL {} ({}): {}\n", i + 1, st.purpose, st.sql));
+        }
+    } else {
+        t.push_str(&format!("  SQL: {}\n", v.sql));
+    }
     for c in &v.changes {
         t.push_str(&format!(
             "  {:<18} {}  ->  {}\n",
@@ -847,6 +937,7 @@ fn audit(cli: &Cli, command: &AuditCommand) -> Result<Report, OpError> {
             json["checkpoint_problem"] = json!(problem.filter(|_| r.problem.is_none()));
             Ok(Report { text, json, code })
         }
+        AuditCommand::Close { id, reason } => close_break_glass(&mut j, *id, reason),
         AuditCommand::Reconcile => Err(OpError::Usage(
             "internal: reconcile is handled with a session".into(),
         )),
@@ -1009,4 +1100,315 @@ fn connector_text(c: &Connector) -> String {
     }
     std::fs::read_to_string(&c.source)
         .unwrap_or_else(|e| format!("cannot read {}: {e}\n", c.source))
+}
+
+fn posture_text(p: &posture::Posture) -> String {
+    let mut t = String::new();
+    for f in &p.findings {
+        let level = match f.level {
+            posture::Level::Ok => "ok  ",
+            posture::Level::Warn => "WARN",
+            posture::Level::Fail => "FAIL",
+        };
+        t.push_str(&format!("{level} {:<18} {}\n", f.check, f.message));
+        for a in &f.accounts {
+            if f.level != posture::Level::Ok {
+                t.push_str(&format!("       - {a}\n"));
+            }
+        }
+    }
+    t.push_str(&format!(
+        "{} account(s) checked: {}\n",
+        p.accounts_checked,
+        if p.ok { "posture ok" } else { "a check FAILED" }
+    ));
+    t
+}
+
+/// restore-admin: locate, diagnose, one plan, confirm, apply (break-glass), password shown once.
+async fn restore_admin(cli: &Cli, who: Option<&str>, write: &WriteArgs) -> Result<Report, OpError> {
+    if write.reason.trim().is_empty() {
+        return Err(OpError::Usage(
+            "--reason must say why the emergency admin is restored".into(),
+        ));
+    }
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !write.dry_run && !write.yes && !interactive {
+        return Err(OpError::Usage(
+            "writes without a terminal need --yes (or use --dry-run to see the plan)".into(),
+        ));
+    }
+    let mut journal = if write.dry_run {
+        let (path, key) = journal_paths(cli)?;
+        if path.exists() {
+            Journal::open(&path, &key).ok()
+        } else {
+            None
+        }
+    } else {
+        Some(open_journal(cli)?)
+    };
+    let mut s = session(cli).await?;
+    let mut notes = Vec::new();
+    if let (false, Some(j)) = (write.dry_run, journal.as_mut()) {
+        for r in protocol::reconcile(&mut s, j).await? {
+            notes.push(format!(
+                "journal entry {} ({}) had no outcome; the row shows it {} — recorded as entry {}",
+                r.intent,
+                r.account,
+                r.found.replace('_', " "),
+                r.entry
+            ));
+        }
+    }
+    let diag = emergency::locate(&mut s, who).await?;
+    let password = Password::generate(20).map_err(|e| OpError::Refused(e.to_string()))?;
+    let plan = emergency::plan_restore(&mut s, &diag, password).await?;
+    let fingerprint = |domain: &str, bytes: &[u8]| match &journal {
+        Some(j) => j.fingerprint(domain, bytes),
+        None => "hmac-sha256:(no journal key yet)".to_string(),
+    };
+    let view = plan.view(&fingerprint);
+    let mut text = warnings_text(&s.warnings);
+    for n in &notes {
+        text.push_str(&format!("note: {n}\n"));
+    }
+    text.push_str(&format!("Emergency admin: {}\n", diag.label()));
+    if diag.healthy() {
+        text.push_str("  nothing is wrong with the row; the plan resets its password\n");
+    }
+    for p in &diag.problems {
+        text.push_str(&format!("  wrong: {} — {}\n", p.code, p.message));
+    }
+    text.push_str(&render_plan(&view));
+    if write.dry_run {
+        text.push_str("Dry run: nothing was written (not even the journal).\n");
+        s.close().await?;
+        return Ok(Report::ok(
+            text,
+            json!({ "plan": view, "problems": diag.problems, "applied": false, "dry_run": true, "notes": notes }),
+        ));
+    }
+    if !write.yes {
+        eprint!("{text}");
+        text.clear();
+        confirm(&plan.account.login)?;
+    }
+    let Some(j) = journal.as_mut() else {
+        return Err(OpError::Usage(
+            "internal: journal missing for a write".into(),
+        ));
+    };
+    let applied = ops::apply(&mut s, j, &plan, write.reason.trim()).await?;
+    s.close().await?;
+    text.push_str(&format!(
+        "restore-admin {}: committed and verified. Break-glass journal entry {} (outcome {}) stays OPEN until `locksmith audit close {} --reason …`; `locksmith status` flags it after 24 hours.\n",
+        applied.account, applied.intent_entry, applied.outcome_entry, applied.intent_entry
+    ));
+    let mut json = json!({
+        "journal_entry": applied.intent_entry,
+        "outcome_entry": applied.outcome_entry,
+        "account": applied.account,
+        "problems": diag.problems,
+        "scheme": plan.scheme_id,
+        "verified": applied.verified,
+        "plan": view,
+        "notes": notes,
+    });
+    if let Some(pw) = &plan.new_password {
+        text.push_str(&format!(
+            "\nNew password (shown once, not stored anywhere; seal it and rotate it after use):\n\n    {}\n\n",
+            pw.expose()
+        ));
+        json["temporary_password"] = json!(pw.expose());
+    }
+    Ok(Report::ok(text, json))
+}
+
+/// `audit close ID --reason`: a `close` entry referring to a break-glass entry.
+fn close_break_glass(j: &mut Journal, id: i64, reason: &str) -> Result<Report, OpError> {
+    if reason.trim().is_empty() {
+        return Err(OpError::Usage(
+            "--reason must say how the emergency was closed".into(),
+        ));
+    }
+    let e = j.get(id).map_err(|e| match e {
+        crate::journal::JournalError::NotFound(id) => {
+            OpError::NotFound(format!("no journal entry {id}"))
+        }
+        other => OpError::Journal(other),
+    })?;
+    if e.entry.kind != EntryKind::BreakGlass {
+        return Err(OpError::Usage(format!(
+            "journal entry {id} is not a break-glass entry (restore-admin); `locksmith status` lists the open ones"
+        )));
+    }
+    if let Some(closed) = j.closed_by(id).map_err(OpError::Journal)? {
+        return Err(OpError::Refused(format!(
+            "break-glass entry {id} was already closed by entry {closed}"
+        )));
+    }
+    let new = NewEntry {
+        kind: EntryKind::Close,
+        refers_to: Some(id),
+        action: "close".into(),
+        account: e.entry.account.clone(),
+        reason: Some(reason.trim().to_string()),
+        outcome: None,
+        actor: crate::journal::Actor::current(),
+        place: e.entry.place.clone(),
+        details: json!({ "closes": id, "opened_at": e.at }),
+    };
+    let closed = j.append(&new).map_err(OpError::Journal)?;
+    Ok(Report::ok(
+        format!("break-glass entry {id} closed by entry {closed}\n"),
+        json!({ "closed": id, "journal_entry": closed }),
+    ))
+}
+
+/// `status`: open break-glass entries and whether one is overdue.
+fn status(cli: &Cli, max_open_hours: u64) -> Result<Report, OpError> {
+    let mut j = open_journal(cli)?;
+    let open = j.open_break_glass().map_err(OpError::Journal)?;
+    let now = chrono::Utc::now();
+    let limit = i64::try_from(max_open_hours)
+        .ok()
+        .and_then(|h| h.checked_mul(3600))
+        .ok_or_else(|| OpError::Usage("--max-open-hours is too large".into()))?;
+    let mut rows = Vec::new();
+    let mut text = String::new();
+    let mut overdue_count = 0;
+    for e in &open {
+        let age = chrono::DateTime::parse_from_rfc3339(&e.at)
+            .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds())
+            .unwrap_or(i64::MAX);
+        // Open for longer than the limit; with --max-open-hours 0 every open entry is overdue.
+        let overdue = age > limit || (limit == 0 && age >= 0);
+        if overdue {
+            overdue_count += 1;
+        }
+        text.push_str(&format!(
+            "{} break-glass entry {} at {} — {} on {}/{} — open {}h{:02}m{}\n",
+            if overdue { "OVERDUE" } else { "open   " },
+            e.id,
+            e.at,
+            e.entry.account.clone().unwrap_or_default(),
+            e.entry.place.host,
+            e.entry.place.database,
+            age / 3600,
+            (age % 3600) / 60,
+            if overdue {
+                format!(
+                    "; close it with `locksmith audit close {} --reason …`",
+                    e.id
+                )
+            } else {
+                String::new()
+            }
+        ));
+        rows.push(json!({
+            "entry": e.id, "at": e.at, "account": e.entry.account, "place": e.entry.place,
+            "reason": e.entry.reason, "open_seconds": age, "overdue": overdue,
+        }));
+    }
+    if open.is_empty() {
+        text.push_str("no open break-glass entries\n");
+    } else {
+        text.push_str(&format!(
+            "{} open break-glass entr{}, {} overdue (limit {} h)\n",
+            open.len(),
+            if open.len() == 1 { "y" } else { "ies" },
+            overdue_count,
+            max_open_hours
+        ));
+    }
+    Ok(Report {
+        text,
+        json: json!({ "open": rows, "overdue": overdue_count, "max_open_hours": max_open_hours }),
+        code: if overdue_count > 0 {
+            EXIT_CHECK_FAILED
+        } else {
+            0
+        },
+    })
+}
+
+/// `drill`: connect (to --on-copy when given), rehearse, report.
+async fn drill(
+    cli: &Cli,
+    who: Option<&str>,
+    report: Option<&std::path::Path>,
+    format: &str,
+    on_copy: Option<&str>,
+    dormant_days: i64,
+) -> Result<Report, OpError> {
+    if !matches!(format, "md" | "json") {
+        return Err(OpError::Usage(format!(
+            "--format `{format}`: use md or json"
+        )));
+    }
+    let mut j = open_journal(cli)?;
+    let mut progress = |t: &protocol::StepTime| {
+        if !cli.json {
+            eprintln!("drill: {:<48} {:>9.1} ms", t.step, t.millis);
+        }
+    };
+    let mut timer = drill_op::Timer::new(&mut progress);
+    let mut s = match on_copy {
+        None => session(cli).await?,
+        Some(url) => {
+            let mut copy = Target::parse(url).map_err(|e| OpError::Usage(e.to_string()))?;
+            if let Some(main) = &cli.target
+                && Target::parse(main).is_ok_and(|t| t.display() == copy.display())
+            {
+                return Err(OpError::Usage(
+                    "--on-copy names the --target itself; give the URL of a restored copy".into(),
+                ));
+            }
+            copy.resolve_password();
+            let mut all = connectors()?;
+            if let Some(prefix) = &cli.prefix {
+                all = all
+                    .into_iter()
+                    .map(|c| c.with_prefix(prefix))
+                    .collect::<Result<_, _>>()?;
+            }
+            Session::open(&copy, cli.connector.as_deref(), &all).await?
+        }
+    };
+    timer.lap("connect");
+    let r = drill_op::run(
+        &mut s,
+        &mut j,
+        who,
+        on_copy.is_some(),
+        &mut timer,
+        dormant_days,
+    )
+    .await?;
+    s.close().await?;
+    let body = if format == "json" {
+        serde_json::to_string_pretty(&r).unwrap_or_default() + "\n"
+    } else {
+        r.markdown()
+    };
+    let mut text = warnings_text(&r.plan.warnings);
+    match report {
+        Some(path) => {
+            std::fs::write(path, &body).map_err(|e| {
+                OpError::Usage(format!("cannot write the report {}: {e}", path.display()))
+            })?;
+            text.push_str(&format!(
+                "drill done: time to recover {:.1} ms, rolled back: {}; report written to {}\n",
+                r.time_to_recover_ms,
+                r.rolled_back,
+                path.display()
+            ));
+        }
+        None => text.push_str(&body),
+    }
+    Ok(Report::ok(
+        text,
+        serde_json::to_value(&r).unwrap_or_default(),
+    ))
 }

@@ -113,3 +113,69 @@ async fn an_intent_without_outcome_is_reconciled_from_the_row() {
     assert_eq!(found[0].found, "applied");
     assert!(j.open_intents().unwrap().is_empty());
 }
+
+/// restore-admin's plan has several statements in ONE transaction: when the
+/// second one's "does not exist" guard fails (another client linked the role
+/// meanwhile), the first one (the UPDATE) is rolled back too.
+#[tokio::test]
+async fn a_failed_insert_guard_rolls_back_the_whole_restore() {
+    use locksmith::ops::emergency;
+    let db = TestDb::new(Vendor::RuoYi);
+    db.exec("UPDATE sys_user SET status = '1' WHERE user_id = 1; DELETE FROM sys_user_role WHERE user_id = 1");
+    let mut s = session(&db).await;
+    let mut j = journal(&db);
+    let diag = emergency::locate(&mut s, None).await.unwrap();
+    let plan = emergency::plan_restore(&mut s, &diag, Password::new("Fresh#2026pass".into()))
+        .await
+        .unwrap();
+    assert_eq!(plan.statements.len(), 2);
+    db.exec("INSERT INTO sys_user_role (user_id, role_id) VALUES (1, 1)");
+    let image = db.row_image("sys_user", "user_id", "1");
+
+    let err = apply(&mut s, &mut j, &plan, "test").await.unwrap_err();
+    assert!(matches!(err, OpError::Refused(_)), "{err}");
+    assert!(
+        err.to_string().contains("affected 0 rows instead of 1"),
+        "{err}"
+    );
+    assert_eq!(
+        db.row_image("sys_user", "user_id", "1"),
+        image,
+        "the UPDATE was rolled back"
+    );
+    let entries = j.list(None).unwrap();
+    assert_eq!(entries[0].entry.kind, EntryKind::BreakGlass);
+    assert_eq!(entries[1].entry.outcome, Some(Outcome::Refused));
+    // A refused break-glass write leaves nothing open.
+    assert!(j.open_break_glass().unwrap().is_empty());
+    assert!(j.open_intents().unwrap().is_empty());
+}
+
+/// The re-create INSERT is guarded by "neither the key nor the login exists".
+#[tokio::test]
+async fn a_row_recreated_meanwhile_is_not_inserted_twice() {
+    use locksmith::ops::emergency;
+    let db = TestDb::new(Vendor::Wukong11);
+    db.exec("DELETE FROM wk_admin_user_role WHERE user_id = 14773; DELETE FROM wk_admin_user WHERE user_id = 14773");
+    let mut s = session(&db).await;
+    let mut j = journal(&db);
+    let diag = emergency::locate(&mut s, Some("13800000000"))
+        .await
+        .unwrap();
+    let plan = emergency::plan_restore(&mut s, &diag, Password::new("Fresh#2026pass".into()))
+        .await
+        .unwrap();
+    assert!(plan.creates_row);
+    // Someone else re-creates it with another key but the same login.
+    db.exec("INSERT INTO wk_admin_user (user_id, username, mobile) VALUES (20000, '13800000000', '13800000000')");
+    let err = apply(&mut s, &mut j, &plan, "test").await.unwrap_err();
+    assert_eq!(err.exit_code(), 5, "{err}");
+    assert_eq!(
+        db.one("SELECT COUNT(*) FROM wk_admin_user WHERE user_id = 14773"),
+        "0"
+    );
+    assert_eq!(
+        db.one("SELECT COUNT(*) FROM wk_admin_user_role WHERE user_id = 14773"),
+        "0"
+    );
+}

@@ -126,6 +126,9 @@ pub trait Dialect: Send + Sync {
     fn limit_offset(&self, limit_ph: &str, offset_ph: &str) -> String;
     /// Case-insensitive `LIKE` with `!` as escape character.
     fn like(&self, column: &str, ph: &str) -> String;
+    /// What follows a FROM-less `SELECT <values>` before its WHERE
+    /// (`INSERT … SELECT ?, ? FROM DUAL WHERE NOT EXISTS (…)` on MySQL).
+    fn values_source(&self) -> &'static str;
 }
 
 /// Escapes `!`, `%` and `_` with `!` so a search term matches literally.

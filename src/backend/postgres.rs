@@ -43,6 +43,9 @@ impl Dialect for PgDialect {
         // ILIKE needs text on the left; the cast keeps integer columns searchable.
         format!("CAST({column} AS text) ILIKE {ph} ESCAPE '!'")
     }
+    fn values_source(&self) -> &'static str {
+        ""
+    }
 }
 
 /// A bound value, sent in text format for the server to parse as the

@@ -34,6 +34,9 @@ impl Dialect for SqliteDialect {
         // SQLite's LIKE is case-insensitive for ASCII, like MySQL's default collations.
         format!("{column} LIKE {ph} ESCAPE '!'")
     }
+    fn values_source(&self) -> &'static str {
+        ""
+    }
 }
 
 pub struct Sqlite {

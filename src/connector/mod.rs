@@ -76,6 +76,11 @@ pub enum WriteSpec {
     Now,
     Int(i64),
     Text(String),
+    /// `"@login"`: the login of the row being re-created (emergency templates only).
+    Login,
+    /// `"@uuid32"`: 32 lowercase hex characters from the OS CSPRNG, for vendors
+    /// whose keys are varchar ids without a default (emergency templates only).
+    Uuid32,
 }
 
 impl WriteValue {
@@ -84,6 +89,8 @@ impl WriteValue {
             WriteValue::Int(i) => WriteSpec::Int(*i),
             WriteValue::Text(s) if s == "@null" => WriteSpec::Null,
             WriteValue::Text(s) if s == "@now" => WriteSpec::Now,
+            WriteValue::Text(s) if s == "@login" => WriteSpec::Login,
+            WriteValue::Text(s) if s == "@uuid32" => WriteSpec::Uuid32,
             WriteValue::Text(s) => WriteSpec::Text(s.strip_prefix('@').unwrap_or(s).to_string()),
         }
     }
@@ -124,6 +131,9 @@ pub struct Columns {
     pub must_change: Option<String>,
     #[serde(default)]
     pub password_changed: Option<String>,
+    /// When the account last logged in (for `check`: dormant admins).
+    #[serde(default)]
+    pub last_login: Option<String>,
 }
 
 impl Columns {
@@ -140,6 +150,7 @@ impl Columns {
             ("failed_count", &self.failed_count),
             ("must_change", &self.must_change),
             ("password_changed", &self.password_changed),
+            ("last_login", &self.last_login),
         ];
         for (role, col) in optional {
             if let Some(c) = col {
@@ -256,6 +267,41 @@ pub struct SettingCase {
     pub scheme: SchemeSpec,
 }
 
+/// The emergency (break-glass) admin: which row it is, what "healthy" means
+/// beyond the connector's states and admin rule, and how to re-create it.
+/// Healthy = the row exists, is not soft-deleted, enabled, unlocked, and linked
+/// to the first role of `admin.role` (when the connector has one).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencySpec {
+    /// Primary key of the emergency admin; also the key of a re-created row.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Its login when the row is found by login or re-created (`--account` overrides).
+    #[serde(default)]
+    pub login: Option<String>,
+    /// What clears the soft-delete (column = value).
+    #[serde(default)]
+    pub undelete: BTreeMap<String, WriteValue>,
+    /// What re-enables and unlocks it; empty means the connector's `unlock.set`.
+    #[serde(default)]
+    pub enable: BTreeMap<String, WriteValue>,
+    /// Template of the row when it is gone: every column the vendor needs besides
+    /// the id, login, password and salt (which Locksmith writes). `@login`,
+    /// `@now`, `@null`, `@uuid32` are filled in.
+    #[serde(default)]
+    pub create: BTreeMap<String, WriteValue>,
+    /// Extra columns of a re-created role-link row (besides the user and role columns).
+    #[serde(default)]
+    pub link: BTreeMap<String, WriteValue>,
+}
+
+impl EmergencySpec {
+    pub fn declared(&self) -> bool {
+        self.id.is_some() || self.login.is_some()
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnlockSpec {
@@ -295,6 +341,9 @@ pub struct Connector {
     pub reset: ResetSpec,
     #[serde(default)]
     pub unlock: UnlockSpec,
+    /// The emergency admin restored by `restore-admin` and rehearsed by `drill`.
+    #[serde(default)]
+    pub emergency: EmergencySpec,
     /// Where this connector came from: "embedded:NAME.toml" or a path.
     #[serde(skip)]
     pub source: String,
@@ -464,6 +513,23 @@ impl Connector {
                 }
             }
         }
+        for (section, map) in [
+            ("reset.set", &self.reset.set),
+            ("reset.must_change", &self.reset.must_change),
+            ("unlock.set", &self.unlock.set),
+            ("emergency.undelete", &self.emergency.undelete),
+            ("emergency.enable", &self.emergency.enable),
+        ] {
+            for (col, v) in map {
+                if matches!(v.spec(), WriteSpec::Login | WriteSpec::Uuid32) {
+                    return Err(self.invalid(
+                        &format!("{section}.{col}"),
+                        "@login and @uuid32 are for emergency.create and emergency.link only",
+                    ));
+                }
+            }
+        }
+        self.validate_emergency()?;
         if self.columns.status.is_some()
             && self.states.enabled.is_empty()
             && self.states.disabled.is_empty()
@@ -486,6 +552,54 @@ impl Connector {
                 "columns.salt",
                 format!("scheme {} keeps a salt column: map it", scheme.id()),
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_emergency(&self) -> Result<(), ConnectorError> {
+        let e = &self.emergency;
+        for (section, map) in [
+            ("emergency.undelete", &e.undelete),
+            ("emergency.enable", &e.enable),
+            ("emergency.create", &e.create),
+        ] {
+            for col in map.keys() {
+                self.check_ident(&format!("{section}.{col}"), col)?;
+                if col == &self.columns.password
+                    || Some(col) == self.columns.salt.as_ref()
+                    || col == &self.columns.id
+                    || col == &self.columns.login
+                    || self.reset.copy_hash_to.contains(col)
+                {
+                    return Err(self.invalid(
+                        &format!("{section}.{col}"),
+                        "the id, login, password and salt columns are written by Locksmith itself",
+                    ));
+                }
+            }
+        }
+        if !e.undelete.is_empty() && self.columns.deleted.is_none() {
+            return Err(self.invalid("emergency.undelete", "map columns.deleted first"));
+        }
+        if !e.create.is_empty() && e.id.is_none() {
+            return Err(self.invalid(
+                "emergency.create",
+                "a template needs emergency.id: the key the re-created row gets",
+            ));
+        }
+        if !e.link.is_empty() && self.admin.role.is_none() {
+            return Err(self.invalid("emergency.link", "needs admin.role"));
+        }
+        if let Some(role) = &self.admin.role {
+            for col in e.link.keys() {
+                self.check_ident(&format!("emergency.link.{col}"), col)?;
+                if col == &role.user_column || col == &role.role_column {
+                    return Err(self.invalid(
+                        &format!("emergency.link.{col}"),
+                        "the user and role columns are written by Locksmith itself",
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -682,6 +796,28 @@ mod tests {
         );
         let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
         assert!(err.contains("role_table_where"), "{err}");
+    }
+
+    #[test]
+    fn emergency_templates_are_validated() {
+        let text = embedded("wukong11.toml");
+        let c = Connector::parse("x.toml", text).unwrap();
+        assert_eq!(c.emergency.id.as_deref(), Some("14773"));
+        assert_eq!(c.emergency.create["mobile"].spec(), WriteSpec::Login);
+        // A template without the key the row gets.
+        let bad = text.replace("id = \"14773\"\n", "");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("emergency.create"), "{err}");
+        // The password is Locksmith's to write, not the template's.
+        let bad = text.replace("mobile = \"@login\"", "password = \"x\"");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("emergency.create.password"), "{err}");
+        // @login / @uuid32 only in templates.
+        let bad = text.replace("set = { status = \"1\" }", "set = { status = \"@uuid32\" }");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("unlock.set.status"), "{err}");
+        let jeecg = Connector::parse("x.toml", embedded("jeecg.toml")).unwrap();
+        assert_eq!(jeecg.emergency.link["id"].spec(), WriteSpec::Uuid32);
     }
 
     #[test]

@@ -94,6 +94,9 @@ pub(crate) fn kind_name(kind: EntryKind) -> &'static str {
         EntryKind::Calibrate => "calibrate",
         EntryKind::Reconcile => "reconcile",
         EntryKind::Note => "note",
+        EntryKind::BreakGlass => "break_glass",
+        EntryKind::Close => "close",
+        EntryKind::Drill => "drill",
     }
 }
 

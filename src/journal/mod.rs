@@ -57,6 +57,13 @@ pub enum EntryKind {
     Calibrate,
     Reconcile,
     Note,
+    /// The intent of a break-glass write (restore-admin). It stays open, for
+    /// `status`, until a `Close` entry refers to it.
+    BreakGlass,
+    /// Closes a break-glass entry (`audit close ID --reason`).
+    Close,
+    /// The intent of a drill: applied, verified and rolled back on purpose.
+    Drill,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -472,7 +479,7 @@ impl Journal {
             "SELECT e.id, e.at, e.kind, e.refers_to, e.action, e.account, e.body, \
                     e.prev_hash, e.hash \
              FROM entries e \
-             WHERE e.kind = 'intent' \
+             WHERE e.kind IN ('intent', 'break_glass') \
                AND NOT EXISTS (SELECT 1 FROM entries o \
                                WHERE o.refers_to = e.id AND (o.kind = 'reconcile' \
                                   OR (o.kind = 'outcome' AND json_extract(o.body, '$.outcome') IS NOT 'unknown'))) \
@@ -481,6 +488,37 @@ impl Journal {
         .load(&mut self.conn)
         .map_err(|e| self.read_err(e))?;
         rows.into_iter().map(|r| self.to_entry(r)).collect()
+    }
+
+    /// Break-glass entries not yet closed whose write may be on the target:
+    /// no `close` entry refers to them and no outcome or reconcile entry says
+    /// the write was rolled back, refused or failed. Oldest first.
+    pub fn open_break_glass(&mut self) -> Result<Vec<Entry>, JournalError> {
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT e.id, e.at, e.kind, e.refers_to, e.action, e.account, e.body, \
+                    e.prev_hash, e.hash \
+             FROM entries e \
+             WHERE e.kind = 'break_glass' \
+               AND NOT EXISTS (SELECT 1 FROM entries c WHERE c.refers_to = e.id AND c.kind = 'close') \
+               AND NOT EXISTS (SELECT 1 FROM entries o \
+                               WHERE o.refers_to = e.id AND o.kind IN ('outcome', 'reconcile') \
+                                 AND json_extract(o.body, '$.outcome') IN ('rolled_back', 'refused', 'failed')) \
+             ORDER BY e.id",
+        )
+        .load(&mut self.conn)
+        .map_err(|e| self.read_err(e))?;
+        rows.into_iter().map(|r| self.to_entry(r)).collect()
+    }
+
+    /// The `close` entry that refers to entry `id`, if there is one.
+    pub fn closed_by(&mut self, id: i64) -> Result<Option<i64>, JournalError> {
+        entries::table
+            .filter(entries::refers_to.eq(id))
+            .filter(entries::kind.eq("close"))
+            .select(entries::id)
+            .first(&mut self.conn)
+            .optional()
+            .map_err(|e| self.read_err(e))
     }
 
     /// Walks the chain from the first entry: recomputes each hash, checks

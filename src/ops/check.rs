@@ -247,10 +247,19 @@ pub async fn check(backend: &mut dyn Backend, c: &Connector) -> Result<CheckRepo
         ("reset.set", &c.reset.set),
         ("reset.must_change", &c.reset.must_change),
         ("unlock.set", &c.unlock.set),
+        ("emergency.undelete", &c.emergency.undelete),
+        ("emergency.enable", &c.emergency.enable),
+        ("emergency.create", &c.emergency.create),
+        ("emergency.link", &c.emergency.link),
     ] {
+        // The role-link template's columns live in the link table.
+        let in_table = match (section, &c.admin.role) {
+            ("emergency.link", Some(role)) => c.prefixed(&role.table),
+            _ => table.clone(),
+        };
         for (col, value) in map {
             let key = format!("{section}.{col}");
-            let Some(info) = k.column(&key, &table, col) else {
+            let Some(info) = k.column(&key, &in_table, col) else {
                 continue;
             };
             match value.spec() {
@@ -262,6 +271,7 @@ pub async fn check(backend: &mut dyn Backend, c: &Connector) -> Result<CheckRepo
                     format!("column `{col}` is NOT NULL but @null is written"),
                 ),
                 WriteSpec::Text(t) => k.expect_values_fit(&key, &info, &[t]),
+                WriteSpec::Uuid32 => k.expect_len(&key, &info, 32, "@uuid32"),
                 _ => {}
             }
         }

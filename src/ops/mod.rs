@@ -3,7 +3,10 @@
 
 pub mod account;
 pub mod check;
+pub mod drill;
+pub mod emergency;
 pub mod plan;
+pub mod posture;
 pub mod protocol;
 pub mod sql;
 
@@ -16,7 +19,7 @@ use sql::Stmt;
 
 pub use account::{Account, AccountState, LookupFilter, LookupPage};
 pub use plan::{Action, Plan, PlanOptions};
-pub use protocol::{Applied, apply};
+pub use protocol::{Applied, Mode, apply, apply_with};
 
 /// Every way an operation can fail, each mapped to one exit code.
 #[derive(Debug, thiserror::Error)]

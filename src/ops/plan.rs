@@ -7,7 +7,9 @@ use super::account::{Account, read_by_pk, resolve};
 use super::sql::Stmt;
 use super::{OpError, Session};
 use crate::backend::Value;
-use crate::connector::WriteSpec;
+use std::collections::BTreeMap;
+
+use crate::connector::{WriteSpec, WriteValue};
 use crate::secret::Password;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -15,6 +17,8 @@ use crate::secret::Password;
 pub enum Action {
     Reset,
     Unlock,
+    /// Restore the emergency admin (break-glass): several guarded statements.
+    RestoreAdmin,
 }
 
 impl Action {
@@ -22,6 +26,7 @@ impl Action {
         match self {
             Action::Reset => "reset",
             Action::Unlock => "unlock",
+            Action::RestoreAdmin => "restore-admin",
         }
     }
 }
@@ -31,6 +36,8 @@ pub struct PlanOptions {
     pub unlock: bool,
     pub must_change: bool,
     pub force: bool,
+    /// Further columns to write (restore-admin: clear the soft-delete, re-enable).
+    pub extra: BTreeMap<String, WriteValue>,
 }
 
 /// One column the plan writes.
@@ -44,13 +51,39 @@ pub struct Change {
     pub secret: bool,
 }
 
-/// A ready-to-apply write. `params` holds the new hash: never print it.
+/// One guarded statement. A plan's statements run in one transaction, in
+/// order, and each must affect exactly one row or everything rolls back.
+/// UPDATEs are guarded by the primary key and the before-values; INSERTs by
+/// "does not exist" (`INSERT … SELECT … WHERE NOT EXISTS (…)`).
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// What it does, for the plan and the journal ("update the row", "link role 1").
+    pub purpose: String,
+    pub table: String,
+    pub sql: String,
+    /// Bound values; they hold the new hash: never print them.
+    pub params: Vec<Value>,
+}
+
+/// A query that must find at least one row after the statements ran (a role
+/// link re-created by the plan): part of the verification before COMMIT.
+#[derive(Debug, Clone)]
+pub struct PostCheck {
+    pub what: String,
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+/// A ready-to-apply write. The statements' params hold the new hash: never print them.
 pub struct Plan {
     pub action: Action,
     pub account: Account,
     pub table: String,
-    pub sql: String,
-    pub params: Vec<Value>,
+    pub statements: Vec<Statement>,
+    /// Checked after the statements, before COMMIT.
+    pub post_checks: Vec<PostCheck>,
+    /// The first statement re-creates the account's row (it did not exist).
+    pub creates_row: bool,
     pub changes: Vec<Change>,
     /// Columns in the WHERE guard besides the primary key.
     pub guarded: Vec<String>,
@@ -67,12 +100,22 @@ pub struct PlanView {
     pub action: Action,
     pub account: String,
     pub table: String,
+    /// The first statement's SQL (the only one for reset and unlock).
     pub sql: String,
+    pub statements: Vec<StatementView>,
+    pub creates_row: bool,
     pub changes: Vec<ChangeView>,
     pub guarded: Vec<String>,
     pub warnings: Vec<String>,
     pub scheme: String,
     pub transactional: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatementView {
+    pub purpose: String,
+    pub table: String,
+    pub sql: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -84,7 +127,23 @@ pub struct ChangeView {
 
 impl Plan {
     pub fn nothing_to_do(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.statements.len() <= 1
+    }
+
+    /// The first statement's SQL text ("" when there is none).
+    pub fn sql(&self) -> &str {
+        self.statements.first().map_or("", |st| st.sql.as_str())
+    }
+
+    /// Every table a statement writes, in order, without repeats.
+    pub fn tables(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for st in &self.statements {
+            if !out.contains(&st.table) {
+                out.push(st.table.clone());
+            }
+        }
+        out
     }
 
     /// `fingerprint(domain, bytes)` comes from the journal's key.
@@ -101,7 +160,17 @@ impl Plan {
             action: self.action,
             account: self.account.label(),
             table: self.table.clone(),
-            sql: self.sql.clone(),
+            sql: self.sql().to_string(),
+            statements: self
+                .statements
+                .iter()
+                .map(|st| StatementView {
+                    purpose: st.purpose.clone(),
+                    table: st.table.clone(),
+                    sql: st.sql.clone(),
+                })
+                .collect(),
+            creates_row: self.creates_row,
             changes: self
                 .changes
                 .iter()
@@ -124,7 +193,7 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
     a.as_text() == b.as_text()
 }
 
-async fn resolve_write(
+pub(crate) async fn resolve_write(
     s: &mut Session,
     spec: WriteSpec,
     now: &mut Option<Value>,
@@ -133,6 +202,12 @@ async fn resolve_write(
         WriteSpec::Null => Value::Null,
         WriteSpec::Int(i) => Value::Int(i),
         WriteSpec::Text(t) => Value::Text(t),
+        // Validation keeps these to emergency templates, which resolve them first.
+        WriteSpec::Login | WriteSpec::Uuid32 => {
+            return Err(OpError::Usage(
+                "internal: @login / @uuid32 outside an emergency template".into(),
+            ));
+        }
         WriteSpec::Now => {
             if now.is_none() {
                 *now = Some(Value::DateTime(s.backend.now().await?));
@@ -162,7 +237,7 @@ pub async fn build(
     let mut now = None;
 
     let state = before.state(&c);
-    if state.deleted {
+    if state.deleted && action != Action::RestoreAdmin {
         warnings.push(format!(
             "{} is soft-deleted ({} = {}); this write does not restore it",
             before.label(),
@@ -177,7 +252,7 @@ pub async fn build(
         warnings.push(note.clone());
     }
 
-    if action == Action::Reset {
+    if matches!(action, Action::Reset | Action::RestoreAdmin) {
         let password = new_password
             .as_ref()
             .ok_or_else(|| OpError::Usage("reset needs a new password".into()))?;
@@ -232,6 +307,7 @@ pub async fn build(
         if opts.unlock {
             extra.extend(c.unlock.set.clone());
         }
+        extra.extend(opts.extra.clone());
         for (col, v) in extra {
             let value = resolve_write(s, v.spec(), &mut now).await?;
             writes.push((col, None, value, false));
@@ -242,7 +318,7 @@ pub async fn build(
             writes.push((col, None, value, false));
         }
     }
-    if action == Action::Unlock || opts.unlock {
+    if action != Action::Reset || opts.unlock {
         warnings.extend(c.notes.iter().filter(|n| n.contains("lockout")).cloned());
     }
 
@@ -283,6 +359,7 @@ pub async fn build(
     }
 
     let transactional = s.backend.transactional(&table).await?;
+    let purpose = format!("update {}", before.label());
     if !transactional {
         warnings.push(format!(
             "table `{table}` uses a non-transactional engine (MyISAM?): the UPDATE is still guarded, but it cannot be rolled back if verification fails"
@@ -340,9 +417,15 @@ pub async fn build(
     Ok(Plan {
         action,
         account: before,
+        statements: vec![Statement {
+            purpose,
+            table: table.clone(),
+            sql: stmt.text,
+            params: stmt.params,
+        }],
+        post_checks: Vec::new(),
+        creates_row: false,
         table,
-        sql: stmt.text,
-        params: stmt.params,
         changes,
         guarded,
         warnings,
@@ -352,7 +435,11 @@ pub async fn build(
     })
 }
 
-async fn read_column(s: &mut Session, id: &Value, column: &str) -> Result<Value, OpError> {
+pub(crate) async fn read_column(
+    s: &mut Session,
+    id: &Value,
+    column: &str,
+) -> Result<Value, OpError> {
     let c = &s.connector;
     let mut stmt = Stmt::new(s.backend.dialect());
     let col = stmt.ident(column);

@@ -6,7 +6,9 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::plan::{Plan, read_columns, same_value};
+use std::time::Instant;
+
+use super::plan::{Action, Plan, read_columns, same_value};
 use super::{OpError, Session, account};
 use crate::backend::{BackendError, Value};
 use crate::journal::{EntryKind, Journal, NewEntry, Outcome};
@@ -18,6 +20,33 @@ pub struct Applied {
     pub outcome_entry: i64,
     pub account: String,
     pub verified: bool,
+    /// true when the transaction was rolled back on purpose (a drill).
+    pub rehearsed: bool,
+    /// Each step of the protocol and how long it took.
+    pub steps: Vec<StepTime>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepTime {
+    pub step: String,
+    pub millis: f64,
+}
+
+/// Commit the change, or rehearse it: everything up to and including the
+/// verification, then ROLLBACK instead of COMMIT (the drill).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Commit,
+    Rehearse,
+    /// A rehearsal on a restored copy (`drill --on-copy`): non-transactional
+    /// tables are allowed there, and keep the change.
+    RehearseOnCopy,
+}
+
+impl Mode {
+    pub fn rehearsal(self) -> bool {
+        self != Mode::Commit
+    }
 }
 
 fn fp(j: &Journal, column: &str, v: &Value) -> String {
@@ -25,11 +54,17 @@ fn fp(j: &Journal, column: &str, v: &Value) -> String {
 }
 
 /// The intent's details: what will be written, as fingerprints only.
-fn intent_details(s: &Session, plan: &Plan, j: &Journal) -> serde_json::Value {
+fn intent_details(s: &Session, plan: &Plan, j: &Journal, mode: Mode) -> serde_json::Value {
     json!({
         "table": plan.table,
         "pk": { "column": s.connector.columns.id, "value": plan.account.id_text() },
-        "sql": plan.sql,
+        "sql": plan.sql(),
+        "statements": plan.statements.iter().map(|st| json!({
+            "purpose": st.purpose,
+            "table": st.table,
+            "sql": st.sql,
+        })).collect::<Vec<_>>(),
+        "creates_row": plan.creates_row,
         "columns": plan.changes.iter().map(|c| json!({
             "column": c.column,
             "before": fp(j, &c.column, &c.before),
@@ -40,6 +75,8 @@ fn intent_details(s: &Session, plan: &Plan, j: &Journal) -> serde_json::Value {
         "transactional": plan.transactional,
         "warnings": plan.warnings,
         "target": s.target,
+        "rehearsal": mode.rehearsal(),
+        "on_copy": mode == Mode::RehearseOnCopy,
     })
 }
 
@@ -65,6 +102,16 @@ fn entry(
     }
 }
 
+/// The journal kind of a plan's intent: a break-glass restore and a drill
+/// are told apart from ordinary writes.
+fn intent_kind(plan: &Plan, mode: Mode) -> EntryKind {
+    match (mode, plan.action) {
+        (Mode::Rehearse | Mode::RehearseOnCopy, _) => EntryKind::Drill,
+        (Mode::Commit, Action::RestoreAdmin) => EntryKind::BreakGlass,
+        (Mode::Commit, _) => EntryKind::Intent,
+    }
+}
+
 /// Runs the write protocol for a plan. `reason` is required by the caller.
 pub async fn apply(
     s: &mut Session,
@@ -72,19 +119,61 @@ pub async fn apply(
     plan: &Plan,
     reason: &str,
 ) -> Result<Applied, OpError> {
-    if plan.nothing_to_do() {
+    apply_with(s, j, plan, reason, Mode::Commit).await
+}
+
+struct Clock {
+    steps: Vec<StepTime>,
+    last: Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            steps: Vec::new(),
+            last: Instant::now(),
+        }
+    }
+    fn lap(&mut self, step: &str) {
+        let now = Instant::now();
+        self.steps.push(StepTime {
+            step: step.to_string(),
+            millis: now.duration_since(self.last).as_secs_f64() * 1000.0,
+        });
+        self.last = now;
+    }
+}
+
+/// The one write path: intent → transaction → every guarded statement
+/// matches exactly one row → re-read and verify → COMMIT (or, rehearsing,
+/// ROLLBACK) → outcome.
+pub async fn apply_with(
+    s: &mut Session,
+    j: &mut Journal,
+    plan: &Plan,
+    reason: &str,
+    mode: Mode,
+) -> Result<Applied, OpError> {
+    if plan.nothing_to_do() || plan.statements.is_empty() {
         return Err(OpError::Refused(format!(
             "{} needs no change; nothing was written",
             plan.account.label()
         )));
     }
+    if mode == Mode::Rehearse && !plan.transactional {
+        return Err(OpError::Refused(format!(
+            "a rehearsal needs transactional tables, and {} is not (MyISAM?): it could not be rolled back; nothing was written",
+            plan.tables().join(", ")
+        )));
+    }
+    let mut clock = Clock::new();
     // Step 3: intent, durable before the target is touched.
-    let details = intent_details(s, plan, j);
+    let details = intent_details(s, plan, j, mode);
     let intent = j
         .append(&entry(
             s,
             plan,
-            EntryKind::Intent,
+            intent_kind(plan, mode),
             None,
             reason,
             None,
@@ -92,6 +181,7 @@ pub async fn apply(
         ))
         .map_err(OpError::Journal)?;
     tracing::debug!(intent, account = %plan.account.label(), "intent journaled");
+    clock.lap("journal intent");
 
     let outcome = |s: &Session, j: &mut Journal, o: Outcome, d: serde_json::Value| {
         j.append(&entry(
@@ -105,7 +195,7 @@ pub async fn apply(
         ))
     };
 
-    // Step 4: one transaction, guarded UPDATE, exactly one row.
+    // Step 4: one transaction, every statement guarded, exactly one row each.
     if let Err(e) = s.backend.begin().await {
         let _ = outcome(
             s,
@@ -115,33 +205,57 @@ pub async fn apply(
         );
         return Err(e.into());
     }
-    let matched = match s.backend.execute(&plan.sql, &plan.params).await {
-        Ok(n) => n,
-        Err(e) => {
+    clock.lap("begin");
+    for (i, st) in plan.statements.iter().enumerate() {
+        let step = if i == 0 {
+            "update".to_string()
+        } else {
+            format!("statement {}", i + 1)
+        };
+        let matched = match s.backend.execute(&st.sql, &st.params).await {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = s.backend.rollback().await;
+                // Nothing was committed; a lost link leaves the server to roll back.
+                let o = if matches!(e, BackendError::ConnectionLost(_)) && mode == Mode::Commit {
+                    Outcome::Unknown
+                } else if mode.rehearsal() {
+                    Outcome::RolledBack
+                } else {
+                    Outcome::Failed
+                };
+                let _ = outcome(
+                    s,
+                    j,
+                    o,
+                    json!({ "error": e.to_string(), "step": step, "purpose": st.purpose }),
+                );
+                return Err(e.into());
+            }
+        };
+        tracing::debug!(matched, purpose = %st.purpose, "guarded statement");
+        if matched != 1 {
             let _ = s.backend.rollback().await;
-            let o = if matches!(e, BackendError::ConnectionLost(_)) {
-                Outcome::Unknown
+            let msg = if i == 0 && !plan.creates_row {
+                format!(
+                    "the guarded UPDATE matched {matched} rows instead of 1: {} changed since it was read (another client wrote to it); nothing was written, re-run to plan again",
+                    plan.account.label()
+                )
             } else {
-                Outcome::Failed
+                format!(
+                    "the guarded statement `{}` affected {matched} rows instead of 1: the target changed since it was read (the row or link already exists, or another client wrote to it); everything was rolled back, re-run to plan again",
+                    st.purpose
+                )
             };
-            let _ = outcome(s, j, o, json!({ "error": e.to_string(), "step": "update" }));
-            return Err(e.into());
+            let _ = outcome(
+                s,
+                j,
+                Outcome::Refused,
+                json!({ "matched_rows": matched, "step": step, "error": msg }),
+            );
+            return Err(OpError::Refused(msg));
         }
-    };
-    tracing::debug!(matched, "guarded update");
-    if matched != 1 {
-        let _ = s.backend.rollback().await;
-        let msg = format!(
-            "the guarded UPDATE matched {matched} rows instead of 1: {} changed since it was read (another client wrote to it); nothing was written, re-run to plan again",
-            plan.account.label()
-        );
-        let _ = outcome(
-            s,
-            j,
-            Outcome::Refused,
-            json!({ "matched_rows": matched, "step": "update", "error": msg }),
-        );
-        return Err(OpError::Refused(msg));
+        clock.lap(&st.purpose);
     }
 
     // Step 5: re-read and verify.
@@ -159,8 +273,50 @@ pub async fn apply(
         );
         return Err(OpError::VerifyFailed(msg));
     }
-
     tracing::debug!("verified after write");
+    clock.lap("verify");
+
+    if mode.rehearsal() {
+        // The drill: everything was done and verified; now undo it.
+        if let Err(e) = s.backend.rollback().await {
+            let _ = outcome(
+                s,
+                j,
+                Outcome::Failed,
+                json!({ "step": "rollback", "error": e.to_string(), "rehearsal": true }),
+            );
+            return Err(e.into());
+        }
+        clock.lap("rollback");
+        // Only a non-transactional copy keeps the change (apply_with refused it elsewhere).
+        let kept = !plan.transactional;
+        let done = outcome(
+            s,
+            j,
+            if kept {
+                Outcome::Committed
+            } else {
+                Outcome::RolledBack
+            },
+            json!({
+                "verified": true,
+                "rehearsal": true,
+                "on_copy": mode == Mode::RehearseOnCopy,
+                "statements": plan.statements.len(),
+            }),
+        )
+        .map_err(OpError::Journal)?;
+        clock.lap("journal outcome");
+        return Ok(Applied {
+            intent_entry: intent,
+            outcome_entry: done,
+            account: plan.account.label(),
+            verified: true,
+            rehearsed: !kept,
+            steps: clock.steps,
+        });
+    }
+
     // Step 6: commit, then the outcome.
     if let Err(e) = s.backend.commit().await {
         let lost = matches!(e, BackendError::ConnectionLost(_));
@@ -179,23 +335,28 @@ pub async fn apply(
             e.into()
         });
     }
+    clock.lap("commit");
     let done = outcome(
         s,
         j,
         Outcome::Committed,
-        json!({ "verified": true, "matched_rows": 1 }),
+        json!({ "verified": true, "matched_rows": 1, "statements": plan.statements.len() }),
     )
     .map_err(OpError::JournalAfterCommit)?;
+    clock.lap("journal outcome");
     Ok(Applied {
         intent_entry: intent,
         outcome_entry: done,
         account: plan.account.label(),
         verified: true,
+        rehearsed: false,
+        steps: clock.steps,
     })
 }
 
 /// Reads the row back by primary key and checks every written column; the
-/// password is checked with the vendor's scheme against the new password.
+/// password is checked with the vendor's scheme against the new password;
+/// every post-check (a re-created role link) must find its row.
 async fn verify(s: &mut Session, plan: &Plan) -> Result<(), String> {
     let after = account::read_by_pk(s, &plan.account.id)
         .await
@@ -240,6 +401,19 @@ async fn verify(s: &mut Session, plan: &Plan) -> Result<(), String> {
             return Err(format!(
                 "the stored value does not verify against the new password with {}",
                 s.scheme.id()
+            ));
+        }
+    }
+    for check in &plan.post_checks {
+        let rows = s
+            .backend
+            .query(&check.sql, &check.params)
+            .await
+            .map_err(|e| format!("re-reading {} failed: {e}", check.what))?;
+        if rows.is_empty() {
+            return Err(format!(
+                "{} is missing after the statements ran",
+                check.what
             ));
         }
     }
@@ -328,7 +502,9 @@ pub async fn reconcile(s: &mut Session, j: &mut Journal) -> Result<Vec<Reconcile
             .unwrap_or_default();
         let names: Vec<String> = columns.iter().map(|c| c.0.clone()).collect();
         let current = read_columns(s, &Value::Text(pk.to_string()), &names).await?;
+        let creates_row = d["creates_row"].as_bool().unwrap_or(false);
         let found = match current {
+            None if creates_row => "not_applied".to_string(),
             None => "row_missing".to_string(),
             Some(values) => {
                 let now: Vec<String> = names

@@ -223,6 +223,11 @@ impl Runner {
                                     .map_err(|e| OpError::Refused(e.to_string()))?,
                             ),
                             ops::Action::Unlock => None,
+                            ops::Action::RestoreAdmin => {
+                                return Err(OpError::Usage(
+                                    "restore-admin runs from the CLI for now: locksmith restore-admin --reason …".into(),
+                                ));
+                            }
                         };
                         let plan =
                             plan::build(s, &reference, action, password, &PlanOptions::default())

@@ -2,7 +2,7 @@
 //! without a terminal or a database.
 
 use locksmith::ops::AccountState;
-use locksmith::ops::plan::{Action, ChangeView, PlanView};
+use locksmith::ops::plan::{Action, ChangeView, PlanView, StatementView};
 use locksmith::secret::Password;
 use locksmith::tui::i18n::Lang;
 use locksmith::tui::state::*;
@@ -186,6 +186,12 @@ pub fn plan(token: u64) -> PlanInfo {
             warnings: vec![],
             scheme: "digest:md5(login+password+'erp'+salt)".into(),
             transactional: true,
+            statements: vec![StatementView {
+                purpose: "update 13900000001 (#14774)".into(),
+                table: "wk_admin_user".into(),
+                sql: "UPDATE `wk_admin_user` SET `password` = ?, `salt` = ? WHERE `user_id` = ? AND `username` <=> ? AND `password` <=> ? AND `salt` <=> ?".into(),
+            }],
+            creates_row: false,
         },
         login: "13900000001".into(),
         notes: vec![],

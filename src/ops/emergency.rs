@@ -1,0 +1,534 @@
+//! The emergency (break-glass) admin: locate it, say what keeps it from
+//! working, and plan ONE restore that fixes all of it. The plan goes through
+//! the one write path (`protocol::apply`): every statement guarded, all of
+//! them in one transaction.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::account::{Account, read_by_pk, resolve};
+use super::plan::{self, Action, Change, Plan, PlanOptions, PostCheck, Statement};
+use super::sql::Stmt;
+use super::{OpError, Session};
+use crate::backend::Value;
+use crate::connector::{WriteSpec, WriteValue};
+use crate::schemes::AccountInput;
+use crate::secret::{HEX_LOWER, Password, random_string};
+
+/// One thing that keeps the emergency admin from working.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Problem {
+    /// missing | deleted | disabled | locked | role_link_missing | not_admin | password_format
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Where the emergency admin is and what is wrong with it.
+#[derive(Debug, Clone)]
+pub struct Diagnosis {
+    /// The row, when it exists.
+    pub account: Option<Account>,
+    /// Its login (the one a re-created row gets when it is missing).
+    pub login: String,
+    /// Its primary key (the declared one when the row is missing).
+    pub id: Option<String>,
+    pub problems: Vec<Problem>,
+}
+
+impl Diagnosis {
+    pub fn healthy(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    pub fn label(&self) -> String {
+        match &self.account {
+            Some(a) => a.label(),
+            None => format!(
+                "{} (#{}, missing)",
+                self.login,
+                self.id.as_deref().unwrap_or("?")
+            ),
+        }
+    }
+}
+
+fn problem(code: &'static str, message: String) -> Problem {
+    Problem { code, message }
+}
+
+/// Finds the emergency admin: `--account` (login or #ID) when given, else the
+/// connector's `emergency.id`, else its `emergency.login`.
+pub async fn locate(s: &mut Session, account: Option<&str>) -> Result<Diagnosis, OpError> {
+    let c = s.connector.clone();
+    let e = &c.emergency;
+    if account.is_none() && !e.declared() {
+        return Err(OpError::Usage(format!(
+            "connector `{}` declares no emergency admin ([emergency] in {}); pass --account LOGIN",
+            c.name, c.source
+        )));
+    }
+    let found = match account {
+        Some(a) => match resolve(s, a).await {
+            Ok(acc) => Some(acc),
+            Err(OpError::NotFound(_)) if !a.starts_with('#') => None,
+            Err(err) => return Err(err),
+        },
+        None => match (&e.id, &e.login) {
+            (Some(id), _) => read_by_pk(s, &Value::Text(id.clone())).await?,
+            (None, Some(login)) => match resolve(s, login).await {
+                Ok(acc) => Some(acc),
+                Err(OpError::NotFound(_)) => None,
+                Err(err) => return Err(err),
+            },
+            (None, None) => None,
+        },
+    };
+    let Some(acc) = found else {
+        let login = account
+            .map(str::to_string)
+            .or_else(|| e.login.clone())
+            .ok_or_else(|| {
+                OpError::NotFound(format!(
+                    "the emergency admin #{} is missing and connector `{}` names no login to re-create it with; pass --account LOGIN",
+                    e.id.as_deref().unwrap_or("?"),
+                    c.name
+                ))
+            })?;
+        return Ok(Diagnosis {
+            account: None,
+            problems: vec![problem(
+                "missing",
+                format!(
+                    "the row is missing from `{}` (no {} = {} / login `{login}`)",
+                    c.table_name(),
+                    c.columns.id,
+                    e.id.as_deref().unwrap_or("?")
+                ),
+            )],
+            login,
+            id: e.id.clone(),
+        });
+    };
+    let mut problems = Vec::new();
+    let st = acc.state(&c);
+    if st.deleted {
+        problems.push(problem(
+            "deleted",
+            format!(
+                "soft-deleted ({} = {})",
+                c.columns.deleted.as_deref().unwrap_or("?"),
+                acc.text("deleted").unwrap_or_default()
+            ),
+        ));
+    }
+    if st.enabled == Some(false) {
+        problems.push(problem(
+            "disabled",
+            format!(
+                "disabled ({} = {})",
+                c.columns.status.as_deref().unwrap_or("?"),
+                acc.text("status").unwrap_or_default()
+            ),
+        ));
+    }
+    if st.locked == Some(true) {
+        problems.push(problem("locked", "locked in the database".into()));
+    }
+    if c.admin.role.is_some() {
+        let role = role_value(s).await?;
+        if !link_exists(s, &acc.id, &role).await? {
+            problems.push(problem(
+                "role_link_missing",
+                format!(
+                    "not linked to the admin role `{}` in `{}`",
+                    c.admin
+                        .role
+                        .as_ref()
+                        .and_then(|r| r.roles.first())
+                        .cloned()
+                        .unwrap_or_default(),
+                    c.admin
+                        .role
+                        .as_ref()
+                        .map(|r| c.prefixed(&r.table))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+    } else if !acc.is_admin && c.admin.flag.is_some() {
+        problems.push(problem("not_admin", "the admin flag is not set".into()));
+    }
+    if !acc.shape_ok(s) {
+        problems.push(problem(
+            "password_format",
+            format!(
+                "the stored value does not have the shape of {}: nobody can log in with it",
+                s.scheme.id()
+            ),
+        ));
+    }
+    Ok(Diagnosis {
+        login: acc.login.clone(),
+        id: Some(acc.id_text()),
+        account: Some(acc),
+        problems,
+    })
+}
+
+/// The value of the link table's role column for the emergency role: the
+/// first of `admin.role.roles`, looked up in `role_table` when there is one.
+async fn role_value(s: &mut Session) -> Result<Value, OpError> {
+    let c = s.connector.clone();
+    let Some(role) = &c.admin.role else {
+        return Err(OpError::Usage("internal: no admin role".into()));
+    };
+    let key = role
+        .roles
+        .first()
+        .cloned()
+        .ok_or_else(|| OpError::Usage("internal: admin.role.roles is empty".into()))?;
+    let (Some(rt), Some(rid), Some(rkey)) =
+        (&role.role_table, &role.role_table_id, &role.role_table_key)
+    else {
+        return Ok(Value::Text(key));
+    };
+    let mut stmt = Stmt::new(s.backend.dialect());
+    let rid_q = stmt.ident(rid);
+    let rt_q = stmt.ident(&c.prefixed(rt));
+    let rkey_q = stmt.ident(rkey);
+    let ph = stmt.bind(Value::Text(key.clone()));
+    let mut sql = format!("SELECT {rid_q} FROM {rt_q} WHERE {rkey_q} = {ph}");
+    for (col, value) in &role.role_table_where {
+        let col = stmt.ident(col);
+        let ph = stmt.bind(Value::Text(value.clone()));
+        sql.push_str(&format!(" AND {col} = {ph}"));
+    }
+    stmt.push(&sql);
+    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
+    rows.into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next())
+        .ok_or_else(|| {
+            OpError::Refused(format!(
+                "the admin role `{key}` does not exist in `{}`; restore it first (it is not a user row)",
+                c.prefixed(rt)
+            ))
+        })
+}
+
+/// `SELECT 1 FROM link WHERE user = ? AND role = ?` with its values.
+fn link_query(s: &Session, user: &Value, role: &Value) -> (String, Vec<Value>) {
+    let c = &s.connector;
+    let mut stmt = Stmt::new(s.backend.dialect());
+    if let Some(r) = &c.admin.role {
+        let link = stmt.ident(&c.prefixed(&r.table));
+        let u = stmt.ident(&r.user_column);
+        let rc = stmt.ident(&r.role_column);
+        let p1 = stmt.bind(user.clone());
+        let p2 = stmt.bind(role.clone());
+        stmt.push(&format!(
+            "SELECT 1 FROM {link} WHERE {u} = {p1} AND {rc} = {p2}"
+        ));
+    }
+    (stmt.text, stmt.params)
+}
+
+async fn link_exists(s: &mut Session, user: &Value, role: &Value) -> Result<bool, OpError> {
+    let (sql, params) = link_query(s, user, role);
+    Ok(!s.backend.query(&sql, &params).await?.is_empty())
+}
+
+/// A template value with `@login`, `@uuid32`, `@now` and `@null` filled in.
+async fn template_value(
+    s: &mut Session,
+    v: &WriteValue,
+    login: &str,
+    now: &mut Option<Value>,
+) -> Result<Value, OpError> {
+    match v.spec() {
+        WriteSpec::Login => Ok(Value::Text(login.to_string())),
+        WriteSpec::Uuid32 => Ok(Value::Text(
+            random_string(32, HEX_LOWER).map_err(|e| OpError::Refused(e.to_string()))?,
+        )),
+        other => plan::resolve_write(s, other, now).await,
+    }
+}
+
+/// `INSERT INTO link (user, role, extra…) SELECT ?, ?, … WHERE NOT EXISTS (link)`,
+/// and the post-check that finds the link afterwards.
+async fn link_statement(
+    s: &mut Session,
+    user: &Value,
+    role: &Value,
+    login: &str,
+) -> Result<(Statement, PostCheck), OpError> {
+    let c = s.connector.clone();
+    let Some(r) = &c.admin.role else {
+        return Err(OpError::Usage("internal: no admin role".into()));
+    };
+    let link = c.prefixed(&r.table);
+    let mut now = None;
+    let mut cols: Vec<(String, Value)> = vec![
+        (r.user_column.clone(), user.clone()),
+        (r.role_column.clone(), role.clone()),
+    ];
+    for (col, v) in &c.emergency.link {
+        let value = template_value(s, v, login, &mut now).await?;
+        cols.push((col.clone(), value));
+    }
+    let mut stmt = Stmt::new(s.backend.dialect());
+    let names: Vec<String> = cols.iter().map(|(c, _)| stmt.ident(c)).collect();
+    let phs: Vec<String> = cols.iter().map(|(_, v)| stmt.bind(v.clone())).collect();
+    let link_q = stmt.ident(&link);
+    let u = stmt.ident(&r.user_column);
+    let rc = stmt.ident(&r.role_column);
+    let g1 = stmt.bind(user.clone());
+    let g2 = stmt.bind(role.clone());
+    let from = stmt.dialect().values_source();
+    stmt.push(&format!(
+        "INSERT INTO {link_q} ({}) SELECT {}{from} WHERE NOT EXISTS (SELECT 1 FROM {link_q} WHERE {u} = {g1} AND {rc} = {g2})",
+        names.join(", "),
+        phs.join(", ")
+    ));
+    let (sql, params) = link_query(s, user, role);
+    let role_name = r.roles.first().cloned().unwrap_or_default();
+    Ok((
+        Statement {
+            purpose: format!("link the account to the admin role `{role_name}` in `{link}`"),
+            table: link.clone(),
+            sql: stmt.text,
+            params: stmt.params,
+        },
+        PostCheck {
+            what: format!("the link to role `{role_name}` in `{link}`"),
+            sql,
+            params,
+        },
+    ))
+}
+
+/// One plan that fixes everything `diag` found, and resets the password to
+/// `password` (the operator cannot know the current one): re-enable, clear
+/// the soft-delete, unlock, set the admin flag, re-link the role, or
+/// re-create the row from the connector's template.
+pub async fn plan_restore(
+    s: &mut Session,
+    diag: &Diagnosis,
+    password: Password,
+) -> Result<Plan, OpError> {
+    let c = s.connector.clone();
+    let e = &c.emergency;
+    let mut plan = match &diag.account {
+        Some(acc) => {
+            let mut extra: BTreeMap<String, WriteValue> = BTreeMap::new();
+            extra.extend(e.undelete.clone());
+            if e.enable.is_empty() {
+                extra.extend(c.unlock.set.clone());
+            } else {
+                extra.extend(e.enable.clone());
+            }
+            if let Some(flag) = &c.admin.flag
+                && c.admin.role.is_none()
+                && !acc.is_admin
+                && let Some(v) = flag.values.first()
+            {
+                extra.insert(flag.column.clone(), WriteValue::Text(v.clone()));
+            }
+            let opts = PlanOptions {
+                // The stored value is replaced whatever it holds: that is the point.
+                force: true,
+                extra,
+                ..PlanOptions::default()
+            };
+            plan::build(
+                s,
+                &format!("#{}", acc.id_text()),
+                Action::RestoreAdmin,
+                Some(password),
+                &opts,
+            )
+            .await?
+        }
+        None => plan_create(s, diag, password).await?,
+    };
+    // A problem whose column the plan does not write is said out loud, not hidden.
+    if !plan.creates_row {
+        for (code, column) in [
+            ("deleted", &c.columns.deleted),
+            ("disabled", &c.columns.status),
+            ("locked", &c.columns.locked),
+        ] {
+            let found = diag.problems.iter().any(|p| p.code == code);
+            let fixed = column
+                .as_ref()
+                .is_some_and(|col| plan.changes.iter().any(|ch| &ch.column == col));
+            if found && !fixed {
+                plan.warnings.push(format!(
+                    "this plan does not fix `{code}`: connector `{}` declares no emergency.undelete / emergency.enable value for it",
+                    c.name
+                ));
+            }
+        }
+    }
+    if c.admin.role.is_some() {
+        let role = role_value(s).await?;
+        let user = plan.account.id.clone();
+        if !link_exists(s, &user, &role).await? {
+            let (st, check) = link_statement(s, &user, &role, &diag.login).await?;
+            if !s.backend.transactional(&st.table).await? {
+                plan.transactional = false;
+                plan.warnings.push(format!(
+                    "table `{}` uses a non-transactional engine (MyISAM?): the link cannot be rolled back if a later step fails",
+                    st.table
+                ));
+            }
+            plan.statements.push(st);
+            plan.post_checks.push(check);
+        } else if plan.creates_row {
+            plan.warnings.push(format!(
+                "a link of #{} to the admin role is still there from the deleted row; it is kept",
+                plan.account.id_text()
+            ));
+        }
+    }
+    Ok(plan)
+}
+
+/// The row is gone: an INSERT from the connector's template, guarded by
+/// "neither the key nor the login exists".
+async fn plan_create(
+    s: &mut Session,
+    diag: &Diagnosis,
+    password: Password,
+) -> Result<Plan, OpError> {
+    let c = s.connector.clone();
+    let e = &c.emergency;
+    let table = c.table_name();
+    let (Some(id), false) = (&diag.id, e.create.is_empty()) else {
+        return Err(OpError::Refused(format!(
+            "the emergency admin is missing and connector `{}` has no template to re-create it (emergency.id and emergency.create in {})",
+            c.name, c.source
+        )));
+    };
+    if let Some(other) = read_by_pk(s, &Value::Text(id.clone())).await? {
+        return Err(OpError::Refused(format!(
+            "{} = {id} exists with the login `{}`: pass --account {} (or #{id}) to restore it",
+            c.columns.id, other.login, other.login
+        )));
+    }
+    let input = AccountInput {
+        login: &diag.login,
+        salt: None,
+    };
+    let hashed = s.scheme.hash(&password, &input)?;
+    let mut writes: Vec<(String, Option<&'static str>, Value, bool)> = vec![
+        (
+            c.columns.id.clone(),
+            Some("id"),
+            Value::Text(id.clone()),
+            false,
+        ),
+        (
+            c.columns.login.clone(),
+            Some("login"),
+            Value::Text(diag.login.clone()),
+            false,
+        ),
+        (
+            c.columns.password.clone(),
+            Some("password"),
+            Value::Text(hashed.stored.clone()),
+            true,
+        ),
+    ];
+    if let (Some(col), Some(salt)) = (&c.columns.salt, hashed.salt) {
+        writes.push((col.clone(), Some("salt"), Value::Text(salt), true));
+    }
+    for col in &c.reset.copy_hash_to {
+        writes.push((col.clone(), None, Value::Text(hashed.stored.clone()), true));
+    }
+    let mut now = None;
+    let mut template = c.reset.set.clone();
+    template.extend(e.create.clone());
+    for (col, v) in &template {
+        let value = template_value(s, v, &diag.login, &mut now).await?;
+        writes.retain(|w| w.0 != *col);
+        writes.push((col.clone(), None, value, false));
+    }
+    let mapped = c.columns.mapped();
+    let changes: Vec<Change> = writes
+        .into_iter()
+        .map(|(column, role, after, secret)| Change {
+            role: role.or_else(|| {
+                mapped
+                    .iter()
+                    .find(|(_, name)| *name == column)
+                    .map(|(r, _)| *r)
+            }),
+            column,
+            before: Value::Null,
+            after,
+            secret,
+        })
+        .collect();
+    let mut stmt = Stmt::new(s.backend.dialect());
+    let names: Vec<String> = changes.iter().map(|ch| stmt.ident(&ch.column)).collect();
+    let phs: Vec<String> = changes
+        .iter()
+        .map(|ch| stmt.bind(ch.after.clone()))
+        .collect();
+    let t = stmt.ident(&table);
+    let id_q = stmt.ident(&c.columns.id);
+    let login_q = stmt.ident(&c.columns.login);
+    let g1 = stmt.bind(Value::Text(id.clone()));
+    let g2 = stmt.bind(Value::Text(diag.login.clone()));
+    let from = stmt.dialect().values_source();
+    stmt.push(&format!(
+        "INSERT INTO {t} ({}) SELECT {}{from} WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {id_q} = {g1} OR {login_q} = {g2})",
+        names.join(", "),
+        phs.join(", ")
+    ));
+    let (sql, params) = (stmt.text, stmt.params);
+    let transactional = s.backend.transactional(&table).await?;
+    let mut warnings = vec![format!(
+        "the row is re-created from the template of connector `{}`: check the vendor's other per-user tables (departments, settings) after logging in",
+        c.name
+    )];
+    if !transactional {
+        warnings.push(format!(
+            "table `{table}` uses a non-transactional engine (MyISAM?): the INSERT cannot be rolled back if verification fails"
+        ));
+    }
+    if let Some(note) = &s.scheme_note {
+        warnings.push(note.clone());
+    }
+    let account = Account {
+        id: Value::Text(id.clone()),
+        login: diag.login.clone(),
+        fields: Vec::new(),
+        is_admin: true,
+    };
+    Ok(Plan {
+        action: Action::RestoreAdmin,
+        statements: vec![Statement {
+            purpose: format!("re-create {} from the template", account.label()),
+            table: table.clone(),
+            sql,
+            params,
+        }],
+        account,
+        post_checks: Vec::new(),
+        creates_row: true,
+        table,
+        changes,
+        guarded: vec![format!(
+            "does not exist: {} or {}",
+            c.columns.id, c.columns.login
+        )],
+        warnings,
+        scheme_id: s.scheme.id(),
+        transactional,
+        new_password: Some(password),
+    })
+}

@@ -1,0 +1,286 @@
+//! `check`: the access posture of a target, without printing any password.
+//! Failing checks: fewer than two enabled admins, the emergency admin
+//! unhealthy, accounts on one of the vendor's default passwords, stored
+//! values in an older (weaker) format than the vendor writes now.
+//! Warnings (reported, not failing): admins disabled, soft-deleted or
+//! dormant (where the connector maps a last-login column).
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+
+use super::account::{Account, LookupFilter, lookup};
+use super::{OpError, Session, emergency};
+use crate::secret::Password;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// admins | emergency_admin | default_passwords | legacy_format | admins_disabled | admins_dormant
+    pub check: &'static str,
+    pub level: Level,
+    pub message: String,
+    /// Accounts concerned, as `login (#id)`.
+    pub accounts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Posture {
+    pub connector: String,
+    pub accounts_checked: usize,
+    pub findings: Vec<Finding>,
+    /// No finding failed.
+    pub ok: bool,
+}
+
+fn finding(check: &'static str, level: Level, message: String, accounts: Vec<String>) -> Finding {
+    Finding {
+        check,
+        level,
+        message,
+        accounts,
+    }
+}
+
+/// Every account, a page at a time.
+async fn all_accounts(s: &mut Session, admins: bool) -> Result<Vec<Account>, OpError> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = lookup(
+            s,
+            &LookupFilter {
+                admins,
+                limit: 1000,
+                offset,
+                ..LookupFilter::default()
+            },
+        )
+        .await?;
+        offset += page.accounts.len() as u64;
+        out.extend(page.accounts);
+        if !page.more {
+            return Ok(out);
+        }
+    }
+}
+
+fn parse_time(text: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f"))
+        .ok()
+}
+
+/// Runs every check. `dormant_days`: an admin who has not logged in for
+/// longer is reported as dormant.
+pub async fn check(s: &mut Session, dormant_days: i64) -> Result<Posture, OpError> {
+    let c = s.connector.clone();
+    let mut findings = Vec::new();
+
+    // 1. At least two enabled admins (emergency-access practice: two or more).
+    let admins = all_accounts(s, true).await?;
+    let usable: Vec<&Account> = admins
+        .iter()
+        .filter(|a| {
+            let st = a.state(&c);
+            !st.deleted && st.enabled != Some(false) && st.locked != Some(true)
+        })
+        .collect();
+    let names: Vec<String> = usable.iter().map(|a| a.label()).collect();
+    findings.push(if usable.len() < 2 {
+        finding(
+            "admins",
+            Level::Fail,
+            format!(
+                "{} enabled admin(s); keep at least two so one lockout does not lock everyone out",
+                usable.len()
+            ),
+            names,
+        )
+    } else {
+        finding(
+            "admins",
+            Level::Ok,
+            format!("{} enabled admins", usable.len()),
+            names,
+        )
+    });
+
+    // 2. The emergency admin is healthy.
+    if c.emergency.declared() {
+        let d = emergency::locate(s, None).await?;
+        findings.push(if d.healthy() {
+            finding(
+                "emergency_admin",
+                Level::Ok,
+                "the emergency admin exists, is enabled, not deleted, unlocked and linked to the admin role".into(),
+                vec![d.label()],
+            )
+        } else {
+            finding(
+                "emergency_admin",
+                Level::Fail,
+                format!(
+                    "the emergency admin is unhealthy: {}; `locksmith restore-admin` fixes it",
+                    d.problems
+                        .iter()
+                        .map(|p| p.message.clone())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                vec![d.label()],
+            )
+        });
+    } else {
+        findings.push(finding(
+            "emergency_admin",
+            Level::Warn,
+            format!(
+                "connector `{}` declares no emergency admin ([emergency])",
+                c.name
+            ),
+            Vec::new(),
+        ));
+    }
+
+    // 3. and 4. Default passwords (each account with its own salt) and older formats.
+    let accounts = all_accounts(s, false).await?;
+    let defaults: Vec<Password> = c
+        .default_passwords
+        .iter()
+        .map(|p| Password::new(p.clone()))
+        .collect();
+    let mut on_default = Vec::new();
+    let mut legacy = Vec::new();
+    for a in accounts.iter().filter(|a| !a.state(&c).deleted) {
+        let stored = a.stored_password();
+        if let Some(older) = s.older_format(&stored) {
+            legacy.push(format!("{} ({})", a.label(), older.id()));
+        }
+        let scheme = s.scheme_for(&stored);
+        if !scheme.has_shape(&stored) {
+            continue;
+        }
+        for pw in &defaults {
+            if a.with_input(|input| scheme.verify(pw, input, &stored))
+                .unwrap_or(false)
+            {
+                on_default.push(a.label());
+                break;
+            }
+        }
+    }
+    findings.push(if c.default_passwords.is_empty() {
+        finding(
+            "default_passwords",
+            Level::Ok,
+            format!("connector `{}` lists no default passwords", c.name),
+            Vec::new(),
+        )
+    } else if on_default.is_empty() {
+        finding(
+            "default_passwords",
+            Level::Ok,
+            format!(
+                "no account uses one of the {} default password(s) the connector lists",
+                c.default_passwords.len()
+            ),
+            Vec::new(),
+        )
+    } else {
+        finding(
+            "default_passwords",
+            Level::Fail,
+            format!(
+                "{} account(s) still use a default password of {}; reset them",
+                on_default.len(),
+                c.title
+            ),
+            on_default,
+        )
+    });
+    findings.push(if legacy.is_empty() {
+        finding(
+            "legacy_format",
+            Level::Ok,
+            format!("every stored value has the current format {}", s.scheme.id()),
+            Vec::new(),
+        )
+    } else {
+        finding(
+            "legacy_format",
+            Level::Fail,
+            format!(
+                "{} account(s) keep a value in an older, weaker format than {} writes now ({}); a reset replaces it",
+                legacy.len(),
+                c.title,
+                s.scheme.id()
+            ),
+            legacy,
+        )
+    });
+
+    // 5. Admins disabled or deleted, and dormant admins where a last-login column exists.
+    let disabled: Vec<String> = admins
+        .iter()
+        .filter(|a| {
+            let st = a.state(&c);
+            st.deleted || st.enabled == Some(false)
+        })
+        .map(|a| a.label())
+        .collect();
+    findings.push(finding(
+        "admins_disabled",
+        if disabled.is_empty() {
+            Level::Ok
+        } else {
+            Level::Warn
+        },
+        format!("{} admin(s) disabled or soft-deleted", disabled.len()),
+        disabled,
+    ));
+    if c.columns.last_login.is_some() {
+        let now = s.backend.now().await?;
+        let limit = chrono::Duration::days(dormant_days);
+        let dormant: Vec<String> = usable
+            .iter()
+            .filter_map(
+                |a| match a.text("last_login").as_deref().and_then(parse_time) {
+                    None => Some(format!("{} (never logged in)", a.label())),
+                    Some(t) if now - t > limit => Some(format!(
+                        "{} (last login {})",
+                        a.label(),
+                        t.format("%Y-%m-%d")
+                    )),
+                    Some(_) => None,
+                },
+            )
+            .collect();
+        findings.push(finding(
+            "admins_dormant",
+            if dormant.is_empty() {
+                Level::Ok
+            } else {
+                Level::Warn
+            },
+            format!(
+                "{} enabled admin(s) without a login in the last {dormant_days} days",
+                dormant.len()
+            ),
+            dormant,
+        ));
+    }
+    let ok = findings.iter().all(|f| f.level != Level::Fail);
+    Ok(Posture {
+        connector: c.name.clone(),
+        accounts_checked: accounts.len(),
+        findings,
+        ok,
+    })
+}
