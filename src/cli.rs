@@ -724,19 +724,16 @@ fn confirm(login: &str) -> Result<(), OpError> {
     }
 }
 
-async fn write_command(
+/// What every write does first: check --reason and --yes, open the journal
+/// (a write without one is refused; --dry-run only borrows an existing key
+/// for fingerprints), connect, and settle intents earlier runs left open.
+async fn prepare_write(
     cli: &Cli,
-    who: &str,
-    action: Action,
-    password: Option<Password>,
-    generated: bool,
-    opts: &PlanOptions,
     write: &WriteArgs,
-) -> Result<Report, OpError> {
+    why: &str,
+) -> Result<(Option<Journal>, Session, Vec<String>), OpError> {
     if write.reason.trim().is_empty() {
-        return Err(OpError::Usage(
-            "--reason must say why this write is made".into(),
-        ));
+        return Err(OpError::Usage(format!("--reason must say why {why}")));
     }
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if !write.dry_run && !write.yes && !interactive {
@@ -744,7 +741,6 @@ async fn write_command(
             "writes without a terminal need --yes (or use --dry-run to see the plan)".into(),
         ));
     }
-    // The journal must be writable before anything else happens (not for --dry-run).
     let mut journal = if write.dry_run {
         let (path, key) = journal_paths(cli)?;
         if path.exists() {
@@ -768,6 +764,19 @@ async fn write_command(
             ));
         }
     }
+    Ok((journal, s, notes))
+}
+
+async fn write_command(
+    cli: &Cli,
+    who: &str,
+    action: Action,
+    password: Option<Password>,
+    generated: bool,
+    opts: &PlanOptions,
+    write: &WriteArgs,
+) -> Result<Report, OpError> {
+    let (mut journal, mut s, notes) = prepare_write(cli, write, "this write is made").await?;
     let plan = plan::build(&mut s, who, action, password, opts).await?;
     let fingerprint = |domain: &str, bytes: &[u8]| match &journal {
         Some(j) => j.fingerprint(domain, bytes),
@@ -1127,40 +1136,8 @@ fn posture_text(p: &posture::Posture) -> String {
 
 /// restore-admin: locate, diagnose, one plan, confirm, apply (break-glass), password shown once.
 async fn restore_admin(cli: &Cli, who: Option<&str>, write: &WriteArgs) -> Result<Report, OpError> {
-    if write.reason.trim().is_empty() {
-        return Err(OpError::Usage(
-            "--reason must say why the emergency admin is restored".into(),
-        ));
-    }
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    if !write.dry_run && !write.yes && !interactive {
-        return Err(OpError::Usage(
-            "writes without a terminal need --yes (or use --dry-run to see the plan)".into(),
-        ));
-    }
-    let mut journal = if write.dry_run {
-        let (path, key) = journal_paths(cli)?;
-        if path.exists() {
-            Journal::open(&path, &key).ok()
-        } else {
-            None
-        }
-    } else {
-        Some(open_journal(cli)?)
-    };
-    let mut s = session(cli).await?;
-    let mut notes = Vec::new();
-    if let (false, Some(j)) = (write.dry_run, journal.as_mut()) {
-        for r in protocol::reconcile(&mut s, j).await? {
-            notes.push(format!(
-                "journal entry {} ({}) had no outcome; the row shows it {} — recorded as entry {}",
-                r.intent,
-                r.account,
-                r.found.replace('_', " "),
-                r.entry
-            ));
-        }
-    }
+    let (mut journal, mut s, notes) =
+        prepare_write(cli, write, "the emergency admin is restored").await?;
     let diag = emergency::locate(&mut s, who).await?;
     let password = Password::generate(20).map_err(|e| OpError::Refused(e.to_string()))?;
     let plan = emergency::plan_restore(&mut s, &diag, password).await?;
