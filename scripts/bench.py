@@ -117,6 +117,28 @@ def bench_lookup():
     return results
 
 
+def first_frame():
+    """Process start → the demo console's first frame on screen, read through tmux."""
+    times = []
+    for i in range(RUNS):
+        session = f"lsbench{os.getpid()}_{i}"
+        start = time.perf_counter()
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", f"{BIN} demo --lang en"], check=True)
+        try:
+            while True:
+                screen = subprocess.run(["tmux", "capture-pane", "-t", session, "-p"], capture_output=True).stdout.decode()
+                if "Demo" in screen:
+                    times.append(time.perf_counter() - start)
+                    break
+                if time.perf_counter() - start > 10:
+                    raise SystemExit("the demo console never drew")
+                time.sleep(0.002)
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    # tmux's own start-up is part of the figure: it overstates the console's time.
+    return median(times)
+
+
 def main():
     journal = [json.loads(line) for line in sys.argv[1].splitlines() if line.strip()]
     cpu = platform.processor() or platform.machine()
@@ -136,9 +158,14 @@ def main():
     for j in journal:
         if j["figure"] == "journal_durable_pairs_per_second":
             print(f"| journal: durable intent+outcome pairs ({j['pairs']} pairs) | {j['value']:.0f} pairs/s | — | — | ≥ 500/s |")
-        else:
+        elif j["figure"] == "audit_verify_seconds":
             print(f"| audit verify, {j['entries']:,} entries ({j['file_bytes']/1e6:.0f} MB) | {j['value']:.2f} s | — | — | ≤ 5 s at 1,000,000 |")
-    print("| console frame / bytes per keypress / first frame | not measured yet | | | ≤ 2 ms, ≤ 2 KB, ≤ 150 ms |")
+    for j in journal:
+        if j["figure"] == "console_frame_ms_200x60":
+            print(f"| console: account-list frame at 200×60 (render + diff, median; p99 {j['p99']:.2f} ms) | {j['value']:.2f} ms | — | — | ≤ 2 ms |")
+        if j["figure"] == "console_bytes_per_keypress":
+            print(f"| console: bytes to the terminal per ↓ in the account list | {j['value']:.0f} B | — | — | ≤ 2 KB |")
+    print(f"| console: first frame of `locksmith demo` after process start (via tmux, includes tmux start) | {first_frame()*1000:.0f} ms | — | — | ≤ 150 ms |")
     subprocess.run(["mariadb", "-h", HOST, "-P", PORT, "-u", "root", "-e", f"DROP DATABASE IF EXISTS {DB}"], check=True)
 
 
