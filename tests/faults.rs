@@ -364,3 +364,81 @@ fn a_row_lock_held_elsewhere_times_out_cleanly() {
     let entries = outcomes(&db);
     assert_eq!(entries[1].1.as_deref(), Some("failed"), "{entries:?}");
 }
+
+#[test]
+fn a_deadlock_victim_rolls_back_everything_and_says_so() {
+    let db = TestDb::new(Vendor::RuoYi);
+    db.exec("DELETE FROM sys_user_role WHERE user_id = 1");
+    let image = db.row_image("sys_user", "user_id", "1");
+    // Session B: a large transaction that holds the gap where the admin's role link goes.
+    let mut holder = common::client(Some(&db.name))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut b = holder.stdin.take().unwrap();
+    {
+        use std::io::Write;
+        writeln!(b, "START TRANSACTION; UPDATE sys_user SET remark = 'bulk' WHERE user_id BETWEEN 100 AND 108; SELECT * FROM sys_user_role WHERE user_id = 1 FOR UPDATE;").unwrap();
+        b.flush().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // Locksmith updates the admin row, then waits to insert the role link into B's gap.
+    let journal = db.journal();
+    let url = format!("{}?lock-wait=30", db.url());
+    let child = Command::new(env!("CARGO_BIN_EXE_locksmith"))
+        .args([
+            "--target",
+            &url,
+            "--journal",
+            journal.to_str().unwrap(),
+            "--connector",
+            "ruoyi",
+            "restore-admin",
+            "--reason",
+            "deadlock test",
+            "--yes",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // B now wants the admin row Locksmith holds: a cycle. InnoDB rolls back the
+    // lighter transaction, Locksmith's single row against B's nine.
+    {
+        use std::io::Write;
+        writeln!(
+            b,
+            "UPDATE sys_user SET remark = 'b' WHERE user_id = 1; ROLLBACK;"
+        )
+        .unwrap();
+        b.flush().unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    drop(b);
+    let _ = holder.wait();
+    assert_code(&out, 5);
+    let err = stderr(&out);
+    assert!(
+        err.to_lowercase().contains("deadlock") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(
+        db.row_image("sys_user", "user_id", "1"),
+        image,
+        "the admin row is as before"
+    );
+    assert_eq!(
+        db.one("SELECT COUNT(*) FROM sys_user_role WHERE user_id = 1"),
+        "0"
+    );
+    let entries = outcomes(&db);
+    assert_eq!(
+        entries.last().unwrap().1.as_deref(),
+        Some("failed"),
+        "{entries:?}"
+    );
+}

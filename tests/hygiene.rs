@@ -191,6 +191,29 @@ fn no_secret_reaches_the_journal_logs_or_error_text() {
         .to_string();
     assert!(stderr(&generated).len() > 100, "trace logging was on");
 
+    // Break-glass restore and a drill: their generated passwords never leave stdout.
+    let restored = run(
+        &[
+            "--connector",
+            "ruoyi",
+            "--json",
+            "restore-admin",
+            "--reason",
+            "canary",
+            "--yes",
+        ],
+        None,
+        &env,
+    );
+    assert_code(&restored, 0);
+    let restored_pw = json(&restored)["temporary_password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let drill = run(&["--connector", "ruoyi", "drill"], None, &env);
+    assert_code(&drill, 0);
+    outputs.push(drill);
+
     let journal_bytes = String::from_utf8_lossy(&std::fs::read(db.journal()).unwrap()).into_owned();
     let mut haystacks: Vec<(String, String)> = vec![("journal file".into(), journal_bytes)];
     for (i, o) in outputs.iter().enumerate() {
@@ -198,6 +221,7 @@ fn no_secret_reaches_the_journal_logs_or_error_text() {
         haystacks.push((format!("stderr #{i}"), stderr(o)));
     }
     haystacks.push(("stderr of the generated reset".into(), stderr(&generated)));
+    haystacks.push(("stderr of restore-admin".into(), stderr(&restored)));
     for (name, text) in &haystacks {
         for secret in [
             new_password,
