@@ -230,6 +230,7 @@ fn no_secret_reaches_the_journal_logs_or_error_text() {
             stored_after.as_str(),
             salt_after.as_str(),
             temp.as_str(),
+            restored_pw.as_str(),
             "29c67a30398638269fe600f73a054934",
         ] {
             assert!(!text.contains(secret), "{name} contains a secret");
