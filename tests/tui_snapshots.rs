@@ -79,6 +79,16 @@ fn plan_preview() {
 }
 
 #[test]
+fn emergency_plan_preview() {
+    each("emergency_plan", |l| {
+        let mut s = accounts(l);
+        s.plan = Some(emergency_plan(1));
+        s.screen = Screen::Plan;
+        s
+    });
+}
+
+#[test]
 fn confirm_refused() {
     each("confirm", |l| {
         let mut s = accounts(l);

@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 use super::i18n::Lang;
 use crate::ops::AccountState;
+use crate::ops::emergency::Problem;
 use crate::ops::plan::{Action, PlanView};
 use crate::secret::Password;
 
@@ -190,6 +191,8 @@ pub struct PlanInfo {
     pub notes: Vec<String>,
     pub nothing_to_do: bool,
     pub scroll: u16,
+    /// restore-admin only: what keeps the emergency admin from working (empty: healthy).
+    pub problems: Vec<Problem>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -360,6 +363,12 @@ pub enum Effect {
         action: Action,
         reference: String,
     },
+    /// Plan restore-admin (the Emergency screen): the connector's declared
+    /// emergency admin, or `account` (the selected row) when it declares none.
+    PlanRestore {
+        req: u64,
+        account: Option<String>,
+    },
     Apply {
         req: u64,
         token: u64,
@@ -510,6 +519,15 @@ impl AppState {
             action,
             reference,
         }]
+    }
+
+    /// The Emergency key: plan restore-admin. Works with no row selected
+    /// (the emergency admin's row may be the one that is missing).
+    fn start_emergency(&mut self) -> Vec<Effect> {
+        let account = self.action_target().map(|(reference, _)| reference);
+        let req = self.start("busy.emergency", true);
+        self.confirm = ConfirmInput::default();
+        vec![Effect::PlanRestore { req, account }]
     }
 
     fn start_calibrate(&mut self) -> Vec<Effect> {
@@ -948,6 +966,7 @@ fn accounts_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('r') | KeyCode::F(5) => s.start_action(Action::Reset),
         KeyCode::Char('u') | KeyCode::F(6) => s.start_action(Action::Unlock),
         KeyCode::Char('c') | KeyCode::F(7) => s.start_calibrate(),
+        KeyCode::Char('e') | KeyCode::F(4) => s.start_emergency(),
         KeyCode::Char('g') | KeyCode::F(8) => s.open_journal(),
         KeyCode::Esc => {
             s.conn = None;
@@ -976,6 +995,7 @@ fn detail_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('r') | KeyCode::F(5) => s.start_action(Action::Reset),
         KeyCode::Char('u') | KeyCode::F(6) => s.start_action(Action::Unlock),
         KeyCode::Char('c') | KeyCode::F(7) => s.start_calibrate(),
+        KeyCode::Char('e') | KeyCode::F(4) => s.start_emergency(),
         KeyCode::Char('g') | KeyCode::F(8) => s.open_journal(),
         KeyCode::Char('q') | KeyCode::F(10) => {
             s.quit = true;

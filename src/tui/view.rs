@@ -8,8 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
 use super::i18n::{t, tf};
-use super::state::{AppState, Chain, Screen, TlsChoice};
+use super::state::{AppState, Chain, PlanInfo, Screen, TlsChoice};
 use super::text::{fit, truncate, width};
+use crate::ops::plan::Action;
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
@@ -76,6 +77,7 @@ pub fn keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
             ("r/F5", "key.reset"),
             ("u/F6", "key.unlock"),
             ("c/F7", "key.calibrate"),
+            ("e/F4", "key.emergency"),
             ("a l d", "key.filters"),
             ("n p", "key.page"),
             ("g/F8", "key.journal"),
@@ -86,6 +88,7 @@ pub fn keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
             ("r/F5", "key.reset"),
             ("u/F6", "key.unlock"),
             ("c/F7", "key.calibrate"),
+            ("e/F4", "key.emergency"),
             ("g/F8", "key.journal"),
             ("Esc", "key.back"),
         ],
@@ -202,6 +205,7 @@ fn render_header(f: &mut Frame, s: &AppState, area: Rect) {
         Screen::Connect | Screen::Form => t(s.lang, "title.connect"),
         Screen::Accounts => t(s.lang, "title.accounts"),
         Screen::Detail => t(s.lang, "title.detail"),
+        Screen::Plan if emergency(s) => t(s.lang, "title.emergency"),
         Screen::Plan => t(s.lang, "title.plan"),
         Screen::Confirm => t(s.lang, "title.confirm"),
         Screen::Result => t(s.lang, "title.result"),
@@ -221,6 +225,13 @@ fn render_header(f: &mut Frame, s: &AppState, area: Rect) {
         ));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The plan on screen is a restore-admin plan (the Emergency screen).
+fn emergency(s: &AppState) -> bool {
+    s.plan
+        .as_ref()
+        .is_some_and(|p| p.view.action == Action::RestoreAdmin)
 }
 
 fn block(s: &AppState, title_key: &str) -> Block<'static> {
@@ -579,6 +590,9 @@ fn render_plan(f: &mut Frame, s: &AppState, area: Rect) {
     let Some(p) = &s.plan else {
         return;
     };
+    if emergency(s) {
+        return render_emergency_plan(f, s, p, area);
+    }
     let v = &p.view;
     let action = t(s.lang, &format!("action.{}", v.action.name()));
     let mut lines = vec![
@@ -626,6 +640,101 @@ fn render_plan(f: &mut Frame, s: &AppState, area: Rect) {
             .wrap(Wrap { trim: false })
             .scroll((p.scroll, 0))
             .block(block(s, "title.plan")),
+        area,
+    );
+}
+
+/// The Emergency screen: what is wrong with the emergency admin, then every
+/// statement of the one plan that fixes it all.
+fn render_emergency_plan(f: &mut Frame, s: &AppState, p: &PlanInfo, area: Rect) {
+    let v = &p.view;
+    let action = t(s.lang, &format!("action.{}", v.action.name()));
+    let mut lines = vec![Line::styled(
+        tf(
+            s.lang,
+            "plan.headline",
+            &[
+                ("action", &action),
+                ("account", &v.account),
+                ("table", &v.table),
+            ],
+        ),
+        style(s, Tone::Title),
+    )];
+    lines.push(Line::styled(
+        t(s.lang, "plan.problems"),
+        style(s, Tone::Muted),
+    ));
+    if p.problems.is_empty() {
+        lines.push(Line::raw(format!("  {}", t(s.lang, "plan.healthy"))));
+    }
+    for pr in &p.problems {
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("  ✗ {}", t(s.lang, &format!("problem.{}", pr.code))),
+                style(s, Tone::Danger),
+            ),
+            Span::raw(format!(" — {}", pr.message)),
+        ]));
+    }
+    lines.push(Line::raw(format!(
+        "{}: {}",
+        t(s.lang, "plan.scheme"),
+        v.scheme
+    )));
+    lines.push(Line::styled(
+        t(
+            s.lang,
+            if v.transactional {
+                "plan.statements_tx"
+            } else {
+                "plan.statements"
+            },
+        ),
+        style(s, Tone::Muted),
+    ));
+    for (i, st) in v.statements.iter().enumerate() {
+        lines.push(Line::styled(
+            format!("  {}. {}", i + 1, st.purpose),
+            style(s, Tone::Title),
+        ));
+        lines.push(Line::raw(format!("     {}", st.sql)));
+    }
+    if v.creates_row {
+        lines.push(Line::styled(
+            t(s.lang, "plan.creates_row"),
+            style(s, Tone::Warn),
+        ));
+    }
+    lines.push(Line::styled(
+        t(s.lang, "plan.changes"),
+        style(s, Tone::Muted),
+    ));
+    for c in &v.changes {
+        lines.push(Line::raw(format!("  {}: {}", c.column, c.before)));
+        lines.push(Line::raw(format!(
+            "  {}  → {}",
+            " ".repeat(width(&c.column)),
+            c.after
+        )));
+    }
+    lines.push(Line::raw(format!(
+        "{}: {}",
+        t(s.lang, "plan.guarded"),
+        v.guarded.join(", ")
+    )));
+    for w in v.warnings.iter().chain(&p.notes) {
+        lines.push(Line::styled(format!("! {w}"), style(s, Tone::Warn)));
+    }
+    lines.push(Line::styled(
+        t(s.lang, "plan.break_glass"),
+        style(s, Tone::Muted),
+    ));
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((p.scroll, 0))
+            .block(block(s, "title.emergency")),
         area,
     );
 }
@@ -739,6 +848,16 @@ fn render_result(f: &mut Frame, s: &AppState, area: Rect) {
             Line::raw(t(s.lang, "result.once")),
             Line::raw(t(s.lang, "result.alphabet")),
         ];
+        if r.action == Action::RestoreAdmin {
+            hints.push(Line::styled(
+                tf(
+                    s.lang,
+                    "result.break_glass",
+                    &[("entry", &r.intent_entry.to_string())],
+                ),
+                style(s, Tone::Warn),
+            ));
+        }
         if r.copied {
             hints.push(Line::styled(t(s.lang, "result.copied"), style(s, Tone::Ok)));
         } else {
