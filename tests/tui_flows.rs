@@ -200,6 +200,76 @@ fn emergency_works_on_an_empty_table_and_from_the_detail_screen() {
 }
 
 #[test]
+fn drill_shows_each_step_live_then_the_report_path() {
+    let mut s = accounts(Lang::En);
+    let fx = reduce(&mut s, key(KeyCode::F(12)));
+    let Some(Effect::Drill { req, account }) = fx.into_iter().next() else {
+        panic!("F12 starts a drill")
+    };
+    assert_eq!(account.as_deref(), Some("#14773"));
+    assert_eq!(s.screen, Screen::Drill);
+    // A drill writes (then rolls back) and journals: it cannot be cancelled half-way.
+    assert!(reduce(&mut s, key(KeyCode::Esc)).is_empty());
+    assert_eq!(s.screen, Screen::Drill);
+    let expected = drill_done();
+    for (i, st) in expected.steps.iter().enumerate() {
+        reduce(
+            &mut s,
+            Msg::DrillStep {
+                req,
+                step: st.clone(),
+            },
+        );
+        assert_eq!(s.drill.as_ref().map(|d| d.steps.len()), Some(i + 1));
+        assert!(s.busy.is_some(), "the drill goes on after each step");
+    }
+    // A step of another request is not this drill's.
+    reduce(
+        &mut s,
+        Msg::DrillStep {
+            req: req + 100,
+            step: expected.steps[0].clone(),
+        },
+    );
+    assert_eq!(
+        s.drill.as_ref().map(|d| d.steps.len()),
+        Some(expected.steps.len())
+    );
+    reduce(
+        &mut s,
+        Msg::DrillDone {
+            req,
+            done: expected.done.clone().expect("fixture"),
+        },
+    );
+    assert!(s.busy.is_none());
+    assert_eq!(s.drill.as_ref(), Some(&expected));
+    // x runs it again from scratch; Esc goes back to where it started.
+    let fx = reduce(&mut s, key(KeyCode::Char('x')));
+    assert!(matches!(fx.as_slice(), [Effect::Drill { .. }]));
+    assert_eq!(s.drill.as_ref().map(|d| d.steps.len()), Some(0));
+    let Some(req) = s.busy.as_ref().map(|b| b.req) else {
+        panic!("busy")
+    };
+    reduce(
+        &mut s,
+        Msg::Failed {
+            req,
+            error: "the emergency admin is missing".into(),
+        },
+    );
+    assert_eq!(
+        s.screen,
+        Screen::Drill,
+        "a failed drill stays on its screen"
+    );
+    assert!(s.error.is_some());
+    reduce(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::Accounts);
+    assert!(s.drill.is_none());
+}
+
+#[test]
 fn unlock_from_the_detail_screen() {
     let mut s = accounts(Lang::En);
     reduce(&mut s, key(KeyCode::Down));

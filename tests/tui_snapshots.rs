@@ -89,6 +89,16 @@ fn emergency_plan_preview() {
 }
 
 #[test]
+fn drill_finished() {
+    each("drill", |l| {
+        let mut s = accounts(l);
+        s.drill = Some(drill_done());
+        s.screen = Screen::Drill;
+        s
+    });
+}
+
+#[test]
 fn confirm_refused() {
     each("confirm", |l| {
         let mut s = accounts(l);

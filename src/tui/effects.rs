@@ -14,13 +14,16 @@ use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use super::state::{
-    AccountRow, Chain, ConnInfo, Detail, Effect, JournalRow, JournalView, Msg, PlanInfo, ResultInfo,
+    AccountRow, Chain, ConnInfo, Detail, DrillDone, DrillStep, Effect, JournalRow, JournalView,
+    Msg, PlanInfo, ResultInfo,
 };
 use crate::backend::{DbPassword, Target};
 use crate::connector::Connector;
 use crate::journal::Journal;
 use crate::ops::plan::{self, Plan};
-use crate::ops::{self, LookupFilter, OpError, PlanOptions, Session, account, emergency, protocol};
+use crate::ops::{
+    self, LookupFilter, OpError, PlanOptions, Session, account, drill, emergency, protocol,
+};
 use crate::schemes;
 use crate::secret::Password;
 
@@ -342,11 +345,81 @@ impl Runner {
                     });
                 });
             }
+            Effect::Drill { req, account } => {
+                let tx = self.tx.clone();
+                let slot = self.session.clone();
+                let jslot = self.journal.clone();
+                let paths = self.journal_paths.clone();
+                tokio::task::spawn_local(async move {
+                    let result = async {
+                        let mut guard = slot.lock().await;
+                        let s = guard.as_mut().ok_or_else(no_session)?;
+                        let mut jguard = journal(&jslot, &paths).await?;
+                        let j = jguard.as_mut().ok_or_else(no_session)?;
+                        let who = if s.connector.emergency.declared() {
+                            None
+                        } else {
+                            account
+                        };
+                        let steps = tx.clone();
+                        let mut progress = |t: &protocol::StepTime| {
+                            let _ = steps.send(Msg::DrillStep {
+                                req,
+                                step: DrillStep {
+                                    step: t.step.clone(),
+                                    millis: t.millis,
+                                },
+                            });
+                        };
+                        let mut timer = drill::Timer::new(&mut progress);
+                        // The same operation as `locksmith drill` (on the open session:
+                        // there is no "connect" step), with its default dormancy.
+                        let r = drill::run(s, j, who.as_deref(), false, &mut timer, 90).await?;
+                        let path = drill_report_path(&paths.0, &r.started_at);
+                        std::fs::write(&path, r.markdown()).map_err(|e| {
+                            OpError::Usage(format!(
+                                "the drill ran (journal entries {} and {}) but its report could not be written to {}: {e}",
+                                r.journal_intent,
+                                r.journal_outcome,
+                                path.display()
+                            ))
+                        })?;
+                        Ok::<_, OpError>(DrillDone {
+                            account: r.account.clone(),
+                            time_to_recover_ms: r.time_to_recover_ms,
+                            total_ms: r.total_ms,
+                            rolled_back: r.rolled_back,
+                            intent_entry: r.journal_intent,
+                            outcome_entry: r.journal_outcome,
+                            chain_ok: r.chain.ok,
+                            posture_ok: r.posture.ok,
+                            report: path.display().to_string(),
+                        })
+                    }
+                    .await;
+                    let _ = tx.send(match result {
+                        Ok(done) => Msg::DrillDone { req, done },
+                        Err(e) => Msg::Failed {
+                            req,
+                            error: plain(&e),
+                        },
+                    });
+                });
+            }
             Effect::Copy(_) => {
                 // Handled by the terminal loop, which owns the terminal.
             }
         }
     }
+}
+
+/// `drill-<UTC time>.md` next to the journal.
+fn drill_report_path(journal: &std::path::Path, started_at: &str) -> PathBuf {
+    let stamp: String = started_at
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    journal.with_file_name(format!("drill-{stamp}.md"))
 }
 
 /// What a plan effect asks for.

@@ -78,6 +78,7 @@ pub fn keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
             ("u/F6", "key.unlock"),
             ("c/F7", "key.calibrate"),
             ("e/F4", "key.emergency"),
+            ("x/F12", "key.drill"),
             ("a l d", "key.filters"),
             ("n p", "key.page"),
             ("g/F8", "key.journal"),
@@ -89,6 +90,7 @@ pub fn keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
             ("u/F6", "key.unlock"),
             ("c/F7", "key.calibrate"),
             ("e/F4", "key.emergency"),
+            ("x/F12", "key.drill"),
             ("g/F8", "key.journal"),
             ("Esc", "key.back"),
         ],
@@ -109,6 +111,7 @@ pub fn keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
             ("g/F8", "key.reload"),
             ("Esc", "key.back"),
         ],
+        Screen::Drill => vec![("x/F12", "key.drill_again"), ("Esc", "key.back")],
     };
     k.push(("?/F1", "key.help"));
     k
@@ -172,6 +175,7 @@ pub fn render(f: &mut Frame, s: &AppState) {
         Screen::Result => render_result(f, s, body),
         Screen::Calibrate => render_calibrate(f, s, body),
         Screen::Journal => render_journal(f, s, body),
+        Screen::Drill => render_drill(f, s, body),
     }
     let msg = if let Some(e) = &s.error {
         Line::from(vec![
@@ -211,6 +215,7 @@ fn render_header(f: &mut Frame, s: &AppState, area: Rect) {
         Screen::Result => t(s.lang, "title.result"),
         Screen::Calibrate => t(s.lang, "title.calibrate"),
         Screen::Journal => t(s.lang, "title.journal"),
+        Screen::Drill => t(s.lang, "title.drill"),
     };
     spans.push(Span::styled(format!(" {title}"), style(s, Tone::Title)));
     if let Some(c) = &s.conn {
@@ -998,6 +1003,129 @@ fn render_journal(f: &mut Frame, s: &AppState, area: Rect) {
     )
     .block(Block::default().borders(Borders::ALL));
     f.render_widget(tbl, table);
+}
+
+/// The Drill screen: each step with its time as it completes, then the
+/// time to recover and the report's path.
+fn render_drill(f: &mut Frame, s: &AppState, area: Rect) {
+    let Some(d) = &s.drill else {
+        return;
+    };
+    let mut lines = vec![
+        Line::styled(t(s.lang, "drill.headline"), style(s, Tone::Title)),
+        Line::raw(""),
+    ];
+    let name_w = d
+        .steps
+        .iter()
+        .map(|st| width(&st.step))
+        .max()
+        .unwrap_or(0)
+        .min(44);
+    for st in &d.steps {
+        lines.push(Line::from(vec![
+            Span::styled("  ✓ ", style(s, Tone::Ok)),
+            Span::raw(format!("{} {:>10.1} ms", fit(&st.step, name_w), st.millis)),
+        ]));
+    }
+    if s.busy.is_some() {
+        lines.push(Line::styled(
+            format!(
+                "  {} {}",
+                SPINNER[s.spinner % SPINNER.len()],
+                t(s.lang, "drill.running")
+            ),
+            style(s, Tone::Warn),
+        ));
+    }
+    if let Some(done) = &d.done {
+        let yes_no = |b: bool| t(s.lang, if b { "yes" } else { "no" });
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            tf(
+                s.lang,
+                "drill.done",
+                &[
+                    ("account", &done.account),
+                    ("ttr", &format!("{:.1}", done.time_to_recover_ms)),
+                    ("total", &format!("{:.1}", done.total_ms)),
+                ],
+            ),
+            style(s, Tone::Ok),
+        ));
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{} ", t(s.lang, "drill.report")),
+                style(s, Tone::Muted),
+            ),
+            Span::styled(done.report.clone(), style(s, Tone::Title)),
+        ]));
+        lines.push(Line::styled(
+            tf(
+                s.lang,
+                "drill.rolled_back",
+                &[("answer", &yes_no(done.rolled_back))],
+            ),
+            style(
+                s,
+                if done.rolled_back {
+                    Tone::Ok
+                } else {
+                    Tone::Warn
+                },
+            ),
+        ));
+        lines.push(Line::raw(tf(
+            s.lang,
+            "drill.entries",
+            &[
+                ("intent", &done.intent_entry.to_string()),
+                ("outcome", &done.outcome_entry.to_string()),
+            ],
+        )));
+        lines.push(Line::styled(
+            t(
+                s.lang,
+                if done.chain_ok {
+                    "drill.chain_ok"
+                } else {
+                    "drill.chain_broken"
+                },
+            ),
+            style(
+                s,
+                if done.chain_ok {
+                    Tone::Ok
+                } else {
+                    Tone::Danger
+                },
+            ),
+        ));
+        lines.push(Line::styled(
+            t(
+                s.lang,
+                if done.posture_ok {
+                    "drill.posture_ok"
+                } else {
+                    "drill.posture_failed"
+                },
+            ),
+            style(
+                s,
+                if done.posture_ok {
+                    Tone::Ok
+                } else {
+                    Tone::Warn
+                },
+            ),
+        ));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(s, "title.drill")),
+        area,
+    );
 }
 
 fn render_help(f: &mut Frame, s: &AppState, area: Rect) {

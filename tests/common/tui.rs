@@ -285,3 +285,32 @@ pub fn result(password: Option<&str>) -> ResultInfo {
         copied: false,
     }
 }
+
+/// A finished drill of WukongCRM's emergency admin.
+pub fn drill_done() -> DrillView {
+    let step = |step: &str, millis: f64| DrillStep {
+        step: step.into(),
+        millis,
+    };
+    DrillView {
+        steps: vec![
+            step("locate the emergency admin", 4.2),
+            step("plan the restore", 11.8),
+            step("journal intent", 3.1),
+            step("update and verify", 9.6),
+            step("rollback", 1.4),
+            step("journal outcome", 2.9),
+        ],
+        done: Some(DrillDone {
+            account: "13800000000 (#14773)".into(),
+            time_to_recover_ms: 28.7,
+            total_ms: 33.0,
+            rolled_back: true,
+            intent_entry: 12,
+            outcome_entry: 13,
+            chain_ok: true,
+            posture_ok: false,
+            report: "/home/dba/.local/state/locksmith/drill-2026-03-01T02-14-08Z.md".into(),
+        }),
+    }
+}
