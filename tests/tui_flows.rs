@@ -106,6 +106,170 @@ fn search_select_reset_confirm_result_and_the_password_is_cleared_on_leave() {
 }
 
 #[test]
+fn emergency_key_plans_restore_admin_confirm_apply_and_the_password_is_shown_once() {
+    let mut s = accounts(Lang::En);
+    // F4 (or e) from the accounts screen plans restore-admin; the runner
+    // prefers the connector's emergency admin, the selected row is the fallback.
+    let fx = reduce(&mut s, key(KeyCode::F(4)));
+    let Some(Effect::PlanRestore { req, account }) = fx.into_iter().next() else {
+        panic!("F4 plans restore-admin")
+    };
+    assert_eq!(account.as_deref(), Some("#14773"));
+    assert_eq!(s.busy.as_ref().map(|b| b.what), Some("busy.emergency"));
+    reduce(
+        &mut s,
+        Msg::Planned {
+            req,
+            plan: emergency_plan(77),
+        },
+    );
+    assert_eq!(s.screen, Screen::Plan);
+    let p = s.plan.as_ref().expect("the plan is shown");
+    assert_eq!(p.view.action, Action::RestoreAdmin);
+    assert_eq!(p.problems.len(), 3);
+    assert_eq!(p.view.statements.len(), 2);
+    reduce(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.screen, Screen::Confirm);
+    // No reason: refused, nothing applied.
+    reduce(&mut s, key(KeyCode::Tab));
+    typed(&mut s, "13800000000");
+    assert!(reduce(&mut s, key(KeyCode::Enter)).is_empty());
+    assert_eq!(s.confirm.refused.as_deref(), Some("confirm.need_reason"));
+    typed(&mut s, "INC-9 super admin deleted");
+    reduce(&mut s, key(KeyCode::Tab));
+    // A wrong login: refused, the typed login is cleared.
+    s.confirm.typed.clear();
+    typed(&mut s, "13800000001");
+    assert!(reduce(&mut s, key(KeyCode::Enter)).is_empty());
+    assert_eq!(s.confirm.refused.as_deref(), Some("confirm.mismatch"));
+    typed(&mut s, "13800000000");
+    let fx = reduce(&mut s, key(KeyCode::Enter));
+    let Some(Effect::Apply {
+        req,
+        token: 77,
+        reason,
+    }) = fx.into_iter().next()
+    else {
+        panic!("a matching login applies the restore plan")
+    };
+    assert_eq!(reason, "INC-9 super admin deleted");
+    assert!(
+        reduce(&mut s, key(KeyCode::Esc)).is_empty(),
+        "not cancellable"
+    );
+    let mut r = result(Some("Xy7#Kp9@Qr2=Mn5+Vb3!"));
+    r.action = Action::RestoreAdmin;
+    r.account = "13800000000 (#14773)".into();
+    reduce(&mut s, Msg::Applied { req, result: r });
+    assert_eq!(s.screen, Screen::Result);
+    assert!(s.plan.is_none(), "the plan is gone once applied");
+    assert_eq!(
+        s.result
+            .as_ref()
+            .and_then(|r| r.password.as_ref())
+            .map(|p| p.expose().to_string())
+            .as_deref(),
+        Some("Xy7#Kp9@Qr2=Mn5+Vb3!")
+    );
+    let fx = reduce(&mut s, key(KeyCode::Enter));
+    assert!(s.result.is_none(), "leaving clears the password");
+    assert_eq!(s.screen, Screen::Accounts);
+    assert!(matches!(fx.as_slice(), [Effect::Lookup { .. }]));
+}
+
+#[test]
+fn emergency_works_on_an_empty_table_and_from_the_detail_screen() {
+    let mut s = accounts(Lang::En);
+    s.rows.clear();
+    let fx = reduce(&mut s, key(KeyCode::Char('e')));
+    assert!(
+        matches!(fx.as_slice(), [Effect::PlanRestore { account: None, .. }]),
+        "the emergency admin's row may be the missing one: {fx:?}"
+    );
+    // Esc cancels the plan request like any read.
+    reduce(&mut s, key(KeyCode::Esc));
+    assert!(s.busy.is_none());
+    let mut s = accounts(Lang::En);
+    s.detail = Some(detail());
+    s.screen = Screen::Detail;
+    let fx = reduce(&mut s, key(KeyCode::F(4)));
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::PlanRestore { account: Some(a), .. }] if a == "#14774"
+    ));
+}
+
+#[test]
+fn drill_shows_each_step_live_then_the_report_path() {
+    let mut s = accounts(Lang::En);
+    let fx = reduce(&mut s, key(KeyCode::F(12)));
+    let Some(Effect::Drill { req, account }) = fx.into_iter().next() else {
+        panic!("F12 starts a drill")
+    };
+    assert_eq!(account.as_deref(), Some("#14773"));
+    assert_eq!(s.screen, Screen::Drill);
+    // A drill writes (then rolls back) and journals: it cannot be cancelled half-way.
+    assert!(reduce(&mut s, key(KeyCode::Esc)).is_empty());
+    assert_eq!(s.screen, Screen::Drill);
+    let expected = drill_done();
+    for (i, st) in expected.steps.iter().enumerate() {
+        reduce(
+            &mut s,
+            Msg::DrillStep {
+                req,
+                step: st.clone(),
+            },
+        );
+        assert_eq!(s.drill.as_ref().map(|d| d.steps.len()), Some(i + 1));
+        assert!(s.busy.is_some(), "the drill goes on after each step");
+    }
+    // A step of another request is not this drill's.
+    reduce(
+        &mut s,
+        Msg::DrillStep {
+            req: req + 100,
+            step: expected.steps[0].clone(),
+        },
+    );
+    assert_eq!(
+        s.drill.as_ref().map(|d| d.steps.len()),
+        Some(expected.steps.len())
+    );
+    reduce(
+        &mut s,
+        Msg::DrillDone {
+            req,
+            done: expected.done.clone().expect("fixture"),
+        },
+    );
+    assert!(s.busy.is_none());
+    assert_eq!(s.drill.as_ref(), Some(&expected));
+    // x runs it again from scratch; Esc goes back to where it started.
+    let fx = reduce(&mut s, key(KeyCode::Char('x')));
+    assert!(matches!(fx.as_slice(), [Effect::Drill { .. }]));
+    assert_eq!(s.drill.as_ref().map(|d| d.steps.len()), Some(0));
+    let Some(req) = s.busy.as_ref().map(|b| b.req) else {
+        panic!("busy")
+    };
+    reduce(
+        &mut s,
+        Msg::Failed {
+            req,
+            error: "the emergency admin is missing".into(),
+        },
+    );
+    assert_eq!(
+        s.screen,
+        Screen::Drill,
+        "a failed drill stays on its screen"
+    );
+    assert!(s.error.is_some());
+    reduce(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::Accounts);
+    assert!(s.drill.is_none());
+}
+
+#[test]
 fn unlock_from_the_detail_screen() {
     let mut s = accounts(Lang::En);
     reduce(&mut s, key(KeyCode::Down));

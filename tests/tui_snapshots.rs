@@ -79,6 +79,26 @@ fn plan_preview() {
 }
 
 #[test]
+fn emergency_plan_preview() {
+    each("emergency_plan", |l| {
+        let mut s = accounts(l);
+        s.plan = Some(emergency_plan(1));
+        s.screen = Screen::Plan;
+        s
+    });
+}
+
+#[test]
+fn drill_finished() {
+    each("drill", |l| {
+        let mut s = accounts(l);
+        s.drill = Some(drill_done());
+        s.screen = Screen::Drill;
+        s
+    });
+}
+
+#[test]
 fn confirm_refused() {
     each("confirm", |l| {
         let mut s = accounts(l);

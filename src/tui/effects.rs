@@ -14,13 +14,16 @@ use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
 use super::state::{
-    AccountRow, Chain, ConnInfo, Detail, Effect, JournalRow, JournalView, Msg, PlanInfo, ResultInfo,
+    AccountRow, Chain, ConnInfo, Detail, DrillDone, DrillStep, Effect, JournalRow, JournalView,
+    Msg, PlanInfo, ResultInfo,
 };
 use crate::backend::{DbPassword, Target};
 use crate::connector::Connector;
 use crate::journal::Journal;
 use crate::ops::plan::{self, Plan};
-use crate::ops::{self, LookupFilter, OpError, PlanOptions, Session, account, protocol};
+use crate::ops::{
+    self, LookupFilter, OpError, PlanOptions, Session, account, drill, emergency, protocol,
+};
 use crate::schemes;
 use crate::secret::Password;
 
@@ -195,69 +198,23 @@ impl Runner {
                 action,
                 reference,
             } => {
-                let tx = self.tx.clone();
-                let slot = self.session.clone();
-                let jslot = self.journal.clone();
-                let paths = self.journal_paths.clone();
-                let plans = self.plans.clone();
-                let next = self.next_token.clone();
-                tokio::task::spawn_local(async move {
-                    let result = async {
-                        let mut guard = slot.lock().await;
-                        let s = guard.as_mut().ok_or_else(no_session)?;
-                        let mut jguard = journal(&jslot, &paths).await?;
-                        let j = jguard.as_mut().ok_or_else(no_session)?;
-                        let mut notes = Vec::new();
-                        for r in protocol::reconcile(s, j).await? {
-                            notes.push(format!(
-                                "journal entry {} ({}) had no outcome; the row shows it {} — recorded as entry {}",
-                                r.intent,
-                                r.account,
-                                r.found.replace('_', " "),
-                                r.entry
-                            ));
-                        }
-                        let password = match action {
-                            ops::Action::Reset => Some(
-                                Password::generate(20)
-                                    .map_err(|e| OpError::Refused(e.to_string()))?,
-                            ),
-                            ops::Action::Unlock => None,
-                            ops::Action::RestoreAdmin => {
-                                return Err(OpError::Usage(
-                                    "restore-admin runs from the CLI for now: locksmith restore-admin --reason …".into(),
-                                ));
-                            }
-                        };
-                        let plan =
-                            plan::build(s, &reference, action, password, &PlanOptions::default())
-                                .await?;
-                        let view = plan.view(&|d: &str, b: &[u8]| j.fingerprint(d, b));
-                        let token = {
-                            let mut n = next.borrow_mut();
-                            *n += 1;
-                            *n
-                        };
-                        let info = PlanInfo {
-                            token,
-                            view,
-                            login: plan.account.login.clone(),
-                            notes,
-                            nothing_to_do: plan.nothing_to_do(),
-                            scroll: 0,
-                        };
-                        plans.borrow_mut().insert(token, plan);
-                        Ok::<_, OpError>(info)
-                    }
-                    .await;
-                    let _ = tx.send(match result {
-                        Ok(plan) => Msg::Planned { req, plan },
-                        Err(e) => Msg::Failed {
-                            req,
-                            error: plain(&e),
-                        },
-                    });
-                });
+                let what = match action {
+                    ops::Action::RestoreAdmin => Planned::Restore {
+                        account: Some(reference),
+                        prefer_declared: false,
+                    },
+                    other => Planned::Write(other, reference),
+                };
+                self.plan(req, what);
+            }
+            Effect::PlanRestore { req, account } => {
+                self.plan(
+                    req,
+                    Planned::Restore {
+                        account,
+                        prefer_declared: true,
+                    },
+                );
             }
             Effect::DropPlan { token } => {
                 self.plans.borrow_mut().remove(&token);
@@ -277,7 +234,8 @@ impl Runner {
                         let s = guard.as_mut().ok_or_else(no_session)?;
                         let mut jguard = journal(&jslot, &paths).await?;
                         let j = jguard.as_mut().ok_or_else(no_session)?;
-                        // THE write path: the same protocol as `locksmith reset/unlock`.
+                        // THE write path: the same protocol as `locksmith reset/unlock/restore-admin`
+                        // (restore-admin is journaled as a break-glass entry there).
                         let applied = ops::apply(s, j, &plan, &reason).await?;
                         Ok::<_, OpError>(ResultInfo {
                             action: plan.action,
@@ -387,10 +345,179 @@ impl Runner {
                     });
                 });
             }
+            Effect::Drill { req, account } => {
+                let tx = self.tx.clone();
+                let slot = self.session.clone();
+                let jslot = self.journal.clone();
+                let paths = self.journal_paths.clone();
+                tokio::task::spawn_local(async move {
+                    let result = async {
+                        let mut guard = slot.lock().await;
+                        let s = guard.as_mut().ok_or_else(no_session)?;
+                        let mut jguard = journal(&jslot, &paths).await?;
+                        let j = jguard.as_mut().ok_or_else(no_session)?;
+                        let who = if s.connector.emergency.declared() {
+                            None
+                        } else {
+                            account
+                        };
+                        let steps = tx.clone();
+                        let mut progress = |t: &protocol::StepTime| {
+                            let _ = steps.send(Msg::DrillStep {
+                                req,
+                                step: DrillStep {
+                                    step: t.step.clone(),
+                                    millis: t.millis,
+                                },
+                            });
+                        };
+                        let mut timer = drill::Timer::new(&mut progress);
+                        // The same operation as `locksmith drill` (on the open session:
+                        // there is no "connect" step), with its default dormancy.
+                        let r = drill::run(s, j, who.as_deref(), false, &mut timer, 90).await?;
+                        let path = drill_report_path(&paths.0, &r.started_at);
+                        std::fs::write(&path, r.markdown()).map_err(|e| {
+                            OpError::Usage(format!(
+                                "the drill ran (journal entries {} and {}) but its report could not be written to {}: {e}",
+                                r.journal_intent,
+                                r.journal_outcome,
+                                path.display()
+                            ))
+                        })?;
+                        Ok::<_, OpError>(DrillDone {
+                            account: r.account.clone(),
+                            time_to_recover_ms: r.time_to_recover_ms,
+                            total_ms: r.total_ms,
+                            rolled_back: r.rolled_back,
+                            intent_entry: r.journal_intent,
+                            outcome_entry: r.journal_outcome,
+                            chain_ok: r.chain.ok,
+                            posture_ok: r.posture.ok,
+                            report: path.display().to_string(),
+                        })
+                    }
+                    .await;
+                    let _ = tx.send(match result {
+                        Ok(done) => Msg::DrillDone { req, done },
+                        Err(e) => Msg::Failed {
+                            req,
+                            error: plain(&e),
+                        },
+                    });
+                });
+            }
             Effect::Copy(_) => {
                 // Handled by the terminal loop, which owns the terminal.
             }
         }
+    }
+}
+
+/// `drill-<UTC time>.md` next to the journal.
+fn drill_report_path(journal: &std::path::Path, started_at: &str) -> PathBuf {
+    let stamp: String = started_at
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    journal.with_file_name(format!("drill-{stamp}.md"))
+}
+
+/// What a plan effect asks for.
+enum Planned {
+    /// reset / unlock of one account.
+    Write(ops::Action, String),
+    /// restore-admin: the connector's emergency admin (when `prefer_declared`
+    /// and it declares one), else `account`.
+    Restore {
+        account: Option<String>,
+        prefer_declared: bool,
+    },
+}
+
+impl Runner {
+    /// Reconciles the journal and builds the plan through the same operations
+    /// as the CLI (`plan::build`, `emergency::locate` + `plan_restore`); the
+    /// plan (with its new password) stays here, the screen gets its view.
+    fn plan(&self, req: u64, what: Planned) {
+        let tx = self.tx.clone();
+        let slot = self.session.clone();
+        let jslot = self.journal.clone();
+        let paths = self.journal_paths.clone();
+        let plans = self.plans.clone();
+        let next = self.next_token.clone();
+        // Not kept in `tasks`: like other reads on an open session it is left
+        // to finish when cancelled, and its plan is then dropped as stale.
+        tokio::task::spawn_local(async move {
+            let result = async {
+                let mut guard = slot.lock().await;
+                let s = guard.as_mut().ok_or_else(no_session)?;
+                let mut jguard = journal(&jslot, &paths).await?;
+                let j = jguard.as_mut().ok_or_else(no_session)?;
+                // As the CLI's prepare_write: settle intents left without an outcome first.
+                let mut notes = Vec::new();
+                for r in protocol::reconcile(s, j).await? {
+                    notes.push(format!(
+                        "journal entry {} ({}) had no outcome; the row shows it {} — recorded as entry {}",
+                        r.intent,
+                        r.account,
+                        r.found.replace('_', " "),
+                        r.entry
+                    ));
+                }
+                let generate =
+                    || Password::generate(20).map_err(|e| OpError::Refused(e.to_string()));
+                let (plan, problems) = match what {
+                    Planned::Write(action, reference) => {
+                        let password = match action {
+                            ops::Action::Unlock => None,
+                            _ => Some(generate()?),
+                        };
+                        let plan =
+                            plan::build(s, &reference, action, password, &PlanOptions::default())
+                                .await?;
+                        (plan, Vec::new())
+                    }
+                    Planned::Restore {
+                        account,
+                        prefer_declared,
+                    } => {
+                        let who = if prefer_declared && s.connector.emergency.declared() {
+                            None
+                        } else {
+                            account
+                        };
+                        let diag = emergency::locate(s, who.as_deref()).await?;
+                        let plan = emergency::plan_restore(s, &diag, generate()?).await?;
+                        (plan, diag.problems)
+                    }
+                };
+                let view = plan.view(&|d: &str, b: &[u8]| j.fingerprint(d, b));
+                let token = {
+                    let mut n = next.borrow_mut();
+                    *n += 1;
+                    *n
+                };
+                let info = PlanInfo {
+                    token,
+                    view,
+                    login: plan.account.login.clone(),
+                    notes,
+                    nothing_to_do: plan.nothing_to_do(),
+                    scroll: 0,
+                    problems,
+                };
+                plans.borrow_mut().insert(token, plan);
+                Ok::<_, OpError>(info)
+            }
+            .await;
+            let _ = tx.send(match result {
+                Ok(plan) => Msg::Planned { req, plan },
+                Err(e) => Msg::Failed {
+                    req,
+                    error: plain(&e),
+                },
+            });
+        });
     }
 }
 

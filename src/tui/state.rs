@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 use super::i18n::Lang;
 use crate::ops::AccountState;
+use crate::ops::emergency::Problem;
 use crate::ops::plan::{Action, PlanView};
 use crate::secret::Password;
 
@@ -25,6 +26,7 @@ pub enum Screen {
     Result,
     Calibrate,
     Journal,
+    Drill,
 }
 
 /// A saved connection: never a password.
@@ -190,6 +192,8 @@ pub struct PlanInfo {
     pub notes: Vec<String>,
     pub nothing_to_do: bool,
     pub scroll: u16,
+    /// restore-admin only: what keeps the emergency admin from working (empty: healthy).
+    pub problems: Vec<Problem>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -245,6 +249,35 @@ pub struct JournalView {
     pub chain: Chain,
 }
 
+/// One step of a drill, reported as it ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrillStep {
+    pub step: String,
+    pub millis: f64,
+}
+
+/// A finished drill: its timings and where its report was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrillDone {
+    pub account: String,
+    pub time_to_recover_ms: f64,
+    pub total_ms: f64,
+    pub rolled_back: bool,
+    pub intent_entry: i64,
+    pub outcome_entry: i64,
+    pub chain_ok: bool,
+    pub posture_ok: bool,
+    /// The Markdown report's path.
+    pub report: String,
+}
+
+/// The Drill screen: steps appear as they complete.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DrillView {
+    pub steps: Vec<DrillStep>,
+    pub done: Option<DrillDone>,
+}
+
 /// Which request the console is waiting for, and what to say meanwhile.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Busy {
@@ -287,6 +320,7 @@ pub struct AppState {
     pub calibrate: CalibrateInput,
     pub journal: Option<JournalView>,
     pub journal_sel: usize,
+    pub drill: Option<DrillView>,
     /// Where Esc on the journal / calibrate screens goes back to.
     pub back_to: Screen,
     pub quit: bool,
@@ -330,6 +364,15 @@ pub enum Msg {
         req: u64,
         view: JournalView,
     },
+    /// A drill step ended (the drill goes on).
+    DrillStep {
+        req: u64,
+        step: DrillStep,
+    },
+    DrillDone {
+        req: u64,
+        done: DrillDone,
+    },
     Failed {
         req: u64,
         error: String,
@@ -360,6 +403,12 @@ pub enum Effect {
         action: Action,
         reference: String,
     },
+    /// Plan restore-admin (the Emergency screen): the connector's declared
+    /// emergency admin, or `account` (the selected row) when it declares none.
+    PlanRestore {
+        req: u64,
+        account: Option<String>,
+    },
     Apply {
         req: u64,
         token: u64,
@@ -375,6 +424,12 @@ pub enum Effect {
     },
     LoadJournal {
         req: u64,
+    },
+    /// Rehearse the restore of the emergency admin (the connector's, else
+    /// `account`): apply, verify, ROLL BACK; steps come back as `Msg::DrillStep`.
+    Drill {
+        req: u64,
+        account: Option<String>,
     },
     /// The request was cancelled: its task may be aborted, its result is dropped anyway.
     Cancel {
@@ -437,6 +492,7 @@ impl AppState {
             calibrate: CalibrateInput::default(),
             journal: None,
             journal_sel: 0,
+            drill: None,
             back_to: Screen::Accounts,
             quit: false,
         }
@@ -510,6 +566,27 @@ impl AppState {
             action,
             reference,
         }]
+    }
+
+    /// The Emergency key: plan restore-admin. Works with no row selected
+    /// (the emergency admin's row may be the one that is missing).
+    fn start_emergency(&mut self) -> Vec<Effect> {
+        let account = self.action_target().map(|(reference, _)| reference);
+        let req = self.start("busy.emergency", true);
+        self.confirm = ConfirmInput::default();
+        vec![Effect::PlanRestore { req, account }]
+    }
+
+    /// The Drill key: a rehearsal journaled as a drill; not cancellable half-way.
+    fn start_drill(&mut self) -> Vec<Effect> {
+        let account = self.action_target().map(|(reference, _)| reference);
+        if self.screen != Screen::Drill {
+            self.back_to = self.screen;
+        }
+        self.screen = Screen::Drill;
+        self.drill = Some(DrillView::default());
+        let req = self.start("busy.drill", false);
+        vec![Effect::Drill { req, account }]
     }
 
     fn start_calibrate(&mut self) -> Vec<Effect> {
@@ -641,6 +718,23 @@ pub fn reduce(s: &mut AppState, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
+        Msg::DrillStep { req, step } => {
+            if s.busy.as_ref().is_some_and(|b| b.req == req)
+                && let Some(d) = s.drill.as_mut()
+            {
+                d.steps.push(step);
+            }
+            vec![]
+        }
+        Msg::DrillDone { req, done } => {
+            // Like a write result, never dropped.
+            s.accept(req);
+            s.busy = None;
+            let d = s.drill.get_or_insert_with(DrillView::default);
+            d.done = Some(done);
+            s.screen = Screen::Drill;
+            vec![]
+        }
         Msg::Failed { req, error } => {
             let was_write = s
                 .busy
@@ -665,7 +759,7 @@ pub fn reduce(s: &mut AppState, msg: Msg) -> Vec<Effect> {
                     s.screen = Screen::Form;
                 }
                 s.error = Some(error);
-                if was_write {
+                if was_write && s.screen != Screen::Drill {
                     // The write did not happen (or its outcome is in the error): back to the plan.
                     s.plan = None;
                     s.confirm = ConfirmInput::default();
@@ -721,6 +815,7 @@ fn key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
         Screen::Result => result_key(s, k),
         Screen::Calibrate => calibrate_key(s, k),
         Screen::Journal => journal_key(s, k),
+        Screen::Drill => drill_key(s, k),
     }
 }
 
@@ -948,6 +1043,8 @@ fn accounts_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('r') | KeyCode::F(5) => s.start_action(Action::Reset),
         KeyCode::Char('u') | KeyCode::F(6) => s.start_action(Action::Unlock),
         KeyCode::Char('c') | KeyCode::F(7) => s.start_calibrate(),
+        KeyCode::Char('e') | KeyCode::F(4) => s.start_emergency(),
+        KeyCode::Char('x') | KeyCode::F(12) => s.start_drill(),
         KeyCode::Char('g') | KeyCode::F(8) => s.open_journal(),
         KeyCode::Esc => {
             s.conn = None;
@@ -976,6 +1073,8 @@ fn detail_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('r') | KeyCode::F(5) => s.start_action(Action::Reset),
         KeyCode::Char('u') | KeyCode::F(6) => s.start_action(Action::Unlock),
         KeyCode::Char('c') | KeyCode::F(7) => s.start_calibrate(),
+        KeyCode::Char('e') | KeyCode::F(4) => s.start_emergency(),
+        KeyCode::Char('x') | KeyCode::F(12) => s.start_drill(),
         KeyCode::Char('g') | KeyCode::F(8) => s.open_journal(),
         KeyCode::Char('q') | KeyCode::F(10) => {
             s.quit = true;
@@ -1146,6 +1245,22 @@ fn journal_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
             let req = s.start("busy.journal", true);
             vec![Effect::LoadJournal { req }]
         }
+        KeyCode::Char('q') | KeyCode::F(10) => {
+            s.quit = true;
+            vec![]
+        }
+        _ => vec![],
+    }
+}
+
+fn drill_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
+    match k.code {
+        KeyCode::Esc => {
+            s.drill = None;
+            s.screen = s.back_to;
+            vec![]
+        }
+        KeyCode::Char('x') | KeyCode::F(12) => s.start_drill(),
         KeyCode::Char('q') | KeyCode::F(10) => {
             s.quit = true;
             vec![]

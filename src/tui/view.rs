@@ -8,8 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
 use super::i18n::{t, tf};
-use super::state::{AppState, Chain, Screen, TlsChoice};
+use super::state::{AppState, Chain, PlanInfo, Screen, TlsChoice};
 use super::text::{fit, truncate, width};
+use crate::ops::plan::Action;
 
 const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
@@ -76,6 +77,8 @@ pub fn keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
             ("r/F5", "key.reset"),
             ("u/F6", "key.unlock"),
             ("c/F7", "key.calibrate"),
+            ("e/F4", "key.emergency"),
+            ("x/F12", "key.drill"),
             ("a l d", "key.filters"),
             ("n p", "key.page"),
             ("g/F8", "key.journal"),
@@ -86,6 +89,8 @@ pub fn keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
             ("r/F5", "key.reset"),
             ("u/F6", "key.unlock"),
             ("c/F7", "key.calibrate"),
+            ("e/F4", "key.emergency"),
+            ("x/F12", "key.drill"),
             ("g/F8", "key.journal"),
             ("Esc", "key.back"),
         ],
@@ -106,6 +111,7 @@ pub fn keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
             ("g/F8", "key.reload"),
             ("Esc", "key.back"),
         ],
+        Screen::Drill => vec![("x/F12", "key.drill_again"), ("Esc", "key.back")],
     };
     k.push(("?/F1", "key.help"));
     k
@@ -169,6 +175,7 @@ pub fn render(f: &mut Frame, s: &AppState) {
         Screen::Result => render_result(f, s, body),
         Screen::Calibrate => render_calibrate(f, s, body),
         Screen::Journal => render_journal(f, s, body),
+        Screen::Drill => render_drill(f, s, body),
     }
     let msg = if let Some(e) = &s.error {
         Line::from(vec![
@@ -202,11 +209,13 @@ fn render_header(f: &mut Frame, s: &AppState, area: Rect) {
         Screen::Connect | Screen::Form => t(s.lang, "title.connect"),
         Screen::Accounts => t(s.lang, "title.accounts"),
         Screen::Detail => t(s.lang, "title.detail"),
+        Screen::Plan if emergency(s) => t(s.lang, "title.emergency"),
         Screen::Plan => t(s.lang, "title.plan"),
         Screen::Confirm => t(s.lang, "title.confirm"),
         Screen::Result => t(s.lang, "title.result"),
         Screen::Calibrate => t(s.lang, "title.calibrate"),
         Screen::Journal => t(s.lang, "title.journal"),
+        Screen::Drill => t(s.lang, "title.drill"),
     };
     spans.push(Span::styled(format!(" {title}"), style(s, Tone::Title)));
     if let Some(c) = &s.conn {
@@ -221,6 +230,13 @@ fn render_header(f: &mut Frame, s: &AppState, area: Rect) {
         ));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The plan on screen is a restore-admin plan (the Emergency screen).
+fn emergency(s: &AppState) -> bool {
+    s.plan
+        .as_ref()
+        .is_some_and(|p| p.view.action == Action::RestoreAdmin)
 }
 
 fn block(s: &AppState, title_key: &str) -> Block<'static> {
@@ -579,6 +595,9 @@ fn render_plan(f: &mut Frame, s: &AppState, area: Rect) {
     let Some(p) = &s.plan else {
         return;
     };
+    if emergency(s) {
+        return render_emergency_plan(f, s, p, area);
+    }
     let v = &p.view;
     let action = t(s.lang, &format!("action.{}", v.action.name()));
     let mut lines = vec![
@@ -626,6 +645,101 @@ fn render_plan(f: &mut Frame, s: &AppState, area: Rect) {
             .wrap(Wrap { trim: false })
             .scroll((p.scroll, 0))
             .block(block(s, "title.plan")),
+        area,
+    );
+}
+
+/// The Emergency screen: what is wrong with the emergency admin, then every
+/// statement of the one plan that fixes it all.
+fn render_emergency_plan(f: &mut Frame, s: &AppState, p: &PlanInfo, area: Rect) {
+    let v = &p.view;
+    let action = t(s.lang, &format!("action.{}", v.action.name()));
+    let mut lines = vec![Line::styled(
+        tf(
+            s.lang,
+            "plan.headline",
+            &[
+                ("action", &action),
+                ("account", &v.account),
+                ("table", &v.table),
+            ],
+        ),
+        style(s, Tone::Title),
+    )];
+    lines.push(Line::styled(
+        t(s.lang, "plan.problems"),
+        style(s, Tone::Muted),
+    ));
+    if p.problems.is_empty() {
+        lines.push(Line::raw(format!("  {}", t(s.lang, "plan.healthy"))));
+    }
+    for pr in &p.problems {
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("  ✗ {}", t(s.lang, &format!("problem.{}", pr.code))),
+                style(s, Tone::Danger),
+            ),
+            Span::raw(format!(" — {}", pr.message)),
+        ]));
+    }
+    lines.push(Line::raw(format!(
+        "{}: {}",
+        t(s.lang, "plan.scheme"),
+        v.scheme
+    )));
+    lines.push(Line::styled(
+        t(
+            s.lang,
+            if v.transactional {
+                "plan.statements_tx"
+            } else {
+                "plan.statements"
+            },
+        ),
+        style(s, Tone::Muted),
+    ));
+    for (i, st) in v.statements.iter().enumerate() {
+        lines.push(Line::styled(
+            format!("  {}. {}", i + 1, st.purpose),
+            style(s, Tone::Title),
+        ));
+        lines.push(Line::raw(format!("     {}", st.sql)));
+    }
+    if v.creates_row {
+        lines.push(Line::styled(
+            t(s.lang, "plan.creates_row"),
+            style(s, Tone::Warn),
+        ));
+    }
+    lines.push(Line::styled(
+        t(s.lang, "plan.changes"),
+        style(s, Tone::Muted),
+    ));
+    for c in &v.changes {
+        lines.push(Line::raw(format!("  {}: {}", c.column, c.before)));
+        lines.push(Line::raw(format!(
+            "  {}  → {}",
+            " ".repeat(width(&c.column)),
+            c.after
+        )));
+    }
+    lines.push(Line::raw(format!(
+        "{}: {}",
+        t(s.lang, "plan.guarded"),
+        v.guarded.join(", ")
+    )));
+    for w in v.warnings.iter().chain(&p.notes) {
+        lines.push(Line::styled(format!("! {w}"), style(s, Tone::Warn)));
+    }
+    lines.push(Line::styled(
+        t(s.lang, "plan.break_glass"),
+        style(s, Tone::Muted),
+    ));
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((p.scroll, 0))
+            .block(block(s, "title.emergency")),
         area,
     );
 }
@@ -739,6 +853,16 @@ fn render_result(f: &mut Frame, s: &AppState, area: Rect) {
             Line::raw(t(s.lang, "result.once")),
             Line::raw(t(s.lang, "result.alphabet")),
         ];
+        if r.action == Action::RestoreAdmin {
+            hints.push(Line::styled(
+                tf(
+                    s.lang,
+                    "result.break_glass",
+                    &[("entry", &r.intent_entry.to_string())],
+                ),
+                style(s, Tone::Warn),
+            ));
+        }
         if r.copied {
             hints.push(Line::styled(t(s.lang, "result.copied"), style(s, Tone::Ok)));
         } else {
@@ -879,6 +1003,129 @@ fn render_journal(f: &mut Frame, s: &AppState, area: Rect) {
     )
     .block(Block::default().borders(Borders::ALL));
     f.render_widget(tbl, table);
+}
+
+/// The Drill screen: each step with its time as it completes, then the
+/// time to recover and the report's path.
+fn render_drill(f: &mut Frame, s: &AppState, area: Rect) {
+    let Some(d) = &s.drill else {
+        return;
+    };
+    let mut lines = vec![
+        Line::styled(t(s.lang, "drill.headline"), style(s, Tone::Title)),
+        Line::raw(""),
+    ];
+    let name_w = d
+        .steps
+        .iter()
+        .map(|st| width(&st.step))
+        .max()
+        .unwrap_or(0)
+        .min(44);
+    for st in &d.steps {
+        lines.push(Line::from(vec![
+            Span::styled("  ✓ ", style(s, Tone::Ok)),
+            Span::raw(format!("{} {:>10.1} ms", fit(&st.step, name_w), st.millis)),
+        ]));
+    }
+    if s.busy.is_some() {
+        lines.push(Line::styled(
+            format!(
+                "  {} {}",
+                SPINNER[s.spinner % SPINNER.len()],
+                t(s.lang, "drill.running")
+            ),
+            style(s, Tone::Warn),
+        ));
+    }
+    if let Some(done) = &d.done {
+        let yes_no = |b: bool| t(s.lang, if b { "yes" } else { "no" });
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            tf(
+                s.lang,
+                "drill.done",
+                &[
+                    ("account", &done.account),
+                    ("ttr", &format!("{:.1}", done.time_to_recover_ms)),
+                    ("total", &format!("{:.1}", done.total_ms)),
+                ],
+            ),
+            style(s, Tone::Ok),
+        ));
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("{} ", t(s.lang, "drill.report")),
+                style(s, Tone::Muted),
+            ),
+            Span::styled(done.report.clone(), style(s, Tone::Title)),
+        ]));
+        lines.push(Line::styled(
+            tf(
+                s.lang,
+                "drill.rolled_back",
+                &[("answer", &yes_no(done.rolled_back))],
+            ),
+            style(
+                s,
+                if done.rolled_back {
+                    Tone::Ok
+                } else {
+                    Tone::Warn
+                },
+            ),
+        ));
+        lines.push(Line::raw(tf(
+            s.lang,
+            "drill.entries",
+            &[
+                ("intent", &done.intent_entry.to_string()),
+                ("outcome", &done.outcome_entry.to_string()),
+            ],
+        )));
+        lines.push(Line::styled(
+            t(
+                s.lang,
+                if done.chain_ok {
+                    "drill.chain_ok"
+                } else {
+                    "drill.chain_broken"
+                },
+            ),
+            style(
+                s,
+                if done.chain_ok {
+                    Tone::Ok
+                } else {
+                    Tone::Danger
+                },
+            ),
+        ));
+        lines.push(Line::styled(
+            t(
+                s.lang,
+                if done.posture_ok {
+                    "drill.posture_ok"
+                } else {
+                    "drill.posture_failed"
+                },
+            ),
+            style(
+                s,
+                if done.posture_ok {
+                    Tone::Ok
+                } else {
+                    Tone::Warn
+                },
+            ),
+        ));
+    }
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(s, "title.drill")),
+        area,
+    );
 }
 
 fn render_help(f: &mut Frame, s: &AppState, area: Rect) {

@@ -2,6 +2,7 @@
 //! without a terminal or a database.
 
 use locksmith::ops::AccountState;
+use locksmith::ops::emergency::Problem;
 use locksmith::ops::plan::{Action, ChangeView, PlanView, StatementView};
 use locksmith::secret::Password;
 use locksmith::tui::i18n::Lang;
@@ -197,6 +198,76 @@ pub fn plan(token: u64) -> PlanInfo {
         notes: vec![],
         nothing_to_do: false,
         scroll: 0,
+        problems: vec![],
+    }
+}
+
+/// A restore-admin plan for WukongCRM's emergency admin: disabled, soft-deleted
+/// and unlinked from the admin role; two statements in one transaction.
+pub fn emergency_plan(token: u64) -> PlanInfo {
+    let update = "UPDATE `wk_admin_user` SET `password` = ?, `salt` = ?, `status` = ?, `is_del` = ? WHERE `user_id` = ? AND `username` <=> ? AND `password` <=> ? AND `salt` <=> ? AND `status` <=> ? AND `is_del` <=> ?";
+    let link = "INSERT INTO `wk_admin_user_role` (`user_id`, `role_id`) SELECT ?, ? FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM `wk_admin_user_role` WHERE `user_id` = ? AND `role_id` = ?)";
+    let change = |column: &str, before: &str, after: &str| ChangeView {
+        column: column.into(),
+        before: before.into(),
+        after: after.into(),
+    };
+    PlanInfo {
+        token,
+        view: PlanView {
+            action: Action::RestoreAdmin,
+            account: "13800000000 (#14773)".into(),
+            table: "wk_admin_user".into(),
+            sql: update.into(),
+            changes: vec![
+                change("password", "hmac-sha256:1111", "hmac-sha256:2222"),
+                change("salt", "hmac-sha256:3333", "hmac-sha256:4444"),
+                change("status", "0", "1"),
+                change("is_del", "1", "0"),
+            ],
+            guarded: vec![
+                "username".into(),
+                "password".into(),
+                "salt".into(),
+                "status".into(),
+                "is_del".into(),
+            ],
+            warnings: vec![],
+            scheme: "digest:md5(login+password+'erp'+salt)".into(),
+            transactional: true,
+            statements: vec![
+                StatementView {
+                    purpose: "update 13800000000 (#14773)".into(),
+                    table: "wk_admin_user".into(),
+                    sql: update.into(),
+                },
+                StatementView {
+                    purpose: "link the account to the admin role `180162` in `wk_admin_user_role`"
+                        .into(),
+                    table: "wk_admin_user_role".into(),
+                    sql: link.into(),
+                },
+            ],
+            creates_row: false,
+        },
+        login: "13800000000".into(),
+        notes: vec![],
+        nothing_to_do: false,
+        scroll: 0,
+        problems: vec![
+            Problem {
+                code: "deleted",
+                message: "soft-deleted (is_del = 1)".into(),
+            },
+            Problem {
+                code: "disabled",
+                message: "disabled (status = 0)".into(),
+            },
+            Problem {
+                code: "role_link_missing",
+                message: "not linked to the admin role `180162` in `wk_admin_user_role`".into(),
+            },
+        ],
     }
 }
 
@@ -212,5 +283,34 @@ pub fn result(password: Option<&str>) -> ResultInfo {
         outcome_entry: 8,
         password: password.map(|p| Password::new(p.into())),
         copied: false,
+    }
+}
+
+/// A finished drill of WukongCRM's emergency admin.
+pub fn drill_done() -> DrillView {
+    let step = |step: &str, millis: f64| DrillStep {
+        step: step.into(),
+        millis,
+    };
+    DrillView {
+        steps: vec![
+            step("locate the emergency admin", 4.2),
+            step("plan the restore", 11.8),
+            step("journal intent", 3.1),
+            step("update and verify", 9.6),
+            step("rollback", 1.4),
+            step("journal outcome", 2.9),
+        ],
+        done: Some(DrillDone {
+            account: "13800000000 (#14773)".into(),
+            time_to_recover_ms: 28.7,
+            total_ms: 33.0,
+            rolled_back: true,
+            intent_entry: 12,
+            outcome_entry: 13,
+            chain_ok: true,
+            posture_ok: false,
+            report: "/home/dba/.local/state/locksmith/drill-2026-03-01T02-14-08Z.md".into(),
+        }),
     }
 }
