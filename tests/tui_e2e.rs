@@ -22,6 +22,15 @@ struct Tmux {
 
 impl Tmux {
     fn start(cmd: &[String], home: &Path) -> Tmux {
+        Tmux::start_with(cmd, home, "")
+    }
+
+    /// Also writes trace-level diagnostics to `log` (stderr is redirected, so the screen is untouched).
+    fn start_logged(cmd: &[String], home: &Path, log: &Path) -> Tmux {
+        Tmux::start_with(cmd, home, &format!(" 2>'{}'", log.display()))
+    }
+
+    fn start_with(cmd: &[String], home: &Path, redirect: &str) -> Tmux {
         let socket = format!(
             "locksmith-e2e-{}-{}",
             std::process::id(),
@@ -35,7 +44,8 @@ impl Tmux {
         let status = Command::new("tmux")
             .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "30"])
             .arg(format!(
-                "env -u LOCKSMITH_TARGET -u LOCKSMITH_JOURNAL -u LOCKSMITH_DB_PASSWORD -u NO_COLOR HOME='{}' TERM=xterm-256color LANG=C.UTF-8 {shell}; sleep 60",
+                "env -u LOCKSMITH_TARGET -u LOCKSMITH_JOURNAL -u LOCKSMITH_DB_PASSWORD -u NO_COLOR {} HOME='{}' TERM=xterm-256color LANG=C.UTF-8 {shell}{redirect}; sleep 60",
+                if redirect.is_empty() { "-u LOCKSMITH_LOG" } else { "LOCKSMITH_LOG=trace" },
                 home.display()
             ))
             .status()
@@ -129,7 +139,8 @@ fn reset_through_the_console(t: &Tmux, search: &str, login: &str) -> String {
 fn console_resets_a_wukong_user_on_mariadb_and_the_oracle_accepts_it() {
     let db = TestDb::new(Vendor::Wukong11);
     let home = tempfile::tempdir().unwrap();
-    let t = Tmux::start(
+    let trace = home.path().join("trace.log");
+    let t = Tmux::start_logged(
         &[
             env!("CARGO_BIN_EXE_locksmith").to_string(),
             "--target".into(),
@@ -140,6 +151,7 @@ fn console_resets_a_wukong_user_on_mariadb_and_the_oracle_accepts_it() {
             "en".into(),
         ],
         home.path(),
+        &trace,
     );
     let password = reset_through_the_console(&t, "13900000001", "13900000001");
     // Leaving the result screen clears the password from the screen.
@@ -157,6 +169,18 @@ fn console_resets_a_wukong_user_on_mariadb_and_the_oracle_accepts_it() {
     assert_eq!(out["ok"], true, "oracle: {out}");
     let journal = std::fs::read(db.journal()).unwrap();
     assert!(!String::from_utf8_lossy(&journal).contains(&password));
+    // The console's trace log shows the statements it ran, and no secret.
+    let log = std::fs::read_to_string(&trace).unwrap();
+    assert!(
+        log.contains("UPDATE `wk_admin_user`"),
+        "trace logging was on: {log}"
+    );
+    for secret in [password.as_str(), rows[0][0].as_str(), rows[0][1].as_str()] {
+        assert!(
+            !log.contains(secret),
+            "the console's trace log holds a secret"
+        );
+    }
 }
 
 #[test]
