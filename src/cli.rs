@@ -755,13 +755,7 @@ async fn prepare_write(
     let mut notes = Vec::new();
     if let (false, Some(j)) = (write.dry_run, journal.as_mut()) {
         for r in protocol::reconcile(&mut s, j).await? {
-            notes.push(format!(
-                "journal entry {} ({}) had no outcome; the row shows it {} — recorded as entry {}",
-                r.intent,
-                r.account,
-                r.found.replace('_', " "),
-                r.entry
-            ));
+            notes.push(r.note());
         }
     }
     Ok((journal, s, notes))

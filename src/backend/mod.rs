@@ -83,6 +83,15 @@ pub enum WriteAccess {
 }
 
 impl WriteAccess {
+    /// Column-level grants as the server lists them: none at all means read-only.
+    pub fn from_columns(columns: Vec<String>) -> WriteAccess {
+        if columns.is_empty() {
+            WriteAccess::None
+        } else {
+            WriteAccess::Columns(columns)
+        }
+    }
+
     /// The columns of `wanted` this login may not update.
     pub fn missing<'a>(&self, wanted: impl IntoIterator<Item = &'a str>) -> Vec<String> {
         match self {

@@ -382,11 +382,7 @@ impl Backend for Postgres {
             .into_iter()
             .filter_map(|r| r.into_iter().next().and_then(|v| v.as_text()))
             .collect();
-        Ok(if cols.is_empty() {
-            WriteAccess::None
-        } else {
-            WriteAccess::Columns(cols)
-        })
+        Ok(WriteAccess::from_columns(cols))
     }
 
     async fn now(&mut self) -> Result<NaiveDateTime, BackendError> {

@@ -475,6 +475,19 @@ pub struct Reconciled {
     pub entry: i64,
 }
 
+impl Reconciled {
+    /// The note both shells show before planning a write.
+    pub fn note(&self) -> String {
+        format!(
+            "journal entry {} ({}) had no outcome; the row shows it {} — recorded as entry {}",
+            self.intent,
+            self.account,
+            self.found.replace('_', " "),
+            self.entry
+        )
+    }
+}
+
 /// Settles intents without an outcome (a crash or a lost connection at
 /// commit) for this target: reads each row and records what it holds.
 pub async fn reconcile(s: &mut Session, j: &mut Journal) -> Result<Vec<Reconciled>, OpError> {

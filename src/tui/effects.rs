@@ -456,13 +456,7 @@ impl Runner {
                 // As the CLI's prepare_write: settle intents left without an outcome first.
                 let mut notes = Vec::new();
                 for r in protocol::reconcile(s, j).await? {
-                    notes.push(format!(
-                        "journal entry {} ({}) had no outcome; the row shows it {} — recorded as entry {}",
-                        r.intent,
-                        r.account,
-                        r.found.replace('_', " "),
-                        r.entry
-                    ));
+                    notes.push(r.note());
                 }
                 let generate =
                     || Password::generate(20).map_err(|e| OpError::Refused(e.to_string()));
