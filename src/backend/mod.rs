@@ -2,6 +2,7 @@
 //! differences (quoting, placeholders, paging, null-safe comparison) live in
 //! each backend's `Dialect`, so operations build one statement shape for all.
 
+pub mod mssql;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
@@ -10,7 +11,7 @@ pub mod target;
 use async_trait::async_trait;
 use chrono::NaiveDateTime;
 
-pub use target::{DbPassword, Target, TargetError, TlsMode};
+pub use target::{AuthKind, DbPassword, Target, TargetError, TlsMode};
 
 /// A value read from or bound to a target. Secrets in here are never
 /// printed: plans show fingerprints.
@@ -186,9 +187,10 @@ pub async fn connect(target: &Target) -> Result<Box<dyn Backend>, BackendError> 
     match target.engine.as_str() {
         "mysql" => Ok(Box::new(mysql::MySql::connect(target).await?)),
         "postgres" => Ok(Box::new(postgres::Postgres::connect(target).await?)),
+        "mssql" => Ok(Box::new(mssql::MsSql::connect(target).await?)),
         "sqlite" => Ok(Box::new(sqlite::Sqlite::connect(target)?)),
         other => Err(BackendError::Unsupported(format!(
-            "engine `{other}` is not supported yet; use a mysql://, postgres:// or sqlite:// target"
+            "engine `{other}` is not supported yet; use a mysql://, postgres://, mssql:// or sqlite:// target"
         ))),
     }
 }

@@ -176,6 +176,12 @@ impl MySql {
         };
         let conn = match target.tls {
             TlsMode::Disabled => Conn::new(opts(target, false)?).await.map_err(connect_err)?,
+            TlsMode::LoginOnly | TlsMode::Legacy => {
+                return Err(BackendError::Connect {
+                    target: shown,
+                    reason: "tls=off/legacy are SQL Server modes; use tls=required, preferred or disabled".into(),
+                });
+            }
             TlsMode::Required => Conn::new(opts(target, true)?).await.map_err(|e| {
                 if server_lacks_tls(&e) {
                     BackendError::Connect {

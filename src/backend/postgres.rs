@@ -200,6 +200,12 @@ impl Postgres {
                 "postgres:// targets connect without TLS (not implemented yet); on an untrusted network use an SSH tunnel, and pass tls=disabled to silence this warning".into(),
             ),
             TlsMode::Disabled => {}
+            TlsMode::LoginOnly | TlsMode::Legacy => {
+                return Err(BackendError::Connect {
+                    target: shown,
+                    reason: "tls=off/legacy are SQL Server modes; use tls=disabled".into(),
+                });
+            }
         }
         let mut cfg = Config::new();
         cfg.user(&target.user)

@@ -20,6 +20,23 @@ pub enum TlsMode {
     Required,
     Preferred,
     Disabled,
+    /// SQL Server `tls=off`: only the login packet travels in TLS, as the
+    /// protocol forces; the session after it is plain.
+    LoginOnly,
+    /// SQL Server `tls=legacy`: no TLS at all, for servers that only speak
+    /// TLS 1.0/1.1 (which the bundled rustls refuses). The login crosses the
+    /// network in TDS's reversible obfuscation.
+    Legacy,
+}
+
+/// How a SQL Server login authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthKind {
+    /// A SQL Server login (user + password).
+    Sql,
+    /// Windows authentication (NTLM/Kerberos through SSPI; Windows builds only).
+    Windows,
 }
 
 /// The DB password, zeroized on drop, never printed.
@@ -49,11 +66,20 @@ pub struct Target {
     /// Where the password came from, for messages ("LOCKSMITH_DB_PASSWORD", "~/.my.cnf", ...).
     pub password_source: Option<String>,
     pub warnings: Vec<String>,
+    /// SQL Server named instance (`host\INSTANCE`), found through SQL Browser.
+    pub instance: Option<String>,
+    pub auth: AuthKind,
 }
 
 impl Target {
     /// Parses `mysql://user@host:port/db?tls=required&ca=/path&skip-verify=true&socket=/run/mysqld/mysqld.sock`.
     pub fn parse(raw: &str) -> Result<Target, TargetError> {
+        if let Some(rest) = raw
+            .strip_prefix("mssql://")
+            .or_else(|| raw.strip_prefix("sqlserver://"))
+        {
+            return Target::mssql(raw, rest);
+        }
         let url = Url::parse(raw).map_err(|e| TargetError::Url {
             shown: redact(raw),
             reason: format!(
@@ -104,6 +130,8 @@ impl Target {
             password_source: None,
             lock_wait_secs: 10,
             warnings: Vec::new(),
+            instance: None,
+            auth: AuthKind::Sql,
         };
         if let Some(pw) = url.password() {
             t.password = Some(DbPassword(Zeroizing::new(percent_decode(pw))));
@@ -177,7 +205,198 @@ impl Target {
             password_source: None,
             lock_wait_secs: 10,
             warnings: Vec::new(),
+            instance: None,
+            auth: AuthKind::Sql,
         })
+    }
+
+    /// `mssql://user@host[\INSTANCE][:port]/database?tls=required|off|legacy&ca=…&trust-server-certificate=true&auth=sql|windows&lock-wait=N`.
+    ///
+    /// A backslash is not allowed in a URL host, so the instance is cut off
+    /// before the URL parser sees it (`%5C` and `?instance=` work too). With
+    /// no host, `SQLCMDSERVER` (`host\INSTANCE,port`, as sqlcmd reads it) is
+    /// used; with no user, `SQLCMDUSER`.
+    fn mssql(raw: &str, rest: &str) -> Result<Target, TargetError> {
+        let bad = |reason: String| TargetError::Url {
+            shown: redact(raw),
+            reason,
+        };
+        let (authority, tail) = match rest.find(['/', '?']) {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        let (userinfo, hostport) = match authority.rfind('@') {
+            Some(i) => (&authority[..i + 1], &authority[i + 1..]),
+            None => ("", authority),
+        };
+        let hostport = hostport.replace("%5C", "\\").replace("%5c", "\\");
+        let (hostport, mut instance) = match hostport.split_once('\\') {
+            Some((h, rest)) => {
+                // host\INSTANCE:port → host:port + INSTANCE
+                let (inst, port) = match rest.split_once(':') {
+                    Some((i, p)) => (i.to_string(), format!(":{p}")),
+                    None => (rest.to_string(), String::new()),
+                };
+                (format!("{h}{port}"), Some(inst))
+            }
+            None => (hostport.to_string(), None),
+        };
+        let mut from_env_server = None;
+        let hostport = if hostport.is_empty() {
+            match std::env::var("SQLCMDSERVER") {
+                Ok(server) if !server.trim().is_empty() => {
+                    let (h, i, p) = parse_sqlcmd_server(&server);
+                    if instance.is_none() {
+                        instance = i;
+                    }
+                    from_env_server = Some(server);
+                    match p {
+                        Some(p) => format!("{h}:{p}"),
+                        None => h,
+                    }
+                }
+                _ => {
+                    return Err(bad(
+                        "name the server: mssql://user@host[:port]/database, mssql://user@host\\INSTANCE/database, or set SQLCMDSERVER".into(),
+                    ));
+                }
+            }
+        } else {
+            hostport
+        };
+        let rebuilt = format!("mssql://{userinfo}{hostport}{tail}");
+        let url = Url::parse(&rebuilt).map_err(|e| {
+            bad(format!(
+                "{e}; expected mssql://user@host[:port]/database or mssql://user@host\\INSTANCE/database"
+            ))
+        })?;
+        let mut user = percent_decode(url.username());
+        if user.is_empty() {
+            user = std::env::var("SQLCMDUSER").unwrap_or_default();
+        }
+        let host = url.host_str().unwrap_or("").to_string();
+        if host.is_empty() {
+            return Err(bad("name the server host".into()));
+        }
+        let database = percent_decode(url.path().trim_start_matches('/'));
+        if database.is_empty() || database.contains('/') {
+            return Err(bad(
+                "name the database in the path: mssql://user@host/UFSystem".into(),
+            ));
+        }
+        let mut t = Target {
+            engine: "mssql".into(),
+            user,
+            host,
+            port: url.port(),
+            socket: None,
+            database,
+            // SQL Server 2022 and sqlcmd 18 encrypt by default; so do we.
+            tls: TlsMode::Required,
+            ca_file: None,
+            skip_verify: false,
+            password: None,
+            password_source: None,
+            lock_wait_secs: 10,
+            warnings: Vec::new(),
+            instance,
+            auth: AuthKind::Sql,
+        };
+        if let Some(server) = from_env_server {
+            t.warnings
+                .push(format!("server taken from SQLCMDSERVER ({server})"));
+        }
+        if let Some(pw) = url.password() {
+            t.password = Some(DbPassword(Zeroizing::new(percent_decode(pw))));
+            t.password_source = Some("the target URL".into());
+            t.warnings.push(
+                "the DB password is in the target URL, so it is visible in the process list and shell history; prefer LOCKSMITH_DB_PASSWORD or SQLCMDPASSWORD".into(),
+            );
+        }
+        for (k, v) in url.query_pairs() {
+            match k.as_ref() {
+                "tls" | "encrypt" => {
+                    t.tls = match v.to_ascii_lowercase().as_str() {
+                        "required" | "require" | "mandatory" | "on" | "yes" | "true" => {
+                            TlsMode::Required
+                        }
+                        "off" | "optional" | "no" | "false" => TlsMode::LoginOnly,
+                        "legacy" | "none" => TlsMode::Legacy,
+                        other => {
+                            return Err(bad(format!(
+                                "tls={other} is not a SQL Server TLS mode; use required (default: verify the certificate), off (only the login is encrypted) or legacy (no TLS, for servers that only speak TLS 1.0/1.1)"
+                            )));
+                        }
+                    }
+                }
+                "ca" => t.ca_file = Some(PathBuf::from(v.as_ref())),
+                "trust-server-certificate" | "trustservercertificate" | "skip-verify" => {
+                    t.skip_verify = matches!(v.as_ref(), "1" | "true" | "yes")
+                }
+                "instance" => t.instance = Some(v.into_owned()),
+                "auth" => {
+                    t.auth = match v.to_ascii_lowercase().as_str() {
+                        "sql" => AuthKind::Sql,
+                        "windows" | "ntlm" | "integrated" | "sspi" => AuthKind::Windows,
+                        other => {
+                            return Err(bad(format!(
+                                "auth={other} is not known; use sql (a SQL Server login) or windows"
+                            )));
+                        }
+                    }
+                }
+                "lock-wait" => {
+                    t.lock_wait_secs = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=3600).contains(n))
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "lock-wait={v} must be a number of seconds from 1 to 3600"
+                            ))
+                        })?
+                }
+                other => {
+                    return Err(bad(format!(
+                        "unknown option `{other}`; known: tls, ca, trust-server-certificate, instance, auth, lock-wait"
+                    )));
+                }
+            }
+        }
+        if t.user.contains('\\') {
+            t.auth = AuthKind::Windows;
+        }
+        if t.user.is_empty() && t.auth == AuthKind::Sql {
+            return Err(bad(
+                "name the SQL login: mssql://USER@host/database (or set SQLCMDUSER)".into(),
+            ));
+        }
+        if t.instance.as_deref().is_some_and(|i| {
+            i.is_empty()
+                || i.len() > 64
+                || !i
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '#')
+        }) {
+            return Err(bad(
+                "the instance name must be 1 to 64 letters, digits, '_', '$' or '#'".into(),
+            ));
+        }
+        if t.tls == TlsMode::Legacy {
+            t.warnings.push(
+                "tls=legacy: nothing is encrypted, not even the login; use it only on a network you trust, and plan the server's TLS 1.2 update".into(),
+            );
+        } else if t.tls == TlsMode::LoginOnly {
+            t.warnings.push(
+                "tls=off: only the login is encrypted; statements and the values they carry cross the network in clear".into(),
+            );
+        }
+        if t.skip_verify && t.tls != TlsMode::Legacy {
+            t.warnings.push(
+                "trust-server-certificate=true: the server's certificate is not checked, so a machine in the middle could read the session".into(),
+            );
+        }
+        Ok(t)
     }
 
     /// Fills the password from LOCKSMITH_DB_PASSWORD or ~/.my.cnf [client]
@@ -189,6 +408,14 @@ impl Target {
         if let Ok(pw) = std::env::var("LOCKSMITH_DB_PASSWORD") {
             self.password = Some(DbPassword(Zeroizing::new(pw)));
             self.password_source = Some("LOCKSMITH_DB_PASSWORD".into());
+            return;
+        }
+        if self.engine == "mssql" {
+            // What sqlcmd users already have set.
+            if let Ok(pw) = std::env::var("SQLCMDPASSWORD") {
+                self.password = Some(DbPassword(Zeroizing::new(pw)));
+                self.password_source = Some("SQLCMDPASSWORD".into());
+            }
             return;
         }
         if let Some(home) = std::env::var_os("HOME") {
@@ -226,11 +453,36 @@ impl Target {
             return format!("sqlite://{}", self.database);
         }
         let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+        let instance = self
+            .instance
+            .as_deref()
+            .map(|i| format!("\\{i}"))
+            .unwrap_or_default();
         format!(
-            "{}://{}@{}{}/{}",
-            self.engine, self.user, self.host, port, self.database
+            "{}://{}@{}{}{}/{}",
+            self.engine, self.user, self.host, instance, port, self.database
         )
     }
+}
+
+/// `tcp:host\\INSTANCE,1433` as sqlcmd's -S and SQLCMDSERVER spell it.
+fn parse_sqlcmd_server(raw: &str) -> (String, Option<String>, Option<u16>) {
+    let s = raw.trim();
+    let s = s.strip_prefix("tcp:").unwrap_or(s);
+    let (s, port) = match s.rsplit_once(',') {
+        Some((h, p)) => (h, p.trim().parse().ok()),
+        None => (s, None),
+    };
+    let (host, instance) = match s.split_once('\\') {
+        Some((h, i)) => (h, Some(i.to_string())),
+        None => (s, None),
+    };
+    let host = if host == "." || host.eq_ignore_ascii_case("(local)") {
+        "localhost"
+    } else {
+        host
+    };
+    (host.to_string(), instance, port)
 }
 
 fn engine_is_pg(scheme: &str) -> bool {
@@ -327,7 +579,54 @@ mod tests {
             (t.engine.as_str(), t.port, t.tls),
             ("postgres", Some(6543), TlsMode::Disabled)
         );
-        assert!(Target::parse("mssql://u@h/db").is_err());
+        assert!(Target::parse("mssql://u@h").is_err());
+    }
+
+    #[test]
+    fn parses_sql_server_urls_with_instances_and_tls_modes() {
+        let t = Target::parse("mssql://sa@db01/UFSystem").unwrap();
+        assert_eq!(
+            (t.engine.as_str(), t.host.as_str(), t.port, t.tls),
+            ("mssql", "db01", None, TlsMode::Required)
+        );
+        assert_eq!(t.auth, AuthKind::Sql);
+        let t = Target::parse("mssql://sa@db01\\U8:1533/UFSystem?tls=off").unwrap();
+        assert_eq!(t.instance.as_deref(), Some("U8"));
+        assert_eq!((t.port, t.tls), (Some(1533), TlsMode::LoginOnly));
+        assert_eq!(t.display(), "mssql://sa@db01\\U8:1533/UFSystem");
+        let t = Target::parse("mssql://sa@db01%5CU8/UFSystem?tls=legacy").unwrap();
+        assert_eq!(
+            (t.instance.as_deref(), t.tls),
+            (Some("U8"), TlsMode::Legacy)
+        );
+        assert!(t.warnings.iter().any(|w| w.contains("not even the login")));
+        let t = Target::parse("sqlserver://CORP%5Cdba@db01/UFSystem?trust-server-certificate=true")
+            .unwrap();
+        assert_eq!((t.user.as_str(), t.auth), ("CORP\\dba", AuthKind::Windows));
+        assert!(t.skip_verify);
+        let e = Target::parse("mssql://sa:pw@db01/UFSystem?tls=preferred")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("required") && e.contains("legacy") && !e.contains("pw@"),
+            "{e}"
+        );
+        let e = Target::parse("mssql://sa@db01\\bad;name/U")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("instance name"), "{e}");
+    }
+
+    #[test]
+    fn reads_sqlcmd_server_spellings() {
+        assert_eq!(
+            parse_sqlcmd_server("tcp:db01\\U8,1533"),
+            ("db01".into(), Some("U8".into()), Some(1533))
+        );
+        assert_eq!(
+            parse_sqlcmd_server("(local)"),
+            ("localhost".into(), None, None)
+        );
     }
 
     #[test]
