@@ -28,7 +28,7 @@ pub const EXIT_CHECK_FAILED: i32 = 8;
     after_help = "The DB password comes from LOCKSMITH_DB_PASSWORD, ~/.my.cnf [client], or a no-echo prompt."
 )]
 pub struct Cli {
-    /// Target database, e.g. mysql://root@127.0.0.1:3306/crm or postgres://odoo@127.0.0.1:5432/odoo (no password here: use LOCKSMITH_DB_PASSWORD)
+    /// Target database, e.g. mysql://root@127.0.0.1:3306/crm, postgres://odoo@127.0.0.1:5432/odoo or mssql://sa@u8db\U8/UFSystem (no password here: use LOCKSMITH_DB_PASSWORD or SQLCMDPASSWORD)
     #[arg(long, global = true, env = "LOCKSMITH_TARGET")]
     pub target: Option<String>,
     /// Connector name (see `connectors list`); detected from the schema when omitted
@@ -255,7 +255,7 @@ fn open_journal(cli: &Cli) -> Result<Journal, OpError> {
 fn target(cli: &Cli) -> Result<Target, OpError> {
     let raw = cli.target.as_deref().ok_or_else(|| {
         OpError::Usage(
-            "no target: pass --target mysql://user@host:port/database or postgres://user@host:port/database (or set LOCKSMITH_TARGET)"
+            "no target: pass --target mysql://user@host:port/database, postgres://user@host:port/database or mssql://user@host[\\INSTANCE]/database (or set LOCKSMITH_TARGET)"
                 .into(),
         )
     })?;

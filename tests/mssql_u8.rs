@@ -1,0 +1,793 @@
+//! SQL Server targets through tiberius, against the executing TDS test
+//! endpoint (tests/tds) — or, when LOCKSMITH_TEST_MSSQL_URL is set, against a
+//! real SQL Server: the same tests, unchanged. The U8-style connector, its
+//! fixture (fixtures/u8.sql), transplant and external encoders.
+//!
+//! In endpoint mode every statement the endpoint received is parsed with
+//! sqlparser's MsSqlDialect when the test ends; one that does not parse fails it.
+
+mod common;
+#[path = "tds/mod.rs"]
+mod tds;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::{assert_code, json, repo_root, run_locksmith_env, stderr, stdout};
+use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
+use tokio::net::TcpStream;
+use tokio_util::compat::TokioAsyncWriteCompatExt;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+const DB_PASSWORD: &str = "Locksmith-Test-1";
+
+/// Where the tests' SQL Server is.
+enum Server {
+    Endpoint(tds::Endpoint),
+    /// A real server: the URL (with its options), the admin login's password.
+    Real { base: url::Url, password: String },
+}
+
+/// A U8-style UFSystem loaded from fixtures/u8.sql, with its own journal.
+struct U8Db {
+    server: Server,
+    database: String,
+    /// URL options for locksmith (tls=…, ca=…).
+    options: String,
+    dir: tempfile::TempDir,
+}
+
+/// Writes a notice straight to the test output (libtest does not capture it).
+fn notice(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
+
+fn real_server() -> Option<(url::Url, String)> {
+    let raw = std::env::var("LOCKSMITH_TEST_MSSQL_URL").ok()?;
+    let url = url::Url::parse(&raw).expect("LOCKSMITH_TEST_MSSQL_URL must be mssql://user:password@host:port/master?…");
+    let password = url
+        .password()
+        .map(|p| {
+            url::form_urlencoded::parse(format!("x={p}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        })
+        .or_else(|| std::env::var("SQLCMDPASSWORD").ok())
+        .unwrap_or_default();
+    Some((url, password))
+}
+
+impl U8Db {
+    /// The endpoint (without TLS) or the real server.
+    fn new() -> U8Db {
+        U8Db::with(tds::EndpointOptions {
+            encryption: tds::ServerEncryption::NotSupported,
+            ..Default::default()
+        })
+    }
+
+    fn with(opts: tds::EndpointOptions) -> U8Db {
+        let dir = tempfile::tempdir().expect("tempdir");
+        if let Some((base, password)) = real_server() {
+            let database = format!(
+                "ls_t_{}_{}_u8",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::SeqCst)
+            );
+            let options = base.query().map(|q| format!("?{q}")).unwrap_or_default();
+            let db = U8Db {
+                server: Server::Real { base, password },
+                database,
+                options,
+                dir,
+            };
+            db.admin_batch(&format!("CREATE DATABASE [{}]", db.database));
+            db.load_fixture();
+            return db;
+        }
+        notice("LOCKSMITH_TEST_MSSQL_URL is not set: skipping the real SQL Server run; this test runs against the TDS test endpoint");
+        let tls = match opts.encryption {
+            tds::ServerEncryption::NotSupported => "tls=legacy".to_string(),
+            tds::ServerEncryption::Off => String::new(),
+            _ => String::new(),
+        };
+        let endpoint = tds::Endpoint::start(opts);
+        let options = if tls.is_empty() {
+            format!("?ca={}", endpoint.ca_pem().display())
+        } else {
+            format!("?{tls}")
+        };
+        let db = U8Db {
+            server: Server::Endpoint(endpoint),
+            database: "UFSystem".into(),
+            options,
+            dir,
+        };
+        db.load_fixture();
+        db
+    }
+
+    fn endpoint(&self) -> Option<&tds::Endpoint> {
+        match &self.server {
+            Server::Endpoint(e) => Some(e),
+            Server::Real { .. } => None,
+        }
+    }
+
+    fn host_port(&self) -> (String, u16) {
+        match &self.server {
+            Server::Endpoint(e) => ("127.0.0.1".into(), e.port()),
+            Server::Real { base, .. } => (
+                base.host_str().unwrap_or("127.0.0.1").to_string(),
+                base.port().unwrap_or(1433),
+            ),
+        }
+    }
+
+    fn user(&self) -> String {
+        match &self.server {
+            Server::Endpoint(_) => "sa".into(),
+            Server::Real { base, .. } => base.username().to_string(),
+        }
+    }
+
+    fn password(&self) -> String {
+        match &self.server {
+            Server::Endpoint(_) => DB_PASSWORD.into(),
+            Server::Real { password, .. } => password.clone(),
+        }
+    }
+
+    /// The target URL locksmith gets (no password: it comes from the environment).
+    fn url(&self) -> String {
+        self.url_with(&self.options)
+    }
+
+    fn url_with(&self, options: &str) -> String {
+        let (host, port) = self.host_port();
+        format!(
+            "mssql://{}@{host}:{port}/{}{options}",
+            self.user(),
+            self.database
+        )
+    }
+
+    fn journal(&self) -> PathBuf {
+        self.dir.path().join("journal.sqlite")
+    }
+
+    /// A tiberius client of the test's own: the independent reader and writer.
+    fn client_config(&self, database: &str) -> Config {
+        let (host, port) = self.host_port();
+        let mut c = Config::new();
+        c.host(host);
+        c.port(port);
+        c.database(database);
+        c.authentication(AuthMethod::sql_server(self.user(), self.password()));
+        match &self.server {
+            Server::Endpoint(e) => {
+                if self.options.contains("tls=legacy") {
+                    c.encryption(EncryptionLevel::NotSupported);
+                } else {
+                    c.encryption(EncryptionLevel::Required);
+                    c.trust_cert_ca(e.ca_pem().display().to_string());
+                }
+            }
+            Server::Real { .. } => c.trust_cert(),
+        }
+        c
+    }
+
+    fn run_batches(&self, database: &str, batches: &[String]) -> Vec<Vec<String>> {
+        let config = self.client_config(database);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let tcp = TcpStream::connect(config.get_addr()).await.expect("tcp");
+            let mut client = Client::connect(config, tcp.compat_write())
+                .await
+                .expect("test client connects");
+            let mut out = Vec::new();
+            for b in batches {
+                let rows = client
+                    .simple_query(b.as_str())
+                    .await
+                    .unwrap_or_else(|e| panic!("test SQL failed: {e}\n{b}"))
+                    .into_first_result()
+                    .await
+                    .unwrap_or_else(|e| panic!("test SQL failed: {e}\n{b}"));
+                for r in rows {
+                    out.push(
+                        r.into_iter()
+                            .map(|d| {
+                                common_text(d)
+                            })
+                            .collect(),
+                    );
+                }
+            }
+            out
+        })
+    }
+
+    fn admin_batch(&self, sql: &str) {
+        self.run_batches("master", &[sql.to_string()]);
+    }
+
+    fn load_fixture(&self) {
+        let text = std::fs::read_to_string(repo_root().join("fixtures/u8.sql")).expect("fixtures/u8.sql");
+        self.run_batches(&self.database, &tds::split_go_batches(&text));
+    }
+
+    fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        self.run_batches(&self.database, &[sql.to_string()])
+    }
+
+    fn one(&self, sql: &str) -> String {
+        let rows = self.rows(sql);
+        assert_eq!(rows.len(), 1, "expected one row from {sql}: {rows:?}");
+        rows[0][0].clone()
+    }
+
+    fn exec(&self, sql: &str) {
+        self.rows(sql);
+    }
+
+    fn stored(&self, login: &str) -> String {
+        self.one(&format!(
+            "SELECT ISNULL(cPassword, N'NULL') FROM UA_User WHERE cUser_Id = N'{login}'"
+        ))
+    }
+
+    fn locksmith_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+        self.locksmith_at(&self.url(), args, stdin, env)
+    }
+
+    fn locksmith(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.locksmith_env(args, stdin, &[])
+    }
+
+    fn locksmith_at(&self, url: &str, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+        let journal = self.journal();
+        let mut full: Vec<String> = vec![
+            "--target".into(),
+            url.to_string(),
+            "--journal".into(),
+            journal.display().to_string(),
+            "--connector".into(),
+            "u8".into(),
+        ];
+        full.extend(args.iter().map(|s| s.to_string()));
+        let password = self.password();
+        let mut all_env: Vec<(&str, &str)> = vec![("LOCKSMITH_DB_PASSWORD", password.as_str())];
+        all_env.extend_from_slice(env);
+        run_locksmith_env(&full, stdin, &all_env)
+    }
+
+    fn journal_rows(&self, sql: &str) -> Vec<Vec<String>> {
+        let c = rusqlite::Connection::open(self.journal()).expect("journal");
+        let mut st = c.prepare(sql).expect("journal SQL");
+        let n = st.column_count();
+        st.query_map([], |r| {
+            Ok((0..n)
+                .map(|i| {
+                    r.get::<_, rusqlite::types::Value>(i)
+                        .map(|v| match v {
+                            rusqlite::types::Value::Null => "NULL".to_string(),
+                            rusqlite::types::Value::Integer(i) => i.to_string(),
+                            rusqlite::types::Value::Real(f) => f.to_string(),
+                            rusqlite::types::Value::Text(t) => t,
+                            rusqlite::types::Value::Blob(b) => hex::encode(b),
+                        })
+                        .unwrap_or_default()
+                })
+                .collect())
+        })
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+    }
+
+    /// The whole journal file as text, to prove no secret reached it.
+    fn journal_text(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.journal()).unwrap_or_default()).into_owned()
+    }
+}
+
+fn common_text(d: tiberius::ColumnData<'static>) -> String {
+    use tiberius::ColumnData as C;
+    match d {
+        C::U8(v) => v.map_or("NULL".into(), |x| x.to_string()),
+        C::I16(v) => v.map_or("NULL".into(), |x| x.to_string()),
+        C::I32(v) => v.map_or("NULL".into(), |x| x.to_string()),
+        C::I64(v) => v.map_or("NULL".into(), |x| x.to_string()),
+        C::F32(v) => v.map_or("NULL".into(), |x| x.to_string()),
+        C::F64(v) => v.map_or("NULL".into(), |x| x.to_string()),
+        C::Bit(v) => v.map_or("NULL".into(), |x| u8::from(x).to_string()),
+        C::String(v) => v.map_or("NULL".into(), |x| x.into_owned()),
+        C::Binary(v) => v.map_or("NULL".into(), hex::encode),
+        other => {
+            use tiberius::FromSql;
+            match chrono::NaiveDateTime::from_sql(&other) {
+                Ok(Some(t)) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+                Ok(None) => "NULL".into(),
+                Err(_) => format!("{other:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for U8Db {
+    fn drop(&mut self) {
+        match &self.server {
+            Server::Endpoint(e) => {
+                if std::thread::panicking() {
+                    return;
+                }
+                let statements = e.statements();
+                assert!(!statements.is_empty(), "the endpoint logged no statement");
+                let bad = tds::unparsable_statements(&statements);
+                assert!(
+                    bad.is_empty(),
+                    "statements sent that MsSqlDialect does not parse: {bad:#?}"
+                );
+            }
+            Server::Real { .. } => {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    self.admin_batch(&format!(
+                        "ALTER DATABASE [{0}] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE [{0}]",
+                        self.database
+                    ))
+                }));
+            }
+        }
+    }
+}
+
+/// Entries of the journal as (kind, action, account, outcome).
+fn entries(db: &U8Db) -> Vec<Vec<String>> {
+    db.journal_rows(
+        "SELECT kind, action, IFNULL(account, ''), IFNULL(json_extract(body, '$.outcome'), '') FROM entries ORDER BY id",
+    )
+}
+
+fn no_secret(out: &Output, db: &U8Db, secrets: &[&str]) {
+    let journal = db.journal_text();
+    for s in secrets {
+        assert!(!stdout(out).contains(s), "secret on stdout");
+        assert!(!stderr(out).contains(s), "secret on stderr");
+        assert!(!journal.contains(s), "secret in the journal");
+    }
+}
+
+#[test]
+fn lookup_and_show_read_the_fixture_with_chinese_names() {
+    let db = U8Db::new();
+    let out = db.locksmith(&["--json", "lookup", "张"], None);
+    assert_code(&out, 0);
+    let doc = json(&out);
+    let text = doc.to_string();
+    assert!(text.contains("张三"), "{text}");
+    // Admin rule and states come through.
+    let out = db.locksmith(&["--json", "show", "admin"], None);
+    assert_code(&out, 0);
+    let doc = json(&out);
+    assert_eq!(doc["is_admin"], serde_json::json!(true), "{doc}");
+    let out = db.locksmith(&["--json", "lookup", "--locked"], None);
+    assert_code(&out, 0);
+    assert!(json(&out).to_string().contains("locked"), "{}", stdout(&out));
+    // No match is an empty list, not an error.
+    let out = db.locksmith(&["--json", "lookup", "不存在的人"], None);
+    assert_code(&out, 0);
+}
+
+#[test]
+fn chinese_names_round_trip_through_varchar_and_nvarchar() {
+    let db = U8Db::new();
+    let target = locksmith::backend::Target::parse(&db.url()).expect("url");
+    let mut target = target;
+    target.password = Some(locksmith::backend::DbPassword(zeroize::Zeroizing::new(db.password())));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        use locksmith::backend::Value;
+        let mut b = locksmith::backend::connect(&target).await.expect("connect");
+        let sql = "UPDATE [UA_User] SET [cUser_Name] = @P1, [cSysUserName] = @P2 WHERE [cUser_Id] = @P3";
+        let n = b
+            .execute(
+                sql,
+                &[
+                    Value::Text("张三丰".into()),
+                    Value::Text("欧阳锋·𠀋".into()),
+                    Value::Text("lisi".into()),
+                ],
+            )
+            .await
+            .expect("update");
+        assert_eq!(n, 1);
+        let rows = b
+            .query(
+                "SELECT [cUser_Name], [cSysUserName] FROM [UA_User] WHERE [cUser_Name] LIKE @P1 ESCAPE '!'",
+                &[Value::Text("%三丰%".into())],
+            )
+            .await
+            .expect("select");
+        assert_eq!(
+            rows,
+            vec![vec![Value::Text("张三丰".into()), Value::Text("欧阳锋·𠀋".into())]]
+        );
+        let rows = b
+            .query(
+                "SELECT [cUser_Id] FROM [UA_User] WHERE [cSysUserName] LIKE @P1 ESCAPE '!'",
+                &[Value::Text("%阳锋%".into())],
+            )
+            .await
+            .expect("select nvarchar");
+        assert_eq!(rows, vec![vec![Value::Text("lisi".into())]]);
+        b.close().await.expect("close");
+    });
+    // The independent reader sees the same text.
+    assert_eq!(db.one("SELECT cUser_Name FROM UA_User WHERE cUser_Id = N'lisi'"), "张三丰");
+    assert_eq!(db.one("SELECT cSysUserName FROM UA_User WHERE cUser_Id = N'lisi'"), "欧阳锋·𠀋");
+    // A Chinese substring search through the CLI finds the VARCHAR name.
+    let out = db.locksmith(&["--json", "lookup", "三丰"], None);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("lisi"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_chinese_substring_search_finds_nvarchar_names_too() {
+    let db = U8Db::new();
+    // The same connector with the name role on the NVARCHAR column.
+    let xdg = db.dir.path().join("xdg");
+    let dir = xdg.join("locksmith/connectors");
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml = std::fs::read_to_string(repo_root().join("connectors/u8.toml")).unwrap();
+    let toml = toml
+        .replace("name = \"u8\"", "name = \"u8-nvarchar\"")
+        .replace("name = \"cUser_Name\"", "name = \"cSysUserName\"");
+    assert!(toml.contains("u8-nvarchar") && toml.contains("cSysUserName"), "u8.toml changed shape:\n{toml}");
+    std::fs::write(dir.join("u8-nvarchar.toml"), toml).unwrap();
+    let expected = db.rows("SELECT cUser_Id FROM UA_User WHERE cSysUserName LIKE N'%李%'");
+    assert!(!expected.is_empty(), "the fixture has an NVARCHAR name with 李");
+    let journal = db.journal();
+    let out = run_locksmith_env(
+        &[
+            "--target",
+            &db.url(),
+            "--journal",
+            &journal.display().to_string(),
+            "--connector",
+            "u8-nvarchar",
+            "--json",
+            "lookup",
+            "李",
+        ],
+        None,
+        &[
+            ("XDG_CONFIG_HOME", xdg.to_str().unwrap()),
+            ("LOCKSMITH_DB_PASSWORD", &db.password()),
+        ],
+    );
+    assert_code(&out, 0);
+    for row in expected {
+        assert!(stdout(&out).contains(&format!("\"{}", row[0])), "{} not in {}", row[0], stdout(&out));
+    }
+}
+
+/// The locked user of the fixture: iErrorCount > 0.
+fn locked_login(db: &U8Db) -> String {
+    db.one("SELECT TOP 1 cUser_Id FROM UA_User WHERE iErrorCount > 0 ORDER BY cUser_Id")
+}
+
+#[test]
+fn unlock_clears_the_error_count_and_state_and_is_journaled() {
+    let db = U8Db::new();
+    let login = locked_login(&db);
+    let out = db.locksmith(
+        &["--json", "unlock", &login, "--reason", "test: unlock", "--yes"],
+        None,
+    );
+    assert_code(&out, 0);
+    assert_eq!(
+        db.rows(&format!("SELECT iErrorCount, nState FROM UA_User WHERE cUser_Id = N'{login}'")),
+        vec![vec!["0".to_string(), "0".to_string()]]
+    );
+    let e = entries(&db);
+    assert!(
+        e.iter().any(|r| r[0] == "intent" && r[1] == "unlock")
+            && e.iter().any(|r| r[0] == "outcome" && r[3] == "committed"),
+        "{e:?}"
+    );
+    let out = db.locksmith(&["audit", "verify"], None);
+    assert_code(&out, 0);
+}
+
+#[test]
+fn transplant_copies_the_donors_value_and_says_so_in_the_plan() {
+    let db = U8Db::new();
+    let target = locked_login(&db);
+    let donor = "demo";
+    let donor_value = db.stored(donor);
+    let before = db.stored(&target);
+    assert_ne!(donor_value, before);
+    // The plan first: it states the consequence in plain words, and no value.
+    let out = db.locksmith(&["reset", &target, "--from", donor, "--dry-run"], None);
+    assert_code(&out, 0);
+    let plan = stdout(&out);
+    assert!(
+        plan.contains(&format!("accepts the password of account {donor}")) || plan.contains("accepts the password of"),
+        "{plan}"
+    );
+    assert_eq!(db.stored(&target), before, "a dry run writes nothing");
+    let out = db.locksmith(
+        &["--json", "reset", &target, "--from", donor, "--unlock", "--reason", "test: transplant", "--yes"],
+        None,
+    );
+    assert_code(&out, 0);
+    assert_eq!(db.stored(&target), donor_value);
+    assert_eq!(
+        db.one(&format!("SELECT iErrorCount FROM UA_User WHERE cUser_Id = N'{target}'")),
+        "0"
+    );
+    let e = entries(&db);
+    assert!(e.iter().any(|r| r[0] == "outcome" && r[3] == "committed"), "{e:?}");
+    assert!(db.journal_text().contains("transplant"));
+    no_secret(&out, &db, &[&donor_value, &before]);
+}
+
+#[test]
+fn transplant_into_a_login_bound_scheme_is_refused_and_writes_nothing() {
+    let db = U8Db::new();
+    // The same table described with a login-salted digest (RuoYi-style).
+    let xdg = db.dir.path().join("xdg");
+    let dir = xdg.join("locksmith/connectors");
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml = std::fs::read_to_string(repo_root().join("connectors/u8.toml")).unwrap();
+    let start = toml.find("[scheme]").expect("u8.toml has a [scheme] table");
+    let end = toml[start + 1..].find("\n[").map_or(toml.len(), |i| start + 1 + i);
+    let bound = format!(
+        "{}[scheme]\nkind = \"digest\"\nrecipe = \"md5(login+password)\"\n{}",
+        &toml[..start],
+        &toml[end..]
+    )
+    .replace("name = \"u8\"", "name = \"u8-bound\"");
+    std::fs::write(dir.join("u8-bound.toml"), bound).unwrap();
+    let before = db.rows("SELECT cUser_Id, ISNULL(cPassword, N'NULL'), iErrorCount, nState FROM UA_User ORDER BY cUser_Id");
+    let journal = db.journal();
+    let out = run_locksmith_env(
+        &[
+            "--target", &db.url(), "--journal", &journal.display().to_string(),
+            "--connector", "u8-bound",
+            "reset", "lisi", "--from", "demo", "--reason", "test", "--yes", "--force",
+        ],
+        None,
+        &[("XDG_CONFIG_HOME", xdg.to_str().unwrap()), ("LOCKSMITH_DB_PASSWORD", &db.password())],
+    );
+    assert_code(&out, 5);
+    assert!(stderr(&out).contains("login"), "{}", stderr(&out));
+    assert_eq!(db.rows("SELECT cUser_Id, ISNULL(cPassword, N'NULL'), iErrorCount, nState FROM UA_User ORDER BY cUser_Id"), before);
+    assert!(entries(&db).iter().all(|r| r[0] != "intent"), "no intent for a refused write");
+}
+
+const ENCODER: &str = "import sys, hashlib, base64\npw = sys.stdin.readline().rstrip('\\n')\nprint(base64.b64encode(hashlib.sha1(pw.encode('utf-8')).digest()).decode())\n";
+
+fn sha1_b64(pw: &str) -> String {
+    use base64::Engine;
+    use sha1::Digest;
+    base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(pw.as_bytes()))
+}
+
+fn write_encoder(dir: &Path) -> PathBuf {
+    let p = dir.join("u8-encoder.py");
+    std::fs::write(&p, ENCODER).unwrap();
+    p
+}
+
+#[test]
+fn an_external_encoder_writes_only_after_calibration() {
+    let db = U8Db::new();
+    let encoder = write_encoder(db.dir.path());
+    let enc = encoder.display().to_string();
+    // The donor's value as the vendor's UI would have set it for a known password.
+    let known = "Donor-Known-1";
+    db.exec(&format!("UPDATE UA_User SET cPassword = N'{}' WHERE cUser_Id = N'demo'", sha1_b64(known)));
+    let target = locked_login(&db);
+    let before = db.stored(&target);
+    let new_password = "N3w-U8-Pass!";
+    let with_encoder = |args: &[&str], stdin: Option<&str>| {
+        let mut full = vec!["--encoder", "python3", "--encoder-arg", enc.as_str()];
+        full.extend_from_slice(args);
+        db.locksmith(&full, stdin)
+    };
+    // Uncalibrated: refused, nothing written, no intent.
+    let out = with_encoder(
+        &["reset", &target, "--reason", "test", "--new-password-stdin", "--yes"],
+        Some(&format!("{new_password}\n")),
+    );
+    assert_code(&out, 5);
+    assert!(stderr(&out).contains("calibrate"), "{}", stderr(&out));
+    assert_eq!(db.stored(&target), before);
+    assert!(entries(&db).iter().all(|r| r[0] != "intent"));
+    // A wrong known password does not calibrate.
+    let out = with_encoder(&["calibrate", "demo"], Some("not-it\n"));
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = with_encoder(
+        &["reset", &target, "--reason", "test", "--new-password-stdin", "--yes"],
+        Some(&format!("{new_password}\n")),
+    );
+    assert_code(&out, 5);
+    // The right one does; then the reset goes through the write protocol.
+    let out = with_encoder(&["calibrate", "demo"], Some(&format!("{known}\n")));
+    assert_code(&out, 0);
+    let out = with_encoder(
+        &["--json", "reset", &target, "--reason", "test: encoder", "--new-password-stdin", "--yes"],
+        Some(&format!("{new_password}\n")),
+    );
+    assert_code(&out, 0);
+    assert_eq!(db.stored(&target), sha1_b64(new_password));
+    no_secret(&out, &db, &[new_password, &sha1_b64(new_password), known]);
+    let e = entries(&db);
+    assert!(e.iter().any(|r| r[0] == "outcome" && r[3] == "committed"), "{e:?}");
+}
+
+#[test]
+fn reset_with_a_new_password_and_no_encoder_is_refused_for_the_closed_format() {
+    let db = U8Db::new();
+    let before = db.stored("lisi");
+    let out = db.locksmith(
+        &["reset", "lisi", "--reason", "test", "--new-password-stdin", "--yes"],
+        Some("Whatever-1\n"),
+    );
+    assert_ne!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(err.contains("transplant") || err.contains("encoder"), "{err}");
+    assert_eq!(db.stored("lisi"), before);
+}
+
+// --- TLS: only the endpoint can be told what to offer. ---
+
+fn endpoint_only() -> bool {
+    if real_server().is_some() {
+        notice("TLS variants need the TDS endpoint; skipped against a real server");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn full_tls_with_the_test_ca_reads_and_writes() {
+    if !endpoint_only() {
+        return;
+    }
+    let db = U8Db::with(tds::EndpointOptions {
+        encryption: tds::ServerEncryption::Required,
+        ..Default::default()
+    });
+    let login = locked_login(&db);
+    let out = db.locksmith(&["--json", "unlock", &login, "--reason", "test: tls", "--yes"], None);
+    assert_code(&out, 0);
+    assert_eq!(
+        db.one(&format!("SELECT iErrorCount FROM UA_User WHERE cUser_Id = N'{login}'")),
+        "0"
+    );
+    assert!(!stderr(&out).contains("only the login"), "{}", stderr(&out));
+}
+
+#[test]
+fn login_only_tls_works_and_warns() {
+    if !endpoint_only() {
+        return;
+    }
+    let db = U8Db::with(tds::EndpointOptions {
+        encryption: tds::ServerEncryption::Off,
+        ..Default::default()
+    });
+    let ca = db.endpoint().unwrap().ca_pem().display().to_string();
+    let url = db.url_with(&format!("?tls=off&ca={ca}"));
+    let out = db.locksmith_at(&url, &["--json", "lookup", "张"], None, &[]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("张三"), "{}", stdout(&out));
+    assert!(stderr(&out).contains("only the login"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_untrusted_certificate_says_which_option_to_try() {
+    if !endpoint_only() {
+        return;
+    }
+    let db = U8Db::with(tds::EndpointOptions {
+        encryption: tds::ServerEncryption::Required,
+        ..Default::default()
+    });
+    let out = db.locksmith_at(&db.url_with(""), &["lookup", "张"], None, &[]);
+    assert_code(&out, 3);
+    let err = stderr(&out);
+    assert!(err.contains("ca=") && err.contains("trust-server-certificate"), "{err}");
+    assert!(err.contains("offers encryption"), "{err}");
+    // trust-server-certificate=true connects, with a warning.
+    let out = db.locksmith_at(&db.url_with("?trust-server-certificate=true"), &["lookup", "张"], None, &[]);
+    assert_code(&out, 0);
+    assert!(stderr(&out).contains("not checked"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_server_that_only_speaks_old_tls_gets_a_clear_error() {
+    if !endpoint_only() {
+        return;
+    }
+    let endpoint = tds::Endpoint::start(tds::EndpointOptions {
+        encryption: tds::ServerEncryption::On,
+        reject_tls_handshake: true,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_locksmith_env(
+        &[
+            "--target",
+            &format!("mssql://sa@127.0.0.1:{}/UFSystem?trust-server-certificate=true", endpoint.port()),
+            "--journal",
+            &dir.path().join("j.sqlite").display().to_string(),
+            "--connector",
+            "u8",
+            "lookup",
+            "x",
+        ],
+        None,
+        &[("LOCKSMITH_DB_PASSWORD", DB_PASSWORD)],
+    );
+    assert_code(&out, 3);
+    let err = stderr(&out);
+    assert!(err.contains("TLS 1.0/1.1") && err.contains("tls=legacy"), "{err}");
+    assert!(err.contains("offers encryption ON"), "{err}");
+    assert!(!err.contains(DB_PASSWORD));
+}
+
+#[test]
+fn a_wrong_db_password_is_a_connection_error_without_the_password() {
+    let db = U8Db::new();
+    let out = db.locksmith_env(&["lookup", "x"], None, &[("LOCKSMITH_DB_PASSWORD", "Wrong-Secret-9")]);
+    assert_code(&out, 3);
+    let err = stderr(&out);
+    assert!(err.contains("18456"), "{err}");
+    assert!(!err.contains("Wrong-Secret-9"), "{err}");
+}
+
+#[test]
+fn sqlcmd_variables_supply_the_password() {
+    let db = U8Db::new();
+    let password = db.password();
+    let journal = db.journal();
+    let out = run_locksmith_env(
+        &["--target", &db.url(), "--journal", &journal.display().to_string(), "--connector", "u8", "--json", "lookup", "admin"],
+        None,
+        &[("SQLCMDPASSWORD", password.as_str())],
+    );
+    assert_code(&out, 0);
+}
+
+#[test]
+fn a_select_only_login_looks_up_but_may_not_write() {
+    if !endpoint_only() {
+        return;
+    }
+    let db = U8Db::with(tds::EndpointOptions {
+        encryption: tds::ServerEncryption::NotSupported,
+        update_permission: tds::UpdatePermission::None,
+        ..Default::default()
+    });
+    let out = db.locksmith(&["--json", "lookup", "张"], None);
+    assert_code(&out, 0);
+    let login = locked_login(&db);
+    let out = db.locksmith(&["unlock", &login, "--reason", "test", "--yes"], None);
+    assert_code(&out, 5);
+    assert!(stderr(&out).contains("may not UPDATE"), "{}", stderr(&out));
+    assert!(entries(&db).iter().all(|r| r[0] != "intent"));
+}
