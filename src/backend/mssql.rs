@@ -21,20 +21,36 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 use super::target::AuthKind;
 use super::{Backend, BackendError, ColumnInfo, Dialect, Row, Target, TlsMode, Value, WriteAccess};
 
-pub struct MsSqlDialect;
+pub struct MsSqlDialect {
+    /// The login's default schema (`SELECT SCHEMA_NAME()`), which `db..table` means.
+    pub default_schema: String,
+}
+
+impl Default for MsSqlDialect {
+    fn default() -> Self {
+        MsSqlDialect {
+            default_schema: "dbo".into(),
+        }
+    }
+}
 
 impl Dialect for MsSqlDialect {
     fn quote_ident(&self, ident: &str) -> String {
-        // `UFSystem..UA_User` and `UFSystem.dbo.UA_User`: each part bracketed,
-        // the empty schema part of `..` kept (the login's default schema).
-        ident
-            .split('.')
-            .map(|part| {
-                if part.is_empty() {
-                    String::new()
+        // `UFSystem..UA_User` and `UFSystem.dbo.UA_User`: each part bracketed;
+        // the empty schema of `..` is spelled out as the login's default
+        // schema, which is what SQL Server reads it as.
+        let parts: Vec<&str> = ident.split('.').collect();
+        let last = parts.len().saturating_sub(1);
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| {
+                let part = if part.is_empty() && i > 0 && i < last {
+                    self.default_schema.as_str()
                 } else {
-                    format!("[{}]", part.replace(']', "]]"))
-                }
+                    part
+                };
+                format!("[{}]", part.replace(']', "]]"))
             })
             .collect::<Vec<_>>()
             .join(".")
@@ -61,8 +77,8 @@ pub struct MsSql {
     client: Client<Compat<TcpStream>>,
     host: String,
     database: String,
-    /// The login's default schema, for `UFSystem..UA_User` and unqualified names.
-    default_schema: String,
+    /// Holds the login's default schema, for `UFSystem..UA_User` and unqualified names.
+    dialect: MsSqlDialect,
     warnings: Vec<String>,
 }
 
@@ -411,7 +427,7 @@ impl MsSql {
             client,
             host: place,
             database: target.database.clone(),
-            default_schema: "dbo".into(),
+            dialect: MsSqlDialect::default(),
             warnings,
         };
         // A DBA tool must not wait forever behind another session's lock
@@ -426,7 +442,7 @@ impl MsSql {
             .and_then(|r| r.into_iter().next())
             .and_then(|v| v.as_text())
         {
-            me.default_schema = schema;
+            me.dialect.default_schema = schema;
         }
         let version = me
             .query("SELECT @@VERSION", &[])
@@ -461,7 +477,8 @@ impl MsSql {
         let t = split_table(table);
         (
             t.database.unwrap_or_else(|| self.database.clone()),
-            t.schema.unwrap_or_else(|| self.default_schema.clone()),
+            t.schema
+                .unwrap_or_else(|| self.dialect.default_schema.clone()),
             t.name,
         )
     }
@@ -469,7 +486,7 @@ impl MsSql {
     /// `[db].[schema].[name]` as HAS_PERMS_BY_NAME and OBJECT_ID take it.
     fn object_name(&self, table: &str) -> String {
         let (db, schema, name) = self.qualified(table);
-        let d = MsSqlDialect;
+        let d = &self.dialect;
         format!(
             "{}.{}.{}",
             d.quote_ident(&db),
@@ -482,7 +499,7 @@ impl MsSql {
 #[async_trait]
 impl Backend for MsSql {
     fn dialect(&self) -> &dyn Dialect {
-        &MsSqlDialect
+        &self.dialect
     }
     fn engine(&self) -> &'static str {
         "mssql"
@@ -539,7 +556,7 @@ impl Backend for MsSql {
         let (db, schema, name) = self.qualified(table);
         let sql = format!(
             "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH, IS_NULLABLE FROM {}.INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = @P1 AND TABLE_SCHEMA = @P2 ORDER BY ORDINAL_POSITION",
-            MsSqlDialect.quote_ident(&db)
+            self.dialect.quote_ident(&db)
         );
         let rows = self
             .query(&sql, &[Value::Text(name), Value::Text(schema)])
@@ -590,7 +607,7 @@ impl Backend for MsSql {
         let (db, _, _) = self.qualified(table);
         let sql = format!(
             "SELECT c.name FROM {}.sys.columns AS c WHERE c.object_id = OBJECT_ID(@P1) AND HAS_PERMS_BY_NAME(@P1, N'OBJECT', N'UPDATE', c.name, N'COLUMN') = 1",
-            MsSqlDialect.quote_ident(&db)
+            self.dialect.quote_ident(&db)
         );
         let cols: Vec<String> = self
             .query(&sql, &[object])
@@ -623,9 +640,14 @@ mod tests {
 
     #[test]
     fn quotes_three_part_names_and_keeps_the_default_schema_gap() {
-        let d = MsSqlDialect;
+        let d = MsSqlDialect {
+            default_schema: "u8".into(),
+        };
         assert_eq!(d.quote_ident("UA_User"), "[UA_User]");
-        assert_eq!(d.quote_ident("UFSystem..UA_User"), "[UFSystem]..[UA_User]");
+        assert_eq!(
+            d.quote_ident("UFSystem..UA_User"),
+            "[UFSystem].[u8].[UA_User]"
+        );
         assert_eq!(
             d.quote_ident("UFSystem.dbo.UA_User"),
             "[UFSystem].[dbo].[UA_User]"

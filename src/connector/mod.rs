@@ -103,6 +103,13 @@ pub struct TableSpec {
     /// Vendors that let an install rename tables (`5kcrm_`, `llx_`) put the default here.
     #[serde(default)]
     pub prefix: Option<String>,
+    /// SQL Server three-part names: the database (`UFSystem` in `UFSystem..UA_User`)
+    /// when it is not the one in the target URL.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// The schema (`dbo`); empty means the login's default schema.
+    #[serde(default)]
+    pub schema: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -362,17 +369,31 @@ impl Connector {
     }
 
     /// The user table's name with the connector's (or the profile's) prefix.
+    /// The user table as SQL names it: `prefix+name`, qualified as
+    /// `schema.name` or `database.schema.name` / `database..name` when the
+    /// connector says so (the dialect quotes each part).
     pub fn table_name(&self) -> String {
+        self.prefixed(&self.table.name)
+    }
+
+    /// Any other table of this vendor (role links, settings), with the same prefix
+    /// and qualification.
+    pub fn prefixed(&self, table: &str) -> String {
+        let bare = format!("{}{table}", self.table.prefix.as_deref().unwrap_or(""));
+        match (&self.table.database, &self.table.schema) {
+            (Some(db), schema) => format!("{db}.{}.{bare}", schema.as_deref().unwrap_or("")),
+            (None, Some(schema)) => format!("{schema}.{bare}"),
+            (None, None) => bare,
+        }
+    }
+
+    /// `prefix+name` without database or schema.
+    fn bare_table_name(&self) -> String {
         format!(
             "{}{}",
             self.table.prefix.as_deref().unwrap_or(""),
             self.table.name
         )
-    }
-
-    /// Any other table of this vendor (role links, settings), with the same prefix.
-    pub fn prefixed(&self, table: &str) -> String {
-        format!("{}{table}", self.table.prefix.as_deref().unwrap_or(""))
     }
 
     pub fn with_prefix(mut self, prefix: &str) -> Result<Connector, ConnectorError> {
@@ -406,7 +427,21 @@ impl Connector {
                 ));
             }
         }
-        self.check_ident("table.name", &self.table_name())?;
+        self.check_ident("table.name", &self.bare_table_name())?;
+        if self.table.database.is_some() || self.table.schema.is_some() {
+            if self.engines.iter().any(|e| e != "mssql") || self.engines.is_empty() {
+                return Err(self.invalid(
+                    "table.database",
+                    "three-part names (table.database / table.schema) are for SQL Server connectors: set engines = [\"mssql\"]",
+                ));
+            }
+            if let Some(db) = &self.table.database {
+                self.check_ident("table.database", db)?;
+            }
+            if let Some(schema) = self.table.schema.as_deref().filter(|s| !s.is_empty()) {
+                self.check_ident("table.schema", schema)?;
+            }
+        }
         for (role, col) in self.columns.mapped() {
             self.check_ident(&format!("columns.{role}"), col)?;
         }
@@ -760,6 +795,27 @@ mod tests {
             .find(|(f, _)| *f == name)
             .map(|(_, t)| *t)
             .unwrap()
+    }
+
+    #[test]
+    fn three_part_names_are_for_sql_server_connectors_only() {
+        let text = embedded("ruoyi.toml");
+        let start = text.find("[table]").unwrap();
+        let qualified = format!(
+            "{}[table]\ndatabase = \"UFSystem\"\n{}",
+            &text[..start],
+            &text[start + "[table]\n".len()..]
+        );
+        let err = Connector::parse("x.toml", &qualified)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SQL Server"), "{err}");
+        let mssql = qualified.replace("engines = [\"mysql\"]", "engines = [\"mssql\"]");
+        let c = Connector::parse("x.toml", &mssql).unwrap();
+        assert_eq!(c.table_name(), "UFSystem..sys_user");
+        assert_eq!(c.prefixed("sys_user_role"), "UFSystem..sys_user_role");
+        let bad = mssql.replace("database = \"UFSystem\"", "database = \"UF;System\"");
+        assert!(Connector::parse("x.toml", &bad).is_err());
     }
 
     #[test]
