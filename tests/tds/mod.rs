@@ -1,0 +1,457 @@
+//! An executing TDS (SQL Server wire protocol) test endpoint backed by SQLite.
+//!
+//! `tiberius` talks to it for real: PRELOGIN, TLS wrapped in PRELOGIN packets,
+//! LOGIN7, SQL batches and `sp_executesql` RPCs. Statements are parsed with
+//! sqlparser's `MsSqlDialect`, rewritten for SQLite and run on a per-session
+//! rusqlite connection; results travel as COLMETADATA/ROW/DONE with SQL Server
+//! types (VARCHAR as CP936 bytes under Chinese_PRC_CI_AS).
+#![allow(dead_code)]
+
+mod exec;
+mod sql;
+mod tls;
+pub mod wire;
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU64};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls;
+
+pub use sql::{split_go_batches, unparsable_statements};
+
+/// What the endpoint answers in PRELOGIN's ENCRYPTION option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerEncryption {
+    /// Login-only TLS unless the client asks for more.
+    Off,
+    On,
+    Required,
+    /// No certificate at all: never TLS.
+    NotSupported,
+}
+
+/// What `HAS_PERMS_BY_NAME(..., 'UPDATE')` and column writes see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdatePermission {
+    All,
+    Columns(Vec<String>),
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct EndpointOptions {
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    pub encryption: ServerEncryption,
+    pub update_permission: UpdatePermission,
+    /// Answer the TLS ClientHello with a protocol_version alert, as a TLS 1.0-only server would.
+    pub reject_tls_handshake: bool,
+    pub version: String,
+}
+
+impl Default for EndpointOptions {
+    fn default() -> Self {
+        EndpointOptions {
+            database: "UFSystem".to_string(),
+            user: "sa".to_string(),
+            password: "Locksmith-Test-1".to_string(),
+            encryption: ServerEncryption::Off,
+            update_permission: UpdatePermission::All,
+            reject_tls_handshake: false,
+            version: "Microsoft SQL Server 2019 (RTM) - 15.0.2000.5 (X64) \n\tSep 24 2019 13:48:23 \n\tCopyright (C) 2019 Microsoft Corporation\n\tDeveloper Edition (64-bit) on Linux (Locksmith TDS test endpoint)".to_string(),
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub opts: EndpointOptions,
+    pub db_path: PathBuf,
+    pub statements: Mutex<Vec<String>>,
+    pub next_tran: AtomicU64,
+    pub next_spid: AtomicU32,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+pub struct Endpoint {
+    port: u16,
+    shared: Arc<Shared>,
+    ca_pem: PathBuf,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Endpoint {
+    pub fn start(opts: EndpointOptions) -> Endpoint {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db_path = dir.path().join("endpoint.sqlite");
+        {
+            let c = rusqlite::Connection::open(&db_path).expect("sqlite");
+            c.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        }
+        let (ca_pem_text, tls) = tls::make_certs();
+        let ca_pem = dir.path().join("ca.pem");
+        std::fs::write(&ca_pem, ca_pem_text).expect("write ca");
+        let tls = if opts.encryption == ServerEncryption::NotSupported {
+            None
+        } else {
+            Some(tls)
+        };
+        let shared = Arc::new(Shared {
+            opts,
+            db_path,
+            statements: Mutex::new(Vec::new()),
+            next_tran: AtomicU64::new(1),
+            next_spid: AtomicU32::new(51),
+            tls,
+        });
+        let listener = StdListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().unwrap().port();
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let sh = shared.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    tokio::select! {
+                        _ = &mut stop_rx => break,
+                        acc = listener.accept() => {
+                            let Ok((stream, _)) = acc else { continue };
+                            let Ok(std_stream) = stream.into_std() else { continue };
+                            let sh = sh.clone();
+                            std::thread::spawn(move || {
+                                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                                rt.block_on(async move {
+                                    let Ok(stream) = TcpStream::from_std(std_stream) else { return };
+                                    let _ = serve_connection(stream, sh).await;
+                                });
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        Endpoint {
+            port,
+            shared,
+            ca_pem,
+            _dir: dir,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn ca_pem(&self) -> PathBuf {
+        self.ca_pem.clone()
+    }
+
+    pub fn statements(&self) -> Vec<String> {
+        self.shared.statements.lock().unwrap().clone()
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.shared.db_path.clone()
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+struct Login {
+    tds_version: u32,
+    user: String,
+    password: String,
+    database: String,
+}
+
+fn parse_login7(p: &[u8]) -> Result<Login, String> {
+    let mut r = wire::Reader::new(p);
+    r.pos = 4;
+    let tds_version = r.u32()?;
+    let field = |off: usize| -> Result<Vec<u8>, String> {
+        let mut r = wire::Reader::new(p);
+        r.pos = off;
+        let ib = r.u16()? as usize;
+        let cch = r.u16()? as usize;
+        p.get(ib..ib + cch * 2)
+            .map(|s| s.to_vec())
+            .ok_or_else(|| "LOGIN7 field out of range".to_string())
+    };
+    let user = wire::from_utf16(&field(40)?);
+    let pw: Vec<u8> = field(44)?
+        .into_iter()
+        .map(|b| {
+            let x = b ^ 0xA5;
+            x.rotate_left(4)
+        })
+        .collect();
+    let password = wire::from_utf16(&pw);
+    let database = wire::from_utf16(&field(68)?);
+    Ok(Login {
+        tds_version,
+        user,
+        password,
+        database,
+    })
+}
+
+fn prelogin_response(encryption: u8) -> Vec<u8> {
+    // VERSION, ENCRYPTION, INSTOPT, THREADID, MARS, terminator
+    let fields: [(u8, Vec<u8>); 5] = [
+        (0, vec![15, 0, 0x07, 0xD0, 0, 0]),
+        (1, vec![encryption]),
+        (2, vec![0]),
+        (3, vec![]),
+        (4, vec![0]),
+    ];
+    let mut head = Vec::new();
+    let mut data = Vec::new();
+    let mut off = (fields.len() * 5 + 1) as u16;
+    for (tok, v) in &fields {
+        head.push(*tok);
+        head.extend_from_slice(&off.to_be_bytes());
+        head.extend_from_slice(&(v.len() as u16).to_be_bytes());
+        data.extend_from_slice(v);
+        off += v.len() as u16;
+    }
+    head.push(0xFF);
+    head.extend(data);
+    head
+}
+
+fn client_encryption(p: &[u8]) -> u8 {
+    let mut i = 0;
+    while i + 5 <= p.len() && p[i] != 0xFF {
+        let tok = p[i];
+        let off = u16::from_be_bytes([p[i + 1], p[i + 2]]) as usize;
+        if tok == 1 {
+            return p.get(off).copied().unwrap_or(2);
+        }
+        i += 5;
+    }
+    2
+}
+
+const ENC_OFF: u8 = 0;
+const ENC_ON: u8 = 1;
+const ENC_NOT_SUP: u8 = 2;
+const ENC_REQ: u8 = 3;
+
+async fn send_error<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    number: u32,
+    class: u8,
+    msg: &str,
+) -> std::io::Result<()> {
+    let mut t = wire::Tokens::default();
+    t.error(number, 1, class, msg);
+    t.done(wire::TOKEN_DONE, wire::DONE_ERROR, 0, 0);
+    wire::write_message(s, wire::PKT_REPLY, &t.buf).await
+}
+
+async fn serve_connection(mut tcp: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
+    let _ = tcp.set_nodelay(true);
+    let Some((ty, payload)) = wire::read_message(&mut tcp).await? else {
+        return Ok(());
+    };
+    if ty != wire::PKT_PRELOGIN {
+        return send_error(&mut tcp, 17832, 20, "The login packet used to open the connection is structurally invalid; expected PRELOGIN.").await;
+    }
+    let client = client_encryption(&payload);
+    let server = shared.opts.encryption;
+    // SQL Server's negotiation table; `None` = terminate after answering.
+    let (answer, tls_mode): (u8, TlsMode) = match (server, client) {
+        (ServerEncryption::NotSupported, _) => (ENC_NOT_SUP, TlsMode::None),
+        (ServerEncryption::Off, ENC_OFF) => (ENC_OFF, TlsMode::LoginOnly),
+        (ServerEncryption::Off, ENC_NOT_SUP) => (ENC_NOT_SUP, TlsMode::None),
+        (ServerEncryption::Off, _) => (ENC_ON, TlsMode::Full),
+        (ServerEncryption::On, ENC_NOT_SUP) | (ServerEncryption::Required, ENC_NOT_SUP) => {
+            (ENC_REQ, TlsMode::Terminate)
+        }
+        (ServerEncryption::On, _) => (ENC_ON, TlsMode::Full),
+        (ServerEncryption::Required, _) => (ENC_REQ, TlsMode::Full),
+    };
+    wire::write_message(&mut tcp, wire::PKT_REPLY, &prelogin_response(answer)).await?;
+    if tls_mode == TlsMode::Terminate {
+        let _ = tcp.shutdown().await;
+        return Ok(());
+    }
+
+    let mut login_only_tls = None;
+    let mut stream: Box<dyn Io>;
+    if tls_mode == TlsMode::None {
+        stream = Box::new(tcp);
+    } else {
+        if shared.opts.reject_tls_handshake {
+            // Read the ClientHello (wrapped in PRELOGIN) and answer with a fatal
+            // protocol_version alert in TLS 1.0 framing, as an old server would.
+            let _ = wire::read_message(&mut tcp).await?;
+            let alert = [0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 70];
+            wire::write_message(&mut tcp, wire::PKT_PRELOGIN, &alert).await?;
+            let _ = tcp.shutdown().await;
+            return Ok(());
+        }
+        let Some(cfg) = shared.tls.clone() else {
+            return Ok(());
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+        let mut tls_stream = match acceptor.accept(tls::PreloginWrap::new(tcp)).await {
+            Ok(s) => s,
+            Err(_) => return Ok(()),
+        };
+        tls_stream.get_mut().0.handshake = false;
+        if tls_mode == TlsMode::LoginOnly {
+            // LOGIN7 travels in TLS, everything after it in plain TDS.
+            let Some((ty, payload)) = wire::read_message(&mut tls_stream).await? else {
+                return Ok(());
+            };
+            login_only_tls = Some((ty, payload));
+            let (wrap, _) = tls_stream.into_inner();
+            stream = Box::new(wrap.inner);
+        } else {
+            stream = Box::new(tls_stream);
+        }
+    }
+
+    let (ty, payload) = match login_only_tls {
+        Some(m) => m,
+        None => match wire::read_message(&mut stream).await? {
+            Some(m) => m,
+            None => return Ok(()),
+        },
+    };
+    if ty != wire::PKT_LOGIN7 {
+        return send_error(&mut stream, 17832, 20, "The login packet used to open the connection is structurally invalid; expected LOGIN7.").await;
+    }
+    let login = match parse_login7(&payload) {
+        Ok(l) => l,
+        Err(e) => return send_error(&mut stream, 17832, 20, &format!("Invalid LOGIN7: {e}")).await,
+    };
+    let opts = &shared.opts;
+    if !login.user.eq_ignore_ascii_case(&opts.user) || login.password != opts.password {
+        let mut t = wire::Tokens::default();
+        t.error(
+            18456,
+            1,
+            14,
+            &format!("Login failed for user '{}'.", login.user),
+        );
+        t.done(wire::TOKEN_DONE, wire::DONE_ERROR, 0, 0);
+        wire::write_message(&mut stream, wire::PKT_REPLY, &t.buf).await?;
+        return Ok(());
+    }
+    if !login.database.is_empty() && !login.database.eq_ignore_ascii_case(&opts.database) {
+        let mut t = wire::Tokens::default();
+        t.error(
+            4060,
+            1,
+            11,
+            &format!(
+                "Cannot open database \"{}\" requested by the login. The login failed.",
+                login.database
+            ),
+        );
+        t.error(
+            18456,
+            1,
+            14,
+            &format!("Login failed for user '{}'.", login.user),
+        );
+        t.done(wire::TOKEN_DONE, wire::DONE_ERROR, 0, 0);
+        wire::write_message(&mut stream, wire::PKT_REPLY, &t.buf).await?;
+        return Ok(());
+    }
+    let mut session = match exec::Session::open(shared.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            return send_error(
+                &mut stream,
+                4060,
+                11,
+                &format!("Cannot open the SQLite database: {e}"),
+            )
+            .await;
+        }
+    };
+    let mut t = wire::Tokens::default();
+    t.envchange_str(1, &opts.database, "master");
+    t.envchange_bytes(7, &wire::COLLATION, &[]);
+    t.info(
+        5701,
+        &format!("Changed database context to '{}'.", opts.database),
+    );
+    t.envchange_str(2, "us_english", "");
+    t.loginack(if login.tds_version >= 0x7000_0000 {
+        login.tds_version
+    } else {
+        0x730B_0003
+    });
+    t.envchange_str(
+        4,
+        &wire::PACKET_SIZE.to_string(),
+        &wire::PACKET_SIZE.to_string(),
+    );
+    t.done(wire::TOKEN_DONE, wire::DONE_FINAL, 0, 0);
+    wire::write_message(&mut stream, wire::PKT_REPLY, &t.buf).await?;
+
+    loop {
+        let Some((ty, payload)) = wire::read_message(&mut stream).await? else {
+            return Ok(());
+        };
+        let out = match ty {
+            wire::PKT_SQL_BATCH => session.sql_batch(&payload),
+            wire::PKT_RPC => session.rpc(&payload),
+            wire::PKT_ATTENTION => {
+                let mut t = wire::Tokens::default();
+                t.done(wire::TOKEN_DONE, wire::DONE_ATTN, 0, 0);
+                t.buf
+            }
+            other => {
+                let mut t = wire::Tokens::default();
+                t.error(
+                    8009,
+                    1,
+                    16,
+                    &format!("The TDS endpoint does not support packet type 0x{other:02X}."),
+                );
+                t.done(wire::TOKEN_DONE, wire::DONE_ERROR, 0, 0);
+                t.buf
+            }
+        };
+        wire::write_message(&mut stream, wire::PKT_REPLY, &out).await?;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsMode {
+    None,
+    LoginOnly,
+    Full,
+    Terminate,
+}

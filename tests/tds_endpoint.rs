@@ -1,0 +1,693 @@
+//! The executing TDS test endpoint (tests/tds) against the real tiberius client.
+
+#[path = "tds/mod.rs"]
+mod tds;
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use tds::{Endpoint, EndpointOptions, ServerEncryption, UpdatePermission};
+use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+type Conn = Client<Compat<TcpStream>>;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn config(ep: &Endpoint, enc: EncryptionLevel, password: &str) -> Config {
+    let mut cfg = base_config(ep, enc, password);
+    cfg.trust_cert_ca(ep.ca_pem().to_string_lossy());
+    cfg
+}
+
+fn base_config(ep: &Endpoint, enc: EncryptionLevel, password: &str) -> Config {
+    let mut cfg = Config::new();
+    cfg.host("127.0.0.1");
+    cfg.port(ep.port());
+    cfg.authentication(AuthMethod::sql_server("sa", password));
+    cfg.database("UFSystem");
+    cfg.encryption(enc);
+    cfg
+}
+
+async fn connect_cfg(ep: &Endpoint, cfg: Config) -> tiberius::Result<Conn> {
+    let tcp = TcpStream::connect(("127.0.0.1", ep.port())).await?;
+    tcp.set_nodelay(true)?;
+    match tokio::time::timeout(
+        Duration::from_secs(20),
+        Client::connect(cfg, tcp.compat_write()),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => panic!("connect hung"),
+    }
+}
+
+async fn connect(ep: &Endpoint, enc: EncryptionLevel) -> Conn {
+    connect_cfg(ep, config(ep, enc, "Locksmith-Test-1"))
+        .await
+        .expect("connect")
+}
+
+fn endpoint(enc: ServerEncryption) -> Endpoint {
+    Endpoint::start(EndpointOptions {
+        encryption: enc,
+        ..Default::default()
+    })
+}
+
+async fn scalar_string(c: &mut Conn, sql: &str) -> Option<String> {
+    let rows = c
+        .simple_query(sql)
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    rows.first()
+        .and_then(|r| r.get::<&str, _>(0).map(str::to_string))
+}
+
+async fn exec(c: &mut Conn, sql: &str) {
+    c.simple_query(sql)
+        .await
+        .unwrap()
+        .into_results()
+        .await
+        .unwrap();
+}
+
+fn assert_all_parse(ep: &Endpoint) {
+    let bad = tds::unparsable_statements(&ep.statements());
+    assert!(bad.is_empty(), "statements MsSqlDialect rejects: {bad:#?}");
+}
+
+const DDL: &str = "CREATE TABLE [dbo].[UA_User] (
+  [cUser_Id] nvarchar(20) NOT NULL,
+  [cUser_Name] varchar(40) COLLATE Chinese_PRC_CI_AS NULL,
+  [cUser_NName] nvarchar(40) NULL,
+  [iAdmin] int NOT NULL DEFAULT ((0)),
+  [bLocked] bit NULL,
+  [dPasswordDate] datetime NULL,
+  [nScore] float NULL,
+  [cPassword] nvarchar(255) NULL,
+  CONSTRAINT [PK_UA_User] PRIMARY KEY CLUSTERED ([cUser_Id])
+)";
+
+async fn seed(c: &mut Conn) {
+    exec(c, DDL).await;
+    let r = c
+        .execute(
+            "INSERT INTO [UFSystem]..[UA_User] ([cUser_Id], [cUser_Name], [cUser_NName], [iAdmin]) VALUES (@P1, @P2, @P3, @P4)",
+            &[&"001", &"张三", &"张三", &1i32],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.total(), 1);
+    exec(
+        c,
+        "INSERT INTO [dbo].[UA_User] ([cUser_Id], [cUser_Name], [cUser_NName], [iAdmin], [dPasswordDate])
+         VALUES (N'002', N'李四', N'李四', 0, '2025-05-20 10:00:00'), (N'admin', N'Admin', N'Admin', 1, NULL)",
+    )
+    .await;
+}
+
+#[test]
+fn connects_without_tls() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
+        let v = scalar_string(&mut c, "SELECT @@VERSION").await.unwrap();
+        assert!(v.contains("Locksmith TDS test endpoint"), "{v}");
+        assert_eq!(
+            scalar_string(&mut c, "SELECT DB_NAME()").await.as_deref(),
+            Some("UFSystem")
+        );
+        assert_eq!(
+            scalar_string(&mut c, "SELECT SCHEMA_NAME()")
+                .await
+                .as_deref(),
+            Some("dbo")
+        );
+    });
+    assert_all_parse(&ep);
+}
+
+#[test]
+fn connects_with_login_only_tls() {
+    let ep = endpoint(ServerEncryption::Off);
+    rt().block_on(async {
+        let mut c = connect(&ep, EncryptionLevel::Off).await;
+        assert_eq!(
+            scalar_string(&mut c, "SELECT DB_NAME()").await.as_deref(),
+            Some("UFSystem")
+        );
+        // a second round trip on the now-plain stream
+        let rows = c
+            .simple_query("SELECT SYSDATETIME(), GETDATE()")
+            .await
+            .unwrap()
+            .into_first_result()
+            .await
+            .unwrap();
+        let a: NaiveDateTime = rows[0].get(0).unwrap();
+        let b: NaiveDateTime = rows[0].get(1).unwrap();
+        assert!((a - b).num_seconds().abs() < 5);
+    });
+}
+
+#[test]
+fn connects_with_full_tls() {
+    for (server, client) in [
+        (ServerEncryption::Required, EncryptionLevel::Required),
+        (ServerEncryption::On, EncryptionLevel::On),
+        (ServerEncryption::Off, EncryptionLevel::Required),
+        (ServerEncryption::Required, EncryptionLevel::Off),
+    ] {
+        let ep = endpoint(server);
+        rt().block_on(async {
+            let mut c = connect(&ep, client).await;
+            assert_eq!(
+                scalar_string(&mut c, "SELECT DB_NAME()").await.as_deref(),
+                Some("UFSystem"),
+                "{server:?}/{client:?}"
+            );
+            assert_eq!(
+                scalar_string(&mut c, "SELECT SCHEMA_NAME()")
+                    .await
+                    .as_deref(),
+                Some("dbo")
+            );
+        });
+    }
+}
+
+#[test]
+fn trust_cert_without_ca_also_works() {
+    let ep = endpoint(ServerEncryption::Required);
+    rt().block_on(async {
+        let mut cfg = base_config(&ep, EncryptionLevel::Required, "Locksmith-Test-1");
+        cfg.trust_cert();
+        let mut c = connect_cfg(&ep, cfg).await.unwrap();
+        assert_eq!(
+            scalar_string(&mut c, "SELECT DB_NAME()").await.as_deref(),
+            Some("UFSystem")
+        );
+    });
+}
+
+#[test]
+fn client_without_tls_against_required_server_fails() {
+    let ep = endpoint(ServerEncryption::Required);
+    rt().block_on(async {
+        let r = connect_cfg(
+            &ep,
+            config(&ep, EncryptionLevel::NotSupported, "Locksmith-Test-1"),
+        )
+        .await;
+        assert!(r.is_err());
+    });
+}
+
+#[test]
+fn wrong_password_and_unknown_database_are_refused() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let err = connect_cfg(&ep, config(&ep, EncryptionLevel::NotSupported, "nope"))
+            .await
+            .err()
+            .unwrap();
+        match &err {
+            tiberius::error::Error::Server(e) => {
+                assert_eq!(e.code(), 18456);
+                assert!(
+                    e.message().contains("Login failed for user 'sa'"),
+                    "{}",
+                    e.message()
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let mut cfg = config(&ep, EncryptionLevel::NotSupported, "Locksmith-Test-1");
+        cfg.database("Nope");
+        let err = connect_cfg(&ep, cfg).await.err().unwrap();
+        match &err {
+            tiberius::error::Error::Server(e) => assert_eq!(e.code(), 4060),
+            other => panic!("unexpected {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn old_tls_server_fails_with_a_tls_error() {
+    let ep = Endpoint::start(EndpointOptions {
+        reject_tls_handshake: true,
+        ..Default::default()
+    });
+    rt().block_on(async {
+        let err = connect_cfg(
+            &ep,
+            config(&ep, EncryptionLevel::Required, "Locksmith-Test-1"),
+        )
+        .await
+        .err()
+        .unwrap();
+        let text = format!("{err:?} {err}").to_lowercase();
+        assert!(
+            text.contains("alert") || text.contains("protocolversion") || text.contains("tls"),
+            "{text}"
+        );
+    });
+}
+
+#[test]
+fn chinese_text_round_trips_as_varchar_and_nvarchar() {
+    let ep = endpoint(ServerEncryption::Off);
+    rt().block_on(async {
+        let mut c = connect(&ep, EncryptionLevel::Off).await;
+        seed(&mut c).await;
+        let rows = c
+            .query("SELECT [cUser_Name], [cUser_NName] FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1", &[&"001"])
+            .await
+            .unwrap()
+            .into_first_result()
+            .await
+            .unwrap();
+        assert_eq!(rows[0].get::<&str, _>(0), Some("张三"));
+        assert_eq!(rows[0].get::<&str, _>(1), Some("张三"));
+        let rows = c
+            .query("SELECT [cUser_Id] FROM [UFSystem].[dbo].[UA_User] WHERE [cUser_Name] = N'李四' AND [cUser_NName] = @P1", &[&"李四"])
+            .await
+            .unwrap()
+            .into_first_result()
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].get::<&str, _>(0), Some("002"));
+        // LIKE with a Chinese substring, with an ESCAPE clause
+        let rows = c
+            .query("SELECT [cUser_Id] FROM UFSystem..UA_User WHERE [cUser_Name] LIKE @P1 ESCAPE '!'", &[&"%三%"])
+            .await
+            .unwrap()
+            .into_first_result()
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].get::<&str, _>(0), Some("001"));
+        // CI collation: case-insensitive equality
+        let rows = c
+            .query("SELECT COUNT(*) FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1", &[&"ADMIN"])
+            .await
+            .unwrap()
+            .into_first_result()
+            .await
+            .unwrap();
+        assert_eq!(rows[0].get::<i32, _>(0), Some(1));
+    });
+    // an independent reader sees the same text
+    let db = rusqlite::Connection::open(ep.sqlite_path()).unwrap();
+    let n: String = db
+        .query_row(
+            "SELECT cUser_Name FROM UA_User WHERE cUser_Id = '002'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, "李四");
+    assert_all_parse(&ep);
+}
+
+#[test]
+fn varchar_travels_as_gbk_bytes() {
+    use rusqlite::types::Value;
+    let mut buf = Vec::new();
+    tds::wire::encode_value(
+        &mut buf,
+        tds::wire::ColType::VarChar { plp: false },
+        &Value::Text("张三".into()),
+    );
+    assert_eq!(buf, vec![0x04, 0x00, 0xD5, 0xC5, 0xC8, 0xFD]);
+    let mut buf = Vec::new();
+    tds::wire::encode_value(
+        &mut buf,
+        tds::wire::ColType::NVarChar { plp: false },
+        &Value::Text("张三".into()),
+    );
+    assert_eq!(buf, vec![0x04, 0x00, 0x20, 0x5F, 0x09, 0x4E]);
+    // the COLMETADATA of a VARCHAR column carries Chinese_PRC_CI_AS (LCID 0x0804)
+    let mut t = tds::wire::Tokens::default();
+    t.colmetadata(&[tds::wire::Column {
+        name: "n".into(),
+        ty: tds::wire::ColType::VarChar { plp: false },
+    }]);
+    assert_eq!(
+        &t.buf[9..17],
+        &[0xA7, 0x40, 0x1F, 0x04, 0x08, 0xD0, 0x00, 0x00]
+    );
+}
+
+#[test]
+fn transactions_roll_back_and_commit() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
+        seed(&mut c).await;
+        let update = "UPDATE [UFSystem]..[UA_User] SET [cPassword] = @P1 WHERE [cUser_Id] = @P2 AND ([cPassword] = @P3 OR ([cPassword] IS NULL AND @P3 IS NULL))";
+        exec(&mut c, "BEGIN TRANSACTION").await;
+        let r = c.execute(update, &[&"h1", &"001", &Option::<&str>::None]).await.unwrap();
+        assert_eq!(r.total(), 1);
+        exec(&mut c, "ROLLBACK TRANSACTION").await;
+        let pw = c
+            .query("SELECT [cPassword] FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1", &[&"001"])
+            .await
+            .unwrap()
+            .into_row()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(pw.get::<&str, _>(0), None);
+
+        exec(&mut c, "BEGIN TRAN").await;
+        let r = c.execute(update, &[&"h2", &"001", &Option::<&str>::None]).await.unwrap();
+        assert_eq!(r.total(), 1);
+        // the guard no longer matches: 0 rows
+        let r = c.execute(update, &[&"h3", &"001", &Option::<&str>::None]).await.unwrap();
+        assert_eq!(r.total(), 0);
+        exec(&mut c, "IF @@TRANCOUNT > 0 COMMIT TRANSACTION").await;
+        exec(&mut c, "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION").await;
+        // UPDATE; SELECT @@ROWCOUNT in one batch
+        let rows = c
+            .query("UPDATE [dbo].[UA_User] SET [iAdmin] = @P1 WHERE [cUser_Id] = @P2;\nSELECT @@ROWCOUNT", &[&1i32, &"002"])
+            .await
+            .unwrap()
+            .into_results()
+            .await
+            .unwrap();
+        assert_eq!(rows.last().unwrap()[0].get::<i32, _>(0), Some(1));
+    });
+    let db = rusqlite::Connection::open(ep.sqlite_path()).unwrap();
+    let pw: String = db
+        .query_row(
+            "SELECT cPassword FROM UA_User WHERE cUser_Id = '001'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(pw, "h2");
+    assert_all_parse(&ep);
+}
+
+#[test]
+fn datetime_read_back_matches_as_a_parameter() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
+        seed(&mut c).await;
+        let when = NaiveDateTime::parse_from_str("2024-02-29 13:14:15.123", "%Y-%m-%d %H:%M:%S%.f").unwrap();
+        c.execute("UPDATE [dbo].[UA_User] SET [dPasswordDate] = @P1 WHERE [cUser_Id] = @P2", &[&when, &"001"])
+            .await
+            .unwrap();
+        for id in ["001", "002"] {
+            let row = c
+                .query("SELECT [dPasswordDate] FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1", &[&id])
+                .await
+                .unwrap()
+                .into_row()
+                .await
+                .unwrap()
+                .unwrap();
+            let read: NaiveDateTime = row.get(0).unwrap();
+            let r = c
+                .execute(
+                    "UPDATE [dbo].[UA_User] SET [iAdmin] = [iAdmin] WHERE [cUser_Id] = @P1 AND [dPasswordDate] = @P2",
+                    &[&id, &read],
+                )
+                .await
+                .unwrap();
+            assert_eq!(r.total(), 1, "{id}: {read}");
+        }
+    });
+    let db = rusqlite::Connection::open(ep.sqlite_path()).unwrap();
+    let d: String = db
+        .query_row(
+            "SELECT dPasswordDate FROM UA_User WHERE cUser_Id = '001'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(d, "2024-02-29 13:14:15.123");
+}
+
+#[test]
+fn paging_with_top_and_offset_fetch() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
+        seed(&mut c).await;
+        let ids = |rows: Vec<tiberius::Row>| rows.iter().map(|r| r.get::<&str, _>(0).unwrap().to_string()).collect::<Vec<_>>();
+        let rows = c
+            .query(
+                "SELECT [cUser_Id] FROM [dbo].[UA_User] WHERE [cUser_Id] LIKE @P1 ORDER BY [cUser_Id] OFFSET @P2 ROWS FETCH NEXT @P3 ROWS ONLY",
+                &[&"%", &1i64, &1i64],
+            )
+            .await
+            .unwrap()
+            .into_first_result()
+            .await
+            .unwrap();
+        assert_eq!(ids(rows), vec!["002"]);
+        let rows = c
+            .query("SELECT [cUser_Id] FROM [dbo].[UA_User] ORDER BY [cUser_Id] OFFSET @P1 ROWS FETCH NEXT 5 ROWS ONLY", &[&1i32])
+            .await
+            .unwrap()
+            .into_first_result()
+            .await
+            .unwrap();
+        assert_eq!(ids(rows), vec!["002", "admin"]);
+        let rows = c.simple_query("SELECT TOP 2 [cUser_Id] FROM UA_User ORDER BY [cUser_Id] DESC").await.unwrap().into_first_result().await.unwrap();
+        assert_eq!(ids(rows), vec!["admin", "002"]);
+        let rows = c
+            .query("SELECT TOP (@P1) [cUser_Id] FROM [UFSystem].[dbo].[UA_User] ORDER BY [cUser_Id]", &[&1i32])
+            .await
+            .unwrap()
+            .into_first_result()
+            .await
+            .unwrap();
+        assert_eq!(ids(rows), vec!["001"]);
+    });
+    // MsSqlDialect (sqlparser 0.64) rejects FETCH NEXT @param; the endpoint accepts it anyway
+    let bad = tds::unparsable_statements(&ep.statements());
+    assert_eq!(bad.len(), 1, "{bad:#?}");
+    assert!(bad[0].0.contains("FETCH NEXT @P3"));
+}
+
+#[test]
+fn object_names_and_errors() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
+        seed(&mut c).await;
+        for sql in [
+            "SELECT COUNT(*) FROM [UFSystem]..[UA_User]",
+            "SELECT COUNT(*) FROM UFSystem..UA_User",
+            "SELECT COUNT(*) FROM [ufsystem].[dbo].[UA_User]",
+            "SELECT COUNT(*) FROM [dbo].[UA_User]",
+            "SELECT COUNT(*) FROM UA_User",
+        ] {
+            let rows = c.simple_query(sql).await.unwrap().into_first_result().await.unwrap();
+            assert_eq!(rows[0].get::<i32, _>(0), Some(3), "{sql}");
+        }
+        let code = |r: tiberius::Result<_>| match r {
+            Err(tiberius::error::Error::Server(e)) => e.code(),
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => 0,
+        };
+        let err = async |c: &mut Conn, sql: &str| -> u32 {
+            let r = match c.simple_query(sql).await {
+                Ok(s) => s.into_results().await.map(|_| ()),
+                Err(e) => Err(e),
+            };
+            code(r)
+        };
+        assert_eq!(err(&mut c, "SELECT * FROM [Other]..[UA_User]").await, 208);
+        assert_eq!(err(&mut c, "SELECT * FROM [dbo].[Nope]").await, 208);
+        assert_eq!(err(&mut c, "SELECT [Nope] FROM [dbo].[UA_User]").await, 207);
+        assert_eq!(err(&mut c, "SELEC 1").await, 102);
+        assert_eq!(err(&mut c, "INSERT INTO UA_User (cUser_Id) VALUES (N'001')").await, 2627);
+        assert_eq!(err(&mut c, "INSERT INTO UA_User (cUser_Name) VALUES (N'x')").await, 515);
+        assert_eq!(err(&mut c, "CREATE DATABASE Foo").await, 50000);
+        assert_eq!(err(&mut c, "USE Foo").await, 911);
+        // the connection still works after errors
+        assert_eq!(scalar_string(&mut c, "SELECT DB_NAME()").await.as_deref(), Some("UFSystem"));
+        // newline-separated statements in one batch, SET options accepted
+        let res = c
+            .simple_query("SET NOCOUNT ON\nSET LOCK_TIMEOUT 2000\nSET ANSI_NULLS ON\nSELECT 1 AS a\nSELECT N'x' AS b")
+            .await
+            .unwrap()
+            .into_results()
+            .await
+            .unwrap();
+        assert_eq!(res.len(), 2);
+    });
+}
+
+#[test]
+fn columns_probe_and_privilege_probes() {
+    let probe = "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH, IS_NULLABLE FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = @P1 AND TABLE_SCHEMA = @P2 ORDER BY ORDINAL_POSITION";
+    let has = "SELECT HAS_PERMS_BY_NAME(@P1, N'OBJECT', N'UPDATE')";
+    let cols = "SELECT c.name FROM sys.columns AS c WHERE c.object_id = OBJECT_ID(@P1) AND HAS_PERMS_BY_NAME(@P1, N'OBJECT', N'UPDATE', c.name, N'COLUMN') = 1";
+    for (perm, expect_has, expect_cols) in [
+        (UpdatePermission::All, 1, 8usize),
+        (
+            UpdatePermission::Columns(vec!["cPassword".into(), "iAdmin".into()]),
+            0,
+            2,
+        ),
+        (UpdatePermission::None, 0, 0),
+    ] {
+        let ep = Endpoint::start(EndpointOptions {
+            encryption: ServerEncryption::NotSupported,
+            update_permission: perm.clone(),
+            ..Default::default()
+        });
+        rt().block_on(async {
+            let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
+            seed(&mut c).await;
+            let rows = c.query(probe, &[&"UA_User", &"dbo"]).await.unwrap().into_first_result().await.unwrap();
+            assert_eq!(rows.len(), 8);
+            let r0 = &rows[0];
+            assert_eq!(r0.get::<&str, _>(0), Some("cUser_Id"));
+            assert_eq!(r0.get::<&str, _>(1), Some("nvarchar"));
+            assert_eq!(r0.get::<i32, _>(2), Some(20));
+            assert_eq!(r0.get::<&str, _>(3), Some("NO"));
+            assert_eq!(rows[1].get::<&str, _>(1), Some("varchar"));
+            assert_eq!(rows[1].get::<&str, _>(3), Some("YES"));
+            assert_eq!(rows[3].get::<&str, _>(1), Some("int"));
+            assert_eq!(rows[3].get::<i32, _>(2), None);
+            assert_eq!(rows[5].get::<&str, _>(1), Some("datetime"));
+            let rows = c
+                .query("SELECT COLUMN_NAME FROM [UFSystem].INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = @P1", &[&"UA_User"])
+                .await
+                .unwrap()
+                .into_first_result()
+                .await
+                .unwrap();
+            assert_eq!(rows.len(), 8);
+
+            let row = c.query(has, &[&"dbo.UA_User"]).await.unwrap().into_row().await.unwrap().unwrap();
+            assert_eq!(row.get::<i32, _>(0), Some(expect_has), "{perm:?}");
+            let rows = c.query(cols, &[&"[dbo].[UA_User]"]).await.unwrap().into_first_result().await.unwrap();
+            assert_eq!(rows.len(), expect_cols, "{perm:?}");
+            if let UpdatePermission::Columns(_) = perm {
+                let names: Vec<&str> = rows.iter().map(|r| r.get::<&str, _>(0).unwrap()).collect();
+                assert_eq!(names, vec!["iAdmin", "cPassword"]);
+                let ok = c.execute("UPDATE [dbo].[UA_User] SET [cPassword] = @P1 WHERE [cUser_Id] = @P2", &[&"x", &"001"]).await;
+                assert_eq!(ok.unwrap().total(), 1);
+                let denied = c.execute("UPDATE [dbo].[UA_User] SET [cUser_Name] = @P1 WHERE [cUser_Id] = @P2", &[&"x", &"001"]).await;
+                match denied {
+                    Err(tiberius::error::Error::Server(e)) => assert_eq!(e.code(), 230),
+                    other => panic!("{other:?}"),
+                }
+            }
+        });
+        assert_all_parse(&ep);
+    }
+}
+
+#[test]
+fn concurrent_sessions_have_their_own_transactions() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut a = connect(&ep, EncryptionLevel::NotSupported).await;
+        let mut b = connect(&ep, EncryptionLevel::NotSupported).await;
+        seed(&mut a).await;
+        exec(&mut a, "BEGIN TRANSACTION").await;
+        a.execute(
+            "UPDATE [dbo].[UA_User] SET [cPassword] = @P1 WHERE [cUser_Id] = @P2",
+            &[&"a", &"001"],
+        )
+        .await
+        .unwrap();
+        // b does not see a's uncommitted write (WAL snapshot)
+        let row = b
+            .query(
+                "SELECT [cPassword] FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1",
+                &[&"001"],
+            )
+            .await
+            .unwrap()
+            .into_row()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.get::<&str, _>(0), None);
+        // a writer in b times out with 1222 under SET LOCK_TIMEOUT
+        exec(&mut b, "SET LOCK_TIMEOUT 50").await;
+        let r = b
+            .execute(
+                "UPDATE [dbo].[UA_User] SET [cPassword] = @P1 WHERE [cUser_Id] = @P2",
+                &[&"b", &"002"],
+            )
+            .await;
+        match r {
+            Err(tiberius::error::Error::Server(e)) => assert_eq!(e.code(), 1222),
+            other => panic!("{other:?}"),
+        }
+        exec(&mut a, "COMMIT").await;
+        let row = b
+            .query(
+                "SELECT [cPassword] FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1",
+                &[&"001"],
+            )
+            .await
+            .unwrap()
+            .into_row()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.get::<&str, _>(0), Some("a"));
+    });
+}
+
+#[test]
+fn go_batches_split() {
+    let parts = tds::split_go_batches(
+        "CREATE TABLE a (x int)\nGO\nINSERT INTO a VALUES (1)\n  go  \nSELECT 1\n",
+    );
+    assert_eq!(parts.len(), 3);
+    assert!(parts[1].contains("INSERT"));
+}
+
+#[test]
+fn fixture_loads_through_the_endpoint() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    let script =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo/u8.sql"))
+            .unwrap();
+    rt().block_on(async {
+        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
+        for batch in tds::split_go_batches(&script) {
+            exec(&mut c, &batch).await;
+        }
+        let row = c
+            .query("SELECT [cUser_Name], [dPasswordDate], [iAdmin] FROM [UFSystem]..[UA_User] WHERE [cUser_Id] = @P1", &[&"admin"])
+            .await
+            .unwrap()
+            .into_row()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.get::<&str, _>(0), Some("系统管理员"));
+        let d: NaiveDateTime = row.get(1).unwrap();
+        assert_eq!(d.to_string(), "2025-05-20 10:00:00");
+        assert_eq!(row.get::<i32, _>(2), Some(1));
+    });
+    assert_all_parse(&ep);
+}
