@@ -344,6 +344,9 @@ pub struct Connector {
     /// The emergency admin restored by `restore-admin` and rehearsed by `drill`.
     #[serde(default)]
     pub emergency: EmergencySpec,
+    /// An external program that encodes passwords; replaces `scheme` for every session.
+    #[serde(default)]
+    pub encoder: Option<schemes::external::EncoderSpec>,
     /// Where this connector came from: "embedded:NAME.toml" or a path.
     #[serde(skip)]
     pub source: String,
@@ -530,6 +533,10 @@ impl Connector {
             }
         }
         self.validate_emergency()?;
+        if let Some(enc) = &self.encoder {
+            enc.validate()
+                .map_err(|m| self.invalid("encoder.command", m))?;
+        }
         if self.columns.status.is_some()
             && self.states.enabled.is_empty()
             && self.states.disabled.is_empty()
