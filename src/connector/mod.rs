@@ -43,6 +43,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../connectors/wukong-php.toml"),
     ),
     ("odoo.toml", include_str!("../../connectors/odoo.toml")),
+    ("u8.toml", include_str!("../../connectors/u8.toml")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -718,6 +719,7 @@ mod tests {
                 "ruoyi",
                 "ruoyi-vue",
                 "suitecrm",
+                "u8",
                 "vtiger",
                 "wukong-php",
                 "wukong11"
