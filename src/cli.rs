@@ -400,6 +400,7 @@ async fn console(cli: &Cli, demo: bool) -> Result<Report, OpError> {
                         connector: cli.connector.clone(),
                         prefix: None,
                         note: None,
+                        encoder: operator_encoder(cli)?.map(|e| e.command),
                     })
                 }
                 None => None,

@@ -238,7 +238,9 @@ pub enum SchemeError {
     BadSpec(String),
     #[error(
         "this vendor's password format is closed (opaque): locksmith cannot hash or verify it; \
-         copy (transplant) a stored value whose password you know instead"
+         copy (transplant) a stored value whose password you know instead \
+         (`reset ACCOUNT --from DONOR`), or name an external encoder that wraps the vendor's \
+         library (`--encoder PROGRAM`) and calibrate it"
     )]
     Opaque,
     #[error(
