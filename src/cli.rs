@@ -43,6 +43,13 @@ pub struct Cli {
     /// Print one JSON document instead of text
     #[arg(long, global = true)]
     pub json: bool,
+    /// External encoder program: reads the password (one line) on stdin, prints the vendor's
+    /// stored value; replaces the connector's scheme (writes need `calibrate` first)
+    #[arg(long, global = true, env = "LOCKSMITH_ENCODER")]
+    pub encoder: Option<String>,
+    /// An argument for --encoder (repeat for several)
+    #[arg(long = "encoder-arg", global = true, allow_hyphen_values = true)]
+    pub encoder_arg: Vec<String>,
     /// Console language: en or zh (default: from LC_ALL / LC_MESSAGES / LANG)
     #[arg(long, global = true, value_parser = ["en", "zh"])]
     pub lang: Option<String>,
@@ -88,6 +95,10 @@ pub enum Command {
         /// Reset even when the stored value does not have the scheme's shape
         #[arg(long)]
         force: bool,
+        /// Transplant: copy this account's stored password value (and salt) instead of
+        /// hashing a new password; afterwards ACCOUNT accepts DONOR's password
+        #[arg(long, value_name = "DONOR", conflicts_with = "new_password_stdin")]
+        from: Option<String>,
     },
     /// Write the connector's unlock / enable values through the guarded write protocol
     Unlock {
@@ -273,7 +284,7 @@ async fn session(cli: &Cli) -> Result<Session, OpError> {
             .map(|c| c.with_prefix(prefix))
             .collect::<Result<_, _>>()?;
     }
-    match Session::open(&target, cli.connector.as_deref(), &all).await {
+    let mut s = match Session::open(&target, cli.connector.as_deref(), &all).await {
         Err(OpError::Backend(crate::backend::BackendError::Connect { reason, .. }))
             if reason.starts_with("access denied")
                 && target.password.is_none()
@@ -282,6 +293,32 @@ async fn session(cli: &Cli) -> Result<Session, OpError> {
             Session::open(&target, cli.connector.as_deref(), &all).await
         }
         other => other,
+    }?;
+    if let Some(spec) = operator_encoder(cli)? {
+        s.set_encoder(spec, "--encoder")?;
+    }
+    Ok(s)
+}
+
+/// `--encoder PROGRAM` (or LOCKSMITH_ENCODER) with its `--encoder-arg`s.
+fn operator_encoder(cli: &Cli) -> Result<Option<schemes::external::EncoderSpec>, OpError> {
+    match &cli.encoder {
+        None if !cli.encoder_arg.is_empty() => Err(OpError::Usage(
+            "--encoder-arg needs --encoder PROGRAM (or LOCKSMITH_ENCODER)".into(),
+        )),
+        None => Ok(None),
+        Some(p) if p.trim().is_empty() => Ok(None),
+        Some(p) => {
+            let mut command = vec![p.clone()];
+            command.extend(cli.encoder_arg.iter().cloned());
+            let spec = schemes::external::EncoderSpec {
+                command,
+                bound_to_login: false,
+            };
+            spec.validate()
+                .map_err(|m| OpError::Usage(format!("--encoder: {m}")))?;
+            Ok(Some(spec))
+        }
     }
 }
 
@@ -363,6 +400,7 @@ async fn console(cli: &Cli, demo: bool) -> Result<Report, OpError> {
                         connector: cli.connector.clone(),
                         prefix: None,
                         note: None,
+                        encoder: operator_encoder(cli)?.map(|e| e.command),
                     })
                 }
                 None => None,
@@ -555,31 +593,26 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             unlock,
             must_change,
             force,
+            from,
         } => {
             let opts = PlanOptions {
                 unlock: *unlock,
                 must_change: *must_change,
                 force: *force,
+                donor: from.clone(),
                 ..PlanOptions::default()
             };
-            let (password, generated) = if *new_password_stdin {
-                (read_secret_line("new password")?, false)
+            let (password, generated) = if from.is_some() {
+                (None, false)
+            } else if *new_password_stdin {
+                (Some(read_secret_line("new password")?), false)
             } else {
                 (
-                    Password::generate(20).map_err(|e| OpError::Refused(e.to_string()))?,
+                    Some(Password::generate(20).map_err(|e| OpError::Refused(e.to_string()))?),
                     true,
                 )
             };
-            write_command(
-                &cli,
-                who,
-                Action::Reset,
-                Some(password),
-                generated,
-                &opts,
-                write,
-            )
-            .await
+            write_command(&cli, who, Action::Reset, password, generated, &opts, write).await
         }
         Command::Unlock {
             account: who,
@@ -609,7 +642,7 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             };
             let c = protocol::calibrate(&mut s, journal.as_mut(), who, &known).await?;
             s.close().await?;
-            let text = format!(
+            let mut text = format!(
                 "{}{}: {} reproduces the stored value: {}\n",
                 warnings_text(&warnings),
                 c.account,
@@ -620,6 +653,19 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
                     "NO — the password is wrong or this install uses another format"
                 }
             );
+            if let Some(id) = &c.encoder_identity {
+                text.push_str(&match (c.matches, c.journal_entry) {
+                    (true, Some(e)) => format!(
+                        "encoder {id}: calibrated (journal entry {e}); resets with this encoder are allowed on this target\n"
+                    ),
+                    (true, None) => format!(
+                        "encoder {id}: matched, but the calibration could not be journaled, so resets with it stay refused\n"
+                    ),
+                    (false, _) => format!(
+                        "encoder {id}: NOT calibrated; resets with it stay refused\n"
+                    ),
+                });
+            }
             let code = if c.matches { 0 } else { EXIT_CHECK_FAILED };
             Ok(Report {
                 text,
@@ -798,6 +844,10 @@ async fn write_command(
             json!({ "plan": view, "applied": false, "dry_run": true, "notes": notes }),
         ));
     }
+    // Refuse an uncalibrated encoder before asking to confirm (apply checks again).
+    if let (Some(j), Some(_)) = (journal.as_mut(), &plan.new_password) {
+        protocol::encoder_gate(&s, j)?;
+    }
     if !write.yes {
         eprint!("{text}");
         text.clear();
@@ -822,6 +872,8 @@ async fn write_command(
         "outcome_entry": applied.outcome_entry,
         "account": applied.account,
         "scheme": plan.scheme_id,
+        "method": plan.method(),
+        "donor": plan.donor.as_ref().map(|d| d.account.label()),
         "verified": applied.verified,
         "plan": view,
         "notes": notes,

@@ -74,6 +74,7 @@ impl Demo {
                 connector: Some("wukong11".into()),
                 prefix: None,
                 note: Some("309 accounts: admins, disabled, never activated, deleted; reset, unlock, calibrate (13800000000 / Demo#2026)".into()),
+                encoder: None,
             },
             Profile {
                 name: "Demo · Yonyou U8 (用友U8)".into(),
@@ -81,6 +82,7 @@ impl Demo {
                 connector: Some("u8-demo".into()),
                 prefix: None,
                 note: Some("closed password format: lookup, show and unlock only".into()),
+                encoder: None,
             },
         ]
     }

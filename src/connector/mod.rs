@@ -43,6 +43,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../connectors/wukong-php.toml"),
     ),
     ("odoo.toml", include_str!("../../connectors/odoo.toml")),
+    ("u8.toml", include_str!("../../connectors/u8.toml")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -351,6 +352,9 @@ pub struct Connector {
     /// The emergency admin restored by `restore-admin` and rehearsed by `drill`.
     #[serde(default)]
     pub emergency: EmergencySpec,
+    /// An external program that encodes passwords; replaces `scheme` for every session.
+    #[serde(default)]
+    pub encoder: Option<schemes::external::EncoderSpec>,
     /// Where this connector came from: "embedded:NAME.toml" or a path.
     #[serde(skip)]
     pub source: String,
@@ -565,6 +569,10 @@ impl Connector {
             }
         }
         self.validate_emergency()?;
+        if let Some(enc) = &self.encoder {
+            enc.validate()
+                .map_err(|m| self.invalid("encoder.command", m))?;
+        }
         if self.columns.status.is_some()
             && self.states.enabled.is_empty()
             && self.states.disabled.is_empty()
@@ -746,6 +754,7 @@ mod tests {
                 "ruoyi",
                 "ruoyi-vue",
                 "suitecrm",
+                "u8",
                 "vtiger",
                 "wukong-php",
                 "wukong11"

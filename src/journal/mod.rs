@@ -510,6 +510,18 @@ impl Journal {
         rows.into_iter().map(|r| self.to_entry(r)).collect()
     }
 
+    /// Every entry of one kind, oldest first (e.g. the calibrations the
+    /// encoder gate looks for).
+    pub fn of_kind(&mut self, kind: EntryKind) -> Result<Vec<Entry>, JournalError> {
+        let rows: Vec<Row> = entries::table
+            .select(Row::as_select())
+            .filter(entries::kind.eq(chain::kind_name(kind)))
+            .order(entries::id.asc())
+            .load(&mut self.conn)
+            .map_err(|e| self.read_err(e))?;
+        rows.into_iter().map(|r| self.to_entry(r)).collect()
+    }
+
     /// The `close` entry that refers to entry `id`, if there is one.
     pub fn closed_by(&mut self, id: i64) -> Result<Option<i64>, JournalError> {
         entries::table

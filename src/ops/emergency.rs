@@ -530,5 +530,6 @@ async fn plan_create(
         scheme_id: s.scheme.id(),
         transactional,
         new_password: Some(password),
+        donor: None,
     })
 }

@@ -89,6 +89,22 @@ pub struct Session {
     pub warnings: Vec<String>,
     /// What this login may UPDATE in the connector's table (probed at connect).
     pub write_access: WriteAccess,
+    /// The external encoder that replaced the connector's scheme, if any.
+    pub encoder: Option<EncoderInfo>,
+}
+
+/// An external encoder in use (`[encoder]`, `--encoder`, a profile's `encoder`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EncoderInfo {
+    /// `sha256:<hex>` over argv and the contents of argv elements that are files.
+    pub identity: String,
+    /// The program's file name.
+    pub program: String,
+    /// Who configured it: "connector `u8`", "--encoder", "profile".
+    pub origin: String,
+    /// The scheme it replaced, and whether that one depends on the login.
+    pub replaces: String,
+    pub replaced_bound_to_login: bool,
 }
 
 impl Session {
@@ -161,7 +177,9 @@ impl Session {
                 connector.table_name()
             ));
         }
-        Ok(Session {
+        let encoder = connector.encoder.clone();
+        let origin = format!("connector `{}`", connector.name);
+        let mut s = Session {
             backend,
             connector,
             scheme,
@@ -170,7 +188,45 @@ impl Session {
             target: target.display(),
             warnings,
             write_access,
-        })
+            encoder: None,
+        };
+        if let Some(spec) = encoder {
+            s.set_encoder(spec, &origin)?;
+        }
+        Ok(s)
+    }
+
+    /// Replaces the scheme with an external encoder for this session. Writes
+    /// with it need a matching calibration in the journal (`protocol`).
+    pub fn set_encoder(
+        &mut self,
+        spec: crate::schemes::external::EncoderSpec,
+        origin: &str,
+    ) -> Result<(), OpError> {
+        let ext = crate::schemes::external::ExternalScheme::new(spec)?;
+        let (replaces, replaced_bound) = match &self.encoder {
+            // A second encoder (the operator's over the connector's) replaces the same scheme.
+            Some(prev) => (prev.replaces.clone(), prev.replaced_bound_to_login),
+            None => (self.scheme.id(), self.scheme.bound_to_login()),
+        };
+        let info = EncoderInfo {
+            identity: ext.identity().to_string(),
+            program: ext.program_name(),
+            origin: origin.to_string(),
+            replaces,
+            replaced_bound_to_login: replaced_bound,
+        };
+        let note = format!(
+            "passwords are encoded by the external encoder {} (from {}, identity {}), which replaces the scheme {}",
+            info.program, info.origin, info.identity, info.replaces
+        );
+        self.warnings
+            .retain(|w| Some(w) != self.scheme_note.as_ref());
+        self.warnings.push(note.clone());
+        self.scheme_note = Some(note);
+        self.scheme = Box::new(ext);
+        self.encoder = Some(info);
+        Ok(())
     }
 
     /// The older format a stored value has, when it lacks the current scheme's shape.

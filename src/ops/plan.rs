@@ -38,6 +38,17 @@ pub struct PlanOptions {
     pub force: bool,
     /// Further columns to write (restore-admin: clear the soft-delete, re-enable).
     pub extra: BTreeMap<String, WriteValue>,
+    /// Transplant: copy this account's (login or #ID) stored password value
+    /// (and salt, and `copy_hash_to` columns) instead of hashing a new password.
+    pub donor: Option<String>,
+}
+
+/// The account a transplant copies from, and which of its columns land where.
+#[derive(Debug, Clone)]
+pub struct Donor {
+    pub account: Account,
+    /// (target column, donor column): re-read and compared inside the transaction.
+    pub copied: Vec<(String, String)>,
 }
 
 /// One column the plan writes.
@@ -92,6 +103,8 @@ pub struct Plan {
     pub transactional: bool,
     /// The new password to verify after the UPDATE (reset only).
     pub new_password: Option<Password>,
+    /// A transplant's donor (no new password: the copied values are compared with the donor's).
+    pub donor: Option<Donor>,
 }
 
 /// Render of a plan that holds no secret: fingerprints for secret values.
@@ -128,6 +141,18 @@ pub struct ChangeView {
 impl Plan {
     pub fn nothing_to_do(&self) -> bool {
         self.changes.is_empty() && self.statements.len() <= 1
+    }
+
+    /// How the password column gets its value, for the journal: "transplant",
+    /// "new_password", or None (no password written).
+    pub fn method(&self) -> Option<&'static str> {
+        if self.donor.is_some() {
+            Some("transplant")
+        } else if self.new_password.is_some() {
+            Some("new_password")
+        } else {
+            None
+        }
     }
 
     /// The first statement's SQL text ("" when there is none).
@@ -225,6 +250,20 @@ pub async fn build(
     new_password: Option<Password>,
     opts: &PlanOptions,
 ) -> Result<Plan, OpError> {
+    if opts.donor.is_some() {
+        if action != Action::Reset {
+            return Err(OpError::Usage(format!(
+                "--from (transplant) works with reset only, not {}",
+                action.name()
+            )));
+        }
+        if new_password.is_some() {
+            return Err(OpError::Usage(
+                "a transplant copies the donor's stored value; it takes no new password (drop --new-password-stdin)".into(),
+            ));
+        }
+        refuse_login_bound(s)?;
+    }
     let found = resolve(s, account).await?;
     // Step 1 of the protocol: the before-image, read by primary key.
     let before = read_by_pk(s, &found.id)
@@ -252,7 +291,13 @@ pub async fn build(
         warnings.push(note.clone());
     }
 
-    if matches!(action, Action::Reset | Action::RestoreAdmin) {
+    let mut donor = None;
+    if let (Action::Reset, Some(from)) = (action, &opts.donor) {
+        let (d, copies) = transplant_writes(s, &before, from, opts.force, &mut warnings).await?;
+        writes.extend(copies);
+        donor = Some(d);
+    }
+    if matches!(action, Action::Reset | Action::RestoreAdmin) && donor.is_none() {
         let password = new_password
             .as_ref()
             .ok_or_else(|| OpError::Usage("reset needs a new password".into()))?;
@@ -294,6 +339,8 @@ pub async fn build(
         if let (Some(salt_col), Some(salt)) = (&c.columns.salt, hashed.salt) {
             writes.push((salt_col.clone(), Some("salt"), Value::Text(salt), true));
         }
+    }
+    if matches!(action, Action::Reset | Action::RestoreAdmin) {
         let mut extra = c.reset.set.clone();
         if opts.must_change {
             if c.reset.must_change.is_empty() {
@@ -414,6 +461,17 @@ pub async fn build(
         guards.join(" AND ")
     ));
 
+    if let Some(d) = &donor {
+        warnings.insert(
+            0,
+            format!(
+                "after this, account {} accepts the password of account {}",
+                before.label(),
+                d.account.label()
+            ),
+        );
+    }
+
     Ok(Plan {
         action,
         account: before,
@@ -432,7 +490,139 @@ pub async fn build(
         scheme_id: s.scheme.id(),
         transactional,
         new_password,
+        donor,
     })
+}
+
+/// A transplant into a scheme whose value depends on the login cannot work.
+fn refuse_login_bound(s: &Session) -> Result<(), OpError> {
+    let replaced = s
+        .encoder
+        .as_ref()
+        .is_some_and(|e| e.replaced_bound_to_login);
+    if s.scheme.bound_to_login() || replaced {
+        let scheme = match &s.encoder {
+            Some(e) if replaced => e.replaces.clone(),
+            _ => s.scheme.id(),
+        };
+        return Err(OpError::Refused(format!(
+            "the stored value of {} ({scheme}) depends on the login, so a value copied from another account would not verify; reset with a new password instead",
+            s.connector.name
+        )));
+    }
+    Ok(())
+}
+
+/// Hex, base64 or other: the character class of an opaque stored value.
+pub fn value_class(v: &str) -> &'static str {
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return "hex";
+    }
+    let body = v.trim_end_matches('=');
+    let padding = v.len() - body.len();
+    if !body.is_empty()
+        && padding <= 2
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    {
+        return "base64";
+    }
+    "other"
+}
+
+/// Resolves the donor, refuses what cannot be transplanted, and returns the
+/// writes that copy its values: password (+ copy_hash_to) and salt.
+async fn transplant_writes(
+    s: &mut Session,
+    target: &Account,
+    from: &str,
+    force: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(Donor, Vec<(String, Option<&'static str>, Value, bool)>), OpError> {
+    let found = resolve(s, from).await?;
+    let donor = read_by_pk(s, &found.id)
+        .await?
+        .ok_or_else(|| OpError::NotFound(format!("{} vanished while planning", found.label())))?;
+    if donor.id.as_text() == target.id.as_text() {
+        return Err(OpError::Refused(format!(
+            "--from names {} itself: the donor must be another account",
+            target.label()
+        )));
+    }
+    let dv = donor.stored_password();
+    if dv.is_empty() {
+        return Err(OpError::Refused(format!(
+            "the donor {} has no stored password value (NULL or empty); choose a donor whose password you know",
+            donor.label()
+        )));
+    }
+    let tv = target.stored_password();
+    if tv.is_empty() {
+        let msg = format!(
+            "the stored value of {} is NULL or empty, so it has no shape to compare with the donor's",
+            target.label()
+        );
+        if force {
+            warnings.push(format!("--force: {msg}"));
+        } else {
+            return Err(OpError::Refused(format!(
+                "{msg}; pass --force to copy anyway"
+            )));
+        }
+    } else if s.scheme.opaque_values() {
+        let (dl, tl) = (dv.chars().count(), tv.chars().count());
+        let (dc, tc) = (value_class(&dv), value_class(&tv));
+        if dl != tl || dc != tc {
+            return Err(OpError::Refused(format!(
+                "the stored values of the donor {} ({dl} characters, {dc}) and of {} ({tl} characters, {tc}) do not have the same shape: they may be in different formats, so the copy might not work; choose a donor whose value looks like the target's",
+                donor.label(),
+                target.label()
+            )));
+        }
+    } else {
+        for (who, ok) in [(&donor, donor.shape_ok(s)), (target, target.shape_ok(s))] {
+            if !ok {
+                return Err(OpError::Refused(format!(
+                    "the stored value of {} does not have the shape of {}, so it cannot be told to be in the same format as the other account's; run `locksmith calibrate` or reset with a new password",
+                    who.label(),
+                    s.scheme.id()
+                )));
+            }
+        }
+    }
+    let c = &s.connector;
+    let value = donor.get("password").cloned().unwrap_or(Value::Null);
+    let mut writes = vec![(
+        c.columns.password.clone(),
+        Some("password"),
+        value.clone(),
+        true,
+    )];
+    let mut copied = vec![(c.columns.password.clone(), c.columns.password.clone())];
+    for col in &c.reset.copy_hash_to {
+        writes.push((col.clone(), None, value.clone(), true));
+        copied.push((col.clone(), c.columns.password.clone()));
+    }
+    if let Some(salt_col) = &c.columns.salt {
+        let salt = donor.get("salt").cloned().unwrap_or(Value::Null);
+        writes.push((salt_col.clone(), Some("salt"), salt, true));
+        copied.push((salt_col.clone(), salt_col.clone()));
+    }
+    if s.scheme.opaque_values() {
+        warnings.push(format!(
+            "{} cannot verify this format: after the write Locksmith checks that the copied values equal the donor's; log in as {} with the donor's password to confirm",
+            s.scheme.id(),
+            target.login
+        ));
+    }
+    Ok((
+        Donor {
+            account: donor,
+            copied,
+        },
+        writes,
+    ))
 }
 
 pub(crate) async fn read_column(

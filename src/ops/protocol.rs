@@ -72,6 +72,12 @@ fn intent_details(s: &Session, plan: &Plan, j: &Journal, mode: Mode) -> serde_js
         })).collect::<Vec<_>>(),
         "guarded": plan.guarded,
         "scheme": plan.scheme_id,
+        "method": plan.method(),
+        "donor": plan.donor.as_ref().map(|d| d.account.label()),
+        "encoder": s.encoder.as_ref().filter(|_| plan.new_password.is_some()).map(|e| json!({
+            "identity": e.identity,
+            "program": e.program,
+        })),
         "transactional": plan.transactional,
         "warnings": plan.warnings,
         "target": s.target,
@@ -165,6 +171,10 @@ pub async fn apply_with(
             "a rehearsal needs transactional tables, and {} is not (MyISAM?): it could not be rolled back; nothing was written",
             plan.tables().join(", ")
         )));
+    }
+    // An external encoder writes only after it reproduced a known value here.
+    if plan.new_password.is_some() {
+        encoder_gate(s, j)?;
     }
     let mut clock = Clock::new();
     // Step 3: intent, durable before the target is touched.
@@ -404,6 +414,28 @@ async fn verify(s: &mut Session, plan: &Plan) -> Result<(), String> {
             ));
         }
     }
+    if let Some(donor) = &plan.donor {
+        // The donor's values now, inside the transaction: the copies must equal them.
+        let donor_cols: Vec<String> = donor.copied.iter().map(|(_, d)| d.clone()).collect();
+        let target_cols: Vec<String> = donor.copied.iter().map(|(t, _)| t.clone()).collect();
+        let theirs = read_columns(s, &donor.account.id, &donor_cols)
+            .await
+            .map_err(|e| format!("re-reading the donor failed: {e}"))?
+            .ok_or_else(|| format!("the donor {} is gone", donor.account.label()))?;
+        let ours = read_columns(s, &plan.account.id, &target_cols)
+            .await
+            .map_err(|e| format!("re-reading the row failed: {e}"))?
+            .ok_or_else(|| format!("{} is gone after the UPDATE", plan.account.label()))?;
+        for ((col, dcol), (mine, theirs)) in donor.copied.iter().zip(ours.iter().zip(&theirs)) {
+            if !same_value(mine, theirs) {
+                return Err(format!(
+                    "column `{col}` of {} does not equal `{dcol}` of the donor {} after the UPDATE (the donor changed meanwhile, or a trigger or column width changed the copy)",
+                    plan.account.label(),
+                    donor.account.label()
+                ));
+            }
+        }
+    }
     for check in &plan.post_checks {
         let rows = s
             .backend
@@ -427,6 +459,37 @@ pub struct Calibration {
     pub matches: bool,
     pub shape_ok: bool,
     pub journal_entry: Option<i64>,
+    /// The external encoder's identity, when one replaced the scheme.
+    pub encoder_identity: Option<String>,
+}
+
+/// Refuses a write with an external encoder unless the journal holds a
+/// successful calibration of the same encoder (identity) on the same target
+/// (engine, host:port, database). Runs before any intent is journaled.
+pub fn encoder_gate(s: &Session, j: &mut Journal) -> Result<(), OpError> {
+    let Some(enc) = &s.encoder else {
+        return Ok(());
+    };
+    let place = s.place();
+    let calibrated = j
+        .of_kind(EntryKind::Calibrate)
+        .map_err(OpError::Journal)?
+        .iter()
+        .any(|e| {
+            let d = &e.entry.details;
+            d["matches"].as_bool() == Some(true)
+                && d["encoder"]["identity"].as_str() == Some(enc.identity.as_str())
+                && e.entry.place.engine == place.engine
+                && e.entry.place.host == place.host
+                && e.entry.place.database == place.database
+        });
+    if calibrated {
+        return Ok(());
+    }
+    Err(OpError::Refused(format!(
+        "the external encoder {} ({}) has not been calibrated on {}/{}: run `locksmith calibrate <a donor whose password you know>` with this encoder first (an edited encoder needs a new calibration); nothing was written",
+        enc.program, enc.identity, place.host, place.database
+    )))
 }
 
 /// Does the connector's scheme reproduce this account's stored value for a
@@ -448,7 +511,11 @@ pub async fn calibrate(
         matches,
         shape_ok: scheme.has_shape(&stored),
         journal_entry: None,
+        encoder_identity: None,
     };
+    // Only a calibration the encoder itself made counts for the encoder gate.
+    let encoder = s.encoder.as_ref().filter(|_| scheme.id() == s.scheme.id());
+    result.encoder_identity = encoder.map(|e| e.identity.clone());
     if let Some(j) = j {
         let e = NewEntry {
             kind: EntryKind::Calibrate,
@@ -459,7 +526,16 @@ pub async fn calibrate(
             outcome: None,
             actor: s.actor(),
             place: s.place(),
-            details: json!({ "scheme": result.scheme, "matches": matches, "shape_ok": result.shape_ok }),
+            details: json!({
+                "scheme": result.scheme,
+                "matches": matches,
+                "shape_ok": result.shape_ok,
+                "encoder": encoder.map(|e| json!({
+                    "identity": e.identity,
+                    "program": e.program,
+                    "origin": e.origin,
+                })),
+            }),
         };
         result.journal_entry = Some(j.append(&e).map_err(OpError::Journal)?);
     }

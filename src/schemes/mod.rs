@@ -15,6 +15,7 @@ mod bcrypt;
 mod crypt;
 mod detect;
 mod digest;
+pub mod external;
 mod jeecg;
 mod opaque;
 mod pbkdf2;
@@ -237,7 +238,9 @@ pub enum SchemeError {
     BadSpec(String),
     #[error(
         "this vendor's password format is closed (opaque): locksmith cannot hash or verify it; \
-         copy (transplant) a stored value whose password you know instead"
+         copy (transplant) a stored value whose password you know instead \
+         (`reset ACCOUNT --from DONOR`), or name an external encoder that wraps the vendor's \
+         library (`--encoder PROGRAM`) and calibrate it"
     )]
     Opaque,
     #[error(
@@ -245,6 +248,9 @@ pub enum SchemeError {
          column together with the password column"
     )]
     MissingSalt,
+    /// An external encoder failed; the text never holds its input or output.
+    #[error("{0}")]
+    Encoder(String),
     #[error(transparent)]
     Random(#[from] RandomError),
     #[error("stored value is malformed: {0}")]
@@ -281,6 +287,12 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
     /// Does `stored` look like a value this scheme writes (length, alphabet,
     /// prefix, cost/rounds parse)?
     fn has_shape(&self, stored: &str) -> bool;
+    /// true when Locksmith cannot tell a well-formed stored value from any
+    /// other non-empty string (closed formats, external encoders): a
+    /// transplant then compares the two values' length and character class.
+    fn opaque_values(&self) -> bool {
+        false
+    }
 }
 
 /// Builds the scheme a connector asked for, validating every parameter.

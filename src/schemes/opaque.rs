@@ -60,6 +60,10 @@ impl Scheme for OpaqueScheme {
     fn has_shape(&self, stored: &str) -> bool {
         !stored.is_empty()
     }
+
+    fn opaque_values(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

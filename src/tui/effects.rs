@@ -541,7 +541,15 @@ async fn connect(
             .map(|c| c.with_prefix(prefix))
             .collect::<Result<_, _>>()?;
     }
-    Session::open(&target, profile.connector.as_deref(), &all).await
+    let mut s = Session::open(&target, profile.connector.as_deref(), &all).await?;
+    if let Some(command) = &profile.encoder {
+        let spec = crate::schemes::external::EncoderSpec {
+            command: command.clone(),
+            bound_to_login: false,
+        };
+        s.set_encoder(spec, &format!("profile `{}`", profile.name))?;
+    }
+    Ok(s)
 }
 
 fn conn_info(s: &Session) -> ConnInfo {

@@ -9,6 +9,7 @@
 //! ca = "/etc/ssl/crm-ca.pem"    # optional
 //! skip_verify = false           # optional
 //! prefix = "5kcrm_"             # optional
+//! encoder = ["/opt/u8/encode", "--utf8"]  # optional: external password encoder
 //! ```
 //!
 //! A profile never holds a password: one with a password in its URL is refused.
@@ -48,6 +49,9 @@ struct Entry {
     skip_verify: Option<bool>,
     #[serde(default)]
     prefix: Option<String>,
+    /// An external encoder: `encoder = ["/path/to/encoder", "arg"]`.
+    #[serde(default)]
+    encoder: Option<Vec<String>>,
 }
 
 pub fn default_path() -> Option<PathBuf> {
@@ -88,12 +92,21 @@ pub fn parse_profiles(path: &str, text: &str) -> Result<Vec<Profile>, ProfileErr
                 e.name
             )));
         }
+        if let Some(command) = &e.encoder {
+            let spec = crate::schemes::external::EncoderSpec {
+                command: command.clone(),
+                bound_to_login: false,
+            };
+            spec.validate()
+                .map_err(|m| bad(format!("profile `{}`: encoder: {m}", e.name)))?;
+        }
         out.push(Profile {
             name: e.name,
             target,
             connector: e.connector,
             prefix: e.prefix,
             note: None,
+            encoder: e.encoder,
         });
     }
     Ok(out)
@@ -132,6 +145,26 @@ mod tests {
         .unwrap();
         assert_eq!(p[0].target, "mysql://ls@db/crm?tls=required&ca=/ca.pem");
         assert_eq!(p[0].connector.as_deref(), Some("wukong11"));
+    }
+
+    #[test]
+    fn an_encoder_is_read_and_an_empty_one_refused() {
+        let p = parse_profiles(
+            "p.toml",
+            "[[profile]]\nname = \"u8\"\ntarget = \"mysql://ls@db/UFSystem\"\nencoder = [\"/opt/enc\", \"-x\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p[0].encoder,
+            Some(vec!["/opt/enc".to_string(), "-x".to_string()])
+        );
+        let e = parse_profiles(
+            "p.toml",
+            "[[profile]]\nname = \"u8\"\ntarget = \"mysql://ls@db/UFSystem\"\nencoder = []\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("encoder"), "{e}");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Profile {
     pub prefix: Option<String>,
     /// Shown under the name (demo profiles say what they contain).
     pub note: Option<String>,
+    /// An external encoder (program and arguments) that replaces the connector's scheme.
+    pub encoder: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -905,6 +907,7 @@ fn form_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
                 connector: f.connector_name(),
                 prefix: None,
                 note: None,
+                encoder: None,
             };
             let password = if f.password.is_empty() {
                 None

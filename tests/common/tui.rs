@@ -96,6 +96,7 @@ pub fn profiles() -> Vec<Profile> {
             connector: Some("wukong11".into()),
             prefix: None,
             note: None,
+            encoder: None,
         },
         Profile {
             name: "Demo · Yonyou U8 (用友U8)".into(),
@@ -103,6 +104,7 @@ pub fn profiles() -> Vec<Profile> {
             connector: Some("u8-demo".into()),
             prefix: None,
             note: Some("lookup, show and unlock only".into()),
+            encoder: None,
         },
     ]
 }
