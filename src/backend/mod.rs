@@ -134,6 +134,22 @@ pub trait Dialect: Send + Sync {
     fn null_safe_eq(&self, left: &str, right: &str) -> String;
     /// Paging clause with two placeholders: limit then offset.
     fn limit_offset(&self, limit_ph: &str, offset_ph: &str) -> String;
+    /// One page of `select` (`SELECT <items AS aliases> FROM … WHERE …`)
+    /// in `order_by` order. Engines with LIMIT/OFFSET append it; SQL Server
+    /// numbers the rows instead, which works from 2005 on (OFFSET/FETCH needs 2012).
+    fn paged(
+        &self,
+        select: &str,
+        _aliases: &[String],
+        order_by: &str,
+        limit_ph: &str,
+        offset_ph: &str,
+    ) -> String {
+        format!(
+            "{select} ORDER BY {order_by} {}",
+            self.limit_offset(limit_ph, offset_ph)
+        )
+    }
     /// Case-insensitive `LIKE` with `!` as escape character.
     fn like(&self, column: &str, ph: &str) -> String;
     /// What follows a FROM-less `SELECT <values>` before its WHERE

@@ -62,8 +62,27 @@ impl Dialect for MsSqlDialect {
         format!("({left} = {right} OR ({left} IS NULL AND {right} IS NULL))")
     }
     fn limit_offset(&self, limit_ph: &str, offset_ph: &str) -> String {
-        // SQL Server 2012 and later; follows the ORDER BY that operations always write.
+        // SQL Server 2012 and later. Lookups page with `paged` (ROW_NUMBER),
+        // which 2008 R2 understands too.
         format!("OFFSET {offset_ph} ROWS FETCH NEXT {limit_ph} ROWS ONLY")
+    }
+    fn paged(
+        &self,
+        select: &str,
+        aliases: &[String],
+        order_by: &str,
+        limit_ph: &str,
+        offset_ph: &str,
+    ) -> String {
+        let inner = select.strip_prefix("SELECT ").unwrap_or(select);
+        let outer: Vec<String> = aliases
+            .iter()
+            .map(|a| format!("[ls_page].{}", self.quote_ident(a)))
+            .collect();
+        format!(
+            "SELECT TOP ({limit_ph}) {} FROM (SELECT ROW_NUMBER() OVER (ORDER BY {order_by}) AS [ls_rn], {inner}) AS [ls_page] WHERE [ls_page].[ls_rn] > {offset_ph} ORDER BY [ls_page].[ls_rn]",
+            outer.join(", ")
+        )
     }
     fn like(&self, column: &str, ph: &str) -> String {
         format!("{column} LIKE {ph} ESCAPE '!'")
@@ -278,6 +297,13 @@ async fn explain_connect(target: &Target, addr: &str, e: tiberius::error::Error)
             target.database
         ),
         E::Server(t) => server_error(&t),
+        E::Io { message, .. }
+            if ["alert", "tls", "handshake", "certificate"]
+                .iter()
+                .any(|w| message.to_ascii_lowercase().contains(w)) =>
+        {
+            explain_tls(target, addr, &message).await
+        }
         E::Io { message, .. } => {
             let mut hint = String::new();
             if target.instance.is_some() && target.port.is_none() {
@@ -356,7 +382,6 @@ impl MsSql {
                 ));
             }
         }
-        let mut warnings = Vec::new();
         match target.tls {
             TlsMode::Required => config.encryption(EncryptionLevel::Required),
             TlsMode::LoginOnly => config.encryption(EncryptionLevel::Off),
@@ -413,22 +438,12 @@ impl MsSql {
             }
             Err(e) => return Err(fail(explain_connect(target, &addr, e).await)),
         };
-        match target.tls {
-            TlsMode::LoginOnly => warnings.push(
-                "tls=off: only the login was encrypted; statements cross the network in clear"
-                    .into(),
-            ),
-            TlsMode::Legacy => warnings.push(
-                "tls=legacy: nothing on this connection is encrypted, not even the login".into(),
-            ),
-            _ => {}
-        }
         let mut me = MsSql {
             client,
             host: place,
             database: target.database.clone(),
             dialect: MsSqlDialect::default(),
-            warnings,
+            warnings: Vec::new(),
         };
         // A DBA tool must not wait forever behind another session's lock
         // (SQL Server's default is -1). The value is a validated integer.
@@ -452,11 +467,7 @@ impl MsSql {
             .and_then(|r| r.into_iter().next())
             .and_then(|v| v.as_text())
             .unwrap_or_default();
-        if version.contains("SQL Server 2008") || version.contains("SQL Server 2005") {
-            me.warnings.push(
-                "this server predates SQL Server 2012: account lists beyond the first page need OFFSET/FETCH, which it lacks; search narrowly instead of paging".into(),
-            );
-        }
+        tracing::debug!(version = %version.lines().next().unwrap_or(""), "connected to SQL Server");
         Ok(me)
     }
 

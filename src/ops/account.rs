@@ -126,19 +126,25 @@ pub struct LookupPage {
 }
 
 /// `SELECT <mapped columns>, <is_admin expr> FROM <table> t` with the admin
-/// rule's values bound.
-fn select_accounts(stmt: &mut Stmt, c: &Connector) {
-    let cols: Vec<String> = c
-        .columns
-        .mapped()
-        .iter()
-        .map(|(_, col)| format!("t.{}", stmt.ident(col)))
-        .collect();
-    stmt.push("SELECT ").push(&cols.join(", ")).push(", ");
+/// rule's values bound. Every item is aliased `c0`, `c1`, … (the same column
+/// may be mapped twice) so a dialect can page it as a derived table; the
+/// aliases are returned in order.
+fn select_accounts(stmt: &mut Stmt, c: &Connector) -> Vec<String> {
+    let mut aliases = Vec::new();
+    let mut items: Vec<String> = Vec::new();
+    for (i, (_, col)) in c.columns.mapped().iter().enumerate() {
+        let alias = format!("c{i}");
+        items.push(format!("t.{} AS {}", stmt.ident(col), stmt.ident(&alias)));
+        aliases.push(alias);
+    }
+    stmt.push("SELECT ").push(&items.join(", ")).push(", ");
     let admin = admin_expr(stmt, c);
-    stmt.push(&admin);
+    let alias = format!("c{}", aliases.len());
+    stmt.push(&format!("{admin} AS {}", stmt.ident(&alias)));
+    aliases.push(alias);
     let table = stmt.ident(&c.table_name());
     stmt.push(" FROM ").push(&table).push(" t");
+    aliases
 }
 
 /// A boolean SQL expression that is true for admins (0 when the connector has no rule).
@@ -235,7 +241,7 @@ pub async fn lookup(s: &mut Session, f: &LookupFilter) -> Result<LookupPage, OpE
     let c = &s.connector;
     let mut notes = Vec::new();
     let mut stmt = Stmt::new(s.backend.dialect());
-    select_accounts(&mut stmt, c);
+    let aliases = select_accounts(&mut stmt, c);
     let mut conds: Vec<String> = Vec::new();
     if let Some(q) = f.query.as_deref().filter(|q| !q.is_empty()) {
         let pattern = like_pattern(q);
@@ -295,8 +301,7 @@ pub async fn lookup(s: &mut Session, f: &LookupFilter) -> Result<LookupPage, OpE
     let id = format!("t.{}", stmt.ident(&c.columns.id));
     let lim = stmt.bind(Value::UInt(f.limit.saturating_add(1)));
     let off = stmt.bind(Value::UInt(f.offset));
-    let paging = stmt.dialect().limit_offset(&lim, &off);
-    stmt.push(" ORDER BY ").push(&id).push(" ").push(&paging);
+    stmt.text = stmt.dialect().paged(&stmt.text, &aliases, &id, &lim, &off);
     let rows = s.backend.query(&stmt.text, &stmt.params).await?;
     let mut accounts: Vec<Account> = rows.into_iter().map(|r| row_to_account(c, r)).collect();
     let more = accounts.len() as u64 > f.limit;
