@@ -947,3 +947,150 @@ fn a_select_only_login_looks_up_but_may_not_write() {
     assert!(stderr(&out).contains("may not UPDATE"), "{}", stderr(&out));
     assert!(entries(&db).iter().all(|r| r[0] != "intent"));
 }
+
+// --- Faults: the link cut at COMMIT, through a TCP proxy (plain TDS, tls=legacy). ---
+
+/// SQL batch text travels as UTF-16LE in TDS.
+fn utf16(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+}
+
+fn cut_at_commit(when: common::proxy::When) -> (U8Db, String, String) {
+    use common::proxy::{Fault, Proxy, Trigger};
+    let db = U8Db::new();
+    let target = locked_login(&db);
+    let (host, port) = db.host_port();
+    let proxy = Proxy::start(
+        format!("{host}:{port}"),
+        Trigger {
+            pattern: utf16("COMMIT TRANSACTION"),
+            skip: 0,
+            when,
+            fault: Fault::Drop,
+        },
+    );
+    let via = format!(
+        "mssql://{}@127.0.0.1:{}/{}?tls=legacy",
+        db.user(),
+        proxy.port,
+        db.database
+    );
+    let out = db.locksmith_at(
+        &via,
+        &[
+            "reset",
+            &target,
+            "--from",
+            "demo",
+            "--reason",
+            "test: cut at commit",
+            "--yes",
+        ],
+        None,
+        &[],
+    );
+    assert!(
+        proxy.hit.load(std::sync::atomic::Ordering::SeqCst),
+        "the proxy saw COMMIT"
+    );
+    assert_code(&out, 7);
+    // Settled only through the same address, by reading the row back.
+    let out = db.locksmith_at(&via, &["--json", "audit", "reconcile"], None, &[]);
+    assert_code(&out, 0);
+    let found = json(&out)["reconciled"][0]["found"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let out = db.locksmith_at(&via, &["--json", "audit", "reconcile"], None, &[]);
+    assert!(
+        json(&out)["reconciled"].as_array().unwrap().is_empty(),
+        "nothing left open"
+    );
+    (db, target, found)
+}
+
+#[test]
+fn a_link_lost_after_commit_reached_the_server_is_unknown_then_applied() {
+    if !endpoint_only() {
+        return;
+    }
+    let (db, target, found) = cut_at_commit(common::proxy::When::After);
+    assert_eq!(found, "applied");
+    assert_eq!(db.stored(&target), db.stored("demo"));
+}
+
+#[test]
+fn a_link_lost_before_commit_is_unknown_then_not_applied_and_rolled_back() {
+    if !endpoint_only() {
+        return;
+    }
+    let (db, target, found) = cut_at_commit(common::proxy::When::Before);
+    assert_eq!(found, "not_applied");
+    assert_ne!(
+        db.stored(&target),
+        db.stored("demo"),
+        "the server rolled back"
+    );
+}
+
+#[test]
+fn a_row_locked_by_another_session_times_out_with_nothing_written() {
+    let db = U8Db::new();
+    let target = locked_login(&db);
+    let before = db.rows("SELECT cUser_Id, ISNULL(cPassword, N'NULL'), iErrorCount, nState FROM UA_User ORDER BY cUser_Id");
+    let config = db.client_config(&db.database);
+    let url = format!(
+        "{}{}lock-wait=1",
+        db.url(),
+        if db.url().contains('?') { "&" } else { "?" }
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let out = rt.block_on(async {
+        let tcp = TcpStream::connect(config.get_addr()).await.expect("tcp");
+        let mut holder = Client::connect(config, tcp.compat_write())
+            .await
+            .expect("holder");
+        holder
+            .simple_query(format!(
+                "BEGIN TRANSACTION; UPDATE UA_User SET cDept = N'锁' WHERE cUser_Id = N'{target}'"
+            ))
+            .await
+            .expect("hold the row")
+            .into_results()
+            .await
+            .expect("hold the row");
+        let (db_ref, target2, url2) = (&db, target.clone(), url.clone());
+        let out = tokio::task::block_in_place(|| {
+            db_ref.locksmith_at(
+                &url2,
+                &["unlock", &target2, "--reason", "test: lock", "--yes"],
+                None,
+                &[],
+            )
+        });
+        holder
+            .simple_query("ROLLBACK TRANSACTION")
+            .await
+            .expect("release")
+            .into_results()
+            .await
+            .expect("release");
+        out
+    });
+    assert_code(&out, 5);
+    assert!(stderr(&out).contains("1222"), "{}", stderr(&out));
+    assert_eq!(
+        db.rows("SELECT cUser_Id, ISNULL(cPassword, N'NULL'), iErrorCount, nState FROM UA_User ORDER BY cUser_Id"),
+        before
+    );
+    let e = entries(&db);
+    assert!(
+        e.iter().any(|r| r[0] == "outcome" && r[3] == "failed")
+            || e.iter().all(|r| r[0] != "intent"),
+        "{e:?}"
+    );
+}
