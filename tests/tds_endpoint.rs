@@ -691,3 +691,62 @@ fn fixture_loads_through_the_endpoint() {
     });
     assert_all_parse(&ep);
 }
+
+#[test]
+fn column_types_round_trip() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
+        exec(
+            &mut c,
+            "CREATE TABLE [dbo].[T] ([id] int NOT NULL PRIMARY KEY, [b] bigint NULL, [t] tinyint NULL, [s] smallint NULL,
+              [f] bit NULL, [r] float NULL, [bin] varbinary(max) NULL, [d2] datetime2 NULL, [dd] date NULL,
+              [c] char(4) NULL, [big] nvarchar(max) NULL, [bigv] varchar(max) COLLATE Chinese_PRC_CI_AS NULL)",
+        )
+        .await;
+        let d2 = NaiveDateTime::parse_from_str("2023-12-31 23:59:58.5", "%Y-%m-%d %H:%M:%S%.f").unwrap();
+        let dd = chrono::NaiveDate::from_ymd_opt(2020, 1, 2).unwrap();
+        let big = "长".repeat(5000);
+        let r = c
+            .execute(
+                "INSERT INTO [dbo].[T] ([id], [b], [t], [s], [f], [r], [bin], [d2], [dd], [c], [big], [bigv])
+                 VALUES (@P1, @P2, @P3, @P4, @P5, @P6, @P7, @P8, @P9, @P10, @P11, @P12)",
+                &[&1i32, &(1i64 << 40), &7u8, &-3i16, &true, &2.5f64, &vec![0u8, 1, 2, 255], &d2, &dd, &"ab", &big.as_str(), &big.as_str()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.total(), 1);
+        c.execute("INSERT INTO [dbo].[T] ([id], [b], [f], [bin], [d2]) VALUES (@P1, @P2, @P3, @P4, @P5)", &[&2i32, &Option::<i64>::None, &Option::<bool>::None, &Option::<Vec<u8>>::None, &Option::<NaiveDateTime>::None])
+            .await
+            .unwrap();
+        let rows = c.simple_query("SELECT * FROM [dbo].[T] ORDER BY [id]").await.unwrap().into_first_result().await.unwrap();
+        let r = &rows[0];
+        assert_eq!(r.get::<i32, _>("id"), Some(1));
+        assert_eq!(r.get::<i64, _>("b"), Some(1i64 << 40));
+        assert_eq!(r.get::<u8, _>("t"), Some(7));
+        assert_eq!(r.get::<i16, _>("s"), Some(-3));
+        assert_eq!(r.get::<bool, _>("f"), Some(true));
+        assert_eq!(r.get::<f64, _>("r"), Some(2.5));
+        assert_eq!(r.get::<&[u8], _>("bin"), Some(&[0u8, 1, 2, 255][..]));
+        assert_eq!(r.get::<NaiveDateTime, _>("d2"), Some(d2));
+        assert_eq!(r.get::<chrono::NaiveDate, _>("dd"), Some(dd));
+        assert_eq!(r.get::<&str, _>("c"), Some("ab"));
+        assert_eq!(r.get::<&str, _>("big"), Some(big.as_str()));
+        assert_eq!(r.get::<&str, _>("bigv"), Some(big.as_str()));
+        let r = &rows[1];
+        assert_eq!(r.get::<i64, _>("b"), None);
+        assert_eq!(r.get::<bool, _>("f"), None);
+        assert_eq!(r.get::<&[u8], _>("bin"), None);
+        assert_eq!(r.get::<NaiveDateTime, _>("d2"), None);
+        // IF with a following statement in the same batch
+        let res = c
+            .simple_query("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION;\nSELECT COUNT(*) FROM [dbo].[T]")
+            .await
+            .unwrap()
+            .into_results()
+            .await
+            .unwrap();
+        assert_eq!(res.last().unwrap()[0].get::<i32, _>(0), Some(2));
+    });
+    assert_all_parse(&ep);
+}

@@ -206,10 +206,9 @@ impl Session {
         if let Ok(mut s) = self
             .conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+            && let Ok(rows) = s.query_map([], |r| r.get::<_, String>(0))
         {
-            if let Ok(rows) = s.query_map([], |r| r.get::<_, String>(0)) {
-                out.extend(rows.flatten());
-            }
+            out.extend(rows.flatten());
         }
         out
     }

@@ -428,34 +428,30 @@ impl VisitorMut for QueryRewriter<'_, '_> {
 
     fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<TdsError> {
         let mut limit: Option<Expr> = None;
-        if let SetExpr::Select(sel) = q.body.as_mut() {
-            if let Some(top) = sel.top.take() {
-                if top.percent || top.with_ties {
-                    return ControlFlow::Break(TdsError::unsupported(
-                        "TOP ... PERCENT / WITH TIES",
-                    ));
-                }
-                limit = top.quantity.map(|qty| match qty {
-                    TopQuantity::Expr(e) => e,
-                    TopQuantity::Constant(n) => lit_num(n as i64),
-                });
+        if let SetExpr::Select(sel) = q.body.as_mut()
+            && let Some(top) = sel.top.take()
+        {
+            if top.percent || top.with_ties {
+                return ControlFlow::Break(TdsError::unsupported("TOP ... PERCENT / WITH TIES"));
             }
+            limit = top.quantity.map(|qty| match qty {
+                TopQuantity::Expr(e) => e,
+                TopQuantity::Constant(n) => lit_num(n as i64),
+            });
         }
         if let Some(fetch) = q.fetch.take() {
             if fetch.percent || fetch.with_ties {
                 return ControlFlow::Break(TdsError::unsupported("FETCH ... PERCENT / WITH TIES"));
             }
             let mut qty = fetch.quantity.unwrap_or_else(|| lit_num(1));
-            if let Expr::Value(v) = &qty {
-                if let Value::Number(n, _) = &v.value {
-                    if let Some(p) = n
-                        .parse::<u64>()
-                        .ok()
-                        .and_then(|n| self.ctx.fetch_params.get(&n))
-                    {
-                        qty = Expr::Value(ValueWithSpan::from(Value::Placeholder(p.clone())));
-                    }
-                }
+            if let Expr::Value(v) = &qty
+                && let Value::Number(n, _) = &v.value
+                && let Some(p) = n
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|n| self.ctx.fetch_params.get(&n))
+            {
+                qty = Expr::Value(ValueWithSpan::from(Value::Placeholder(p.clone())));
             }
             limit = Some(qty);
         }
