@@ -750,3 +750,165 @@ fn column_types_round_trip() {
     });
     assert_all_parse(&ep);
 }
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn utf16(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+}
+
+/// A hand-made client: named `sp_executesql` RPC with a typed NULL, and the raw
+/// COLMETADATA/ROW bytes of a VARCHAR column (CP936 under LCID 0x0804).
+#[test]
+fn raw_named_rpc_shows_gbk_bytes_on_the_wire() {
+    use tds::wire;
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
+        seed(&mut c).await;
+
+        let mut s = TcpStream::connect(("127.0.0.1", ep.port())).await.unwrap();
+        // PRELOGIN: ENCRYPTION = NOT_SUP only
+        wire::write_message(
+            &mut s,
+            wire::PKT_PRELOGIN,
+            &[0x01, 0x00, 0x06, 0x00, 0x01, 0xFF, 0x02],
+        )
+        .await
+        .unwrap();
+        let (ty, _) = wire::read_message(&mut s).await.unwrap().unwrap();
+        assert_eq!(ty, wire::PKT_REPLY);
+        // LOGIN7
+        let (user, pw, db) = (utf16("sa"), utf16("Locksmith-Test-1"), utf16("UFSystem"));
+        let pw: Vec<u8> = pw.iter().map(|b| b.rotate_left(4) ^ 0xA5).collect();
+        let mut fixed = vec![0u8; 94];
+        fixed[4..8].copy_from_slice(&0x730B_0003u32.to_le_bytes());
+        fixed[8..12].copy_from_slice(&4096u32.to_le_bytes());
+        let mut data = Vec::new();
+        let mut put = |fixed: &mut Vec<u8>, at: usize, bytes: &[u8]| {
+            let off = (94 + data.len()) as u16;
+            fixed[at..at + 2].copy_from_slice(&off.to_le_bytes());
+            fixed[at + 2..at + 4].copy_from_slice(&((bytes.len() / 2) as u16).to_le_bytes());
+            data.extend_from_slice(bytes);
+        };
+        put(&mut fixed, 40, &user);
+        put(&mut fixed, 44, &pw);
+        put(&mut fixed, 68, &db);
+        let mut login = fixed;
+        login.extend(data);
+        let len = login.len() as u32;
+        login[0..4].copy_from_slice(&len.to_le_bytes());
+        wire::write_message(&mut s, wire::PKT_LOGIN7, &login)
+            .await
+            .unwrap();
+        let (_, resp) = wire::read_message(&mut s).await.unwrap().unwrap();
+        assert!(resp.contains(&0xAD), "no LOGINACK");
+
+        // RPC by name with ALL_HEADERS
+        let mut rpc = Vec::new();
+        rpc.extend_from_slice(&22u32.to_le_bytes());
+        rpc.extend_from_slice(&18u32.to_le_bytes());
+        rpc.extend_from_slice(&2u16.to_le_bytes());
+        rpc.extend_from_slice(&0u64.to_le_bytes());
+        rpc.extend_from_slice(&1u32.to_le_bytes());
+        let name = utf16("sp_executesql");
+        rpc.extend_from_slice(&((name.len() / 2) as u16).to_le_bytes());
+        rpc.extend(name);
+        rpc.extend_from_slice(&0u16.to_le_bytes());
+        let nvarchar = |rpc: &mut Vec<u8>, pname: &str, v: &str| {
+            let n = utf16(pname);
+            rpc.push((n.len() / 2) as u8);
+            rpc.extend(n);
+            rpc.push(0);
+            rpc.push(0xE7);
+            rpc.extend_from_slice(&8000u16.to_le_bytes());
+            rpc.extend_from_slice(&wire::COLLATION);
+            let b = utf16(v);
+            rpc.extend_from_slice(&(b.len() as u16).to_le_bytes());
+            rpc.extend(b);
+        };
+        nvarchar(
+            &mut rpc,
+            "",
+            "SELECT [cUser_Name] FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1 AND (@P2 IS NULL)",
+        );
+        nvarchar(&mut rpc, "", "@P1 nvarchar(4000), @P2 int");
+        nvarchar(&mut rpc, "@P1", "001");
+        let n = utf16("@P2");
+        rpc.push(3);
+        rpc.extend(n);
+        rpc.extend_from_slice(&[0, 0x26, 4, 0]);
+        wire::write_message(&mut s, wire::PKT_RPC, &rpc)
+            .await
+            .unwrap();
+        let (_, resp) = wire::read_message(&mut s).await.unwrap().unwrap();
+        assert_eq!(resp[0], 0x81, "COLMETADATA first");
+        assert!(
+            contains(&resp, &[0xA7, 0x40, 0x1F, 0x04, 0x08, 0xD0, 0x00, 0x00]),
+            "{resp:02X?}"
+        );
+        assert!(
+            contains(&resp, &[0xD1, 0x04, 0x00, 0xD5, 0xC5, 0xC8, 0xFD]),
+            "{resp:02X?}"
+        );
+        assert!(contains(&resp, &[0x79, 0, 0, 0, 0, 0xFE]), "{resp:02X?}");
+
+        // an unknown procedure is an error, not a hang
+        let mut bad = rpc[..22].to_vec();
+        let name = utf16("sp_nope");
+        bad.extend_from_slice(&((name.len() / 2) as u16).to_le_bytes());
+        bad.extend(name);
+        bad.extend_from_slice(&0u16.to_le_bytes());
+        wire::write_message(&mut s, wire::PKT_RPC, &bad)
+            .await
+            .unwrap();
+        let (_, resp) = wire::read_message(&mut s).await.unwrap().unwrap();
+        assert_eq!(resp[0], 0xAA);
+        assert!(contains(&resp, &2812u32.to_le_bytes()));
+    });
+    assert!(ep.statements().iter().any(|s| s.contains("(@P2 IS NULL)")));
+    assert_all_parse(&ep);
+}
+
+#[test]
+fn conditional_insert_delete_defaults_and_drop() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
+        exec(
+            &mut c,
+            "CREATE TABLE [dbo].[Log] ([k] nvarchar(20) NOT NULL, [v] varchar(20) NULL, [ts] datetime NOT NULL DEFAULT (getdate()), [n] int NOT NULL DEFAULT ((0)), PRIMARY KEY ([k]))",
+        )
+        .await;
+        exec(&mut c, "CREATE INDEX [IX_Log_v] ON [dbo].[Log] ([v])").await;
+        let ins = "INSERT INTO [UFSystem].[dbo].[Log] ([k], [v]) SELECT @P1, @P2 WHERE NOT EXISTS (SELECT 1 FROM [UFSystem].[dbo].[Log] WHERE [k] = @P1)";
+        assert_eq!(c.execute(ins, &[&"a", &"王五"]).await.unwrap().total(), 1);
+        assert_eq!(c.execute(ins, &[&"A", &"王五"]).await.unwrap().total(), 0);
+        let row = c
+            .query("SELECT [ts], [n], [v] FROM [dbo].[Log] WHERE [k] = @P1", &[&"a"])
+            .await
+            .unwrap()
+            .into_row()
+            .await
+            .unwrap()
+            .unwrap();
+        let ts: NaiveDateTime = row.get(0).unwrap();
+        assert!((chrono::Local::now().naive_local() - ts).num_minutes().abs() < 5);
+        assert_eq!(row.get::<i32, _>(1), Some(0));
+        assert_eq!(row.get::<&str, _>(2), Some("王五"));
+        assert_eq!(c.execute("DELETE FROM [dbo].[Log] WHERE [k] = @P1", &[&"a"]).await.unwrap().total(), 1);
+        exec(&mut c, "DROP TABLE [dbo].[Log]").await;
+        let r = c.simple_query("SELECT * FROM [dbo].[Log]").await;
+        let r = match r {
+            Ok(s) => s.into_results().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match r {
+            Err(tiberius::error::Error::Server(e)) => assert_eq!(e.code(), 208),
+            other => panic!("{other:?}"),
+        }
+    });
+    assert_all_parse(&ep);
+}

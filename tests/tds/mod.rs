@@ -424,9 +424,27 @@ async fn serve_connection(mut tcp: TcpStream, shared: Arc<Shared>) -> std::io::R
         let Some((ty, payload)) = wire::read_message(&mut stream).await? else {
             return Ok(());
         };
+        let guarded = |f: &mut dyn FnMut() -> Vec<u8>| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+                let what = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                let mut t = wire::Tokens::default();
+                t.error(
+                    50000,
+                    1,
+                    16,
+                    &format!("Internal error in the Locksmith TDS test endpoint: {what}"),
+                );
+                t.done(wire::TOKEN_DONE, wire::DONE_ERROR, 0, 0);
+                t.buf
+            })
+        };
         let out = match ty {
-            wire::PKT_SQL_BATCH => session.sql_batch(&payload),
-            wire::PKT_RPC => session.rpc(&payload),
+            wire::PKT_SQL_BATCH => guarded(&mut || session.sql_batch(&payload)),
+            wire::PKT_RPC => guarded(&mut || session.rpc(&payload)),
             wire::PKT_ATTENTION => {
                 let mut t = wire::Tokens::default();
                 t.done(wire::TOKEN_DONE, wire::DONE_ATTN, 0, 0);

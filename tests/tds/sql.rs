@@ -152,12 +152,16 @@ fn lit_num(n: i64) -> Expr {
     Expr::Value(ValueWithSpan::from(Value::Number(n.to_string(), false)))
 }
 
-fn parse_expr(s: &str) -> Expr {
+fn parse_expr(s: &str) -> Result<Expr, TdsError> {
     Parser::new(&MsSqlDialect {})
         .try_with_sql(s)
-        .unwrap()
-        .parse_expr()
-        .unwrap()
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| {
+            TdsError::new(
+                102,
+                format!("Incorrect syntax in rewritten expression: {e}"),
+            )
+        })
 }
 
 fn ident_of(part: &ObjectNamePart) -> Option<&Ident> {
@@ -364,9 +368,9 @@ fn rewrite_expr(ctx: &Ctx, e: &mut Expr) -> Result<(), TdsError> {
         Expr::Function(f) => {
             let args = function_args(f);
             match function_name(f).as_str() {
-                "GETDATE" | "CURRENT_TIMESTAMP" => *e = parse_expr("datetime('now', 'localtime')"),
+                "GETDATE" | "CURRENT_TIMESTAMP" => *e = parse_expr("datetime('now', 'localtime')")?,
                 "SYSDATETIME" => {
-                    *e = parse_expr("strftime('%Y-%m-%d %H:%M:%f', 'now', 'localtime')")
+                    *e = parse_expr("strftime('%Y-%m-%d %H:%M:%f', 'now', 'localtime')")?
                 }
                 "DB_NAME" => *e = lit_str(ctx.database),
                 "SCHEMA_NAME" => *e = lit_str("dbo"),
@@ -404,7 +408,7 @@ fn rewrite_expr(ctx: &Ctx, e: &mut Expr) -> Result<(), TdsError> {
                                     "(CASE WHEN lower({}) IN ({}) THEN 1 ELSE 0 END)",
                                     args[3],
                                     list.join(", ")
-                                ))
+                                ))?
                             }
                         };
                     } else {
@@ -504,6 +508,11 @@ pub fn rewrite(stmt: &mut Statement, ctx: &Ctx) -> Result<(), TdsError> {
         Err(e) => ControlFlow::Break(e),
     }) {
         return Err(e);
+    }
+    if let Statement::Drop { names, .. } = stmt {
+        for n in names.iter_mut() {
+            rewrite_name(ctx, n)?;
+        }
     }
     if let ControlFlow::Break(e) = visit_expressions_mut(stmt, |x| match rewrite_expr(ctx, x) {
         Ok(()) => ControlFlow::Continue(()),
