@@ -12,7 +12,7 @@ use sqlparser::ast::{
 };
 use sqlparser::dialect::MsSqlDialect;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::Token;
 
 use super::UpdatePermission;
 use super::wire::ColType;
@@ -81,33 +81,7 @@ const FETCH_SENTINEL: u64 = 987_654_321_000;
 pub fn parse_batch(text: &str) -> Result<(Vec<Statement>, HashMap<u64, String>), TdsError> {
     let dialect = MsSqlDialect {};
     let mut fetch_params = HashMap::new();
-    let mut text = text.to_string();
-    if let Ok(tokens) = Tokenizer::new(&dialect, &text).tokenize() {
-        let mut out = tokens.clone();
-        let sig: Vec<usize> = (0..tokens.len())
-            .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
-            .collect();
-        let mut changed = false;
-        for w in sig.windows(3) {
-            let is_word = |i: usize, k: &[&str]| matches!(&tokens[i], Token::Word(wd) if wd.quote_style.is_none() && k.iter().any(|k| wd.value.eq_ignore_ascii_case(k)));
-            if is_word(w[0], &["FETCH"]) && is_word(w[1], &["NEXT", "FIRST"]) {
-                let param = match &tokens[w[2]] {
-                    Token::Placeholder(p) => Some(p.clone()),
-                    Token::Word(wd) if wd.value.starts_with('@') => Some(wd.value.clone()),
-                    _ => None,
-                };
-                if let Some(p) = param {
-                    let n = FETCH_SENTINEL + fetch_params.len() as u64;
-                    fetch_params.insert(n, p);
-                    out[w[2]] = Token::Number(n.to_string(), false);
-                    changed = true;
-                }
-            }
-        }
-        if changed {
-            text = out.iter().map(|t| t.to_string()).collect();
-        }
-    }
+    let text = rewrite_fetch_params(text, &mut fetch_params);
     let syntax =
         |e: sqlparser::parser::ParserError| TdsError::new(102, format!("Incorrect syntax: {e}"));
     let mut p = Parser::new(&dialect).try_with_sql(&text).map_err(syntax)?;
@@ -120,6 +94,78 @@ pub fn parse_batch(text: &str) -> Result<(Vec<Statement>, HashMap<u64, String>),
         stmts.push(p.parse_statement().map_err(syntax)?);
     }
     Ok((stmts, fetch_params))
+}
+
+/// Replaces the `@param` of `FETCH NEXT|FIRST @param` by a sentinel number
+/// (MsSqlDialect only accepts a literal there), remembering the parameter.
+/// Skips string literals, bracketed identifiers and comments.
+fn rewrite_fetch_params(text: &str, fetch: &mut HashMap<u64, String>) -> String {
+    let b = text.as_bytes();
+    let len = b.len();
+    let mut out = String::with_capacity(len);
+    let mut last_copy = 0;
+    let (mut prev2, mut prev1): (Option<String>, Option<String>) = (None, None);
+    let is_word =
+        |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'@' | b'#' | b'$') || c >= 0x80;
+    let mut i = 0;
+    while i < len {
+        let c = b[i];
+        let next = b.get(i + 1).copied().unwrap_or(0);
+        if c == b'\'' || c == b'[' || c == b'"' {
+            let close = match c {
+                b'[' => b']',
+                other => other,
+            };
+            i += 1;
+            while i < len {
+                if b[i] == close {
+                    if b.get(i + 1) == Some(&close) {
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                i += 1;
+            }
+            (prev2, prev1) = (prev1, None);
+        } else if c == b'-' && next == b'-' {
+            while i < len && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if c == b'/' && next == b'*' {
+            i += 2;
+            while i < len && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                i += 1;
+            }
+            i = (i + 2).min(len);
+        } else if c.is_ascii_whitespace() {
+            i += 1;
+        } else if is_word(c) {
+            let s = i;
+            while i < len && is_word(b[i]) {
+                i += 1;
+            }
+            let w = &text[s..i];
+            if w.starts_with('@')
+                && !w.starts_with("@@")
+                && prev2.as_deref() == Some("FETCH")
+                && matches!(prev1.as_deref(), Some("NEXT") | Some("FIRST"))
+            {
+                let n = FETCH_SENTINEL + fetch.len() as u64;
+                fetch.insert(n, w.to_string());
+                out.push_str(&text[last_copy..s]);
+                out.push_str(&n.to_string());
+                last_copy = i;
+            }
+            (prev2, prev1) = (prev1, Some(w.to_uppercase()));
+        } else {
+            (prev2, prev1) = (prev1, None);
+            i += 1;
+        }
+    }
+    out.push_str(&text[last_copy..]);
+    out
 }
 
 /// Session facts a rewrite needs.
