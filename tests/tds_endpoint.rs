@@ -373,6 +373,20 @@ fn transactions_roll_back_and_commit() {
             .unwrap()
             .unwrap();
         assert_eq!(pw.get::<&str, _>(0), None);
+        // a locking read inside a transaction: table hints are accepted
+        exec(&mut c, "BEGIN TRANSACTION").await;
+        let rows = c
+            .query(
+                "SELECT [cPassword] FROM [dbo].[UA_User] AS u WITH (UPDLOCK, ROWLOCK) WHERE u.[cUser_Id] = @P1",
+                &[&"001"],
+            )
+            .await
+            .unwrap()
+            .into_first_result()
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        exec(&mut c, "COMMIT TRANSACTION").await;
 
         exec(&mut c, "BEGIN TRAN").await;
         let r = c.execute(update, &[&"h2", &"001", &Option::<&str>::None]).await.unwrap();

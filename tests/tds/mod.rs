@@ -5,6 +5,18 @@
 //! sqlparser's `MsSqlDialect`, rewritten for SQLite and run on a per-session
 //! rusqlite connection; results travel as COLMETADATA/ROW/DONE with SQL Server
 //! types (VARCHAR as CP936 bytes under Chinese_PRC_CI_AS).
+//!
+//! Statement shapes: SELECT (TOP n / TOP (expr), ORDER BY … OFFSET … ROWS
+//! FETCH NEXT|FIRST n|@p ROWS ONLY, table hints ignored), INSERT … VALUES
+//! (multi-row), INSERT … SELECT … WHERE NOT EXISTS (…), UPDATE, DELETE,
+//! CREATE TABLE / CREATE INDEX / DROP; names `t`, `[dbo].[t]`, `db..t`,
+//! `[db].[dbo].[t]` (other databases → 208); BEGIN TRAN[SACTION], COMMIT,
+//! ROLLBACK, IF <cond> <statements> [ELSE …]; SET NOCOUNT / LOCK_TIMEOUT (others
+//! accepted and ignored); USE <this database>; @@VERSION, @@ROWCOUNT,
+//! @@TRANCOUNT, DB_NAME(), SCHEMA_NAME(), GETDATE(), SYSDATETIME(),
+//! OBJECT_ID(), HAS_PERMS_BY_NAME(), ISNULL(), LEN(); INFORMATION_SCHEMA.COLUMNS
+//! and sys.columns as views over pragma_table_info. Set TDS_ENDPOINT_DEBUG=1 to
+//! see the SQLite text each statement became.
 #![allow(dead_code)]
 
 mod exec;

@@ -476,6 +476,17 @@ struct QueryRewriter<'a, 'b> {
 impl VisitorMut for QueryRewriter<'_, '_> {
     type Break = TdsError;
 
+    /// Table hints (`WITH (UPDLOCK, ROWLOCK)`, `NOLOCK`) have no SQLite meaning.
+    fn pre_visit_table_factor(
+        &mut self,
+        tf: &mut sqlparser::ast::TableFactor,
+    ) -> ControlFlow<TdsError> {
+        if let sqlparser::ast::TableFactor::Table { with_hints, .. } = tf {
+            with_hints.clear();
+        }
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<TdsError> {
         let mut limit: Option<Expr> = None;
         if let SetExpr::Select(sel) = q.body.as_mut()
