@@ -941,3 +941,47 @@ fn conditional_insert_delete_defaults_and_drop() {
     });
     assert_all_parse(&ep);
 }
+
+#[test]
+fn many_concurrent_and_sequential_connections() {
+    let ep = endpoint(ServerEncryption::Required);
+    let port = ep.port();
+    let ca = ep.ca_pem();
+    rt().block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..8 {
+            let ca = ca.clone();
+            set.spawn(async move {
+                let mut cfg = Config::new();
+                cfg.host("localhost");
+                cfg.port(port);
+                cfg.authentication(AuthMethod::sql_server("sa", "Locksmith-Test-1"));
+                cfg.encryption(EncryptionLevel::Required);
+                cfg.trust_cert_ca(ca.to_string_lossy());
+                let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+                let mut c = Client::connect(cfg, tcp.compat_write()).await.unwrap();
+                let row = c
+                    .query("SELECT @P1 AS n, DB_NAME() AS db", &[&(i as i32)])
+                    .await
+                    .unwrap()
+                    .into_row()
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(row.get::<i32, _>("n"), Some(i as i32));
+                assert_eq!(row.get::<&str, _>("db"), Some("UFSystem"));
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.unwrap();
+        }
+        for _ in 0..3 {
+            let mut c = connect(&ep, EncryptionLevel::Required).await;
+            assert_eq!(
+                scalar_string(&mut c, "SELECT DB_NAME()").await.as_deref(),
+                Some("UFSystem")
+            );
+        }
+    });
+    assert_eq!(ep.statements().len(), 11);
+}
