@@ -553,6 +553,11 @@ fn object_names_and_errors() {
         assert_eq!(err(&mut c, "INSERT INTO UA_User (cUser_Name) VALUES (N'x')").await, 515);
         assert_eq!(err(&mut c, "CREATE DATABASE Foo").await, 50000);
         assert_eq!(err(&mut c, "USE Foo").await, 911);
+        // `]]` inside brackets
+        exec(&mut c, "CREATE TABLE [dbo].[odd]]name] ([a]]b] int NOT NULL)").await;
+        exec(&mut c, "INSERT INTO [UFSystem]..[odd]]name] ([a]]b]) VALUES (7)").await;
+        let rows = c.simple_query("SELECT [a]]b] AS [x]]y] FROM [odd]]name]").await.unwrap().into_first_result().await.unwrap();
+        assert_eq!(rows[0].get::<i32, _>("x]y"), Some(7));
         // the connection still works after errors
         assert_eq!(scalar_string(&mut c, "SELECT DB_NAME()").await.as_deref(), Some("UFSystem"));
         // newline-separated statements in one batch, SET options accepted

@@ -476,6 +476,15 @@ struct QueryRewriter<'a, 'b> {
 impl VisitorMut for QueryRewriter<'_, '_> {
     type Break = TdsError;
 
+    /// `[a]]b]` has no escape in SQLite's brackets: render as `"a]b"`. (Only
+    /// then: a double-quoted unknown column would silently become a string in SQLite.)
+    fn post_visit_ident(&mut self, i: &mut Ident) -> ControlFlow<TdsError> {
+        if i.quote_style == Some('[') && i.value.contains(']') {
+            i.quote_style = Some('"');
+        }
+        ControlFlow::Continue(())
+    }
+
     /// Table hints (`WITH (UPDLOCK, ROWLOCK)`, `NOLOCK`) have no SQLite meaning.
     fn pre_visit_table_factor(
         &mut self,
