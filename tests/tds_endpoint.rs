@@ -954,7 +954,7 @@ fn many_concurrent_and_sequential_connections() {
     let ca = ep.ca_pem();
     rt().block_on(async {
         let mut set = tokio::task::JoinSet::new();
-        for i in 0..8 {
+        for i in 0..8i32 {
             let ca = ca.clone();
             set.spawn(async move {
                 let mut cfg = Config::new();
@@ -966,14 +966,14 @@ fn many_concurrent_and_sequential_connections() {
                 let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
                 let mut c = Client::connect(cfg, tcp.compat_write()).await.unwrap();
                 let row = c
-                    .query("SELECT @P1 AS n, DB_NAME() AS db", &[&(i as i32)])
+                    .query("SELECT @P1 AS n, DB_NAME() AS db", &[&i])
                     .await
                     .unwrap()
                     .into_row()
                     .await
                     .unwrap()
                     .unwrap();
-                assert_eq!(row.get::<i32, _>("n"), Some(i as i32));
+                assert_eq!(row.get::<i32, _>("n"), Some(i));
                 assert_eq!(row.get::<&str, _>("db"), Some("UFSystem"));
             });
         }
