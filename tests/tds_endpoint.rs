@@ -990,3 +990,19 @@ fn many_concurrent_and_sequential_connections() {
     });
     assert_eq!(ep.statements().len(), 11);
 }
+
+#[test]
+fn a_foreign_certificate_is_rejected() {
+    let ep = endpoint(ServerEncryption::Required);
+    let other = endpoint(ServerEncryption::Required);
+    rt().block_on(async {
+        let mut cfg = base_config(&ep, EncryptionLevel::Required, "Locksmith-Test-1");
+        cfg.trust_cert_ca(other.ca_pem().to_string_lossy());
+        let err = connect_cfg(&ep, cfg)
+            .await
+            .err()
+            .expect("must not trust a foreign certificate");
+        let text = format!("{err}").to_lowercase();
+        assert!(text.contains("certificate"), "{text}");
+    });
+}
