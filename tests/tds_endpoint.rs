@@ -998,10 +998,9 @@ fn a_foreign_certificate_is_rejected() {
     rt().block_on(async {
         let mut cfg = base_config(&ep, EncryptionLevel::Required, "Locksmith-Test-1");
         cfg.trust_cert_ca(other.ca_pem().to_string_lossy());
-        let err = connect_cfg(&ep, cfg)
-            .await
-            .err()
-            .expect("must not trust a foreign certificate");
+        let Err(err) = connect_cfg(&ep, cfg).await else {
+            panic!("must not trust a foreign certificate");
+        };
         let text = format!("{err}").to_lowercase();
         assert!(text.contains("certificate"), "{text}");
     });
