@@ -373,6 +373,20 @@ fn transactions_roll_back_and_commit() {
             .unwrap()
             .unwrap();
         assert_eq!(pw.get::<&str, _>(0), None);
+        // a locking read inside a transaction: table hints are accepted
+        exec(&mut c, "BEGIN TRANSACTION").await;
+        let rows = c
+            .query(
+                "SELECT [cPassword] FROM [dbo].[UA_User] AS u WITH (UPDLOCK, ROWLOCK) WHERE u.[cUser_Id] = @P1",
+                &[&"001"],
+            )
+            .await
+            .unwrap()
+            .into_first_result()
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        exec(&mut c, "COMMIT TRANSACTION").await;
 
         exec(&mut c, "BEGIN TRAN").await;
         let r = c.execute(update, &[&"h2", &"001", &Option::<&str>::None]).await.unwrap();
@@ -464,6 +478,17 @@ fn paging_with_top_and_offset_fetch() {
             .unwrap();
         assert_eq!(ids(rows), vec!["002"]);
         let rows = c
+            .query(
+                "SELECT [cUser_Id] FROM [dbo].[UA_User] WHERE [cUser_Id] <> N'O''Brien -- FETCH NEXT @P9' /* FETCH NEXT @P8 */\nORDER BY [cUser_Id] DESC OFFSET @P1 ROWS\nFETCH FIRST @P2 ROWS ONLY",
+                &[&0i32, &2i32],
+            )
+            .await
+            .unwrap()
+            .into_first_result()
+            .await
+            .unwrap();
+        assert_eq!(ids(rows), vec!["admin", "002"]);
+        let rows = c
             .query("SELECT [cUser_Id] FROM [dbo].[UA_User] ORDER BY [cUser_Id] OFFSET @P1 ROWS FETCH NEXT 5 ROWS ONLY", &[&1i32])
             .await
             .unwrap()
@@ -484,8 +509,12 @@ fn paging_with_top_and_offset_fetch() {
     });
     // MsSqlDialect (sqlparser 0.64) rejects FETCH NEXT @param; the endpoint accepts it anyway
     let bad = tds::unparsable_statements(&ep.statements());
-    assert_eq!(bad.len(), 1, "{bad:#?}");
-    assert!(bad[0].0.contains("FETCH NEXT @P3"));
+    assert_eq!(bad.len(), 2, "{bad:#?}");
+    assert!(
+        bad.iter()
+            .all(|(s, e)| s.contains("ROWS ONLY") && e.contains("@P")),
+        "{bad:#?}"
+    );
 }
 
 #[test]
@@ -524,6 +553,11 @@ fn object_names_and_errors() {
         assert_eq!(err(&mut c, "INSERT INTO UA_User (cUser_Name) VALUES (N'x')").await, 515);
         assert_eq!(err(&mut c, "CREATE DATABASE Foo").await, 50000);
         assert_eq!(err(&mut c, "USE Foo").await, 911);
+        // `]]` inside brackets
+        exec(&mut c, "CREATE TABLE [dbo].[odd]]name] ([a]]b] int NOT NULL)").await;
+        exec(&mut c, "INSERT INTO [UFSystem]..[odd]]name] ([a]]b]) VALUES (7)").await;
+        let rows = c.simple_query("SELECT [a]]b] AS [x]]y] FROM [odd]]name]").await.unwrap().into_first_result().await.unwrap();
+        assert_eq!(rows[0].get::<i32, _>("x]y"), Some(7));
         // the connection still works after errors
         assert_eq!(scalar_string(&mut c, "SELECT DB_NAME()").await.as_deref(), Some("UFSystem"));
         // newline-separated statements in one batch, SET options accepted
@@ -560,7 +594,7 @@ fn columns_probe_and_privilege_probes() {
         rt().block_on(async {
             let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
             seed(&mut c).await;
-            let rows = c.query(probe, &[&"UA_User", &"dbo"]).await.unwrap().into_first_result().await.unwrap();
+            let rows = c.query(probe, &[&"ua_user", &"DBO"]).await.unwrap().into_first_result().await.unwrap();
             assert_eq!(rows.len(), 8);
             let r0 = &rows[0];
             assert_eq!(r0.get::<&str, _>(0), Some("cUser_Id"));
@@ -749,4 +783,225 @@ fn column_types_round_trip() {
         assert_eq!(res.last().unwrap()[0].get::<i32, _>(0), Some(2));
     });
     assert_all_parse(&ep);
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn utf16(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+}
+
+/// A hand-made client: named `sp_executesql` RPC with a typed NULL, and the raw
+/// COLMETADATA/ROW bytes of a VARCHAR column (CP936 under LCID 0x0804).
+#[test]
+fn raw_named_rpc_shows_gbk_bytes_on_the_wire() {
+    use tds::wire;
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
+        seed(&mut c).await;
+
+        let mut s = TcpStream::connect(("127.0.0.1", ep.port())).await.unwrap();
+        // PRELOGIN: ENCRYPTION = NOT_SUP only
+        wire::write_message(
+            &mut s,
+            wire::PKT_PRELOGIN,
+            &[0x01, 0x00, 0x06, 0x00, 0x01, 0xFF, 0x02],
+        )
+        .await
+        .unwrap();
+        let (ty, _) = wire::read_message(&mut s).await.unwrap().unwrap();
+        assert_eq!(ty, wire::PKT_REPLY);
+        // LOGIN7
+        let (user, pw, db) = (utf16("sa"), utf16("Locksmith-Test-1"), utf16("UFSystem"));
+        let pw: Vec<u8> = pw.iter().map(|b| b.rotate_left(4) ^ 0xA5).collect();
+        let mut fixed = vec![0u8; 94];
+        fixed[4..8].copy_from_slice(&0x730B_0003u32.to_le_bytes());
+        fixed[8..12].copy_from_slice(&4096u32.to_le_bytes());
+        let mut data = Vec::new();
+        let mut put = |fixed: &mut Vec<u8>, at: usize, bytes: &[u8]| {
+            let off = (94 + data.len()) as u16;
+            fixed[at..at + 2].copy_from_slice(&off.to_le_bytes());
+            fixed[at + 2..at + 4].copy_from_slice(&((bytes.len() / 2) as u16).to_le_bytes());
+            data.extend_from_slice(bytes);
+        };
+        put(&mut fixed, 40, &user);
+        put(&mut fixed, 44, &pw);
+        put(&mut fixed, 68, &db);
+        let mut login = fixed;
+        login.extend(data);
+        let len = login.len() as u32;
+        login[0..4].copy_from_slice(&len.to_le_bytes());
+        wire::write_message(&mut s, wire::PKT_LOGIN7, &login)
+            .await
+            .unwrap();
+        let (_, resp) = wire::read_message(&mut s).await.unwrap().unwrap();
+        assert!(resp.contains(&0xAD), "no LOGINACK");
+
+        // RPC by name with ALL_HEADERS
+        let mut rpc = Vec::new();
+        rpc.extend_from_slice(&22u32.to_le_bytes());
+        rpc.extend_from_slice(&18u32.to_le_bytes());
+        rpc.extend_from_slice(&2u16.to_le_bytes());
+        rpc.extend_from_slice(&0u64.to_le_bytes());
+        rpc.extend_from_slice(&1u32.to_le_bytes());
+        let name = utf16("sp_executesql");
+        rpc.extend_from_slice(&((name.len() / 2) as u16).to_le_bytes());
+        rpc.extend(name);
+        rpc.extend_from_slice(&0u16.to_le_bytes());
+        let nvarchar = |rpc: &mut Vec<u8>, pname: &str, v: &str| {
+            let n = utf16(pname);
+            rpc.push((n.len() / 2) as u8);
+            rpc.extend(n);
+            rpc.push(0);
+            rpc.push(0xE7);
+            rpc.extend_from_slice(&8000u16.to_le_bytes());
+            rpc.extend_from_slice(&wire::COLLATION);
+            let b = utf16(v);
+            rpc.extend_from_slice(&(b.len() as u16).to_le_bytes());
+            rpc.extend(b);
+        };
+        nvarchar(
+            &mut rpc,
+            "",
+            "SELECT [cUser_Name] FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1 AND (@P2 IS NULL)",
+        );
+        nvarchar(&mut rpc, "", "@P1 nvarchar(4000), @P2 int");
+        nvarchar(&mut rpc, "@P1", "001");
+        let n = utf16("@P2");
+        rpc.push(3);
+        rpc.extend(n);
+        rpc.extend_from_slice(&[0, 0x26, 4, 0]);
+        wire::write_message(&mut s, wire::PKT_RPC, &rpc)
+            .await
+            .unwrap();
+        let (_, resp) = wire::read_message(&mut s).await.unwrap().unwrap();
+        assert_eq!(resp[0], 0x81, "COLMETADATA first");
+        assert!(
+            contains(&resp, &[0xA7, 0x40, 0x1F, 0x04, 0x08, 0xD0, 0x00, 0x00]),
+            "{resp:02X?}"
+        );
+        assert!(
+            contains(&resp, &[0xD1, 0x04, 0x00, 0xD5, 0xC5, 0xC8, 0xFD]),
+            "{resp:02X?}"
+        );
+        assert!(contains(&resp, &[0x79, 0, 0, 0, 0, 0xFE]), "{resp:02X?}");
+
+        // an unknown procedure is an error, not a hang
+        let mut bad = rpc[..22].to_vec();
+        let name = utf16("sp_nope");
+        bad.extend_from_slice(&((name.len() / 2) as u16).to_le_bytes());
+        bad.extend(name);
+        bad.extend_from_slice(&0u16.to_le_bytes());
+        wire::write_message(&mut s, wire::PKT_RPC, &bad)
+            .await
+            .unwrap();
+        let (_, resp) = wire::read_message(&mut s).await.unwrap().unwrap();
+        assert_eq!(resp[0], 0xAA);
+        assert!(contains(&resp, &2812u32.to_le_bytes()));
+    });
+    assert!(ep.statements().iter().any(|s| s.contains("(@P2 IS NULL)")));
+    assert_all_parse(&ep);
+}
+
+#[test]
+fn conditional_insert_delete_defaults_and_drop() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
+        exec(
+            &mut c,
+            "CREATE TABLE [dbo].[Log] ([k] nvarchar(20) NOT NULL, [v] varchar(20) NULL, [ts] datetime NOT NULL DEFAULT (getdate()), [n] int NOT NULL DEFAULT ((0)), PRIMARY KEY ([k]))",
+        )
+        .await;
+        exec(&mut c, "CREATE INDEX [IX_Log_v] ON [dbo].[Log] ([v])").await;
+        let ins = "INSERT INTO [UFSystem].[dbo].[Log] ([k], [v]) SELECT @P1, @P2 WHERE NOT EXISTS (SELECT 1 FROM [UFSystem].[dbo].[Log] WHERE [k] = @P1)";
+        assert_eq!(c.execute(ins, &[&"a", &"王五"]).await.unwrap().total(), 1);
+        assert_eq!(c.execute(ins, &[&"A", &"王五"]).await.unwrap().total(), 0);
+        let row = c
+            .query("SELECT [ts], [n], [v] FROM [dbo].[Log] WHERE [k] = @P1", &[&"a"])
+            .await
+            .unwrap()
+            .into_row()
+            .await
+            .unwrap()
+            .unwrap();
+        let ts: NaiveDateTime = row.get(0).unwrap();
+        assert!((chrono::Local::now().naive_local() - ts).num_minutes().abs() < 5);
+        assert_eq!(row.get::<i32, _>(1), Some(0));
+        assert_eq!(row.get::<&str, _>(2), Some("王五"));
+        assert_eq!(c.execute("DELETE FROM [dbo].[Log] WHERE [k] = @P1", &[&"a"]).await.unwrap().total(), 1);
+        exec(&mut c, "DROP TABLE [dbo].[Log]").await;
+        let r = c.simple_query("SELECT * FROM [dbo].[Log]").await;
+        let r = match r {
+            Ok(s) => s.into_results().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match r {
+            Err(tiberius::error::Error::Server(e)) => assert_eq!(e.code(), 208),
+            other => panic!("{other:?}"),
+        }
+    });
+    assert_all_parse(&ep);
+}
+
+#[test]
+fn many_concurrent_and_sequential_connections() {
+    let ep = endpoint(ServerEncryption::Required);
+    let port = ep.port();
+    let ca = ep.ca_pem();
+    rt().block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..8i32 {
+            let ca = ca.clone();
+            set.spawn(async move {
+                let mut cfg = Config::new();
+                cfg.host("localhost");
+                cfg.port(port);
+                cfg.authentication(AuthMethod::sql_server("sa", "Locksmith-Test-1"));
+                cfg.encryption(EncryptionLevel::Required);
+                cfg.trust_cert_ca(ca.to_string_lossy());
+                let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+                let mut c = Client::connect(cfg, tcp.compat_write()).await.unwrap();
+                let row = c
+                    .query("SELECT @P1 AS n, DB_NAME() AS db", &[&i])
+                    .await
+                    .unwrap()
+                    .into_row()
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(row.get::<i32, _>("n"), Some(i));
+                assert_eq!(row.get::<&str, _>("db"), Some("UFSystem"));
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.unwrap();
+        }
+        for _ in 0..3 {
+            let mut c = connect(&ep, EncryptionLevel::Required).await;
+            assert_eq!(
+                scalar_string(&mut c, "SELECT DB_NAME()").await.as_deref(),
+                Some("UFSystem")
+            );
+        }
+    });
+    assert_eq!(ep.statements().len(), 11);
+}
+
+#[test]
+fn a_foreign_certificate_is_rejected() {
+    let ep = endpoint(ServerEncryption::Required);
+    let other = endpoint(ServerEncryption::Required);
+    rt().block_on(async {
+        let mut cfg = base_config(&ep, EncryptionLevel::Required, "Locksmith-Test-1");
+        cfg.trust_cert_ca(other.ca_pem().to_string_lossy());
+        let Err(err) = connect_cfg(&ep, cfg).await else {
+            panic!("must not trust a foreign certificate");
+        };
+        let text = format!("{err}").to_lowercase();
+        assert!(text.contains("certificate"), "{text}");
+    });
 }

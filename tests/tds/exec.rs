@@ -16,7 +16,8 @@ use super::{Shared, UpdatePermission};
 
 const VIEWS: &str = r#"
 CREATE TEMP VIEW IF NOT EXISTS information_schema_columns AS
-SELECT '{db}' AS TABLE_CATALOG, 'dbo' AS TABLE_SCHEMA, m.name AS TABLE_NAME, p.name AS COLUMN_NAME,
+SELECT '{db}' AS TABLE_CATALOG, 'dbo' COLLATE NOCASE AS TABLE_SCHEMA, m.name COLLATE NOCASE AS TABLE_NAME,
+       p.name COLLATE NOCASE AS COLUMN_NAME,
        p.cid + 1 AS ORDINAL_POSITION, p.dflt_value AS COLUMN_DEFAULT,
        CASE WHEN p."notnull" = 1 OR p.pk > 0 THEN 'NO' ELSE 'YES' END AS IS_NULLABLE,
        lower(trim(CASE WHEN instr(p.type, '(') > 0 THEN substr(p.type, 1, instr(p.type, '(') - 1) ELSE p.type END)) AS DATA_TYPE,
@@ -25,7 +26,7 @@ SELECT '{db}' AS TABLE_CATALOG, 'dbo' AS TABLE_SCHEMA, m.name AS TABLE_NAME, p.n
 FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p
 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%';
 CREATE TEMP VIEW IF NOT EXISTS sys_columns AS
-SELECT m.name AS object_id, p.name AS name, p.cid + 1 AS column_id
+SELECT m.name COLLATE NOCASE AS object_id, p.name COLLATE NOCASE AS name, p.cid + 1 AS column_id
 FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p
 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%';
 "#;

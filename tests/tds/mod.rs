@@ -5,6 +5,18 @@
 //! sqlparser's `MsSqlDialect`, rewritten for SQLite and run on a per-session
 //! rusqlite connection; results travel as COLMETADATA/ROW/DONE with SQL Server
 //! types (VARCHAR as CP936 bytes under Chinese_PRC_CI_AS).
+//!
+//! Statement shapes: SELECT (TOP n / TOP (expr), ORDER BY … OFFSET … ROWS
+//! FETCH NEXT|FIRST n|@p ROWS ONLY, table hints ignored), INSERT … VALUES
+//! (multi-row), INSERT … SELECT … WHERE NOT EXISTS (…), UPDATE, DELETE,
+//! CREATE TABLE / CREATE INDEX / DROP; names `t`, `[dbo].[t]`, `db..t`,
+//! `[db].[dbo].[t]` (other databases → 208); BEGIN TRAN[SACTION], COMMIT,
+//! ROLLBACK, IF <cond> <statements> [ELSE …]; SET NOCOUNT / LOCK_TIMEOUT (others
+//! accepted and ignored); USE <this database>; @@VERSION, @@ROWCOUNT,
+//! @@TRANCOUNT, DB_NAME(), SCHEMA_NAME(), GETDATE(), SYSDATETIME(),
+//! OBJECT_ID(), HAS_PERMS_BY_NAME(), ISNULL(), LEN(); INFORMATION_SCHEMA.COLUMNS
+//! and sys.columns as views over pragma_table_info. Set TDS_ENDPOINT_DEBUG=1 to
+//! see the SQLite text each statement became.
 #![allow(dead_code)]
 
 mod exec;
@@ -424,9 +436,27 @@ async fn serve_connection(mut tcp: TcpStream, shared: Arc<Shared>) -> std::io::R
         let Some((ty, payload)) = wire::read_message(&mut stream).await? else {
             return Ok(());
         };
+        let guarded = |f: &mut dyn FnMut() -> Vec<u8>| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+                let what = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                let mut t = wire::Tokens::default();
+                t.error(
+                    50000,
+                    1,
+                    16,
+                    &format!("Internal error in the Locksmith TDS test endpoint: {what}"),
+                );
+                t.done(wire::TOKEN_DONE, wire::DONE_ERROR, 0, 0);
+                t.buf
+            })
+        };
         let out = match ty {
-            wire::PKT_SQL_BATCH => session.sql_batch(&payload),
-            wire::PKT_RPC => session.rpc(&payload),
+            wire::PKT_SQL_BATCH => guarded(&mut || session.sql_batch(&payload)),
+            wire::PKT_RPC => guarded(&mut || session.rpc(&payload)),
             wire::PKT_ATTENTION => {
                 let mut t = wire::Tokens::default();
                 t.done(wire::TOKEN_DONE, wire::DONE_ATTN, 0, 0);

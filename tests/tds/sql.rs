@@ -12,7 +12,7 @@ use sqlparser::ast::{
 };
 use sqlparser::dialect::MsSqlDialect;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::Token;
 
 use super::UpdatePermission;
 use super::wire::ColType;
@@ -81,33 +81,7 @@ const FETCH_SENTINEL: u64 = 987_654_321_000;
 pub fn parse_batch(text: &str) -> Result<(Vec<Statement>, HashMap<u64, String>), TdsError> {
     let dialect = MsSqlDialect {};
     let mut fetch_params = HashMap::new();
-    let mut text = text.to_string();
-    if let Ok(tokens) = Tokenizer::new(&dialect, &text).tokenize() {
-        let mut out = tokens.clone();
-        let sig: Vec<usize> = (0..tokens.len())
-            .filter(|&i| !matches!(tokens[i], Token::Whitespace(_)))
-            .collect();
-        let mut changed = false;
-        for w in sig.windows(3) {
-            let is_word = |i: usize, k: &[&str]| matches!(&tokens[i], Token::Word(wd) if wd.quote_style.is_none() && k.iter().any(|k| wd.value.eq_ignore_ascii_case(k)));
-            if is_word(w[0], &["FETCH"]) && is_word(w[1], &["NEXT", "FIRST"]) {
-                let param = match &tokens[w[2]] {
-                    Token::Placeholder(p) => Some(p.clone()),
-                    Token::Word(wd) if wd.value.starts_with('@') => Some(wd.value.clone()),
-                    _ => None,
-                };
-                if let Some(p) = param {
-                    let n = FETCH_SENTINEL + fetch_params.len() as u64;
-                    fetch_params.insert(n, p);
-                    out[w[2]] = Token::Number(n.to_string(), false);
-                    changed = true;
-                }
-            }
-        }
-        if changed {
-            text = out.iter().map(|t| t.to_string()).collect();
-        }
-    }
+    let text = rewrite_fetch_params(text, &mut fetch_params);
     let syntax =
         |e: sqlparser::parser::ParserError| TdsError::new(102, format!("Incorrect syntax: {e}"));
     let mut p = Parser::new(&dialect).try_with_sql(&text).map_err(syntax)?;
@@ -120,6 +94,78 @@ pub fn parse_batch(text: &str) -> Result<(Vec<Statement>, HashMap<u64, String>),
         stmts.push(p.parse_statement().map_err(syntax)?);
     }
     Ok((stmts, fetch_params))
+}
+
+/// Replaces the `@param` of `FETCH NEXT|FIRST @param` by a sentinel number
+/// (MsSqlDialect only accepts a literal there), remembering the parameter.
+/// Skips string literals, bracketed identifiers and comments.
+fn rewrite_fetch_params(text: &str, fetch: &mut HashMap<u64, String>) -> String {
+    let b = text.as_bytes();
+    let len = b.len();
+    let mut out = String::with_capacity(len);
+    let mut last_copy = 0;
+    let (mut prev2, mut prev1): (Option<String>, Option<String>) = (None, None);
+    let is_word =
+        |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'@' | b'#' | b'$') || c >= 0x80;
+    let mut i = 0;
+    while i < len {
+        let c = b[i];
+        let next = b.get(i + 1).copied().unwrap_or(0);
+        if c == b'\'' || c == b'[' || c == b'"' {
+            let close = match c {
+                b'[' => b']',
+                other => other,
+            };
+            i += 1;
+            while i < len {
+                if b[i] == close {
+                    if b.get(i + 1) == Some(&close) {
+                        i += 2;
+                        continue;
+                    }
+                    i += 1;
+                    break;
+                }
+                i += 1;
+            }
+            (prev2, prev1) = (prev1, None);
+        } else if c == b'-' && next == b'-' {
+            while i < len && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if c == b'/' && next == b'*' {
+            i += 2;
+            while i < len && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                i += 1;
+            }
+            i = (i + 2).min(len);
+        } else if c.is_ascii_whitespace() {
+            i += 1;
+        } else if is_word(c) {
+            let s = i;
+            while i < len && is_word(b[i]) {
+                i += 1;
+            }
+            let w = &text[s..i];
+            if w.starts_with('@')
+                && !w.starts_with("@@")
+                && prev2.as_deref() == Some("FETCH")
+                && matches!(prev1.as_deref(), Some("NEXT") | Some("FIRST"))
+            {
+                let n = FETCH_SENTINEL + fetch.len() as u64;
+                fetch.insert(n, w.to_string());
+                out.push_str(&text[last_copy..s]);
+                out.push_str(&n.to_string());
+                last_copy = i;
+            }
+            (prev2, prev1) = (prev1, Some(w.to_uppercase()));
+        } else {
+            (prev2, prev1) = (prev1, None);
+            i += 1;
+        }
+    }
+    out.push_str(&text[last_copy..]);
+    out
 }
 
 /// Session facts a rewrite needs.
@@ -152,12 +198,16 @@ fn lit_num(n: i64) -> Expr {
     Expr::Value(ValueWithSpan::from(Value::Number(n.to_string(), false)))
 }
 
-fn parse_expr(s: &str) -> Expr {
+fn parse_expr(s: &str) -> Result<Expr, TdsError> {
     Parser::new(&MsSqlDialect {})
         .try_with_sql(s)
-        .unwrap()
-        .parse_expr()
-        .unwrap()
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| {
+            TdsError::new(
+                102,
+                format!("Incorrect syntax in rewritten expression: {e}"),
+            )
+        })
 }
 
 fn ident_of(part: &ObjectNamePart) -> Option<&Ident> {
@@ -364,9 +414,9 @@ fn rewrite_expr(ctx: &Ctx, e: &mut Expr) -> Result<(), TdsError> {
         Expr::Function(f) => {
             let args = function_args(f);
             match function_name(f).as_str() {
-                "GETDATE" | "CURRENT_TIMESTAMP" => *e = parse_expr("datetime('now', 'localtime')"),
+                "GETDATE" | "CURRENT_TIMESTAMP" => *e = parse_expr("datetime('now', 'localtime')")?,
                 "SYSDATETIME" => {
-                    *e = parse_expr("strftime('%Y-%m-%d %H:%M:%f', 'now', 'localtime')")
+                    *e = parse_expr("strftime('%Y-%m-%d %H:%M:%f', 'now', 'localtime')")?
                 }
                 "DB_NAME" => *e = lit_str(ctx.database),
                 "SCHEMA_NAME" => *e = lit_str("dbo"),
@@ -404,7 +454,7 @@ fn rewrite_expr(ctx: &Ctx, e: &mut Expr) -> Result<(), TdsError> {
                                     "(CASE WHEN lower({}) IN ({}) THEN 1 ELSE 0 END)",
                                     args[3],
                                     list.join(", ")
-                                ))
+                                ))?
                             }
                         };
                     } else {
@@ -425,6 +475,26 @@ struct QueryRewriter<'a, 'b> {
 
 impl VisitorMut for QueryRewriter<'_, '_> {
     type Break = TdsError;
+
+    /// `[a]]b]` has no escape in SQLite's brackets: render as `"a]b"`. (Only
+    /// then: a double-quoted unknown column would silently become a string in SQLite.)
+    fn post_visit_ident(&mut self, i: &mut Ident) -> ControlFlow<TdsError> {
+        if i.quote_style == Some('[') && i.value.contains(']') {
+            i.quote_style = Some('"');
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Table hints (`WITH (UPDLOCK, ROWLOCK)`, `NOLOCK`) have no SQLite meaning.
+    fn pre_visit_table_factor(
+        &mut self,
+        tf: &mut sqlparser::ast::TableFactor,
+    ) -> ControlFlow<TdsError> {
+        if let sqlparser::ast::TableFactor::Table { with_hints, .. } = tf {
+            with_hints.clear();
+        }
+        ControlFlow::Continue(())
+    }
 
     fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<TdsError> {
         let mut limit: Option<Expr> = None;
@@ -504,6 +574,11 @@ pub fn rewrite(stmt: &mut Statement, ctx: &Ctx) -> Result<(), TdsError> {
         Err(e) => ControlFlow::Break(e),
     }) {
         return Err(e);
+    }
+    if let Statement::Drop { names, .. } = stmt {
+        for n in names.iter_mut() {
+            rewrite_name(ctx, n)?;
+        }
     }
     if let ControlFlow::Break(e) = visit_expressions_mut(stmt, |x| match rewrite_expr(ctx, x) {
         Ok(()) => ControlFlow::Continue(()),

@@ -10,31 +10,18 @@ use tokio::net::TcpStream;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// A test CA (returned as PEM) and a server config whose leaf (SAN localhost,
-/// 127.0.0.1) it signed. TLS 1.2 only, like the SQL Server versions Locksmith meets.
+/// The self-signed test certificate (returned as PEM; SAN localhost and
+/// 127.0.0.1) and a server config presenting it. TLS 1.2 only, like the SQL
+/// Server versions Locksmith meets.
 pub fn make_certs() -> (String, Arc<rustls::ServerConfig>) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "Locksmith TDS test CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::from_params(&ca_params, &ca_key);
-    let mut leaf =
+    use rcgen::{CertificateParams, DnType, KeyPair};
+    let mut params =
         CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    leaf.distinguished_name
-        .push(DnType::CommonName, "localhost");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Locksmith TDS test endpoint");
     let leaf_key = KeyPair::generate().unwrap();
-    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
+    let leaf_cert = params.self_signed(&leaf_key).unwrap();
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ServerConfig::builder_with_provider(provider)
@@ -46,7 +33,7 @@ pub fn make_certs() -> (String, Arc<rustls::ServerConfig>) {
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
         )
         .unwrap();
-    (ca_cert.pem(), Arc::new(cfg))
+    (leaf_cert.pem(), Arc::new(cfg))
 }
 
 /// During the handshake TLS records travel inside PRELOGIN (0x12) packets;
