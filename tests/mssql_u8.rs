@@ -1094,3 +1094,39 @@ fn a_row_locked_by_another_session_times_out_with_nothing_written() {
         "{e:?}"
     );
 }
+
+#[test]
+fn connectors_check_reports_a_column_the_install_lacks() {
+    let db = U8Db::new();
+    let out = db.locksmith(&["connectors", "check"], None);
+    assert_code(&out, 0);
+    // An install where the must-change column is spelled differently.
+    let xdg = db.dir.path().join("xdg");
+    let dir = xdg.join("locksmith/connectors");
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml = std::fs::read_to_string(repo_root().join("connectors/u8.toml"))
+        .unwrap()
+        .replace("name = \"u8\"", "name = \"u8-other\"")
+        .replace("bModifyPWFirstLogin", "bMustChangePW");
+    std::fs::write(dir.join("u8-other.toml"), toml).unwrap();
+    let journal = db.journal();
+    let out = run_locksmith_env(
+        &[
+            "--target",
+            &db.url(),
+            "--journal",
+            &journal.display().to_string(),
+            "--connector",
+            "u8-other",
+            "connectors",
+            "check",
+        ],
+        None,
+        &[
+            ("XDG_CONFIG_HOME", xdg.to_str().unwrap()),
+            ("LOCKSMITH_DB_PASSWORD", &db.password()),
+        ],
+    );
+    assert_code(&out, 8);
+    assert!(stdout(&out).contains("bMustChangePW"), "{}", stdout(&out));
+}
