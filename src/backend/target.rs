@@ -74,11 +74,14 @@ pub struct Target {
 impl Target {
     /// Parses `mysql://user@host:port/db?tls=required&ca=/path&skip-verify=true&socket=/run/mysqld/mysqld.sock`.
     pub fn parse(raw: &str) -> Result<Target, TargetError> {
-        if let Some(rest) = raw
-            .strip_prefix("mssql://")
-            .or_else(|| raw.strip_prefix("sqlserver://"))
-        {
-            return Target::mssql(raw, rest);
+        for scheme in ["mssql://", "sqlserver://"] {
+            // `get` keeps a multi-byte character at the cut from panicking.
+            if raw
+                .get(..scheme.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(scheme))
+            {
+                return Target::mssql(raw, &raw[scheme.len()..]);
+            }
         }
         let url = Url::parse(raw).map_err(|e| TargetError::Url {
             shown: redact(raw),
@@ -584,7 +587,7 @@ mod tests {
 
     #[test]
     fn parses_sql_server_urls_with_instances_and_tls_modes() {
-        let t = Target::parse("mssql://sa@db01/UFSystem").unwrap();
+        let t = Target::parse("MSSQL://sa@db01/UFSystem").unwrap();
         assert_eq!(
             (t.engine.as_str(), t.host.as_str(), t.port, t.tls),
             ("mssql", "db01", None, TlsMode::Required)
@@ -615,6 +618,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("instance name"), "{e}");
+        assert!(Target::parse("mssq张://x").is_err());
     }
 
     #[test]
