@@ -581,6 +581,14 @@ async fn transplant_writes(
             )));
         }
     } else {
+        if let Some(older) = s.older_format(&dv) {
+            return Err(OpError::Refused(format!(
+                "the stored value of the donor {} is in the older format {}, but a reset also writes what the current format {} needs, so the copy could break the login; choose a donor whose value is in the current format",
+                donor.label(),
+                older.id(),
+                s.scheme.id()
+            )));
+        }
         for (who, ok) in [(&donor, donor.shape_ok(s)), (target, target.shape_ok(s))] {
             if !ok {
                 return Err(OpError::Refused(format!(
