@@ -122,10 +122,11 @@ fn transplant_copies_the_donors_value_and_journals_no_value() {
     let donor_value = password_of(&db, "demo");
     let before = password_of(&db, "lisi");
     assert_ne!(donor_value, before);
-    let out = run(
-        &db,
-        &cfg,
+    // Trace logging on: the statements are logged, never a value.
+    let out = db.locksmith_env(
         &[
+            "--connector",
+            "u8",
             "--json",
             "reset",
             "lisi",
@@ -138,8 +139,13 @@ fn transplant_copies_the_donors_value_and_journals_no_value() {
             "--yes",
         ],
         None,
+        &[
+            ("XDG_CONFIG_HOME", cfg.to_str().unwrap()),
+            ("LOCKSMITH_LOG", "trace"),
+        ],
     );
     assert_code(&out, 0);
+    assert!(stderr(&out).contains("UPDATE"), "trace logging is on");
     let doc = json(&out);
     assert_eq!(doc["method"], "transplant", "{doc}");
     assert_eq!(
