@@ -837,6 +837,11 @@ async fn write_command(
         ));
     }
     if write.dry_run {
+        if let (Some(j), Some(_)) = (journal.as_mut(), &plan.new_password)
+            && let Err(e) = protocol::encoder_gate(&s, j)
+        {
+            text.push_str(&format!("note: a real run would be {e}\n"));
+        }
         text.push_str("Dry run: nothing was written (not even the journal).\n");
         s.close().await?;
         return Ok(Report::ok(

@@ -122,10 +122,11 @@ fn transplant_copies_the_donors_value_and_journals_no_value() {
     let donor_value = password_of(&db, "demo");
     let before = password_of(&db, "lisi");
     assert_ne!(donor_value, before);
-    let out = run(
-        &db,
-        &cfg,
+    // Trace logging on: the statements are logged, never a value.
+    let out = db.locksmith_env(
         &[
+            "--connector",
+            "u8",
             "--json",
             "reset",
             "lisi",
@@ -138,8 +139,13 @@ fn transplant_copies_the_donors_value_and_journals_no_value() {
             "--yes",
         ],
         None,
+        &[
+            ("XDG_CONFIG_HOME", cfg.to_str().unwrap()),
+            ("LOCKSMITH_LOG", "trace"),
+        ],
     );
     assert_code(&out, 0);
+    assert!(stderr(&out).contains("UPDATE"), "trace logging is on");
     let doc = json(&out);
     assert_eq!(doc["method"], "transplant", "{doc}");
     assert_eq!(
@@ -169,6 +175,55 @@ fn transplant_copies_the_donors_value_and_journals_no_value() {
     }
     let v = db.locksmith(&["audit", "verify"], None);
     assert_code(&v, 0);
+}
+
+#[test]
+fn transplant_on_vtiger_copies_into_copy_hash_to_and_refuses_an_older_format_donor() {
+    let db = TestDb::new(Vendor::Vtiger);
+    let cols = |id: &str| {
+        db.rows(&format!(
+            "SELECT user_password, confirm_password, crypt_type FROM vtiger_users WHERE id = {id}"
+        ))
+        .remove(0)
+    };
+    // wangwu (#3) from admin (#1): both bcrypt; confirm_password follows user_password.
+    db.exec("UPDATE vtiger_users SET user_password = '$2y$10$0123456789012345678901uJ3z8Ss1gV7M0vYkGzQ0nEBfjOEsJS6', confirm_password = '$2y$10$0123456789012345678901uJ3z8Ss1gV7M0vYkGzQ0nEBfjOEsJS6' WHERE id = 3");
+    let admin = cols("1");
+    let out = db.locksmith(
+        &[
+            "--connector",
+            "vtiger",
+            "reset",
+            "wangwu",
+            "--from",
+            "admin",
+            "--reason",
+            "t",
+            "--yes",
+        ],
+        None,
+    );
+    assert_code(&out, 0);
+    assert_eq!(cols("3"), admin);
+    // lisi (#2) holds an older format (MD5-crypt): not a donor, since the reset writes crypt_type = 'PHASH'.
+    let before = cols("1");
+    let out = db.locksmith(
+        &[
+            "--connector",
+            "vtiger",
+            "reset",
+            "admin",
+            "--from",
+            "lisi",
+            "--reason",
+            "t",
+            "--yes",
+        ],
+        None,
+    );
+    assert_code(&out, 5);
+    assert!(stderr(&out).contains("older format"), "{}", stderr(&out));
+    assert_eq!(cols("1"), before);
 }
 
 #[test]

@@ -558,6 +558,26 @@ async fn transplant_writes(
         )));
     }
     let tv = target.stored_password();
+    if !s.scheme.opaque_values() {
+        if let Some(older) = s.older_format(&dv) {
+            return Err(OpError::Refused(format!(
+                "the stored value of the donor {} is in the older format {}, but a reset also writes what the current format {} needs, so the copy could break the login; choose a donor whose value is in the current format",
+                donor.label(),
+                older.id(),
+                s.scheme.id()
+            )));
+        }
+        let targets_shape = tv.is_empty() || target.shape_ok(s);
+        for (who, ok) in [(&donor, donor.shape_ok(s)), (target, targets_shape)] {
+            if !ok {
+                return Err(OpError::Refused(format!(
+                    "the stored value of {} does not have the shape of {}, so it cannot be told to be in the same format as the other account's; run `locksmith calibrate` or reset with a new password",
+                    who.label(),
+                    s.scheme.id()
+                )));
+            }
+        }
+    }
     if tv.is_empty() {
         let msg = format!(
             "the stored value of {} is NULL or empty, so it has no shape to compare with the donor's",
@@ -579,16 +599,6 @@ async fn transplant_writes(
                 donor.label(),
                 target.label()
             )));
-        }
-    } else {
-        for (who, ok) in [(&donor, donor.shape_ok(s)), (target, target.shape_ok(s))] {
-            if !ok {
-                return Err(OpError::Refused(format!(
-                    "the stored value of {} does not have the shape of {}, so it cannot be told to be in the same format as the other account's; run `locksmith calibrate` or reset with a new password",
-                    who.label(),
-                    s.scheme.id()
-                )));
-            }
         }
     }
     let c = &s.connector;
@@ -663,4 +673,22 @@ pub async fn read_columns(
     ));
     let rows = s.backend.query(&stmt.text, &stmt.params).await?;
     Ok(rows.into_iter().next())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::value_class;
+
+    #[test]
+    fn value_classes() {
+        assert_eq!(
+            value_class("da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+            "hex"
+        );
+        assert_eq!(value_class("2jmj7l5rSw0yVb/vlWAYkK/YBwk="), "base64");
+        assert_eq!(value_class("abc+/xyz"), "base64");
+        assert_eq!(value_class("a==="), "other");
+        assert_eq!(value_class(")  F \", ,P T #8"), "other");
+        assert_eq!(value_class(""), "other");
+    }
 }

@@ -144,6 +144,10 @@ impl ExternalScheme {
         let mut child = Command::new(&self.spec.command[0])
             .args(&self.spec.command[1..])
             .env("LOCKSMITH_LOGIN", account.login)
+            // The encoder needs no database credentials.
+            .env_remove("LOCKSMITH_DB_PASSWORD")
+            .env_remove("MYSQL_PWD")
+            .env_remove("PGPASSWORD")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
