@@ -81,7 +81,7 @@ impl Demo {
                 target: self.target(),
                 connector: Some("u8-demo".into()),
                 prefix: None,
-                note: Some("closed password format: lookup, show and unlock only".into()),
+                note: Some("closed password format: lookup, show, unlock, and transplant (t on an account)".into()),
                 encoder: None,
             },
         ]

@@ -208,7 +208,7 @@ impl U8Db {
                     .await
                     .unwrap_or_else(|e| panic!("test SQL failed: {e}\n{b}"));
                 for r in rows {
-                    out.push(r.into_iter().map(|d| common_text(d)).collect());
+                    out.push(r.into_iter().map(common_text).collect());
                 }
             }
             out

@@ -55,6 +55,7 @@ fn every_key_the_console_uses_is_in_the_catalog() {
                 "help",
                 "connect",
                 "opaque",
+                "transplant",
             ];
             if groups.contains(&group)
                 && !name.is_empty()

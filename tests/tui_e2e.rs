@@ -229,3 +229,53 @@ fn demo_console_resets_and_calibrate_proves_the_new_password() {
     t.wait_for("committed and verified");
     t.keys(&["q"]);
 }
+
+#[test]
+fn demo_console_transplants_a_u8_password_and_refuses_the_account_itself() {
+    let home = tempfile::tempdir().unwrap();
+    let t = Tmux::start(
+        &[
+            env!("CARGO_BIN_EXE_locksmith").to_string(),
+            "demo".into(),
+            "--lang".into(),
+            "en".into(),
+        ],
+        home.path(),
+    );
+    t.wait_for("Demo · Yonyou U8");
+    t.keys(&["Down", "Enter"]);
+    t.wait_for("Search:");
+    t.text("zhaomin");
+    t.wait_for("赵敏");
+    std::thread::sleep(Duration::from_millis(400));
+    t.keys(&["Enter", "Enter"]);
+    t.wait_for("t/F11 transplant");
+    // The account itself as donor: the operation's refusal, on the prompt.
+    t.keys(&["t"]);
+    t.wait_for("Copy the stored password of which account?");
+    t.text("003");
+    t.keys(&["Enter"]);
+    t.wait_for("The transplant was refused; nothing was written");
+    t.wait_for("the donor must be another account");
+    // Another donor: the plan, the confirm, the result without a password.
+    t.keys(&["BSpace", "BSpace", "BSpace"]);
+    t.text("demo");
+    t.keys(&["Enter"]);
+    t.wait_for("Transplant password: 003");
+    t.wait_for("No new password: the stored password value of demo");
+    t.keys(&["Enter"]);
+    t.wait_for("Type the login");
+    t.text("e2e: transplant in the console");
+    t.keys(&["Tab"]);
+    t.text("003");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("now accepts the password of demo");
+    assert!(screen.contains("committed and verified"), "{screen}");
+    assert!(screen.contains("no new password to show"), "{screen}");
+    t.keys(&["Escape"]);
+    t.wait_for("Rows 1");
+    t.keys(&["g"]);
+    let screen = t.wait_for("Chain intact");
+    assert!(screen.contains("committed"), "{screen}");
+    t.keys(&["q"]);
+}

@@ -434,3 +434,168 @@ fn help_opens_with_question_mark_but_not_while_typing() {
     typed(&mut s, "?");
     assert!(!s.help && s.query == "?");
 }
+
+/// The detail screen of a Yonyou U8 account, reached through the reducer.
+fn u8_detail_screen() -> AppState {
+    let mut s = accounts(Lang::En);
+    let Some(Effect::Show { req, .. }) = reduce(&mut s, key(KeyCode::Enter)).pop() else {
+        panic!("Enter shows the account")
+    };
+    reduce(
+        &mut s,
+        Msg::Shown {
+            req,
+            detail: u8_detail(),
+        },
+    );
+    assert_eq!(s.screen, Screen::Detail);
+    s
+}
+
+#[test]
+fn transplant_prompt_plans_with_the_donor_confirms_and_applies_without_a_password() {
+    let mut s = u8_detail_screen();
+    // t opens the prompt; nothing is read or written yet.
+    assert!(reduce(&mut s, key(KeyCode::Char('t'))).is_empty());
+    assert_eq!(s.screen, Screen::Transplant);
+    assert_eq!(s.transplant.reference, "#liujing");
+    assert!(s.typing(), "the prompt is a text field");
+    // Enter with no donor: refused on the prompt, no effect.
+    assert!(reduce(&mut s, key(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        s.transplant.refused.as_deref(),
+        Some("transplant.need_donor")
+    );
+    // Keys that act elsewhere type here ('?' 'q' 'r' included).
+    typed(&mut s, "dem?q");
+    reduce(&mut s, key(KeyCode::Backspace));
+    reduce(&mut s, key(KeyCode::Backspace));
+    typed(&mut s, "o");
+    assert!(!s.help && !s.quit);
+    assert_eq!(s.transplant.donor, "demo");
+    assert_eq!(s.transplant.refused, None);
+    let fx = reduce(&mut s, key(KeyCode::Enter));
+    let Some(Effect::PlanTransplant {
+        req,
+        reference,
+        donor,
+    }) = fx.into_iter().next()
+    else {
+        panic!("Enter plans the transplant")
+    };
+    assert_eq!((reference.as_str(), donor.as_str()), ("#liujing", "demo"));
+    assert_eq!(s.busy.as_ref().map(|b| b.what), Some("busy.plan"));
+    reduce(
+        &mut s,
+        Msg::Planned {
+            req,
+            plan: transplant_plan(51),
+        },
+    );
+    assert_eq!(s.screen, Screen::Plan);
+    let p = s.plan.as_ref().expect("the plan is shown");
+    assert_eq!(p.donor.as_deref(), Some("demo (#demo)"));
+    assert!(p.view.warnings[0].contains("accepts the password of account demo"));
+    // The same type-the-login confirm, with a reason.
+    reduce(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.screen, Screen::Confirm);
+    typed(&mut s, "INC-77 liujing locked out of U8");
+    reduce(&mut s, key(KeyCode::Tab));
+    typed(&mut s, "demo");
+    assert!(
+        reduce(&mut s, key(KeyCode::Enter)).is_empty(),
+        "the donor's login does not confirm the target"
+    );
+    assert_eq!(s.confirm.refused.as_deref(), Some("confirm.mismatch"));
+    typed(&mut s, "liujing");
+    let fx = reduce(&mut s, key(KeyCode::Enter));
+    let Some(Effect::Apply {
+        req,
+        token: 51,
+        reason,
+    }) = fx.into_iter().next()
+    else {
+        panic!("a matching login applies the transplant plan")
+    };
+    assert_eq!(reason, "INC-77 liujing locked out of U8");
+    assert!(reduce(&mut s, key(KeyCode::Esc)).is_empty(), "a write");
+    let mut r = result(None);
+    r.action = Action::Reset;
+    r.account = "liujing (#liujing)".into();
+    r.donor = Some("demo (#demo)".into());
+    reduce(&mut s, Msg::Applied { req, result: r });
+    assert_eq!(s.screen, Screen::Result);
+    let r = s.result.as_ref().expect("result");
+    assert!(r.password.is_none(), "a transplant generates no password");
+    assert_eq!(r.donor.as_deref(), Some("demo (#demo)"));
+    assert!(
+        reduce(&mut s, key(KeyCode::Char('y'))).is_empty(),
+        "nothing to copy"
+    );
+    let fx = reduce(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.screen, Screen::Accounts);
+    assert!(matches!(fx.as_slice(), [Effect::Lookup { .. }]));
+}
+
+#[test]
+fn esc_backs_out_of_the_transplant_prompt_and_cancels_its_plan() {
+    let mut s = u8_detail_screen();
+    reduce(&mut s, key(KeyCode::F(11)));
+    assert_eq!(s.screen, Screen::Transplant);
+    typed(&mut s, "zhangsan");
+    assert!(reduce(&mut s, key(KeyCode::Esc)).is_empty());
+    assert_eq!(s.screen, Screen::Detail);
+    assert_eq!(s.transplant, TransplantInput::default());
+    // A plan being built: Esc cancels the read, the late plan is dropped in the runner.
+    reduce(&mut s, key(KeyCode::Char('t')));
+    typed(&mut s, "#zhangsan");
+    let Some(Effect::PlanTransplant { req, .. }) = reduce(&mut s, key(KeyCode::Enter)).pop() else {
+        panic!("Enter plans")
+    };
+    let fx = reduce(&mut s, key(KeyCode::Esc));
+    assert!(matches!(fx.as_slice(), [Effect::Cancel { req: r }] if *r == req));
+    assert_eq!(s.screen, Screen::Transplant);
+    let fx = reduce(
+        &mut s,
+        Msg::Planned {
+            req,
+            plan: transplant_plan(8),
+        },
+    );
+    assert!(matches!(fx.as_slice(), [Effect::DropPlan { token: 8 }]));
+    assert_eq!(s.screen, Screen::Transplant);
+    // Esc from the plan screen of a transplant goes back to the account.
+    reduce(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen, Screen::Detail);
+}
+
+#[test]
+fn a_refused_transplant_shows_the_operations_error_on_the_prompt() {
+    let mut s = u8_detail_screen();
+    reduce(&mut s, key(KeyCode::Char('t')));
+    typed(&mut s, "liujing");
+    let Some(Effect::PlanTransplant { req, .. }) = reduce(&mut s, key(KeyCode::Enter)).pop() else {
+        panic!("Enter plans")
+    };
+    let refusal =
+        "refused: --from names liujing (#liujing) itself: the donor must be another account";
+    let fx = reduce(
+        &mut s,
+        Msg::Failed {
+            req,
+            error: refusal.into(),
+        },
+    );
+    assert!(fx.is_empty(), "nothing to apply");
+    assert_eq!(
+        s.screen,
+        Screen::Transplant,
+        "the prompt stays for another donor"
+    );
+    assert_eq!(s.error.as_deref(), Some(refusal));
+    assert!(s.plan.is_none() && s.busy.is_none());
+    // Editing the donor clears the error; a new Enter plans again.
+    reduce(&mut s, key(KeyCode::Backspace));
+    assert!(s.error.is_none());
+    assert_eq!(s.transplant.donor, "liujin");
+}

@@ -175,3 +175,63 @@ fn help_overlay() {
         s
     });
 }
+
+/// The transplant screens are drawn at 80×24 only (the brief's smallest size).
+fn each_80x24(name: &str, build: impl Fn(Lang) -> AppState) {
+    for (lang, tag) in [(Lang::En, "en"), (Lang::Zh, "zh")] {
+        let s = build(lang);
+        insta::assert_snapshot!(format!("{name}_{tag}_80x24"), draw(&s, 80, 24));
+    }
+}
+
+fn u8_detail_state(l: Lang) -> AppState {
+    let mut s = accounts(l);
+    s.detail = Some(u8_detail());
+    s.screen = Screen::Detail;
+    s
+}
+
+#[test]
+fn transplant_prompt() {
+    each_80x24("transplant_prompt", |l| {
+        let mut s = u8_detail_state(l);
+        reduce(&mut s, key(KeyCode::Char('t')));
+        typed(&mut s, "demo");
+        s
+    });
+}
+
+#[test]
+fn transplant_refused() {
+    each_80x24("transplant_refused", |l| {
+        let mut s = u8_detail_state(l);
+        reduce(&mut s, key(KeyCode::Char('t')));
+        typed(&mut s, "zhangsan");
+        s.error = Some("refused: the stored values of the donor zhangsan (#zhangsan) (24 characters, base64) and of liujing (#liujing) (32 characters, hex) do not have the same shape: they may be in different formats, so the copy might not work; choose a donor whose value looks like the target's".into());
+        s
+    });
+}
+
+#[test]
+fn transplant_plan_preview() {
+    each_80x24("transplant_plan", |l| {
+        let mut s = u8_detail_state(l);
+        s.plan = Some(transplant_plan(1));
+        s.screen = Screen::Plan;
+        s
+    });
+}
+
+#[test]
+fn transplant_result() {
+    each_80x24("transplant_result", |l| {
+        let mut s = u8_detail_state(l);
+        let mut r = result(None);
+        r.action = locksmith::ops::plan::Action::Reset;
+        r.account = "liujing (#liujing)".into();
+        r.donor = Some("demo (#demo)".into());
+        s.result = Some(r);
+        s.screen = Screen::Result;
+        s
+    });
+}

@@ -216,6 +216,13 @@ impl Runner {
                     },
                 );
             }
+            Effect::PlanTransplant {
+                req,
+                reference,
+                donor,
+            } => {
+                self.plan(req, Planned::Transplant { reference, donor });
+            }
             Effect::DropPlan { token } => {
                 self.plans.borrow_mut().remove(&token);
             }
@@ -244,6 +251,7 @@ impl Runner {
                             outcome_entry: applied.outcome_entry,
                             password: plan.new_password.clone(),
                             copied: false,
+                            donor: plan.donor.as_ref().map(|d| d.account.label()),
                         })
                     }
                     .await;
@@ -426,6 +434,9 @@ fn drill_report_path(journal: &std::path::Path, started_at: &str) -> PathBuf {
 enum Planned {
     /// reset / unlock of one account.
     Write(ops::Action, String),
+    /// reset of `reference` by copying `donor`'s stored password value
+    /// (`locksmith reset REFERENCE --from DONOR`): no new password.
+    Transplant { reference: String, donor: String },
     /// restore-admin: the connector's emergency admin (when `prefer_declared`
     /// and it declares one), else `account`.
     Restore {
@@ -471,6 +482,17 @@ impl Runner {
                                 .await?;
                         (plan, Vec::new())
                     }
+                    Planned::Transplant { reference, donor } => {
+                        // The same operation as the CLI's `reset --from`: it resolves the
+                        // donor and refuses (before any journal entry) what cannot work.
+                        let opts = PlanOptions {
+                            donor: Some(donor),
+                            ..PlanOptions::default()
+                        };
+                        let plan =
+                            plan::build(s, &reference, ops::Action::Reset, None, &opts).await?;
+                        (plan, Vec::new())
+                    }
                     Planned::Restore {
                         account,
                         prefer_declared,
@@ -499,6 +521,7 @@ impl Runner {
                     nothing_to_do: plan.nothing_to_do(),
                     scroll: 0,
                     problems,
+                    donor: plan.donor.as_ref().map(|d| d.account.label()),
                 };
                 plans.borrow_mut().insert(token, plan);
                 Ok::<_, OpError>(info)

@@ -27,6 +27,8 @@ pub enum Screen {
     Calibrate,
     Journal,
     Drill,
+    /// The transplant prompt over the detail screen: which account's stored password to copy.
+    Transplant,
 }
 
 /// A saved connection: never a password.
@@ -196,6 +198,8 @@ pub struct PlanInfo {
     pub scroll: u16,
     /// restore-admin only: what keeps the emergency admin from working (empty: healthy).
     pub problems: Vec<Problem>,
+    /// A transplant: the donor's label (its stored password value is copied; no new password).
+    pub donor: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -217,6 +221,20 @@ pub struct ResultInfo {
     /// A generated password: shown once, dropped (zeroized) when the screen is left.
     pub password: Option<Password>,
     pub copied: bool,
+    /// A transplant: the donor's label; the account now accepts the donor's password.
+    pub donor: Option<String>,
+}
+
+/// The transplant prompt: the account written and the donor typed so far.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TransplantInput {
+    /// `#id` of the account that receives the donor's stored value.
+    pub reference: String,
+    pub login: String,
+    /// The donor as typed: a login or `#ID` (resolved by the operation).
+    pub donor: String,
+    /// A catalog key explaining why the last Enter was refused.
+    pub refused: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -320,6 +338,7 @@ pub struct AppState {
     pub confirm: ConfirmInput,
     pub result: Option<ResultInfo>,
     pub calibrate: CalibrateInput,
+    pub transplant: TransplantInput,
     pub journal: Option<JournalView>,
     pub journal_sel: usize,
     pub drill: Option<DrillView>,
@@ -411,6 +430,13 @@ pub enum Effect {
         req: u64,
         account: Option<String>,
     },
+    /// Plan a transplant: reset `reference` by copying the stored password
+    /// value of `donor` (`plan::build` with `PlanOptions::donor`, as `reset --from`).
+    PlanTransplant {
+        req: u64,
+        reference: String,
+        donor: String,
+    },
     Apply {
         req: u64,
         token: u64,
@@ -492,6 +518,7 @@ impl AppState {
             confirm: ConfirmInput::default(),
             result: None,
             calibrate: CalibrateInput::default(),
+            transplant: TransplantInput::default(),
             journal: None,
             journal_sel: 0,
             drill: None,
@@ -606,6 +633,21 @@ impl AppState {
         vec![]
     }
 
+    /// The transplant key (detail screen): opens the donor prompt; nothing is read yet.
+    fn start_transplant(&mut self) -> Vec<Effect> {
+        let Some((reference, login)) = self.action_target() else {
+            return vec![];
+        };
+        self.transplant = TransplantInput {
+            reference,
+            login,
+            donor: String::new(),
+            refused: None,
+        };
+        self.screen = Screen::Transplant;
+        vec![]
+    }
+
     fn open_journal(&mut self) -> Vec<Effect> {
         self.back_to = self.screen;
         self.screen = Screen::Journal;
@@ -617,7 +659,7 @@ impl AppState {
     /// A text field is focused: printable keys type instead of acting.
     pub fn typing(&self) -> bool {
         match self.screen {
-            Screen::Form | Screen::Confirm | Screen::Calibrate => true,
+            Screen::Form | Screen::Confirm | Screen::Calibrate | Screen::Transplant => true,
             Screen::Accounts => self.searching,
             _ => false,
         }
@@ -818,6 +860,7 @@ fn key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
         Screen::Calibrate => calibrate_key(s, k),
         Screen::Journal => journal_key(s, k),
         Screen::Drill => drill_key(s, k),
+        Screen::Transplant => transplant_key(s, k),
     }
 }
 
@@ -1075,6 +1118,7 @@ fn detail_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
         }
         KeyCode::Char('r') | KeyCode::F(5) => s.start_action(Action::Reset),
         KeyCode::Char('u') | KeyCode::F(6) => s.start_action(Action::Unlock),
+        KeyCode::Char('t') | KeyCode::F(11) => s.start_transplant(),
         KeyCode::Char('c') | KeyCode::F(7) => s.start_calibrate(),
         KeyCode::Char('e') | KeyCode::F(4) => s.start_emergency(),
         KeyCode::Char('x') | KeyCode::F(12) => s.start_drill(),
@@ -1084,6 +1128,51 @@ fn detail_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
             vec![]
         }
         _ => vec![],
+    }
+}
+
+/// The donor prompt: Enter plans the transplant (a read: cancellable, and a
+/// refusal comes back as the operation's error on this prompt), Esc backs out.
+fn transplant_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
+    let tp = &mut s.transplant;
+    match k.code {
+        KeyCode::Esc => {
+            s.transplant = TransplantInput::default();
+            s.screen = if s.detail.is_some() {
+                Screen::Detail
+            } else {
+                Screen::Accounts
+            };
+            vec![]
+        }
+        KeyCode::Backspace => {
+            tp.donor.pop();
+            tp.refused = None;
+            vec![]
+        }
+        KeyCode::Enter => {
+            let donor = tp.donor.trim().to_string();
+            if donor.is_empty() {
+                tp.refused = Some("transplant.need_donor".into());
+                return vec![];
+            }
+            tp.refused = None;
+            let reference = tp.reference.clone();
+            let req = s.start("busy.plan", true);
+            s.confirm = ConfirmInput::default();
+            vec![Effect::PlanTransplant {
+                req,
+                reference,
+                donor,
+            }]
+        }
+        _ => {
+            if let Some(c) = typed_char(&k) {
+                tp.donor.push(c);
+                tp.refused = None;
+            }
+            vec![]
+        }
     }
 }
 

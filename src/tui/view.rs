@@ -88,6 +88,7 @@ pub fn keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
         Screen::Detail => vec![
             ("r/F5", "key.reset"),
             ("u/F6", "key.unlock"),
+            ("t/F11", "key.transplant"),
             ("c/F7", "key.calibrate"),
             ("e/F4", "key.emergency"),
             ("x/F12", "key.drill"),
@@ -104,6 +105,9 @@ pub fn keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
             ("Enter", "key.apply"),
             ("Esc", "key.back"),
         ],
+        Screen::Result if s.result.as_ref().is_some_and(|r| r.password.is_none()) => {
+            vec![("Enter/Esc", "key.done_plain")]
+        }
         Screen::Result => vec![("y/F9", "key.copy"), ("Enter/Esc", "key.done")],
         Screen::Calibrate => vec![("Enter", "key.check"), ("Esc", "key.back")],
         Screen::Journal => vec![
@@ -112,6 +116,11 @@ pub fn keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
             ("Esc", "key.back"),
         ],
         Screen::Drill => vec![("x/F12", "key.drill_again"), ("Esc", "key.back")],
+        Screen::Transplant => vec![
+            ("type", "key.donor_type"),
+            ("Enter", "key.plan"),
+            ("Esc", "key.back"),
+        ],
     };
     k.push(("?/F1", "key.help"));
     k
@@ -176,8 +185,10 @@ pub fn render(f: &mut Frame, s: &AppState) {
         Screen::Calibrate => render_calibrate(f, s, body),
         Screen::Journal => render_journal(f, s, body),
         Screen::Drill => render_drill(f, s, body),
+        Screen::Transplant => render_transplant(f, s, body),
     }
-    let msg = if let Some(e) = &s.error {
+    // The transplant prompt shows a refusal in full inside its box.
+    let msg = if let Some(e) = s.error.as_ref().filter(|_| s.screen != Screen::Transplant) {
         Line::from(vec![
             Span::styled(format!("{} ", t(s.lang, "error")), style(s, Tone::Danger)),
             Span::raw(e.clone()),
@@ -216,6 +227,7 @@ fn render_header(f: &mut Frame, s: &AppState, area: Rect) {
         Screen::Calibrate => t(s.lang, "title.calibrate"),
         Screen::Journal => t(s.lang, "title.journal"),
         Screen::Drill => t(s.lang, "title.drill"),
+        Screen::Transplant => t(s.lang, "title.transplant"),
     };
     spans.push(Span::styled(format!(" {title}"), style(s, Tone::Title)));
     if let Some(c) = &s.conn {
@@ -237,6 +249,16 @@ fn emergency(s: &AppState) -> bool {
     s.plan
         .as_ref()
         .is_some_and(|p| p.view.action == Action::RestoreAdmin)
+}
+
+/// The action's name on the plan, confirm and result screens: a reset that
+/// copies a donor's stored value is a transplant.
+fn action_label(s: &AppState, action: Action, transplant: bool) -> String {
+    if transplant {
+        t(s.lang, "action.transplant")
+    } else {
+        t(s.lang, &format!("action.{}", action.name()))
+    }
 }
 
 fn block(s: &AppState, title_key: &str) -> Block<'static> {
@@ -599,7 +621,7 @@ fn render_plan(f: &mut Frame, s: &AppState, area: Rect) {
         return render_emergency_plan(f, s, p, area);
     }
     let v = &p.view;
-    let action = t(s.lang, &format!("action.{}", v.action.name()));
+    let action = action_label(s, v.action, p.donor.is_some());
     let mut lines = vec![
         Line::styled(
             tf(
@@ -614,10 +636,18 @@ fn render_plan(f: &mut Frame, s: &AppState, area: Rect) {
             style(s, Tone::Title),
         ),
         Line::raw(format!("{}: {}", t(s.lang, "plan.scheme"), v.scheme)),
+    ];
+    if let Some(donor) = &p.donor {
+        lines.push(Line::styled(
+            tf(s.lang, "transplant.plan_note", &[("donor", donor)]),
+            style(s, Tone::Warn),
+        ));
+    }
+    lines.extend([
         Line::styled(t(s.lang, "plan.sql"), style(s, Tone::Muted)),
         Line::raw(v.sql.clone()),
         Line::styled(t(s.lang, "plan.changes"), style(s, Tone::Muted)),
-    ];
+    ]);
     for c in &v.changes {
         lines.push(Line::raw(format!("  {}: {}", c.column, c.before)));
         lines.push(Line::raw(format!(
@@ -749,7 +779,7 @@ fn render_confirm(f: &mut Frame, s: &AppState, area: Rect) {
         return;
     };
     let c = &s.confirm;
-    let action = t(s.lang, &format!("action.{}", p.view.action.name()));
+    let action = action_label(s, p.view.action, p.donor.is_some());
     let input = |focused: bool, label: &str, value: &str| {
         Line::from(vec![
             Span::raw(if focused { "› " } else { "  " }),
@@ -800,7 +830,7 @@ fn render_result(f: &mut Frame, s: &AppState, area: Rect) {
     let outer = block(s, "title.result");
     let inner = outer.inner(area);
     f.render_widget(outer, area);
-    let action = t(s.lang, &format!("action.{}", r.action.name()));
+    let action = action_label(s, r.action, r.donor.is_some());
     let done = Paragraph::new(vec![
         Line::styled(
             tf(
@@ -872,12 +902,101 @@ fn render_result(f: &mut Frame, s: &AppState, area: Rect) {
             ));
         }
         f.render_widget(Paragraph::new(hints).wrap(Wrap { trim: false }), bottom);
+    } else if let Some(donor) = &r.donor {
+        // A transplant: nothing was generated, so there is no password to show.
+        let rest = Rect::new(pw.x, pw.y, pw.width, pw.height + bottom.height);
+        f.render_widget(
+            Paragraph::new(vec![
+                Line::styled(
+                    tf(
+                        s.lang,
+                        "result.transplanted",
+                        &[("account", &r.account), ("donor", donor)],
+                    ),
+                    style(s, Tone::Title),
+                ),
+                Line::raw(""),
+                Line::raw(t(s.lang, "result.no_new_password")),
+            ])
+            .wrap(Wrap { trim: false }),
+            rest,
+        );
     } else {
         f.render_widget(
             Paragraph::new(Line::raw(t(s.lang, "result.no_password"))).wrap(Wrap { trim: false }),
             pw,
         );
     }
+}
+
+/// Rows `lines` take when wrapped to `w` cells (an estimate: words wrap a little earlier).
+fn wrapped_rows(lines: &[Line], w: usize) -> u16 {
+    lines
+        .iter()
+        .map(|l| {
+            let cells: usize = l.spans.iter().map(|sp| width(&sp.content)).sum();
+            cells.max(1).div_ceil(w.max(1)) as u16
+        })
+        .sum()
+}
+
+/// The transplant prompt: a small box over the account's detail asking for
+/// the donor; a refused plan's error is shown in it (nothing was written).
+fn render_transplant(f: &mut Frame, s: &AppState, area: Rect) {
+    render_detail(f, s, area);
+    let tp = &s.transplant;
+    let w = area.width.saturating_sub(6).min(76);
+    let inner_w = w.saturating_sub(2) as usize;
+    let mut lines = vec![
+        Line::styled(
+            tf(
+                s.lang,
+                "transplant.headline",
+                &[("account", &format!("{} ({})", tp.login, tp.reference))],
+            ),
+            style(s, Tone::Title),
+        ),
+        Line::raw(t(s.lang, "transplant.question")),
+        Line::raw(""),
+        Line::from(vec![
+            Span::styled(
+                format!("› {} ", t(s.lang, "transplant.donor")),
+                style(s, Tone::Title),
+            ),
+            Span::styled(
+                format!("{}▏", truncate_left(&tp.donor, inner_w.saturating_sub(12))),
+                style(s, Tone::Focus),
+            ),
+        ]),
+        Line::raw(""),
+        Line::styled(t(s.lang, "transplant.explain"), style(s, Tone::Muted)),
+    ];
+    if let Some(r) = &tp.refused {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(t(s.lang, r), style(s, Tone::Danger)));
+    }
+    if let Some(e) = &s.error {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(
+            t(s.lang, "transplant.refused"),
+            style(s, Tone::Danger),
+        ));
+        lines.push(Line::raw(e.clone()));
+    }
+    let h = (wrapped_rows(&lines, inner_w) + 3).min(area.height);
+    let rect = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    f.render_widget(Clear, rect);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(s, "title.transplant")),
+        rect,
+    );
 }
 
 fn render_calibrate(f: &mut Frame, s: &AppState, area: Rect) {

@@ -201,6 +201,7 @@ pub fn plan(token: u64) -> PlanInfo {
         nothing_to_do: false,
         scroll: 0,
         problems: vec![],
+        donor: None,
     }
 }
 
@@ -270,6 +271,7 @@ pub fn emergency_plan(token: u64) -> PlanInfo {
                 message: "not linked to the admin role `180162` in `wk_admin_user_role`".into(),
             },
         ],
+        donor: None,
     }
 }
 
@@ -285,6 +287,79 @@ pub fn result(password: Option<&str>) -> ResultInfo {
         outcome_entry: 8,
         password: password.map(|p| Password::new(p.into())),
         copied: false,
+        donor: None,
+    }
+}
+
+/// The detail screen of a Yonyou U8 account (closed password format: the
+/// console can only transplant a value into it).
+pub fn u8_detail() -> Detail {
+    Detail {
+        reference: "#liujing".into(),
+        label: "liujing (#liujing)".into(),
+        login: "liujing".into(),
+        fields: vec![
+            ("id".into(), "cUser_Id".into(), "liujing".into()),
+            ("login".into(), "cUser_Id".into(), "liujing".into()),
+            ("display".into(), "cUser_Name".into(), "刘静".into()),
+            (
+                "password".into(),
+                "cPassword".into(),
+                "<24 characters>".into(),
+            ),
+            ("status".into(), "nState".into(), "0".into()),
+        ],
+        admin: false,
+        state: ok_state(),
+        scheme: "opaque".into(),
+        shape_ok: true,
+        detected: vec![],
+        notes: vec!["Names from third-party code, unverified.".into()],
+    }
+}
+
+/// A transplant plan on Yonyou U8: liujing gets the stored value of demo.
+pub fn transplant_plan(token: u64) -> PlanInfo {
+    let sql = "UPDATE [UA_User] SET [cPassword] = @P1, [dPasswordDate] = @P2 WHERE [cUser_Id] = @P3 AND ([cPassword] = @P4 OR ([cPassword] IS NULL AND @P4 IS NULL)) AND ([dPasswordDate] = @P5 OR ([dPasswordDate] IS NULL AND @P5 IS NULL))";
+    PlanInfo {
+        token,
+        view: PlanView {
+            action: Action::Reset,
+            account: "liujing (#liujing)".into(),
+            table: "UA_User".into(),
+            sql: sql.into(),
+            changes: vec![
+                ChangeView {
+                    column: "cPassword".into(),
+                    before: "hmac-sha256:5555".into(),
+                    after: "hmac-sha256:6666".into(),
+                },
+                ChangeView {
+                    column: "dPasswordDate".into(),
+                    before: "2025-01-06 09:12:00 (hmac-sha256:7777)".into(),
+                    after: "2026-03-01 02:14:08 (hmac-sha256:8888)".into(),
+                },
+            ],
+            guarded: vec!["cPassword".into(), "dPasswordDate".into()],
+            warnings: vec![
+                "after this, account liujing (#liujing) accepts the password of account demo (#demo)".into(),
+                "opaque cannot verify this format: after the write Locksmith checks that the copied values equal the donor's; log in as liujing with the donor's password to confirm".into(),
+            ],
+            scheme: "opaque".into(),
+            transactional: true,
+            statements: vec![StatementView {
+                purpose: "update liujing (#liujing)".into(),
+                table: "UA_User".into(),
+                sql: sql.into(),
+            }],
+            creates_row: false,
+        },
+        login: "liujing".into(),
+        notes: vec![],
+        nothing_to_do: false,
+        scroll: 0,
+        problems: vec![],
+        donor: Some("demo (#demo)".into()),
     }
 }
 
