@@ -8,7 +8,15 @@ use locksmith::cli::{self, Cli};
 fn main() {
     // Diagnostics go to stderr only when asked for (LOCKSMITH_LOG=debug|trace).
     // They carry SQL text and step names, never bound values or secrets.
-    if let Ok(filter) = std::env::var("LOCKSMITH_LOG") {
+    if let Ok(level) = std::env::var("LOCKSMITH_LOG") {
+        // A level for locksmith's own events only: driver crates log whole
+        // result rows at trace (tiberius prints TokenRow values, stored hashes
+        // included), so they stay at warn whatever is asked for.
+        let level = level
+            .trim()
+            .parse::<tracing_subscriber::filter::LevelFilter>()
+            .unwrap_or(tracing_subscriber::filter::LevelFilter::DEBUG);
+        let filter = format!("warn,locksmith={level}");
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .with_writer(std::io::stderr)

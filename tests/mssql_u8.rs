@@ -367,7 +367,15 @@ fn no_secret(out: &Output, db: &U8Db, secrets: &[&str]) {
     let journal = db.journal_text();
     for s in secrets {
         assert!(!stdout(out).contains(s), "secret on stdout");
-        assert!(!stderr(out).contains(s), "secret on stderr");
+        if let Some(i) = stderr(out).find(s) {
+            let e = stderr(out);
+            let from = e[..i].rfind('\n').unwrap_or(0);
+            panic!(
+                "secret #{} on stderr in the line: {}",
+                secrets.iter().position(|x| x == s).unwrap_or(0),
+                &e[from..i]
+            );
+        }
         assert!(!journal.contains(s), "secret in the journal");
     }
 }
@@ -578,7 +586,7 @@ fn transplant_copies_the_donors_value_and_says_so_in_the_plan() {
         "{plan}"
     );
     assert_eq!(db.stored(&target), before, "a dry run writes nothing");
-    let out = db.locksmith(
+    let out = db.locksmith_env(
         &[
             "--json",
             "reset",
@@ -591,6 +599,7 @@ fn transplant_copies_the_donors_value_and_says_so_in_the_plan() {
             "--yes",
         ],
         None,
+        &[("LOCKSMITH_LOG", "trace")],
     );
     assert_code(&out, 0);
     assert_eq!(db.stored(&target), donor_value);
@@ -693,7 +702,8 @@ fn an_external_encoder_writes_only_after_calibration() {
     let with_encoder = |args: &[&str], stdin: Option<&str>| {
         let mut full = vec!["--encoder", "python3", "--encoder-arg", enc.as_str()];
         full.extend_from_slice(args);
-        db.locksmith(&full, stdin)
+        // Trace logging on: the statements are logged, never a value.
+        db.locksmith_env(&full, stdin, &[("LOCKSMITH_LOG", "trace")])
     };
     // Uncalibrated: refused, nothing written, no intent.
     let out = with_encoder(
@@ -744,6 +754,11 @@ fn an_external_encoder_writes_only_after_calibration() {
     assert_code(&out, 0);
     assert_eq!(db.stored(&target), sha1_b64(new_password));
     no_secret(&out, &db, &[new_password, &sha1_b64(new_password), known]);
+    assert!(
+        stderr(&out).contains("UPDATE [UA_User] SET"),
+        "the trace log holds the statement: {}",
+        stderr(&out)
+    );
     let e = entries(&db);
     assert!(
         e.iter().any(|r| r[0] == "outcome" && r[3] == "committed"),
@@ -1129,4 +1144,41 @@ fn connectors_check_reports_a_column_the_install_lacks() {
     );
     assert_code(&out, 8);
     assert!(stdout(&out).contains("bMustChangePW"), "{}", stdout(&out));
+}
+
+#[test]
+fn the_u8_connector_is_detected_and_the_posture_check_runs() {
+    let db = U8Db::new();
+    let journal = db.journal();
+    let password = db.password();
+    let run = |args: &[&str]| {
+        let mut full: Vec<String> = vec![
+            "--target".into(),
+            db.url(),
+            "--journal".into(),
+            journal.display().to_string(),
+        ];
+        full.extend(args.iter().map(|s| s.to_string()));
+        run_locksmith_env(&full, None, &[("LOCKSMITH_DB_PASSWORD", password.as_str())])
+    };
+    // No --connector: the schema says which vendor this is.
+    let out = run(&["--json", "show", "admin"]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("cUser_Id"), "{}", stdout(&out));
+    let out = run(&["check"]);
+    eprintln!("check: {}\n{}", stdout(&out), stderr(&out));
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(8)),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("u8` detected from the schema"),
+        "{}",
+        stdout(&out)
+    );
+    // No [emergency] in u8: restore-admin says what to pass instead of guessing a row.
+    let out = run(&["restore-admin", "--reason", "test", "--dry-run"]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("--account"), "{}", stderr(&out));
 }

@@ -222,7 +222,44 @@ pub async fn probe_prelogin(addr: &str) -> Result<Prelogin, String> {
 }
 
 fn server_error(e: &tiberius::error::TokenError) -> String {
-    format!("{} (SQL Server error {})", e.message(), e.code())
+    format!(
+        "{} (SQL Server error {})",
+        withhold_values(e.message()),
+        e.code()
+    )
+}
+
+/// SQL Server quotes the offending value in some messages (2628 "Truncated
+/// value: '…'", 245 "converting the nvarchar value '…'"); that value may be a
+/// new password hash, and error text reaches the journal. Keep the message,
+/// drop the value.
+fn withhold_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("value").filter(|_| !rest.is_empty()) {
+        let after = &rest[at + "value".len()..];
+        let quote = after
+            .char_indices()
+            .take_while(|(_, c)| *c == ':' || *c == ' ')
+            .last()
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        if after[quote..].starts_with('\'') {
+            let body = &after[quote + 1..];
+            // The value ends at the last quote before the message's next sentence.
+            let end = body
+                .rfind("'.")
+                .or_else(|| body.rfind('\''))
+                .unwrap_or(body.len());
+            out.push_str(&rest[..at + "value".len() + quote]);
+            out.push_str("'<withheld>'");
+            rest = body.get(end + 1..).unwrap_or("");
+        } else {
+            out.push_str(&rest[..at + "value".len()]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn map_err(e: tiberius::error::Error) -> BackendError {
@@ -673,6 +710,26 @@ mod tests {
                 name: "UA_User".into()
             }
         );
+    }
+
+    #[test]
+    fn server_messages_keep_their_words_but_not_the_quoted_value() {
+        let m = "String or binary data would be truncated in table 'UFSystem.dbo.UA_User', column 'cPassword'. Truncated value: 'pU3KGCUwux1tEy'.";
+        let w = withhold_values(m);
+        assert!(!w.contains("pU3KG"), "{w}");
+        assert!(
+            w.contains("column 'cPassword'") && w.contains("Truncated value: '<withheld>'"),
+            "{w}"
+        );
+        let m =
+            "Conversion failed when converting the nvarchar value 'abc' it's' to data type int.";
+        assert!(!withhold_values(m).contains("abc"));
+        assert_eq!(
+            withhold_values("Invalid object name 'x'."),
+            "Invalid object name 'x'."
+        );
+        assert_eq!(withhold_values("value"), "value");
+        assert_eq!(withhold_values("a value '"), "a value '<withheld>'");
     }
 
     #[test]
