@@ -22,7 +22,7 @@ pub enum Level {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
-    /// admins | emergency_admin | default_passwords | legacy_format | admins_disabled | admins_dormant
+    /// admins | emergency_admin | default_passwords | empty_password | legacy_format | admins_disabled | admins_dormant
     pub check: &'static str,
     pub level: Level,
     pub message: String,
@@ -158,8 +158,13 @@ pub async fn check(s: &mut Session, dormant_days: i64) -> Result<Posture, OpErro
         .collect();
     let mut on_default = Vec::new();
     let mut legacy = Vec::new();
+    let mut empty = Vec::new();
     for a in accounts.iter().filter(|a| !a.state(&c).deleted) {
         let stored = a.stored_password();
+        if stored.trim().is_empty() {
+            empty.push(a.label());
+            continue;
+        }
         if let Some(older) = s.older_format(&stored) {
             legacy.push(format!("{} ({})", a.label(), older.id()));
         }
@@ -205,6 +210,20 @@ pub async fn check(s: &mut Session, dormant_days: i64) -> Result<Posture, OpErro
             on_default,
         )
     });
+    if !empty.is_empty() {
+        // Whether the vendor then accepts an empty password or no login at
+        // all differs per vendor (and is unknown for closed formats): say so.
+        findings.push(finding(
+            "empty_password",
+            Level::Warn,
+            format!(
+                "{} account(s) have no stored password (NULL or empty); depending on {} that may mean a login with an empty password or none at all — check, then reset or disable them",
+                empty.len(),
+                c.title
+            ),
+            empty,
+        ));
+    }
     findings.push(if legacy.is_empty() {
         finding(
             "legacy_format",
