@@ -1182,3 +1182,37 @@ fn the_u8_connector_is_detected_and_the_posture_check_runs() {
     assert_code(&out, 2);
     assert!(stderr(&out).contains("--account"), "{}", stderr(&out));
 }
+
+#[test]
+fn an_encoder_does_not_inherit_the_database_password() {
+    let db = U8Db::new();
+    let seen = db.dir.path().join("seen.txt");
+    let script = db.dir.path().join("env-encoder.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s|%s|%s|%s|%s' \"$LOCKSMITH_DB_PASSWORD\" \"$SQLCMDPASSWORD\" \"$MYSQL_PWD\" \"$PGPASSWORD\" \"$LOCKSMITH_LOGIN\" > '{}'\nread pw\necho encoded\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    let password = db.password();
+    let out = db.locksmith_env(
+        &[
+            "--encoder",
+            "sh",
+            "--encoder-arg",
+            script.to_str().unwrap(),
+            "calibrate",
+            "demo",
+        ],
+        Some("Known-1\n"),
+        &[
+            ("SQLCMDPASSWORD", password.as_str()),
+            ("MYSQL_PWD", "x-mysql"),
+            ("PGPASSWORD", "x-pg"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(8), "a mismatch: {}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&seen).unwrap(), "||||demo");
+}

@@ -148,6 +148,7 @@ impl ExternalScheme {
             .env_remove("LOCKSMITH_DB_PASSWORD")
             .env_remove("MYSQL_PWD")
             .env_remove("PGPASSWORD")
+            .env_remove("SQLCMDPASSWORD")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
