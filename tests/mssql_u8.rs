@@ -1216,3 +1216,38 @@ fn an_encoder_does_not_inherit_the_database_password() {
     assert_eq!(out.status.code(), Some(8), "a mismatch: {}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&seen).unwrap(), "||||demo");
 }
+
+#[test]
+fn tls_legacy_against_a_server_that_forces_encryption_says_so() {
+    if !endpoint_only() {
+        return;
+    }
+    let endpoint = tds::Endpoint::start(tds::EndpointOptions {
+        encryption: tds::ServerEncryption::Required,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_locksmith_env(
+        &[
+            "--target",
+            &format!(
+                "mssql://sa@127.0.0.1:{}/UFSystem?tls=legacy",
+                endpoint.port()
+            ),
+            "--journal",
+            &dir.path().join("j.sqlite").display().to_string(),
+            "--connector",
+            "u8",
+            "lookup",
+            "x",
+        ],
+        None,
+        &[("LOCKSMITH_DB_PASSWORD", DB_PASSWORD)],
+    );
+    assert_code(&out, 3);
+    let err = stderr(&out);
+    assert!(
+        err.contains("forces encryption") && err.contains("tls=required"),
+        "{err}"
+    );
+}

@@ -334,10 +334,12 @@ async fn explain_connect(target: &Target, addr: &str, e: tiberius::error::Error)
             target.database
         ),
         E::Server(t) => server_error(&t),
+        // A server that forces encryption hangs up on a client that offers none.
         E::Io { message, .. }
-            if ["alert", "tls", "handshake", "certificate"]
-                .iter()
-                .any(|w| message.to_ascii_lowercase().contains(w)) =>
+            if target.tls == TlsMode::Legacy
+                || ["alert", "tls", "handshake", "certificate"]
+                    .iter()
+                    .any(|w| message.to_ascii_lowercase().contains(w)) =>
         {
             explain_tls(target, addr, &message).await
         }
@@ -360,7 +362,8 @@ async fn explain_connect(target: &Target, addr: &str, e: tiberius::error::Error)
 
 /// A failed handshake: what the server offered, and which option to try.
 async fn explain_tls(target: &Target, addr: &str, msg: &str) -> String {
-    let offered = match probe_prelogin(addr).await {
+    let probed = probe_prelogin(addr).await;
+    let offered = match &probed {
         Ok(p) => format!(
             "The server is {} and offers encryption {}.",
             p.product(),
@@ -368,21 +371,27 @@ async fn explain_tls(target: &Target, addr: &str, msg: &str) -> String {
         ),
         Err(e) => format!("Asking the server what it offers failed too: {e}."),
     };
+    let server_encryption = probed.as_ref().map(|p| p.encryption).ok();
     let lower = msg.to_ascii_lowercase();
-    let advice = if lower.contains("certificate")
-        || lower.contains("issuer")
-        || lower.contains("name")
-    {
-        "The certificate is not trusted: pass ca=/path/to/the-server-ca.pem, or trust-server-certificate=true on a network you trust."
-    } else if lower.contains("not_sup")
-        || lower.contains("not supported")
-        || lower.contains("encryption") && lower.contains("server")
-    {
-        "The server has no TLS certificate configured: configure one (SQL Server Configuration Manager → Protocols → Certificate), or connect with tls=legacy on a network you trust."
-    } else {
-        "If the server is SQL Server 2008 R2–2014 without the TLS 1.2 update, it speaks only TLS 1.0/1.1, which this build refuses: install the update, or connect with tls=legacy (no TLS at all) on a network you trust. With tls=required (the default) and a self-signed certificate, try ca= or trust-server-certificate=true."
+    let advice = match (target.tls, server_encryption) {
+        // ENCRYPT_REQ: ForceEncryption is on; nothing without TLS gets in.
+        (TlsMode::Legacy, Some(3)) => {
+            "The server forces encryption (ForceEncryption = Yes), so tls=legacy cannot connect: use tls=required (with ca= or trust-server-certificate=true), and if its TLS is 1.0/1.1 only, install the server's TLS 1.2 update first."
+        }
+        // ENCRYPT_NOT_SUP: no certificate, so no TLS at all is possible.
+        (TlsMode::Required | TlsMode::LoginOnly, Some(2)) => {
+            "The server has no TLS certificate configured: configure one (SQL Server Configuration Manager → Protocols → Certificate), or connect with tls=legacy on a network you trust."
+        }
+        _ if lower.contains("certificate")
+            || lower.contains("issuer")
+            || lower.contains("notvalidforname") =>
+        {
+            "The certificate is not trusted: pass ca=/path/to/the-server-ca.pem, or trust-server-certificate=true on a network you trust."
+        }
+        _ => {
+            "If the server is SQL Server 2008 R2–2014 without the TLS 1.2 update, it speaks only TLS 1.0/1.1, which this build refuses: install the update, or connect with tls=legacy (no TLS at all) on a network you trust. With tls=required (the default) and a self-signed certificate, try ca= or trust-server-certificate=true."
+        }
     };
-    let _ = target;
     format!("the TLS handshake with {addr} failed: {msg}. {offered} {advice}")
 }
 
