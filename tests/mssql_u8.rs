@@ -792,6 +792,21 @@ fn reset_with_a_new_password_and_no_encoder_is_refused_for_the_closed_format() {
 
 // --- TLS: only the endpoint can be told what to offer. ---
 
+/// Runs locksmith (u8 connector, a throw-away journal) on a bare endpoint.
+fn locksmith_on(endpoint: &tds::Endpoint, options: &str, args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut full: Vec<String> = vec![
+        "--target".into(),
+        format!("mssql://sa@127.0.0.1:{}/UFSystem{options}", endpoint.port()),
+        "--journal".into(),
+        dir.path().join("j.sqlite").display().to_string(),
+        "--connector".into(),
+        "u8".into(),
+    ];
+    full.extend(args.iter().map(|a| a.to_string()));
+    run_locksmith_env(&full, None, &[("LOCKSMITH_DB_PASSWORD", DB_PASSWORD)])
+}
+
 fn endpoint_only() -> bool {
     if real_server().is_some() {
         notice("TLS variants need the TDS endpoint; skipped against a real server");
@@ -879,23 +894,10 @@ fn a_server_that_only_speaks_old_tls_gets_a_clear_error() {
         reject_tls_handshake: true,
         ..Default::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let out = run_locksmith_env(
-        &[
-            "--target",
-            &format!(
-                "mssql://sa@127.0.0.1:{}/UFSystem?trust-server-certificate=true",
-                endpoint.port()
-            ),
-            "--journal",
-            &dir.path().join("j.sqlite").display().to_string(),
-            "--connector",
-            "u8",
-            "lookup",
-            "x",
-        ],
-        None,
-        &[("LOCKSMITH_DB_PASSWORD", DB_PASSWORD)],
+    let out = locksmith_on(
+        &endpoint,
+        "?trust-server-certificate=true",
+        &["lookup", "x"],
     );
     assert_code(&out, 3);
     let err = stderr(&out);
@@ -1226,24 +1228,7 @@ fn tls_legacy_against_a_server_that_forces_encryption_says_so() {
         encryption: tds::ServerEncryption::Required,
         ..Default::default()
     });
-    let dir = tempfile::tempdir().unwrap();
-    let out = run_locksmith_env(
-        &[
-            "--target",
-            &format!(
-                "mssql://sa@127.0.0.1:{}/UFSystem?tls=legacy",
-                endpoint.port()
-            ),
-            "--journal",
-            &dir.path().join("j.sqlite").display().to_string(),
-            "--connector",
-            "u8",
-            "lookup",
-            "x",
-        ],
-        None,
-        &[("LOCKSMITH_DB_PASSWORD", DB_PASSWORD)],
-    );
+    let out = locksmith_on(&endpoint, "?tls=legacy", &["lookup", "x"]);
     assert_code(&out, 3);
     let err = stderr(&out);
     assert!(

@@ -63,6 +63,19 @@ impl Value {
 /// One row, values in the order of the SELECT list.
 pub type Row = Vec<Value>;
 
+/// The first column of the first row, if any.
+pub fn first_value(rows: Vec<Row>) -> Option<Value> {
+    rows.into_iter().next().and_then(|r| r.into_iter().next())
+}
+
+/// The server clock from a one-value query such as `SELECT NOW()`.
+pub(crate) fn server_time(rows: Vec<Row>, sql: &str) -> Result<NaiveDateTime, BackendError> {
+    match first_value(rows) {
+        Some(Value::DateTime(d)) => Ok(d),
+        _ => Err(BackendError::Statement(format!("`{sql}` returned no time"))),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ColumnInfo {
     pub name: String,

@@ -19,7 +19,10 @@ use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use super::target::AuthKind;
-use super::{Backend, BackendError, ColumnInfo, Dialect, Row, Target, TlsMode, Value, WriteAccess};
+use super::{
+    Backend, BackendError, ColumnInfo, Dialect, Row, Target, TlsMode, Value, WriteAccess,
+    first_value, server_time,
+};
 
 pub struct MsSqlDialect {
     /// The login's default schema (`SELECT SCHEMA_NAME()`), which `db..table` means.
@@ -495,22 +498,12 @@ impl MsSql {
         // (SQL Server's default is -1). The value is a validated integer.
         let ms = u64::from(target.lock_wait_secs) * 1000;
         me.batch(&format!("SET LOCK_TIMEOUT {ms}")).await?;
-        if let Some(schema) = me
-            .query("SELECT SCHEMA_NAME()", &[])
-            .await?
-            .into_iter()
-            .next()
-            .and_then(|r| r.into_iter().next())
-            .and_then(|v| v.as_text())
+        if let Some(schema) =
+            first_value(me.query("SELECT SCHEMA_NAME()", &[]).await?).and_then(|v| v.as_text())
         {
             me.dialect.default_schema = schema;
         }
-        let version = me
-            .query("SELECT @@VERSION", &[])
-            .await?
-            .into_iter()
-            .next()
-            .and_then(|r| r.into_iter().next())
+        let version = first_value(me.query("SELECT @@VERSION", &[]).await?)
             .and_then(|v| v.as_text())
             .unwrap_or_default();
         tracing::debug!(version = %version.lines().next().unwrap_or(""), "connected to SQL Server");
@@ -677,13 +670,8 @@ impl Backend for MsSql {
 
     async fn now(&mut self) -> Result<NaiveDateTime, BackendError> {
         // GETDATE() is `datetime`, so a written timestamp fits datetime and datetime2 columns alike.
-        let rows = self.query("SELECT GETDATE()", &[]).await?;
-        match rows.into_iter().next().and_then(|r| r.into_iter().next()) {
-            Some(Value::DateTime(d)) => Ok(d),
-            _ => Err(BackendError::Statement(
-                "SELECT GETDATE() did not return a datetime".into(),
-            )),
-        }
+        let sql = "SELECT GETDATE()";
+        server_time(self.query(sql, &[]).await?, sql)
     }
 
     async fn close(self: Box<Self>) -> Result<(), BackendError> {

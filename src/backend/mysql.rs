@@ -6,7 +6,10 @@ use chrono::{NaiveDate, NaiveDateTime};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Params, SslOpts};
 
-use super::{Backend, BackendError, ColumnInfo, Dialect, Row, Target, TlsMode, Value, WriteAccess};
+use super::{
+    Backend, BackendError, ColumnInfo, Dialect, Row, Target, TlsMode, Value, WriteAccess,
+    server_time,
+};
 
 pub struct MySqlDialect;
 
@@ -349,13 +352,8 @@ impl Backend for MySql {
     }
 
     async fn now(&mut self) -> Result<NaiveDateTime, BackendError> {
-        let rows = self.query("SELECT NOW()", &[]).await?;
-        match rows.into_iter().next().and_then(|r| r.into_iter().next()) {
-            Some(Value::DateTime(d)) => Ok(d),
-            _ => Err(BackendError::Statement(
-                "SELECT NOW() returned no time".into(),
-            )),
-        }
+        let sql = "SELECT NOW()";
+        server_time(self.query(sql, &[]).await?, sql)
     }
 
     async fn close(self: Box<Self>) -> Result<(), BackendError> {

@@ -21,7 +21,10 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, Config, NoTls};
 
-use super::{Backend, BackendError, ColumnInfo, Dialect, Row, Target, TlsMode, Value, WriteAccess};
+use super::{
+    Backend, BackendError, ColumnInfo, Dialect, Row, Target, TlsMode, Value, WriteAccess,
+    server_time,
+};
 
 pub struct PgDialect;
 
@@ -392,13 +395,8 @@ impl Backend for Postgres {
     }
 
     async fn now(&mut self) -> Result<NaiveDateTime, BackendError> {
-        let rows = self.query("SELECT LOCALTIMESTAMP", &[]).await?;
-        match rows.into_iter().next().and_then(|r| r.into_iter().next()) {
-            Some(Value::DateTime(d)) => Ok(d),
-            _ => Err(BackendError::Statement(
-                "SELECT LOCALTIMESTAMP returned no time".into(),
-            )),
-        }
+        let sql = "SELECT LOCALTIMESTAMP";
+        server_time(self.query(sql, &[]).await?, sql)
     }
 
     async fn close(self: Box<Self>) -> Result<(), BackendError> {

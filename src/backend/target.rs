@@ -164,17 +164,7 @@ impl Target {
                     t.skip_verify = matches!(v.as_ref(), "1" | "true" | "yes")
                 }
                 "socket" => t.socket = Some(PathBuf::from(v.as_ref())),
-                "lock-wait" => {
-                    t.lock_wait_secs = v
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=3600).contains(n))
-                        .ok_or_else(|| {
-                            bad(format!(
-                                "lock-wait={v} must be a number of seconds from 1 to 3600"
-                            ))
-                        })?
-                }
+                "lock-wait" => t.lock_wait_secs = lock_wait(&v).map_err(bad)?,
                 other => {
                     return Err(bad(format!(
                         "unknown option `{other}`; known: tls, ca, skip-verify, socket, lock-wait"
@@ -348,17 +338,7 @@ impl Target {
                         }
                     }
                 }
-                "lock-wait" => {
-                    t.lock_wait_secs = v
-                        .parse()
-                        .ok()
-                        .filter(|n| (1..=3600).contains(n))
-                        .ok_or_else(|| {
-                            bad(format!(
-                                "lock-wait={v} must be a number of seconds from 1 to 3600"
-                            ))
-                        })?
-                }
+                "lock-wait" => t.lock_wait_secs = lock_wait(&v).map_err(bad)?,
                 other => {
                     return Err(bad(format!(
                         "unknown option `{other}`; known: tls, ca, trust-server-certificate, instance, auth, lock-wait"
@@ -466,6 +446,14 @@ impl Target {
             self.engine, self.user, self.host, instance, port, self.database
         )
     }
+}
+
+/// `lock-wait=SECONDS`: how long to wait behind another session's row lock.
+fn lock_wait(v: &str) -> Result<u32, String> {
+    v.parse()
+        .ok()
+        .filter(|n| (1..=3600).contains(n))
+        .ok_or_else(|| format!("lock-wait={v} must be a number of seconds from 1 to 3600"))
 }
 
 /// `tcp:host\\INSTANCE,1433` as sqlcmd's -S and SQLCMDSERVER spell it.
