@@ -145,10 +145,19 @@ fn key_spans(s: &AppState) -> Vec<Span<'static>> {
         if i > 0 {
             spans.push(Span::raw("  "));
         }
-        spans.push(Span::styled(label, style(s, Tone::Key)));
+        spans.push(Span::styled(key_label(s, label), style(s, Tone::Key)));
         spans.push(Span::raw(format!(" {}", t(s.lang, what))));
     }
     spans
+}
+
+/// Key names stay as printed on the keyboard; "type" (any text) is a word, so it is translated.
+fn key_label(s: &AppState, label: &str) -> String {
+    if label == "type" {
+        t(s.lang, "key.label_typing")
+    } else {
+        label.to_string()
+    }
 }
 
 pub fn render(f: &mut Frame, s: &AppState) {
@@ -1261,7 +1270,7 @@ fn render_help(f: &mut Frame, s: &AppState, area: Rect) {
         .iter()
         .map(|(label, what)| {
             Line::from(vec![
-                Span::styled(fit(label, 12), style(s, Tone::Key)),
+                Span::styled(fit(&key_label(s, label), 12), style(s, Tone::Key)),
                 Span::raw(t(s.lang, what)),
             ])
         })
