@@ -97,8 +97,13 @@ pub enum WriteAccess {
 }
 
 impl WriteAccess {
-    /// Column-level grants as the server lists them: none at all means read-only.
-    pub fn from_columns(columns: Vec<String>) -> WriteAccess {
+    /// Column-level grants as the server lists them, one column name per row
+    /// (first value): none at all means read-only.
+    pub fn from_columns(rows: Vec<Row>) -> WriteAccess {
+        let columns: Vec<String> = rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next().and_then(|v| v.as_text()))
+            .collect();
         if columns.is_empty() {
             WriteAccess::None
         } else {

@@ -659,13 +659,9 @@ impl Backend for MsSql {
             "SELECT c.name FROM {}.sys.columns AS c WHERE c.object_id = OBJECT_ID(@P1) AND HAS_PERMS_BY_NAME(@P1, N'OBJECT', N'UPDATE', c.name, N'COLUMN') = 1",
             self.dialect.quote_ident(&db)
         );
-        let cols: Vec<String> = self
-            .query(&sql, &[object])
-            .await?
-            .into_iter()
-            .filter_map(|r| r.into_iter().next().and_then(|v| v.as_text()))
-            .collect();
-        Ok(WriteAccess::from_columns(cols))
+        Ok(WriteAccess::from_columns(
+            self.query(&sql, &[object]).await?,
+        ))
     }
 
     async fn now(&mut self) -> Result<NaiveDateTime, BackendError> {

@@ -344,10 +344,6 @@ impl Backend for MySql {
                 &[t],
             )
             .await?;
-        let cols: Vec<String> = cols
-            .into_iter()
-            .filter_map(|r| r.into_iter().next().and_then(|v| v.as_text()))
-            .collect();
         Ok(WriteAccess::from_columns(cols))
     }
 

@@ -657,19 +657,7 @@ fn render_plan(f: &mut Frame, s: &AppState, area: Rect) {
         Line::raw(v.sql.clone()),
         Line::styled(t(s.lang, "plan.changes"), style(s, Tone::Muted)),
     ]);
-    for c in &v.changes {
-        lines.push(Line::raw(format!("  {}: {}", c.column, c.before)));
-        lines.push(Line::raw(format!(
-            "  {}  → {}",
-            " ".repeat(width(&c.column)),
-            c.after
-        )));
-    }
-    lines.push(Line::raw(format!(
-        "{}: {}",
-        t(s.lang, "plan.guarded"),
-        v.guarded.join(", ")
-    )));
+    push_changes(s, v, &mut lines);
     if p.nothing_to_do {
         lines.push(Line::styled(
             t(s.lang, "plan.nothing"),
@@ -754,19 +742,7 @@ fn render_emergency_plan(f: &mut Frame, s: &AppState, p: &PlanInfo, area: Rect) 
         t(s.lang, "plan.changes"),
         style(s, Tone::Muted),
     ));
-    for c in &v.changes {
-        lines.push(Line::raw(format!("  {}: {}", c.column, c.before)));
-        lines.push(Line::raw(format!(
-            "  {}  → {}",
-            " ".repeat(width(&c.column)),
-            c.after
-        )));
-    }
-    lines.push(Line::raw(format!(
-        "{}: {}",
-        t(s.lang, "plan.guarded"),
-        v.guarded.join(", ")
-    )));
+    push_changes(s, v, &mut lines);
     for w in v.warnings.iter().chain(&p.notes) {
         lines.push(Line::styled(format!("! {w}"), style(s, Tone::Warn)));
     }
@@ -1254,6 +1230,23 @@ fn render_drill(f: &mut Frame, s: &AppState, area: Rect) {
             .block(block(s, "title.drill")),
         area,
     );
+}
+
+/// A plan's written columns (before → after, secrets as fingerprints) and its guard.
+fn push_changes(s: &AppState, v: &crate::ops::plan::PlanView, lines: &mut Vec<Line<'static>>) {
+    for c in &v.changes {
+        lines.push(Line::raw(format!("  {}: {}", c.column, c.before)));
+        lines.push(Line::raw(format!(
+            "  {}  → {}",
+            " ".repeat(width(&c.column)),
+            c.after
+        )));
+    }
+    lines.push(Line::raw(format!(
+        "{}: {}",
+        t(s.lang, "plan.guarded"),
+        v.guarded.join(", ")
+    )));
 }
 
 fn render_help(f: &mut Frame, s: &AppState, area: Rect) {
