@@ -260,20 +260,51 @@ impl U8Db {
         stdin: Option<&str>,
         env: &[(&str, &str)],
     ) -> Output {
+        self.run(url, Some("u8"), args, stdin, env)
+    }
+
+    /// Runs locksmith on `url` with this database's journal and DB password;
+    /// `connector` None lets locksmith detect it from the schema.
+    fn run(
+        &self,
+        url: &str,
+        connector: Option<&str>,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Output {
         let journal = self.journal();
         let mut full: Vec<String> = vec![
             "--target".into(),
             url.to_string(),
             "--journal".into(),
             journal.display().to_string(),
-            "--connector".into(),
-            "u8".into(),
         ];
+        if let Some(c) = connector {
+            full.extend(["--connector".to_string(), c.to_string()]);
+        }
         full.extend(args.iter().map(|s| s.to_string()));
         let password = self.password();
         let mut all_env: Vec<(&str, &str)> = vec![("LOCKSMITH_DB_PASSWORD", password.as_str())];
         all_env.extend_from_slice(env);
         run_locksmith_env(&full, stdin, &all_env)
+    }
+
+    /// Runs locksmith with connector `name` described by `toml`, installed in
+    /// a private config dir as an operator's own connector file would be.
+    fn locksmith_with_connector(&self, name: &str, toml: &str, args: &[&str]) -> Output {
+        let xdg = self.dir.path().join("xdg");
+        let dir = xdg.join("locksmith/connectors");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.toml")), toml).unwrap();
+        let xdg = xdg.to_str().unwrap();
+        self.run(
+            &self.url(),
+            Some(name),
+            args,
+            None,
+            &[("XDG_CONFIG_HOME", xdg)],
+        )
     }
 
     fn journal_rows(&self, sql: &str) -> Vec<Vec<String>> {
@@ -473,9 +504,6 @@ fn chinese_names_round_trip_through_varchar_and_nvarchar() {
 fn a_chinese_substring_search_finds_nvarchar_names_too() {
     let db = U8Db::new();
     // The same connector with the name role on the NVARCHAR column.
-    let xdg = db.dir.path().join("xdg");
-    let dir = xdg.join("locksmith/connectors");
-    std::fs::create_dir_all(&dir).unwrap();
     let toml = std::fs::read_to_string(repo_root().join("connectors/u8.toml")).unwrap();
     let toml = toml
         .replace("name = \"u8\"", "name = \"u8-nvarchar\"")
@@ -484,31 +512,12 @@ fn a_chinese_substring_search_finds_nvarchar_names_too() {
         toml.contains("u8-nvarchar") && toml.contains("cSysUserName"),
         "u8.toml changed shape:\n{toml}"
     );
-    std::fs::write(dir.join("u8-nvarchar.toml"), toml).unwrap();
     let expected = db.rows("SELECT cUser_Id FROM UA_User WHERE cSysUserName LIKE N'%李%'");
     assert!(
         !expected.is_empty(),
         "the fixture has an NVARCHAR name with 李"
     );
-    let journal = db.journal();
-    let out = run_locksmith_env(
-        &[
-            "--target",
-            &db.url(),
-            "--journal",
-            &journal.display().to_string(),
-            "--connector",
-            "u8-nvarchar",
-            "--json",
-            "lookup",
-            "李",
-        ],
-        None,
-        &[
-            ("XDG_CONFIG_HOME", xdg.to_str().unwrap()),
-            ("LOCKSMITH_DB_PASSWORD", &db.password()),
-        ],
-    );
+    let out = db.locksmith_with_connector("u8-nvarchar", &toml, &["--json", "lookup", "李"]);
     assert_code(&out, 0);
     for row in expected {
         assert!(
@@ -622,9 +631,6 @@ fn transplant_copies_the_donors_value_and_says_so_in_the_plan() {
 fn transplant_into_a_login_bound_scheme_is_refused_and_writes_nothing() {
     let db = U8Db::new();
     // The same table described with a login-salted digest (RuoYi-style).
-    let xdg = db.dir.path().join("xdg");
-    let dir = xdg.join("locksmith/connectors");
-    std::fs::create_dir_all(&dir).unwrap();
     let toml = std::fs::read_to_string(repo_root().join("connectors/u8.toml")).unwrap();
     let start = toml.find("[scheme]").expect("u8.toml has a [scheme] table");
     let end = toml[start + 1..]
@@ -636,30 +642,12 @@ fn transplant_into_a_login_bound_scheme_is_refused_and_writes_nothing() {
         &toml[end..]
     )
     .replace("name = \"u8\"", "name = \"u8-bound\"");
-    std::fs::write(dir.join("u8-bound.toml"), bound).unwrap();
     let before = db.rows("SELECT cUser_Id, ISNULL(cPassword, N'NULL'), iErrorCount, nState FROM UA_User ORDER BY cUser_Id");
-    let journal = db.journal();
-    let out = run_locksmith_env(
+    let out = db.locksmith_with_connector(
+        "u8-bound",
+        &bound,
         &[
-            "--target",
-            &db.url(),
-            "--journal",
-            &journal.display().to_string(),
-            "--connector",
-            "u8-bound",
-            "reset",
-            "lisi",
-            "--from",
-            "demo",
-            "--reason",
-            "test",
-            "--yes",
-            "--force",
-        ],
-        None,
-        &[
-            ("XDG_CONFIG_HOME", xdg.to_str().unwrap()),
-            ("LOCKSMITH_DB_PASSWORD", &db.password()),
+            "reset", "lisi", "--from", "demo", "--reason", "test", "--yes", "--force",
         ],
     );
     assert_code(&out, 5);
@@ -1118,32 +1106,11 @@ fn connectors_check_reports_a_column_the_install_lacks() {
     let out = db.locksmith(&["connectors", "check"], None);
     assert_code(&out, 0);
     // An install where the must-change column is spelled differently.
-    let xdg = db.dir.path().join("xdg");
-    let dir = xdg.join("locksmith/connectors");
-    std::fs::create_dir_all(&dir).unwrap();
     let toml = std::fs::read_to_string(repo_root().join("connectors/u8.toml"))
         .unwrap()
         .replace("name = \"u8\"", "name = \"u8-other\"")
         .replace("bModifyPWFirstLogin", "bMustChangePW");
-    std::fs::write(dir.join("u8-other.toml"), toml).unwrap();
-    let journal = db.journal();
-    let out = run_locksmith_env(
-        &[
-            "--target",
-            &db.url(),
-            "--journal",
-            &journal.display().to_string(),
-            "--connector",
-            "u8-other",
-            "connectors",
-            "check",
-        ],
-        None,
-        &[
-            ("XDG_CONFIG_HOME", xdg.to_str().unwrap()),
-            ("LOCKSMITH_DB_PASSWORD", &db.password()),
-        ],
-    );
+    let out = db.locksmith_with_connector("u8-other", &toml, &["connectors", "check"]);
     assert_code(&out, 8);
     assert!(stdout(&out).contains("bMustChangePW"), "{}", stdout(&out));
 }
@@ -1151,18 +1118,7 @@ fn connectors_check_reports_a_column_the_install_lacks() {
 #[test]
 fn the_u8_connector_is_detected_and_the_posture_check_runs() {
     let db = U8Db::new();
-    let journal = db.journal();
-    let password = db.password();
-    let run = |args: &[&str]| {
-        let mut full: Vec<String> = vec![
-            "--target".into(),
-            db.url(),
-            "--journal".into(),
-            journal.display().to_string(),
-        ];
-        full.extend(args.iter().map(|s| s.to_string()));
-        run_locksmith_env(&full, None, &[("LOCKSMITH_DB_PASSWORD", password.as_str())])
-    };
+    let run = |args: &[&str]| db.run(&db.url(), None, args, None, &[]);
     // No --connector: the schema says which vendor this is.
     let out = run(&["--json", "show", "admin"]);
     assert_code(&out, 0);

@@ -64,15 +64,33 @@ fn endpoint(enc: ServerEncryption) -> Endpoint {
 }
 
 async fn scalar_string(c: &mut Conn, sql: &str) -> Option<String> {
-    let rows = c
-        .simple_query(sql)
+    let rows = simple_rows(c, sql).await;
+    rows.first()
+        .and_then(|r| r.get::<&str, _>(0).map(str::to_string))
+}
+
+/// The first result set of an `sp_executesql` call.
+async fn query_rows(
+    c: &mut Conn,
+    sql: &str,
+    params: &[&dyn tiberius::ToSql],
+) -> Vec<tiberius::Row> {
+    c.query(sql, params)
         .await
         .unwrap()
         .into_first_result()
         .await
-        .unwrap();
-    rows.first()
-        .and_then(|r| r.get::<&str, _>(0).map(str::to_string))
+        .unwrap()
+}
+
+/// The first result set of a SQL batch.
+async fn simple_rows(c: &mut Conn, sql: &str) -> Vec<tiberius::Row> {
+    c.simple_query(sql)
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap()
 }
 
 async fn exec(c: &mut Conn, sql: &str) {
@@ -150,13 +168,7 @@ fn connects_with_login_only_tls() {
             Some("UFSystem")
         );
         // a second round trip on the now-plain stream
-        let rows = c
-            .simple_query("SELECT SYSDATETIME(), GETDATE()")
-            .await
-            .unwrap()
-            .into_first_result()
-            .await
-            .unwrap();
+        let rows = simple_rows(&mut c, "SELECT SYSDATETIME(), GETDATE()").await;
         let a: NaiveDateTime = rows[0].get(0).unwrap();
         let b: NaiveDateTime = rows[0].get(1).unwrap();
         assert!((a - b).num_seconds().abs() < 5);
@@ -273,42 +285,18 @@ fn chinese_text_round_trips_as_varchar_and_nvarchar() {
     rt().block_on(async {
         let mut c = connect(&ep, EncryptionLevel::Off).await;
         seed(&mut c).await;
-        let rows = c
-            .query("SELECT [cUser_Name], [cUser_NName] FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1", &[&"001"])
-            .await
-            .unwrap()
-            .into_first_result()
-            .await
-            .unwrap();
+        let rows = query_rows(&mut c, "SELECT [cUser_Name], [cUser_NName] FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1", &[&"001"]).await;
         assert_eq!(rows[0].get::<&str, _>(0), Some("张三"));
         assert_eq!(rows[0].get::<&str, _>(1), Some("张三"));
-        let rows = c
-            .query("SELECT [cUser_Id] FROM [UFSystem].[dbo].[UA_User] WHERE [cUser_Name] = N'李四' AND [cUser_NName] = @P1", &[&"李四"])
-            .await
-            .unwrap()
-            .into_first_result()
-            .await
-            .unwrap();
+        let rows = query_rows(&mut c, "SELECT [cUser_Id] FROM [UFSystem].[dbo].[UA_User] WHERE [cUser_Name] = N'李四' AND [cUser_NName] = @P1", &[&"李四"]).await;
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].get::<&str, _>(0), Some("002"));
         // LIKE with a Chinese substring, with an ESCAPE clause
-        let rows = c
-            .query("SELECT [cUser_Id] FROM UFSystem..UA_User WHERE [cUser_Name] LIKE @P1 ESCAPE '!'", &[&"%三%"])
-            .await
-            .unwrap()
-            .into_first_result()
-            .await
-            .unwrap();
+        let rows = query_rows(&mut c, "SELECT [cUser_Id] FROM UFSystem..UA_User WHERE [cUser_Name] LIKE @P1 ESCAPE '!'", &[&"%三%"]).await;
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].get::<&str, _>(0), Some("001"));
         // CI collation: case-insensitive equality
-        let rows = c
-            .query("SELECT COUNT(*) FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1", &[&"ADMIN"])
-            .await
-            .unwrap()
-            .into_first_result()
-            .await
-            .unwrap();
+        let rows = query_rows(&mut c, "SELECT COUNT(*) FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1", &[&"ADMIN"]).await;
         assert_eq!(rows[0].get::<i32, _>(0), Some(1));
     });
     // an independent reader sees the same text
@@ -375,16 +363,8 @@ fn transactions_roll_back_and_commit() {
         assert_eq!(pw.get::<&str, _>(0), None);
         // a locking read inside a transaction: table hints are accepted
         exec(&mut c, "BEGIN TRANSACTION").await;
-        let rows = c
-            .query(
-                "SELECT [cPassword] FROM [dbo].[UA_User] AS u WITH (UPDLOCK, ROWLOCK) WHERE u.[cUser_Id] = @P1",
-                &[&"001"],
-            )
-            .await
-            .unwrap()
-            .into_first_result()
-            .await
-            .unwrap();
+        let rows = query_rows(&mut c, "SELECT [cPassword] FROM [dbo].[UA_User] AS u WITH (UPDLOCK, ROWLOCK) WHERE u.[cUser_Id] = @P1",
+                &[&"001"]).await;
         assert_eq!(rows.len(), 1);
         exec(&mut c, "COMMIT TRANSACTION").await;
 
@@ -466,45 +446,17 @@ fn paging_with_top_and_offset_fetch() {
         let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
         seed(&mut c).await;
         let ids = |rows: Vec<tiberius::Row>| rows.iter().map(|r| r.get::<&str, _>(0).unwrap().to_string()).collect::<Vec<_>>();
-        let rows = c
-            .query(
-                "SELECT [cUser_Id] FROM [dbo].[UA_User] WHERE [cUser_Id] LIKE @P1 ORDER BY [cUser_Id] OFFSET @P2 ROWS FETCH NEXT @P3 ROWS ONLY",
-                &[&"%", &1i64, &1i64],
-            )
-            .await
-            .unwrap()
-            .into_first_result()
-            .await
-            .unwrap();
+        let rows = query_rows(&mut c, "SELECT [cUser_Id] FROM [dbo].[UA_User] WHERE [cUser_Id] LIKE @P1 ORDER BY [cUser_Id] OFFSET @P2 ROWS FETCH NEXT @P3 ROWS ONLY",
+                &[&"%", &1i64, &1i64]).await;
         assert_eq!(ids(rows), vec!["002"]);
-        let rows = c
-            .query(
-                "SELECT [cUser_Id] FROM [dbo].[UA_User] WHERE [cUser_Id] <> N'O''Brien -- FETCH NEXT @P9' /* FETCH NEXT @P8 */\nORDER BY [cUser_Id] DESC OFFSET @P1 ROWS\nFETCH FIRST @P2 ROWS ONLY",
-                &[&0i32, &2i32],
-            )
-            .await
-            .unwrap()
-            .into_first_result()
-            .await
-            .unwrap();
+        let rows = query_rows(&mut c, "SELECT [cUser_Id] FROM [dbo].[UA_User] WHERE [cUser_Id] <> N'O''Brien -- FETCH NEXT @P9' /* FETCH NEXT @P8 */\nORDER BY [cUser_Id] DESC OFFSET @P1 ROWS\nFETCH FIRST @P2 ROWS ONLY",
+                &[&0i32, &2i32]).await;
         assert_eq!(ids(rows), vec!["admin", "002"]);
-        let rows = c
-            .query("SELECT [cUser_Id] FROM [dbo].[UA_User] ORDER BY [cUser_Id] OFFSET @P1 ROWS FETCH NEXT 5 ROWS ONLY", &[&1i32])
-            .await
-            .unwrap()
-            .into_first_result()
-            .await
-            .unwrap();
+        let rows = query_rows(&mut c, "SELECT [cUser_Id] FROM [dbo].[UA_User] ORDER BY [cUser_Id] OFFSET @P1 ROWS FETCH NEXT 5 ROWS ONLY", &[&1i32]).await;
         assert_eq!(ids(rows), vec!["002", "admin"]);
-        let rows = c.simple_query("SELECT TOP 2 [cUser_Id] FROM UA_User ORDER BY [cUser_Id] DESC").await.unwrap().into_first_result().await.unwrap();
+        let rows = simple_rows(&mut c, "SELECT TOP 2 [cUser_Id] FROM UA_User ORDER BY [cUser_Id] DESC").await;
         assert_eq!(ids(rows), vec!["admin", "002"]);
-        let rows = c
-            .query("SELECT TOP (@P1) [cUser_Id] FROM [UFSystem].[dbo].[UA_User] ORDER BY [cUser_Id]", &[&1i32])
-            .await
-            .unwrap()
-            .into_first_result()
-            .await
-            .unwrap();
+        let rows = query_rows(&mut c, "SELECT TOP (@P1) [cUser_Id] FROM [UFSystem].[dbo].[UA_User] ORDER BY [cUser_Id]", &[&1i32]).await;
         assert_eq!(ids(rows), vec!["001"]);
     });
     // MsSqlDialect (sqlparser 0.64) rejects FETCH NEXT @param; the endpoint accepts it anyway
@@ -530,7 +482,7 @@ fn object_names_and_errors() {
             "SELECT COUNT(*) FROM [dbo].[UA_User]",
             "SELECT COUNT(*) FROM UA_User",
         ] {
-            let rows = c.simple_query(sql).await.unwrap().into_first_result().await.unwrap();
+            let rows = simple_rows(&mut c, sql).await;
             assert_eq!(rows[0].get::<i32, _>(0), Some(3), "{sql}");
         }
         let code = |r: tiberius::Result<_>| match r {
@@ -556,7 +508,7 @@ fn object_names_and_errors() {
         // `]]` inside brackets
         exec(&mut c, "CREATE TABLE [dbo].[odd]]name] ([a]]b] int NOT NULL)").await;
         exec(&mut c, "INSERT INTO [UFSystem]..[odd]]name] ([a]]b]) VALUES (7)").await;
-        let rows = c.simple_query("SELECT [a]]b] AS [x]]y] FROM [odd]]name]").await.unwrap().into_first_result().await.unwrap();
+        let rows = simple_rows(&mut c, "SELECT [a]]b] AS [x]]y] FROM [odd]]name]").await;
         assert_eq!(rows[0].get::<i32, _>("x]y"), Some(7));
         // the connection still works after errors
         assert_eq!(scalar_string(&mut c, "SELECT DB_NAME()").await.as_deref(), Some("UFSystem"));
@@ -594,7 +546,7 @@ fn columns_probe_and_privilege_probes() {
         rt().block_on(async {
             let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
             seed(&mut c).await;
-            let rows = c.query(probe, &[&"ua_user", &"DBO"]).await.unwrap().into_first_result().await.unwrap();
+            let rows = query_rows(&mut c, probe, &[&"ua_user", &"DBO"]).await;
             assert_eq!(rows.len(), 8);
             let r0 = &rows[0];
             assert_eq!(r0.get::<&str, _>(0), Some("cUser_Id"));
@@ -606,18 +558,12 @@ fn columns_probe_and_privilege_probes() {
             assert_eq!(rows[3].get::<&str, _>(1), Some("int"));
             assert_eq!(rows[3].get::<i32, _>(2), None);
             assert_eq!(rows[5].get::<&str, _>(1), Some("datetime"));
-            let rows = c
-                .query("SELECT COLUMN_NAME FROM [UFSystem].INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = @P1", &[&"UA_User"])
-                .await
-                .unwrap()
-                .into_first_result()
-                .await
-                .unwrap();
+            let rows = query_rows(&mut c, "SELECT COLUMN_NAME FROM [UFSystem].INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = @P1", &[&"UA_User"]).await;
             assert_eq!(rows.len(), 8);
 
             let row = c.query(has, &[&"dbo.UA_User"]).await.unwrap().into_row().await.unwrap().unwrap();
             assert_eq!(row.get::<i32, _>(0), Some(expect_has), "{perm:?}");
-            let rows = c.query(cols, &[&"[dbo].[UA_User]"]).await.unwrap().into_first_result().await.unwrap();
+            let rows = query_rows(&mut c, cols, &[&"[dbo].[UA_User]"]).await;
             assert_eq!(rows.len(), expect_cols, "{perm:?}");
             if let UpdatePermission::Columns(_) = perm {
                 let names: Vec<&str> = rows.iter().map(|r| r.get::<&str, _>(0).unwrap()).collect();
@@ -753,7 +699,7 @@ fn column_types_round_trip() {
         c.execute("INSERT INTO [dbo].[T] ([id], [b], [f], [bin], [d2]) VALUES (@P1, @P2, @P3, @P4, @P5)", &[&2i32, &Option::<i64>::None, &Option::<bool>::None, &Option::<Vec<u8>>::None, &Option::<NaiveDateTime>::None])
             .await
             .unwrap();
-        let rows = c.simple_query("SELECT * FROM [dbo].[T] ORDER BY [id]").await.unwrap().into_first_result().await.unwrap();
+        let rows = simple_rows(&mut c, "SELECT * FROM [dbo].[T] ORDER BY [id]").await;
         let r = &rows[0];
         assert_eq!(r.get::<i32, _>("id"), Some(1));
         assert_eq!(r.get::<i64, _>("b"), Some(1i64 << 40));

@@ -356,6 +356,22 @@ impl Session {
 
         self.check_update_permission(&st)?;
         let hints = sql::projection_hints(&st);
+        let text = self.to_sqlite(&mut st, params, fetch)?;
+        let dml = matches!(
+            st,
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
+        );
+        self.run_sql(&text, params, &hints, dml, t, mode, last)
+    }
+
+    /// Rewrites one parsed T-SQL statement for SQLite in this session's
+    /// context (database, @@ROWCOUNT, permissions, known tables) and renders it.
+    fn to_sqlite(
+        &self,
+        st: &mut Statement,
+        params: &HashMap<String, Value>,
+        fetch: &HashMap<u64, String>,
+    ) -> Result<String, TdsError> {
         let tables = self.tables();
         let opts = &self.shared.opts;
         let ctx = Ctx {
@@ -369,13 +385,8 @@ impl Session {
             perm: &opts.update_permission,
             tables: &tables,
         };
-        sql::rewrite(&mut st, &ctx)?;
-        let text = sql::render(&st);
-        let dml = matches!(
-            st,
-            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
-        );
-        self.run_sql(&text, params, &hints, dml, t, mode, last)
+        sql::rewrite(st, &ctx)?;
+        Ok(sql::render(st))
     }
 
     fn eval_condition(
@@ -387,21 +398,7 @@ impl Session {
         let (mut stmts, _) =
             sql::parse_batch(&format!("SELECT CASE WHEN {cond} THEN 1 ELSE 0 END"))?;
         let mut st = stmts.remove(0);
-        let tables = self.tables();
-        let opts = &self.shared.opts;
-        let ctx = Ctx {
-            database: &opts.database,
-            version: &opts.version,
-            user: &opts.user,
-            rowcount: self.rowcount,
-            trancount: self.trancount,
-            params,
-            fetch_params: fetch,
-            perm: &opts.update_permission,
-            tables: &tables,
-        };
-        sql::rewrite(&mut st, &ctx)?;
-        let text = sql::render(&st);
+        let text = self.to_sqlite(&mut st, params, fetch)?;
         let mut stmt = self.conn.prepare(&text).map_err(|e| self.map_err(e))?;
         bind(&mut stmt, params)?;
         let mut rows = stmt.raw_query();
