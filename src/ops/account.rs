@@ -28,6 +28,87 @@ pub struct AccountState {
     pub locked: Option<bool>,
 }
 
+impl AccountState {
+    /// One word for the state, most severe first: deleted, locked, disabled, enabled.
+    pub fn word(&self) -> &'static str {
+        if self.deleted {
+            "deleted"
+        } else if self.locked == Some(true) {
+            "locked"
+        } else if self.enabled == Some(false) {
+            "disabled"
+        } else {
+            "enabled"
+        }
+    }
+}
+
+/// One mapped field as an operator may see it: the stored hash and salt
+/// show their length only.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldView {
+    pub role: String,
+    pub column: String,
+    pub value: String,
+}
+
+/// What `show` and the console's detail screen tell about one account.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountSummary {
+    pub label: String,
+    pub id: String,
+    pub login: String,
+    pub fields: Vec<FieldView>,
+    pub admin: bool,
+    pub state: AccountState,
+    pub scheme: String,
+    /// The stored value has the scheme's (or an accepted older format's) shape.
+    pub scheme_shape: bool,
+    /// Formats the stored value could be (`hash detect`).
+    pub detected: Vec<String>,
+    /// The older format it is in, still accepted by the vendor.
+    pub older_format: Option<String>,
+    pub notes: Vec<String>,
+}
+
+impl AccountSummary {
+    pub fn of(s: &Session, a: &Account) -> AccountSummary {
+        let stored = a.stored_password();
+        let fields = a
+            .fields
+            .iter()
+            .map(|(role, column, v)| FieldView {
+                role: role.to_string(),
+                column: column.clone(),
+                value: match *role {
+                    // Secrets: their shape only.
+                    "password" | "salt" => match v.as_text() {
+                        None => "NULL".to_string(),
+                        Some(t) => format!("<{} characters>", t.chars().count()),
+                    },
+                    _ => v.as_text().unwrap_or_else(|| "NULL".into()),
+                },
+            })
+            .collect();
+        AccountSummary {
+            label: a.label(),
+            id: a.id_text(),
+            login: a.login.clone(),
+            fields,
+            admin: a.is_admin,
+            state: a.state(&s.connector),
+            scheme: s.scheme.id(),
+            scheme_shape: a.shape_ok(s),
+            detected: crate::schemes::detect(&stored)
+                .into_iter()
+                .map(|c| c.format)
+                .collect(),
+            older_format: s.older_format(&stored).map(|o| o.id()),
+            notes: s.connector.notes.clone(),
+        }
+    }
+}
+
 impl Account {
     pub fn get(&self, role: &str) -> Option<&Value> {
         self.fields
@@ -323,6 +404,35 @@ pub async fn read_by_pk(s: &mut Session, id: &Value) -> Result<Option<Account>, 
     stmt.push(" WHERE t.").push(&id_col).push(" = ").push(&ph);
     let rows = s.backend.query(&stmt.text, &stmt.params).await?;
     Ok(rows.into_iter().next().map(|r| row_to_account(c, r)))
+}
+
+/// Reads some columns of one row by primary key (the verification re-read
+/// inside the transaction, reconcile); `None` when the row is gone.
+pub async fn read_columns(
+    s: &mut Session,
+    id: &Value,
+    columns: &[String],
+) -> Result<Option<Vec<Value>>, OpError> {
+    let c = &s.connector;
+    let mut stmt = Stmt::new(s.backend.dialect());
+    let cols: Vec<String> = columns.iter().map(|col| stmt.ident(col)).collect();
+    let table = stmt.ident(&c.table_name());
+    let id_col = stmt.ident(&c.columns.id);
+    let ph = stmt.bind(id.clone());
+    stmt.push(&format!(
+        "SELECT {} FROM {table} WHERE {id_col} = {ph}",
+        cols.join(", ")
+    ));
+    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
+    Ok(rows.into_iter().next())
+}
+
+/// One column of one row by primary key; NULL when the row is gone.
+pub async fn read_column(s: &mut Session, id: &Value, column: &str) -> Result<Value, OpError> {
+    let row = read_columns(s, id, &[column.to_string()]).await?;
+    Ok(row
+        .and_then(|r| r.into_iter().next())
+        .unwrap_or(Value::Null))
 }
 
 /// Resolves an ACCOUNT argument: `#ID` for the primary key, otherwise the

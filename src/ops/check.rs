@@ -138,6 +138,29 @@ impl Checker<'_> {
 }
 
 /// Checks one connector against the connected database.
+/// `connectors check`: connects without picking a connector (checking is how
+/// one is picked) and checks the named one, or every one for the engine.
+pub async fn check_target(
+    spec: &super::connect::ConnectSpec,
+    all: &[Connector],
+) -> Result<Vec<CheckReport>, OpError> {
+    let (mut backend, _) = super::connect::open_backend(spec).await?;
+    let candidates: Vec<Connector> = match &spec.connector {
+        Some(name) => vec![crate::connector::find(all, name)?],
+        None => all
+            .iter()
+            .filter(|c| c.engines.iter().any(|e| e == backend.engine()))
+            .cloned()
+            .collect(),
+    };
+    let mut reports = Vec::new();
+    for c in &candidates {
+        reports.push(check(backend.as_mut(), c).await?);
+    }
+    backend.close().await?;
+    Ok(reports)
+}
+
 pub async fn check(backend: &mut dyn Backend, c: &Connector) -> Result<CheckReport, OpError> {
     let table = c.table_name();
     let mut k = Checker {

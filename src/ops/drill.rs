@@ -140,6 +140,61 @@ pub async fn run(
     })
 }
 
+/// The restored copy a drill runs on (`--on-copy URL`): never the target itself.
+pub fn copy_target(main: Option<&str>, copy_url: &str) -> Result<crate::backend::Target, OpError> {
+    use crate::backend::Target;
+    let mut copy = Target::parse(copy_url).map_err(|e| OpError::Usage(e.to_string()))?;
+    if let Some(main) = main
+        && Target::parse(main).is_ok_and(|t| t.display() == copy.display())
+    {
+        return Err(OpError::Usage(
+            "--on-copy names the --target itself; give the URL of a restored copy".into(),
+        ));
+    }
+    copy.resolve_password();
+    Ok(copy)
+}
+
+/// `drill-<UTC time>.md` next to the journal: where the console keeps reports.
+pub fn report_path(journal: &std::path::Path, started_at: &str) -> std::path::PathBuf {
+    let stamp: String = started_at
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    journal.with_file_name(format!("drill-{stamp}.md"))
+}
+
+/// A report format is `md` or `json`; anything else is a usage error.
+pub fn check_report_format(format: &str) -> Result<(), OpError> {
+    match format {
+        "md" | "json" => Ok(()),
+        other => Err(OpError::Usage(format!(
+            "--format `{other}`: use md or json"
+        ))),
+    }
+}
+
+/// The report in `md` or `json`.
+pub fn render_report(r: &DrillReport, format: &str) -> Result<String, OpError> {
+    check_report_format(format)?;
+    Ok(match format {
+        "json" => serde_json::to_string_pretty(r).unwrap_or_default() + "\n",
+        _ => r.markdown(),
+    })
+}
+
+/// Writes the report; the drill itself is already journaled.
+pub fn save_report(r: &DrillReport, path: &std::path::Path, body: &str) -> Result<(), OpError> {
+    std::fs::write(path, body).map_err(|e| {
+        OpError::Usage(format!(
+            "the drill ran (journal entries {} and {}) but its report could not be written to {}: {e}",
+            r.journal_intent,
+            r.journal_outcome,
+            path.display()
+        ))
+    })
+}
+
 impl DrillReport {
     /// The report as Markdown: steps and timings, posture, journal chain.
     pub fn markdown(&self) -> String {

@@ -1,14 +1,20 @@
-//! Operations shared by the CLI and (later) the TUI: lookup, show, plan,
-//! apply, calibrate, check. They never print; callers render the results.
+//! Operations shared by the CLI and the console. The use cases a shell calls
+//! live in `connect` (session, journal), `write` (prepare/commit of every
+//! write), `audit` (verify, checkpoint, close, status) and the read
+//! operations (`account`, `posture`, `check`, `drill`). They never print;
+//! shells render the results.
 
 pub mod account;
+pub mod audit;
 pub mod check;
+pub mod connect;
 pub mod drill;
 pub mod emergency;
 pub mod plan;
 pub mod posture;
 pub mod protocol;
 pub mod sql;
+pub mod write;
 
 use crate::backend::{self, Backend, BackendError, Target, WriteAccess};
 use crate::connector::{Connector, ConnectorError};
@@ -115,41 +121,25 @@ impl Session {
         connector: Option<&str>,
         all: &[Connector],
     ) -> Result<Session, OpError> {
-        let mut backend = backend::connect(target).await?;
+        let backend = backend::connect(target).await?;
+        Session::on_backend(backend, target, connector, all).await
+    }
+
+    /// A session on an open connection: the named connector, or the one detected.
+    pub async fn on_backend(
+        mut backend: Box<dyn Backend>,
+        target: &Target,
+        connector: Option<&str>,
+        all: &[Connector],
+    ) -> Result<Session, OpError> {
         let mut warnings = target.warnings.clone();
         warnings.extend(backend.warnings());
         let connector = match connector {
             Some(name) => crate::connector::find(all, name)?,
             None => {
-                let mut fits = Vec::new();
-                let engine = backend.engine();
-                for c in all.iter().filter(|c| c.engines.iter().any(|e| e == engine)) {
-                    if check::check(backend.as_mut(), c).await?.ok() {
-                        fits.push(c.clone());
-                    }
-                }
-                match fits.len() {
-                    1 => {
-                        let c = fits.remove(0);
-                        warnings.push(format!(
-                            "connector `{}` detected from the schema; pass --connector to choose another",
-                            c.name
-                        ));
-                        c
-                    }
-                    0 => {
-                        return Err(OpError::Usage(
-                            "no shipped connector matches this database's tables; pass --connector NAME (see `locksmith connectors list`)".into(),
-                        ));
-                    }
-                    _ => {
-                        let names: Vec<_> = fits.iter().map(|c| c.name.clone()).collect();
-                        return Err(OpError::Usage(format!(
-                            "several connectors match this database ({}); pass --connector NAME",
-                            names.join(", ")
-                        )));
-                    }
-                }
+                let (c, note) = detect_connector(backend.as_mut(), all).await?;
+                warnings.push(note);
+                c
             }
         };
         if !connector.engines.iter().any(|e| e == backend.engine()) {
@@ -263,6 +253,41 @@ impl Session {
     pub async fn close(self) -> Result<(), OpError> {
         self.backend.close().await?;
         Ok(())
+    }
+}
+
+/// The only connector whose table and columns exist on the target, and the
+/// note that says it was detected.
+async fn detect_connector(
+    backend: &mut dyn Backend,
+    all: &[Connector],
+) -> Result<(Connector, String), OpError> {
+    let mut fits = Vec::new();
+    let engine = backend.engine();
+    for c in all.iter().filter(|c| c.engines.iter().any(|e| e == engine)) {
+        if check::check(backend, c).await?.ok() {
+            fits.push(c.clone());
+        }
+    }
+    match fits.len() {
+        1 => {
+            let c = fits.remove(0);
+            let note = format!(
+                "connector `{}` detected from the schema; pass --connector to choose another",
+                c.name
+            );
+            Ok((c, note))
+        }
+        0 => Err(OpError::Usage(
+            "no shipped connector matches this database's tables; pass --connector NAME (see `locksmith connectors list`)".into(),
+        )),
+        _ => {
+            let names: Vec<_> = fits.iter().map(|c| c.name.clone()).collect();
+            Err(OpError::Usage(format!(
+                "several connectors match this database ({}); pass --connector NAME",
+                names.join(", ")
+            )))
+        }
     }
 }
 

@@ -242,7 +242,38 @@ pub(crate) async fn resolve_write(
     })
 }
 
-/// Builds the plan for a reset (`new_password` Some) or an unlock.
+/// One column a plan writes, before its before-value is known.
+struct Write {
+    column: String,
+    /// The mapped role ("password", "salt") when the caller knows it.
+    role: Option<&'static str>,
+    value: Value,
+    /// Password and salt values: shown and journaled only as fingerprints.
+    secret: bool,
+}
+
+impl Write {
+    fn secret(column: &str, role: Option<&'static str>, value: Value) -> Write {
+        Write {
+            column: column.to_string(),
+            role,
+            value,
+            secret: true,
+        }
+    }
+
+    fn plain(column: String, value: Value) -> Write {
+        Write {
+            column,
+            role: None,
+            value,
+            secret: false,
+        }
+    }
+}
+
+/// Builds the plan for a reset (`new_password` Some, or a transplant with
+/// `opts.donor`), an unlock, or the UPDATE part of a restore-admin.
 pub async fn build(
     s: &mut Session,
     account: &str,
@@ -251,18 +282,7 @@ pub async fn build(
     opts: &PlanOptions,
 ) -> Result<Plan, OpError> {
     if opts.donor.is_some() {
-        if action != Action::Reset {
-            return Err(OpError::Usage(format!(
-                "--from (transplant) works with reset only, not {}",
-                action.name()
-            )));
-        }
-        if new_password.is_some() {
-            return Err(OpError::Usage(
-                "a transplant copies the donor's stored value; it takes no new password (drop --new-password-stdin)".into(),
-            ));
-        }
-        refuse_login_bound(s)?;
+        refuse_transplant_request(s, action, new_password.is_some())?;
     }
     let found = resolve(s, account).await?;
     // Step 1 of the protocol: the before-image, read by primary key.
@@ -271,12 +291,94 @@ pub async fn build(
         .ok_or_else(|| OpError::NotFound(format!("{} vanished while planning", found.label())))?;
     let c = s.connector.clone();
     let table = c.table_name();
-    let mut warnings = Vec::new();
-    let mut writes: Vec<(String, Option<&'static str>, Value, bool)> = Vec::new();
-    let mut now = None;
+    let mut warnings = account_warnings(s, &before, action);
+    let mut writes = Vec::new();
+    let mut donor = None;
+    if let (Action::Reset, Some(from)) = (action, &opts.donor) {
+        let (d, copies) = transplant_writes(s, &before, from, opts.force, &mut warnings).await?;
+        writes.extend(copies);
+        donor = Some(d);
+    }
+    if matches!(action, Action::Reset | Action::RestoreAdmin) && donor.is_none() {
+        let password = new_password
+            .as_ref()
+            .ok_or_else(|| OpError::Usage("reset needs a new password".into()))?;
+        writes.extend(password_writes(s, &before, password, opts.force, &mut warnings)?);
+    }
+    writes.extend(setting_writes(s, action, opts, &mut warnings).await?);
+    if action != Action::Reset || opts.unlock {
+        warnings.extend(c.notes.iter().filter(|n| n.contains("lockout")).cloned());
+    }
+    let changes = changes_of(s, &before, writes).await?;
+    let missing = s
+        .write_access
+        .missing(changes.iter().map(|c| c.column.as_str()));
+    if !missing.is_empty() {
+        return Err(OpError::Refused(format!(
+            "the DB login may not UPDATE {} in `{table}`; writes are unavailable with this login (lookups still work). Grant UPDATE on those columns (README, least privilege) or connect as another user",
+            missing.join(", ")
+        )));
+    }
+    let transactional = s.backend.transactional(&table).await?;
+    if !transactional {
+        warnings.push(format!(
+            "table `{table}` uses a non-transactional engine (MyISAM?): the UPDATE is still guarded, but it cannot be rolled back if verification fails"
+        ));
+    }
+    let (statement, guarded) = guarded_update(s, &before, &changes);
+    if let Some(d) = &donor {
+        warnings.insert(
+            0,
+            format!(
+                "after this, account {} accepts the password of account {}",
+                before.label(),
+                d.account.label()
+            ),
+        );
+    }
+    Ok(Plan {
+        action,
+        account: before,
+        statements: vec![statement],
+        post_checks: Vec::new(),
+        creates_row: false,
+        table,
+        changes,
+        guarded,
+        warnings,
+        scheme_id: s.scheme.id(),
+        transactional,
+        new_password,
+        donor,
+    })
+}
 
-    let state = before.state(&c);
-    if state.deleted && action != Action::RestoreAdmin {
+/// A transplant is a reset without a new password, into a scheme that does
+/// not depend on the login.
+fn refuse_transplant_request(
+    s: &Session,
+    action: Action,
+    has_password: bool,
+) -> Result<(), OpError> {
+    if action != Action::Reset {
+        return Err(OpError::Usage(format!(
+            "--from (transplant) works with reset only, not {}",
+            action.name()
+        )));
+    }
+    if has_password {
+        return Err(OpError::Usage(
+            "a transplant copies the donor's stored value; it takes no new password (drop --new-password-stdin)".into(),
+        ));
+    }
+    refuse_login_bound(s)
+}
+
+/// What every plan on this account warns about first.
+fn account_warnings(s: &Session, before: &Account, action: Action) -> Vec<String> {
+    let c = &s.connector;
+    let mut warnings = Vec::new();
+    if before.state(c).deleted && action != Action::RestoreAdmin {
         warnings.push(format!(
             "{} is soft-deleted ({} = {}); this write does not restore it",
             before.label(),
@@ -290,57 +392,67 @@ pub async fn build(
     if let Some(note) = &s.scheme_note {
         warnings.push(note.clone());
     }
+    warnings
+}
 
-    let mut donor = None;
-    if let (Action::Reset, Some(from)) = (action, &opts.donor) {
-        let (d, copies) = transplant_writes(s, &before, from, opts.force, &mut warnings).await?;
-        writes.extend(copies);
-        donor = Some(d);
-    }
-    if matches!(action, Action::Reset | Action::RestoreAdmin) && donor.is_none() {
-        let password = new_password
-            .as_ref()
-            .ok_or_else(|| OpError::Usage("reset needs a new password".into()))?;
-        let current = before.stored_password();
-        if let Some(older) = s.older_format(&current) {
-            warnings.push(format!(
-                "the stored value of {} is in the older format {} that {} still accepts; the reset replaces it with {}",
-                before.label(),
-                older.id(),
-                c.title,
-                s.scheme.id()
-            ));
-        } else if !s.scheme.has_shape(&current) {
-            let msg = format!(
-                "the stored value of {} does not have the shape of {} (this install may be customised or use another format); run `locksmith calibrate` with a known password, or pass --force",
-                before.label(),
-                s.scheme.id()
-            );
-            if opts.force {
-                warnings.push(format!("--force: {msg}"));
-            } else {
-                return Err(OpError::Refused(msg));
-            }
-        }
-        let hashed = before.with_input(|input| s.scheme.hash(password, input))?;
-        // Columns the vendor keeps equal to the password column (vtiger's confirm_password).
-        for col in &c.reset.copy_hash_to {
-            writes.push((col.clone(), None, Value::Text(hashed.stored.clone()), true));
-        }
-        writes.insert(
-            0,
-            (
-                c.columns.password.clone(),
-                Some("password"),
-                Value::Text(hashed.stored),
-                true,
-            ),
+/// The new password hashed in the vendor's format: the password column
+/// first, then `copy_hash_to` columns and the salt. A stored value without
+/// the scheme's shape is refused unless `force` (or it is an older format).
+fn password_writes(
+    s: &Session,
+    before: &Account,
+    password: &Password,
+    force: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Write>, OpError> {
+    let c = &s.connector;
+    let current = before.stored_password();
+    if let Some(older) = s.older_format(&current) {
+        warnings.push(format!(
+            "the stored value of {} is in the older format {} that {} still accepts; the reset replaces it with {}",
+            before.label(),
+            older.id(),
+            c.title,
+            s.scheme.id()
+        ));
+    } else if !s.scheme.has_shape(&current) {
+        let msg = format!(
+            "the stored value of {} does not have the shape of {} (this install may be customised or use another format); run `locksmith calibrate` with a known password, or pass --force",
+            before.label(),
+            s.scheme.id()
         );
-        if let (Some(salt_col), Some(salt)) = (&c.columns.salt, hashed.salt) {
-            writes.push((salt_col.clone(), Some("salt"), Value::Text(salt), true));
+        if !force {
+            return Err(OpError::Refused(msg));
         }
+        warnings.push(format!("--force: {msg}"));
     }
-    if matches!(action, Action::Reset | Action::RestoreAdmin) {
+    let hashed = before.with_input(|input| s.scheme.hash(password, input))?;
+    let stored = Value::Text(hashed.stored);
+    let mut writes = vec![Write::secret(
+        &c.columns.password,
+        Some("password"),
+        stored.clone(),
+    )];
+    // Columns the vendor keeps equal to the password column (vtiger's confirm_password).
+    for col in &c.reset.copy_hash_to {
+        writes.push(Write::secret(col, None, stored.clone()));
+    }
+    if let (Some(salt_col), Some(salt)) = (&c.columns.salt, hashed.salt) {
+        writes.push(Write::secret(salt_col, Some("salt"), Value::Text(salt)));
+    }
+    Ok(writes)
+}
+
+/// The connector's other writes: reset/must-change/unlock settings and the
+/// caller's extras for a reset or restore, the unlock values for an unlock.
+async fn setting_writes(
+    s: &mut Session,
+    action: Action,
+    opts: &PlanOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Write>, OpError> {
+    let c = s.connector.clone();
+    let settings = if matches!(action, Action::Reset | Action::RestoreAdmin) {
         let mut extra = c.reset.set.clone();
         if opts.must_change {
             if c.reset.must_change.is_empty() {
@@ -355,65 +467,59 @@ pub async fn build(
             extra.extend(c.unlock.set.clone());
         }
         extra.extend(opts.extra.clone());
-        for (col, v) in extra {
-            let value = resolve_write(s, v.spec(), &mut now).await?;
-            writes.push((col, None, value, false));
-        }
+        extra
     } else {
-        for (col, v) in c.unlock.set.clone() {
-            let value = resolve_write(s, v.spec(), &mut now).await?;
-            writes.push((col, None, value, false));
-        }
+        c.unlock.set.clone()
+    };
+    let mut now = None;
+    let mut writes = Vec::new();
+    for (col, v) in settings {
+        let value = resolve_write(s, v.spec(), &mut now).await?;
+        writes.push(Write::plain(col, value));
     }
-    if action != Action::Reset || opts.unlock {
-        warnings.extend(c.notes.iter().filter(|n| n.contains("lockout")).cloned());
-    }
+    Ok(writes)
+}
 
-    // Before-values of the written columns: mapped ones from the image, others read now.
+/// Before-values of the written columns: mapped ones from the image, others
+/// read now. A plain column already at its value is left out.
+async fn changes_of(
+    s: &mut Session,
+    before: &Account,
+    writes: Vec<Write>,
+) -> Result<Vec<Change>, OpError> {
+    let c = s.connector.clone();
     let mut changes = Vec::new();
-    for (col, role, after, secret) in writes {
-        let role = role.or_else(|| {
+    for w in writes {
+        let role = w.role.or_else(|| {
             c.columns
                 .mapped()
                 .into_iter()
-                .find(|(_, name)| *name == col)
+                .find(|(_, name)| *name == w.column)
                 .map(|(r, _)| r)
         });
-        let before_value = match before.fields.iter().find(|(_, name, _)| *name == col) {
+        let before_value = match before.fields.iter().find(|(_, name, _)| *name == w.column) {
             Some((_, _, v)) => v.clone(),
-            None => read_column(s, &before.id, &col).await?,
+            None => super::account::read_column(s, &before.id, &w.column).await?,
         };
-        if !secret && same_value(&before_value, &after) {
+        if !w.secret && same_value(&before_value, &w.value) {
             continue;
         }
         changes.push(Change {
-            column: col,
+            column: w.column,
             role,
             before: before_value,
-            after,
-            secret,
+            after: w.value,
+            secret: w.secret,
         });
     }
+    Ok(changes)
+}
 
-    let missing = s
-        .write_access
-        .missing(changes.iter().map(|c| c.column.as_str()));
-    if !missing.is_empty() {
-        return Err(OpError::Refused(format!(
-            "the DB login may not UPDATE {} in `{table}`; writes are unavailable with this login (lookups still work). Grant UPDATE on those columns (README, least privilege) or connect as another user",
-            missing.join(", ")
-        )));
-    }
-
-    let transactional = s.backend.transactional(&table).await?;
-    let purpose = format!("update {}", before.label());
-    if !transactional {
-        warnings.push(format!(
-            "table `{table}` uses a non-transactional engine (MyISAM?): the UPDATE is still guarded, but it cannot be rolled back if verification fails"
-        ));
-    }
-
-    // UPDATE t SET a = ?, ... WHERE id = ? AND login <=> ? AND password <=> ? AND <changed> <=> ?
+/// `UPDATE t SET a = ?, … WHERE id = ? AND login <=> ? AND password <=> ?
+/// AND salt <=> ? AND <each changed column> <=> ?`, and the guarded columns.
+fn guarded_update(s: &Session, before: &Account, changes: &[Change]) -> (Statement, Vec<String>) {
+    let c = &s.connector;
+    let table = c.table_name();
     let mut stmt = Stmt::new(s.backend.dialect());
     let sets: Vec<String> = changes
         .iter()
@@ -426,28 +532,20 @@ pub async fn build(
     let id_col = stmt.ident(&c.columns.id);
     let id_ph = stmt.bind(before.id.clone());
     let mut guards = vec![format!("{id_col} = {id_ph}")];
-    let mut guarded = Vec::new();
+    let image = |role: &str| before.get(role).cloned().unwrap_or(Value::Null);
     let mut guard_cols: Vec<(String, Value)> = vec![
-        (
-            c.columns.login.clone(),
-            before.get("login").cloned().unwrap_or(Value::Null),
-        ),
-        (
-            c.columns.password.clone(),
-            before.get("password").cloned().unwrap_or(Value::Null),
-        ),
+        (c.columns.login.clone(), image("login")),
+        (c.columns.password.clone(), image("password")),
     ];
     if let Some(salt) = &c.columns.salt {
-        guard_cols.push((
-            salt.clone(),
-            before.get("salt").cloned().unwrap_or(Value::Null),
-        ));
+        guard_cols.push((salt.clone(), image("salt")));
     }
-    for ch in &changes {
+    for ch in changes {
         if !guard_cols.iter().any(|(col, _)| *col == ch.column) {
             guard_cols.push((ch.column.clone(), ch.before.clone()));
         }
     }
+    let mut guarded = Vec::new();
     for (col, value) in guard_cols {
         let q = stmt.ident(&col);
         let ph = stmt.bind(value);
@@ -460,38 +558,13 @@ pub async fn build(
         sets.join(", "),
         guards.join(" AND ")
     ));
-
-    if let Some(d) = &donor {
-        warnings.insert(
-            0,
-            format!(
-                "after this, account {} accepts the password of account {}",
-                before.label(),
-                d.account.label()
-            ),
-        );
-    }
-
-    Ok(Plan {
-        action,
-        account: before,
-        statements: vec![Statement {
-            purpose,
-            table: table.clone(),
-            sql: stmt.text,
-            params: stmt.params,
-        }],
-        post_checks: Vec::new(),
-        creates_row: false,
+    let statement = Statement {
+        purpose: format!("update {}", before.label()),
         table,
-        changes,
-        guarded,
-        warnings,
-        scheme_id: s.scheme.id(),
-        transactional,
-        new_password,
-        donor,
-    })
+        sql: stmt.text,
+        params: stmt.params,
+    };
+    (statement, guarded)
 }
 
 /// A transplant into a scheme whose value depends on the login cannot work.
@@ -539,7 +612,7 @@ async fn transplant_writes(
     from: &str,
     force: bool,
     warnings: &mut Vec<String>,
-) -> Result<(Donor, Vec<(String, Option<&'static str>, Value, bool)>), OpError> {
+) -> Result<(Donor, Vec<Write>), OpError> {
     let found = resolve(s, from).await?;
     let donor = read_by_pk(s, &found.id)
         .await?
@@ -603,20 +676,19 @@ async fn transplant_writes(
     }
     let c = &s.connector;
     let value = donor.get("password").cloned().unwrap_or(Value::Null);
-    let mut writes = vec![(
-        c.columns.password.clone(),
+    let mut writes = vec![Write::secret(
+        &c.columns.password,
         Some("password"),
         value.clone(),
-        true,
     )];
     let mut copied = vec![(c.columns.password.clone(), c.columns.password.clone())];
     for col in &c.reset.copy_hash_to {
-        writes.push((col.clone(), None, value.clone(), true));
+        writes.push(Write::secret(col, None, value.clone()));
         copied.push((col.clone(), c.columns.password.clone()));
     }
     if let Some(salt_col) = &c.columns.salt {
         let salt = donor.get("salt").cloned().unwrap_or(Value::Null);
-        writes.push((salt_col.clone(), Some("salt"), salt, true));
+        writes.push(Write::secret(salt_col, Some("salt"), salt));
         copied.push((salt_col.clone(), salt_col.clone()));
     }
     if s.scheme.opaque_values() {
@@ -633,46 +705,6 @@ async fn transplant_writes(
         },
         writes,
     ))
-}
-
-pub(crate) async fn read_column(
-    s: &mut Session,
-    id: &Value,
-    column: &str,
-) -> Result<Value, OpError> {
-    let c = &s.connector;
-    let mut stmt = Stmt::new(s.backend.dialect());
-    let col = stmt.ident(column);
-    let table = stmt.ident(&c.table_name());
-    let id_col = stmt.ident(&c.columns.id);
-    let ph = stmt.bind(id.clone());
-    stmt.push(&format!("SELECT {col} FROM {table} WHERE {id_col} = {ph}"));
-    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
-    Ok(rows
-        .into_iter()
-        .next()
-        .and_then(|r| r.into_iter().next())
-        .unwrap_or(Value::Null))
-}
-
-/// Re-reads the written columns by primary key (inside the transaction).
-pub async fn read_columns(
-    s: &mut Session,
-    id: &Value,
-    columns: &[String],
-) -> Result<Option<Vec<Value>>, OpError> {
-    let c = &s.connector;
-    let mut stmt = Stmt::new(s.backend.dialect());
-    let cols: Vec<String> = columns.iter().map(|col| stmt.ident(col)).collect();
-    let table = stmt.ident(&c.table_name());
-    let id_col = stmt.ident(&c.columns.id);
-    let ph = stmt.bind(id.clone());
-    stmt.push(&format!(
-        "SELECT {} FROM {table} WHERE {id_col} = {ph}",
-        cols.join(", ")
-    ));
-    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
-    Ok(rows.into_iter().next())
 }
 
 #[cfg(test)]

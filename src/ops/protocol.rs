@@ -8,7 +8,8 @@ use serde_json::json;
 
 use std::time::Instant;
 
-use super::plan::{Action, Plan, read_columns, same_value};
+use super::account::read_columns;
+use super::plan::{Action, Plan, same_value};
 use super::{OpError, Session, account};
 use crate::backend::{BackendError, Value};
 use crate::journal::{EntryKind, Journal, NewEntry, Outcome};

@@ -3,6 +3,8 @@
 //! look up, plan, apply, ...). Results come back as messages tagged with the
 //! request id they answer; a result for any other id is stale and dropped.
 
+#![deny(clippy::disallowed_methods)]
+
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use zeroize::Zeroizing;
 

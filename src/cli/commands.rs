@@ -1,0 +1,292 @@
+//! One function per command: parse what is left of the arguments, call the
+//! use case in `ops`, confirm where a write needs it, render.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::{Cli, ConnectorsCommand, Report, WriteArgs, prompt, render};
+use crate::journal::Journal;
+use crate::ops::connect::{self, ConnectSpec};
+use crate::ops::write::{self, NewPassword, ResetFlags, WriteRequest};
+use crate::ops::{LookupFilter, OpError, Session, account, check, drill, posture, protocol};
+
+/// `--target` (or LOCKSMITH_TARGET), parsed, with its password resolved.
+fn target(cli: &Cli) -> Result<crate::backend::Target, OpError> {
+    let raw = cli.target.as_deref().ok_or_else(|| {
+        OpError::Usage(
+            "no target: pass --target mysql://user@host:port/database, postgres://user@host:port/database or mssql://user@host[\\INSTANCE]/database (or set LOCKSMITH_TARGET)"
+                .into(),
+        )
+    })?;
+    Ok(ConnectSpec::from_url(raw)?.target)
+}
+
+/// `--encoder PROGRAM` (or LOCKSMITH_ENCODER) with its `--encoder-arg`s.
+fn operator_encoder(cli: &Cli) -> Result<Option<Vec<String>>, OpError> {
+    match &cli.encoder {
+        None if !cli.encoder_arg.is_empty() => Err(OpError::Usage(
+            "--encoder-arg needs --encoder PROGRAM (or LOCKSMITH_ENCODER)".into(),
+        )),
+        None => Ok(None),
+        Some(p) if p.trim().is_empty() => Ok(None),
+        Some(p) => {
+            let mut command = vec![p.clone()];
+            command.extend(cli.encoder_arg.iter().cloned());
+            Ok(Some(command))
+        }
+    }
+}
+
+/// How this command connects: to `target` with the global flags.
+fn spec_for(cli: &Cli, target: crate::backend::Target) -> Result<ConnectSpec, OpError> {
+    let encoder = match operator_encoder(cli)? {
+        Some(command) => Some((connect::encoder_spec(command, "--encoder")?, "--encoder".into())),
+        None => None,
+    };
+    Ok(ConnectSpec {
+        target,
+        connector: cli.connector.clone(),
+        prefix: cli.prefix.clone(),
+        encoder,
+        prompt_on_denied: true,
+    })
+}
+
+pub(super) async fn session(cli: &Cli) -> Result<Session, OpError> {
+    let spec = spec_for(cli, target(cli)?)?;
+    connect::open_session(&spec, &connect::connectors()?).await
+}
+
+fn journal_paths(cli: &Cli) -> Result<(PathBuf, PathBuf), OpError> {
+    connect::journal_paths(cli.journal.as_deref())
+}
+
+pub(super) fn open_journal(cli: &Cli) -> Result<Journal, OpError> {
+    connect::open_journal(&journal_paths(cli)?)
+}
+
+/// A command that needs the session and nothing else; closes it after `f`.
+async fn with_session<T>(
+    cli: &Cli,
+    f: impl AsyncFnOnce(&mut Session) -> Result<T, OpError>,
+) -> Result<T, OpError> {
+    let mut s = session(cli).await?;
+    let out = f(&mut s).await;
+    s.close().await?;
+    out
+}
+
+/// The console: `locksmith` (profiles or --target) and `locksmith demo`.
+pub async fn console(cli: &Cli, demo: bool) -> Result<Report, OpError> {
+    use crate::tui::{self, ConsoleOptions, i18n::Lang, state::Profile};
+    let lang = Lang::detect(cli.lang.as_deref());
+    let usage = |e: &dyn std::fmt::Display| OpError::Usage(e.to_string());
+    let demo_env = match demo {
+        true => Some(crate::demo::Demo::create().map_err(|e| usage(&e))?),
+        false => None,
+    };
+    let opts = match &demo_env {
+        Some(d) => ConsoleOptions {
+            lang,
+            profiles: d.profiles(),
+            start: None,
+            connectors: crate::demo::connectors().map_err(|e| usage(&e))?,
+            journal: d.journal(),
+            demo: true,
+        },
+        None => {
+            let start = match &cli.target {
+                Some(raw) => {
+                    // Parse now so a bad URL is a usage error before the terminal switches.
+                    let t = crate::backend::Target::parse(raw).map_err(|e| usage(&e))?;
+                    Some(Profile {
+                        name: t.display(),
+                        target: raw.clone(),
+                        connector: cli.connector.clone(),
+                        prefix: cli.prefix.clone(),
+                        note: None,
+                        encoder: operator_encoder(cli)?,
+                    })
+                }
+                None => None,
+            };
+            ConsoleOptions {
+                lang,
+                profiles: tui::load_profiles(None).map_err(|e| usage(&e))?,
+                start,
+                connectors: connect::with_prefix(&connect::connectors()?, cli.prefix.as_deref())?,
+                journal: journal_paths(cli)?,
+                demo: false,
+            }
+        }
+    };
+    tui::run(opts).await.map_err(|e| usage(&e))?;
+    drop(demo_env);
+    Ok(Report::ok(String::new(), json!({})))
+}
+
+pub async fn lookup(cli: &Cli, filter: &LookupFilter) -> Result<Report, OpError> {
+    with_session(cli, async |s: &mut Session| {
+        let page = account::lookup(s, filter).await?;
+        Ok(render::lookup(s, &page, filter.offset))
+    })
+    .await
+}
+
+pub async fn show(cli: &Cli, who: &str) -> Result<Report, OpError> {
+    with_session(cli, async |s: &mut Session| {
+        let a = account::resolve(s, who).await?;
+        let summary = account::AccountSummary::of(s, &a);
+        Ok(render::show(s, &summary))
+    })
+    .await
+}
+
+/// `reset`'s request: a transplant with `--from`, else a new password
+/// (from stdin, or generated).
+pub fn reset_request(
+    who: &str,
+    flags: ResetFlags,
+    from: &Option<String>,
+    new_password_stdin: bool,
+) -> Result<WriteRequest, OpError> {
+    let account = who.to_string();
+    Ok(match from {
+        Some(donor) => WriteRequest::Transplant {
+            account,
+            donor: donor.clone(),
+            flags,
+        },
+        None => WriteRequest::Reset {
+            account,
+            password: match new_password_stdin {
+                true => NewPassword::Given(prompt::read_secret_line("new password")?),
+                false => NewPassword::Generate,
+            },
+            flags,
+        },
+    })
+}
+
+/// Every write: check the flags, open the journal (a dry run only borrows an
+/// existing one) and the session, `prepare`, show, confirm, `commit`, render.
+pub async fn write(cli: &Cli, request: WriteRequest, args: &WriteArgs) -> Result<Report, OpError> {
+    if args.reason.trim().is_empty() {
+        return Err(OpError::Usage(format!(
+            "--reason must say why {}",
+            request.why()
+        )));
+    }
+    if !args.dry_run && !args.yes && !prompt::interactive() {
+        return Err(OpError::Usage(
+            "writes without a terminal need --yes (or use --dry-run to see the plan)".into(),
+        ));
+    }
+    let paths = journal_paths(cli)?;
+    let mut journal = match args.dry_run {
+        true => connect::existing_journal(&paths),
+        false => Some(connect::open_journal(&paths)?),
+    };
+    let mut s = session(cli).await?;
+    let prepared = write::prepare(&mut s, journal.as_mut(), request, args.dry_run).await;
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            s.close().await?;
+            return Err(e);
+        }
+    };
+    let mut text = render::prepared(&s, &prepared);
+    let Some(j) = journal.as_mut().filter(|_| !args.dry_run && !prepared.nothing_to_do()) else {
+        s.close().await?;
+        return Ok(render::not_applied(text, &prepared, args.dry_run));
+    };
+    if !args.yes {
+        prompt::confirm(&text, prepared.login())?;
+        text.clear();
+    }
+    let applied = write::commit(&mut s, j, &prepared, &args.reason).await?;
+    s.close().await?;
+    Ok(render::committed(text, &prepared, &applied))
+}
+
+pub async fn calibrate(cli: &Cli, who: &str) -> Result<Report, OpError> {
+    let known = prompt::read_secret_line("known password")?;
+    let mut s = session(cli).await?;
+    let mut warnings = s.warnings.clone();
+    let mut journal = open_journal(cli)
+        .inspect_err(|e| warnings.push(format!("{e}; the calibration is not journaled")))
+        .ok();
+    let c = protocol::calibrate(&mut s, journal.as_mut(), who, &known).await;
+    s.close().await?;
+    Ok(render::calibration(&c?, &warnings))
+}
+
+pub struct DrillArgs<'a> {
+    pub account: Option<&'a str>,
+    pub report: Option<&'a Path>,
+    pub format: &'a str,
+    pub on_copy: Option<&'a str>,
+    pub dormant_days: i64,
+}
+
+/// `drill`: connect (to --on-copy when given, with the same connector,
+/// prefix and encoder), rehearse, report.
+pub async fn drill(cli: &Cli, args: &DrillArgs<'_>) -> Result<Report, OpError> {
+    // Refuse a bad format before anything runs.
+    drill::check_report_format(args.format)?;
+    let mut j = open_journal(cli)?;
+    let quiet = cli.json;
+    let mut progress = |t: &protocol::StepTime| {
+        if !quiet {
+            prompt::drill_step(t);
+        }
+    };
+    let mut timer = drill::Timer::new(&mut progress);
+    let target = match args.on_copy {
+        None => target(cli)?,
+        Some(url) => drill::copy_target(cli.target.as_deref(), url)?,
+    };
+    let spec = spec_for(cli, target)?;
+    let mut s = connect::open_session(&spec, &connect::connectors()?).await?;
+    timer.lap("connect");
+    let on_copy = args.on_copy.is_some();
+    let r = drill::run(&mut s, &mut j, args.account, on_copy, &mut timer, args.dormant_days).await;
+    s.close().await?;
+    let r = r?;
+    let body = drill::render_report(&r, args.format)?;
+    if let Some(path) = args.report {
+        drill::save_report(&r, path, &body)?;
+    }
+    Ok(render::drill(&r, args.report, body))
+}
+
+pub async fn check(cli: &Cli, dormant_days: i64) -> Result<Report, OpError> {
+    with_session(cli, async |s: &mut Session| {
+        let p = posture::check(s, dormant_days).await?;
+        Ok(render::posture(&p, &s.warnings))
+    })
+    .await
+}
+
+pub async fn connectors(cli: &Cli, command: &ConnectorsCommand) -> Result<Report, OpError> {
+    let all = connect::connectors()?;
+    match command {
+        ConnectorsCommand::List => Ok(render::connector_list(&all)),
+        ConnectorsCommand::Show { name } => {
+            let c = crate::connector::find(&all, name)?;
+            Ok(Report::ok(
+                render::connector_file(&c),
+                serde_json::to_value(&c).unwrap_or_default(),
+            ))
+        }
+        ConnectorsCommand::Check => {
+            // `check` looks for the tables under the install's prefix, like every other command.
+            let all = connect::with_prefix(&all, cli.prefix.as_deref())?;
+            let spec = spec_for(cli, target(cli)?)?;
+            let reports = check::check_target(&spec, &all).await?;
+            Ok(render::connector_checks(&reports))
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The command-line shell: clap arguments, a dispatcher whose arms call one
+//! use case each (`ops`), and text renderers (`render`). Terminal prompts
+//! live in `prompt`, the one place of the library allowed to write to the
+//! terminal itself; everything else returns a `Report` for `main` to print.
+
+mod audit;
+mod commands;
+mod prompt;
+mod render;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::ops::OpError;
+
+/// Exit codes (README "Exit codes").
+pub const EXIT_CHECK_FAILED: i32 = 8;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "locksmith",
+    version,
+    about = "Win back access to on-premises CRMs by working directly on their databases",
+    after_help = "The DB password comes from LOCKSMITH_DB_PASSWORD, ~/.my.cnf [client], or a no-echo prompt."
+)]
+pub struct Cli {
+    /// Target database, e.g. mysql://root@127.0.0.1:3306/crm, postgres://odoo@127.0.0.1:5432/odoo or mssql://sa@u8db\U8/UFSystem (no password here: use LOCKSMITH_DB_PASSWORD or SQLCMDPASSWORD)
+    #[arg(long, global = true, env = "LOCKSMITH_TARGET")]
+    pub target: Option<String>,
+    /// Connector name (see `connectors list`); detected from the schema when omitted
+    #[arg(long, global = true)]
+    pub connector: Option<String>,
+    /// Table prefix for vendors that allow renaming tables
+    #[arg(long, global = true)]
+    pub prefix: Option<String>,
+    /// Journal file (default: the user state dir); its HMAC key lives beside it as PATH.key
+    #[arg(long, global = true, env = "LOCKSMITH_JOURNAL")]
+    pub journal: Option<PathBuf>,
+    /// Print one JSON document instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// External encoder program: reads the password (one line) on stdin, prints the vendor's
+    /// stored value; replaces the connector's scheme (writes need `calibrate` first)
+    #[arg(long, global = true, env = "LOCKSMITH_ENCODER")]
+    pub encoder: Option<String>,
+    /// An argument for --encoder (repeat for several)
+    #[arg(long = "encoder-arg", global = true, allow_hyphen_values = true)]
+    pub encoder_arg: Vec<String>,
+    /// Console language: en or zh (default: from LC_ALL / LC_MESSAGES / LANG)
+    #[arg(long, global = true, value_parser = ["en", "zh"])]
+    pub lang: Option<String>,
+    /// Without a command: open the console (profile picker, or straight to --target)
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Open the console on an embedded demo database (SQLite in a temp dir; no server needed)
+    Demo,
+    /// Search accounts by login, name, email or phone (substring, matched literally)
+    Lookup {
+        query: Option<String>,
+        #[arg(long)]
+        admins: bool,
+        #[arg(long)]
+        locked: bool,
+        #[arg(long)]
+        disabled: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+    },
+    /// Every mapped field of one account (login or #ID), its scheme and the connector's notes
+    Show { account: String },
+    /// Reset a password in the vendor's format through the guarded write protocol
+    Reset {
+        account: String,
+        #[command(flatten)]
+        write: WriteArgs,
+        /// Read the new password from stdin instead of generating one
+        #[arg(long)]
+        new_password_stdin: bool,
+        /// Also write the connector's unlock values
+        #[arg(long)]
+        unlock: bool,
+        /// Make the vendor ask for a new password at next login, where it can
+        #[arg(long)]
+        must_change: bool,
+        /// Reset even when the stored value does not have the scheme's shape
+        #[arg(long)]
+        force: bool,
+        /// Transplant: copy this account's stored password value (and salt) instead of
+        /// hashing a new password; afterwards ACCOUNT accepts DONOR's password
+        #[arg(long, value_name = "DONOR", conflicts_with = "new_password_stdin")]
+        from: Option<String>,
+    },
+    /// Write the connector's unlock / enable values through the guarded write protocol
+    Unlock {
+        account: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Check that the scheme reproduces an account's stored value (known password on stdin)
+    Calibrate { account: String },
+    /// Break glass: restore the emergency admin in one guarded transaction (re-enable, undelete,
+    /// unlock, re-link the admin role, re-create the row from the connector's template, reset the
+    /// password — generated, shown once). Journaled as a break-glass entry that stays open until
+    /// `audit close ID --reason`.
+    RestoreAdmin {
+        /// The emergency admin's login or #ID (default: the connector's [emergency])
+        #[arg(long)]
+        account: Option<String>,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Break-glass entries still open; exits 8 while one is open longer than --max-open-hours
+    Status {
+        /// How long a break-glass entry may stay open
+        #[arg(long, env = "LOCKSMITH_MAX_OPEN_HOURS", default_value_t = 24)]
+        max_open_hours: u64,
+    },
+    /// Rehearse the emergency-admin recovery on the target: apply, verify, ROLL BACK, time each step
+    Drill {
+        /// The emergency admin's login or #ID (default: the connector's [emergency])
+        #[arg(long)]
+        account: Option<String>,
+        /// Write the report to this file (default: print it)
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Report format: md or json
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// Run on this restored copy of the database instead of --target (needed for MyISAM tables)
+        #[arg(long)]
+        on_copy: Option<String>,
+        /// Admins without a login for longer are reported as dormant
+        #[arg(long, default_value_t = 90)]
+        dormant_days: i64,
+    },
+    /// The access posture: admins, emergency admin, default passwords, legacy formats (exit 8 on a failure)
+    Check {
+        /// Admins without a login for longer are reported as dormant
+        #[arg(long, default_value_t = 90)]
+        dormant_days: i64,
+    },
+    /// Read and verify the journal
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Shipped and local connectors
+    Connectors {
+        #[command(subcommand)]
+        command: ConnectorsCommand,
+    },
+    /// Password value tools
+    Hash {
+        #[command(subcommand)]
+        command: HashCommand,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct WriteArgs {
+    /// Why: recorded in the journal (required)
+    #[arg(long)]
+    pub reason: String,
+    /// Print the plan and write nothing, not even the journal
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required without a terminal)
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    List {
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    Show {
+        id: i64,
+    },
+    /// Check the hash chain; with --checkpoint COUNT:HASH also detect a truncated tail
+    Verify {
+        #[arg(long)]
+        checkpoint: Option<String>,
+    },
+    /// Print the entry count and head hash to keep somewhere off this machine
+    Checkpoint,
+    /// Close a break-glass entry (restore-admin) once the emergency is over
+    Close {
+        id: i64,
+        /// What was done after the emergency (password rotated, account sealed again…)
+        #[arg(long)]
+        reason: String,
+    },
+    /// Settle intents without an outcome (crash, lost connection at commit) by reading the --target rows
+    Reconcile,
+    Export {
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConnectorsCommand {
+    List,
+    Show {
+        name: String,
+    },
+    /// Validate connectors against the --target database
+    Check,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HashCommand {
+    /// List the formats a stored value could be
+    Detect { value: String },
+}
+
+/// A finished command: what to print and the exit code.
+pub struct Report {
+    pub text: String,
+    pub json: serde_json::Value,
+    pub code: i32,
+}
+
+impl Report {
+    fn ok(text: String, json: serde_json::Value) -> Report {
+        Report {
+            text,
+            json,
+            code: 0,
+        }
+    }
+
+    /// Exit 8 (a check failed) unless `ok`.
+    fn checked(text: String, json: serde_json::Value, ok: bool) -> Report {
+        Report {
+            text,
+            json,
+            code: if ok { 0 } else { EXIT_CHECK_FAILED },
+        }
+    }
+}
+
+/// The dispatcher: each arm hands its arguments to one command function.
+pub async fn run(cli: Cli) -> Result<Report, OpError> {
+    let Some(command) = &cli.command else {
+        return commands::console(&cli, false).await;
+    };
+    match command {
+        Command::Demo => commands::console(&cli, true).await,
+        Command::Lookup {
+            query,
+            admins,
+            locked,
+            disabled,
+            limit,
+            offset,
+        } => {
+            let filter = crate::ops::LookupFilter {
+                query: query.clone(),
+                admins: *admins,
+                locked: *locked,
+                disabled: *disabled,
+                limit: (*limit).clamp(1, 10_000),
+                offset: *offset,
+            };
+            commands::lookup(&cli, &filter).await
+        }
+        Command::Show { account } => commands::show(&cli, account).await,
+        Command::Reset {
+            account,
+            write,
+            new_password_stdin,
+            unlock,
+            must_change,
+            force,
+            from,
+        } => {
+            let flags = crate::ops::write::ResetFlags {
+                unlock: *unlock,
+                must_change: *must_change,
+                force: *force,
+            };
+            let request = commands::reset_request(account, flags, from, *new_password_stdin)?;
+            commands::write(&cli, request, write).await
+        }
+        Command::Unlock { account, write } => {
+            let request = crate::ops::write::WriteRequest::Unlock {
+                account: account.clone(),
+            };
+            commands::write(&cli, request, write).await
+        }
+        Command::RestoreAdmin { account, write } => {
+            let request = crate::ops::write::WriteRequest::RestoreAdmin {
+                account: account.clone(),
+            };
+            commands::write(&cli, request, write).await
+        }
+        Command::Calibrate { account } => commands::calibrate(&cli, account).await,
+        Command::Audit { command } => audit::run(&cli, command).await,
+        Command::Status { max_open_hours } => audit::status(&cli, *max_open_hours),
+        Command::Drill {
+            account,
+            report,
+            format,
+            on_copy,
+            dormant_days,
+        } => {
+            let args = commands::DrillArgs {
+                account: account.as_deref(),
+                report: report.as_deref(),
+                format,
+                on_copy: on_copy.as_deref(),
+                dormant_days: *dormant_days,
+            };
+            commands::drill(&cli, &args).await
+        }
+        Command::Check { dormant_days } => commands::check(&cli, *dormant_days).await,
+        Command::Connectors { command } => commands::connectors(&cli, command).await,
+        Command::Hash {
+            command: HashCommand::Detect { value },
+        } => Ok(render::detected(value)),
+    }
+}
+

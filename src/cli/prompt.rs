@@ -1,0 +1,60 @@
+//! The terminal prompts of the CLI: a no-echo secret, the type-the-login
+//! confirmation, a drill's live progress. The one place in the library that
+//! writes to the terminal itself (`main` prints everything else).
+#![allow(clippy::print_stderr)]
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::ops::OpError;
+use crate::ops::protocol::StepTime;
+use crate::secret::Password;
+
+/// Both ends are a terminal: the operator can confirm by typing.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// One line from stdin, without its line ending. Never echoed anywhere.
+pub fn read_secret_line(what: &str) -> Result<Password, OpError> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let pw = rpassword::prompt_password(format!("{what} (not echoed): "))
+            .map_err(|e| OpError::Usage(format!("cannot read {what}: {e}")))?;
+        return Ok(Password::new(pw));
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| OpError::Usage(format!("cannot read {what} from stdin: {e}")))?;
+    let trimmed = line.trim_end_matches(['\n', '\r']).to_string();
+    zeroize::Zeroize::zeroize(&mut line);
+    if trimmed.is_empty() {
+        return Err(OpError::Usage(format!("{what} on stdin is empty")));
+    }
+    Ok(Password::new(trimmed))
+}
+
+/// Shows the plan on stderr and asks the operator to type the login.
+pub fn confirm(plan_text: &str, login: &str) -> Result<(), OpError> {
+    eprint!("{plan_text}");
+    eprint!("Type the login `{login}` to apply this plan: ");
+    let _ = std::io::stderr().flush();
+    let mut typed = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut typed)
+        .map_err(|e| OpError::Usage(format!("cannot read the confirmation: {e}")))?;
+    if typed.trim_end_matches(['\n', '\r']) == login {
+        Ok(())
+    } else {
+        Err(OpError::Refused(
+            "the typed login does not match; nothing was written".into(),
+        ))
+    }
+}
+
+/// A drill step as it ends (long runs show progress).
+pub fn drill_step(t: &StepTime) {
+    eprintln!("drill: {:<48} {:>9.1} ms", t.step, t.millis);
+}

@@ -1,0 +1,124 @@
+//! Opening what every use case works on: the session (target + connector +
+//! scheme + the operator's encoder) and the journal. The CLI, the console,
+//! `drill --on-copy` and `connectors check` all come through here.
+
+use std::path::{Path, PathBuf};
+
+use super::{OpError, Session};
+use crate::backend::{self, Backend, BackendError, Target};
+use crate::connector::{self, Connector};
+use crate::journal::Journal;
+use crate::schemes::external::EncoderSpec;
+
+/// How to reach a target, as a shell collected it (flags, a profile, a form).
+#[derive(Debug, Clone)]
+pub struct ConnectSpec {
+    /// Parsed, with the DB password filled in (or not) by the shell.
+    pub target: Target,
+    /// A connector name; detected from the schema when `None`.
+    pub connector: Option<String>,
+    /// Table prefix for vendors that rename tables (`--prefix`, a profile's `prefix`).
+    pub prefix: Option<String>,
+    /// The operator's external encoder and who configured it ("--encoder", "profile `x`").
+    pub encoder: Option<(EncoderSpec, String)>,
+    /// Ask on the terminal (no echo) when the server denies access and no password was given.
+    /// The console leaves this off: its form has a password field.
+    pub prompt_on_denied: bool,
+}
+
+impl ConnectSpec {
+    /// A spec from a target URL: the password from the environment or `~/.my.cnf`.
+    pub fn from_url(raw: &str) -> Result<ConnectSpec, OpError> {
+        let mut target = Target::parse(raw).map_err(|e| OpError::Usage(e.to_string()))?;
+        target.resolve_password();
+        Ok(ConnectSpec {
+            target,
+            connector: None,
+            prefix: None,
+            encoder: None,
+            prompt_on_denied: false,
+        })
+    }
+}
+
+/// The operator's encoder from a program and its arguments (`--encoder` +
+/// `--encoder-arg`, a profile's `encoder = [...]`), validated.
+pub fn encoder_spec(command: Vec<String>, origin: &str) -> Result<EncoderSpec, OpError> {
+    let spec = EncoderSpec {
+        command,
+        bound_to_login: false,
+    };
+    spec.validate()
+        .map_err(|m| OpError::Usage(format!("{origin}: {m}")))?;
+    Ok(spec)
+}
+
+/// Shipped connectors plus the operator's own (`<config>/locksmith/connectors`).
+pub fn connectors() -> Result<Vec<Connector>, OpError> {
+    Ok(connector::load_all(connector::user_dir().as_deref())?)
+}
+
+/// Every connector with the install's table prefix applied.
+pub fn with_prefix(all: &[Connector], prefix: Option<&str>) -> Result<Vec<Connector>, OpError> {
+    match prefix {
+        None => Ok(all.to_vec()),
+        Some(p) => Ok(all
+            .iter()
+            .map(|c| c.clone().with_prefix(p))
+            .collect::<Result<_, _>>()?),
+    }
+}
+
+/// Connects to the target. An "access denied" without a password asks once
+/// (when the spec allows it) and retries with what was typed.
+pub async fn open_backend(spec: &ConnectSpec) -> Result<(Box<dyn Backend>, Target), OpError> {
+    let mut target = spec.target.clone();
+    let first = backend::connect(&target).await;
+    let denied = matches!(&first,
+        Err(BackendError::Connect { reason, .. }) if reason.starts_with("access denied"));
+    if denied && spec.prompt_on_denied && target.password.is_none() && target.prompt_password() {
+        let retried = backend::connect(&target).await?;
+        return Ok((retried, target));
+    }
+    Ok((first?, target))
+}
+
+/// Connects, picks the connector (named or detected, with the table prefix)
+/// and swaps in the operator's encoder.
+pub async fn open_session(spec: &ConnectSpec, all: &[Connector]) -> Result<Session, OpError> {
+    let all = with_prefix(all, spec.prefix.as_deref())?;
+    let (backend, target) = open_backend(spec).await?;
+    let mut s = Session::on_backend(backend, &target, spec.connector.as_deref(), &all).await?;
+    if let Some((encoder, origin)) = &spec.encoder {
+        s.set_encoder(encoder.clone(), origin)?;
+    }
+    Ok(s)
+}
+
+/// The journal file and its HMAC key: `PATH` and `PATH.key`, or the default
+/// location in the user's state dir.
+pub fn journal_paths(explicit: Option<&Path>) -> Result<(PathBuf, PathBuf), OpError> {
+    match explicit {
+        Some(p) => {
+            let mut key = p.to_path_buf().into_os_string();
+            key.push(".key");
+            Ok((p.to_path_buf(), PathBuf::from(key)))
+        }
+        None => Journal::default_paths().map_err(OpError::Journal),
+    }
+}
+
+/// Opens (creating when missing) the journal. A write without one is refused.
+pub fn open_journal(paths: &(PathBuf, PathBuf)) -> Result<Journal, OpError> {
+    Journal::open(&paths.0, &paths.1).map_err(OpError::Journal)
+}
+
+/// The journal for a dry run: an existing one only (for its fingerprint key);
+/// a dry run creates nothing.
+pub fn existing_journal(paths: &(PathBuf, PathBuf)) -> Option<Journal> {
+    if paths.0.exists() {
+        Journal::open(&paths.0, &paths.1).ok()
+    } else {
+        None
+    }
+}

@@ -1,0 +1,236 @@
+//! The write use cases, once for every shell: `prepare` a request (settle
+//! open intents, generate the password, build the plan, and find every
+//! refusal that can be known before the operator confirms), then `commit` it
+//! through the one write path. A shell calls `prepare`, shows the plan,
+//! confirms, calls `commit` and renders; it holds no sequence of its own.
+
+use super::emergency::{self, Diagnosis, Problem};
+use super::plan::{self, Action, Plan, PlanOptions, PlanView};
+use super::{OpError, Session, protocol};
+use crate::journal::Journal;
+use crate::secret::Password;
+
+/// Length of every generated password (OS CSPRNG).
+pub const GENERATED_LENGTH: usize = 20;
+
+/// Where a reset's new password comes from.
+pub enum NewPassword {
+    /// From the OS CSPRNG, shown once after the commit.
+    Generate,
+    /// Typed or piped by the operator (`--new-password-stdin`).
+    Given(Password),
+}
+
+/// The reset switches the CLI and the console share.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ResetFlags {
+    /// Also write the connector's unlock values.
+    pub unlock: bool,
+    /// Make the vendor ask for a new password at next login, where it can.
+    pub must_change: bool,
+    /// Reset even when the stored value does not have the scheme's shape.
+    pub force: bool,
+}
+
+/// One write an operator asks for.
+pub enum WriteRequest {
+    Reset {
+        account: String,
+        password: NewPassword,
+        flags: ResetFlags,
+    },
+    /// Copy `donor`'s stored password value into `account` (`reset --from`).
+    Transplant {
+        account: String,
+        donor: String,
+        flags: ResetFlags,
+    },
+    Unlock {
+        account: String,
+    },
+    /// Break glass: the emergency admin, `account` when given (else the
+    /// connector's declared one).
+    RestoreAdmin {
+        account: Option<String>,
+    },
+}
+
+impl WriteRequest {
+    /// What the write is for, in `--reason must say why …`.
+    pub fn why(&self) -> &'static str {
+        match self {
+            WriteRequest::RestoreAdmin { .. } => "the emergency admin is restored",
+            _ => "this write is made",
+        }
+    }
+}
+
+/// A planned write, every refusal known before confirmation already raised.
+pub struct Prepared {
+    /// The plan; its statements hold the new hash: never print them.
+    pub plan: Plan,
+    /// What the operator sees: SQL with placeholders, fingerprints, warnings.
+    pub view: PlanView,
+    /// Intents earlier runs left open, settled before planning.
+    pub notes: Vec<String>,
+    /// restore-admin: where the emergency admin is and what is wrong with it.
+    pub diagnosis: Option<Diagnosis>,
+    /// The password was generated here: show it once after the commit.
+    pub generated: bool,
+    /// Dry run: what a real run would refuse (an uncalibrated encoder).
+    pub refused_for_real: Option<String>,
+}
+
+impl Prepared {
+    pub fn nothing_to_do(&self) -> bool {
+        self.plan.nothing_to_do()
+    }
+
+    /// The login the operator types to confirm.
+    pub fn login(&self) -> &str {
+        &self.plan.account.login
+    }
+
+    pub fn problems(&self) -> &[Problem] {
+        self.diagnosis.as_ref().map_or(&[], |d| &d.problems)
+    }
+
+    pub fn donor_label(&self) -> Option<String> {
+        self.plan.donor.as_ref().map(|d| d.account.label())
+    }
+
+    /// The password to show once: only a generated one.
+    pub fn shown_password(&self) -> Option<&Password> {
+        self.plan.new_password.as_ref().filter(|_| self.generated)
+    }
+}
+
+/// A generated password, or the refusal to write without one.
+pub fn generate_password() -> Result<Password, OpError> {
+    Password::generate(GENERATED_LENGTH).map_err(|e| OpError::Refused(e.to_string()))
+}
+
+/// The connector's declared emergency admin when it has one and the shell
+/// prefers it (the console's Emergency and Drill screens), else `account`.
+pub fn emergency_account(
+    s: &Session,
+    account: Option<String>,
+    prefer_declared: bool,
+) -> Option<String> {
+    if prefer_declared && s.connector.emergency.declared() {
+        None
+    } else {
+        account
+    }
+}
+
+/// Plans a write. A real run (`dry_run` false) needs the journal and settles
+/// this target's open intents first; a dry run writes nothing, not even that.
+pub async fn prepare(
+    s: &mut Session,
+    mut journal: Option<&mut Journal>,
+    request: WriteRequest,
+    dry_run: bool,
+) -> Result<Prepared, OpError> {
+    let mut notes = Vec::new();
+    if !dry_run {
+        let j = journal.as_deref_mut().ok_or_else(journal_missing)?;
+        for r in protocol::reconcile(s, j).await? {
+            notes.push(r.note());
+        }
+    }
+    let (plan, diagnosis, generated) = build(s, request).await?;
+    let view = match journal.as_deref() {
+        Some(j) => plan.view(&|d: &str, b: &[u8]| j.fingerprint(d, b)),
+        None => plan.view(&|_: &str, _: &[u8]| "hmac-sha256:(no journal key yet)".to_string()),
+    };
+    let mut refused_for_real = None;
+    // An uncalibrated encoder is refused here, before the operator confirms
+    // (`protocol::apply` checks again, as the write path's own guard).
+    if let (Some(j), Some(_)) = (journal, &plan.new_password)
+        && !plan.nothing_to_do()
+        && let Err(e) = protocol::encoder_gate(s, j)
+    {
+        if !dry_run {
+            return Err(e);
+        }
+        refused_for_real = Some(e.to_string());
+    }
+    Ok(Prepared {
+        plan,
+        view,
+        notes,
+        diagnosis,
+        generated,
+        refused_for_real,
+    })
+}
+
+async fn build(
+    s: &mut Session,
+    request: WriteRequest,
+) -> Result<(Plan, Option<Diagnosis>, bool), OpError> {
+    let options = |flags: ResetFlags, donor: Option<String>| PlanOptions {
+        unlock: flags.unlock,
+        must_change: flags.must_change,
+        force: flags.force,
+        donor,
+        ..PlanOptions::default()
+    };
+    match request {
+        WriteRequest::Reset {
+            account,
+            password,
+            flags,
+        } => {
+            let (password, generated) = match password {
+                NewPassword::Generate => (generate_password()?, true),
+                NewPassword::Given(p) => (p, false),
+            };
+            let opts = options(flags, None);
+            let plan = plan::build(s, &account, Action::Reset, Some(password), &opts).await?;
+            Ok((plan, None, generated))
+        }
+        WriteRequest::Transplant {
+            account,
+            donor,
+            flags,
+        } => {
+            let opts = options(flags, Some(donor));
+            let plan = plan::build(s, &account, Action::Reset, None, &opts).await?;
+            Ok((plan, None, false))
+        }
+        WriteRequest::Unlock { account } => {
+            let opts = PlanOptions::default();
+            let plan = plan::build(s, &account, Action::Unlock, None, &opts).await?;
+            Ok((plan, None, false))
+        }
+        WriteRequest::RestoreAdmin { account } => {
+            let diag = emergency::locate(s, account.as_deref()).await?;
+            let plan = emergency::plan_restore(s, &diag, generate_password()?).await?;
+            Ok((plan, Some(diag), true))
+        }
+    }
+}
+
+/// Applies a prepared write through the one write path (intent, guarded
+/// transaction, verify, commit, outcome). restore-admin is journaled as an
+/// open break-glass entry there.
+pub async fn commit(
+    s: &mut Session,
+    journal: &mut Journal,
+    prepared: &Prepared,
+    reason: &str,
+) -> Result<protocol::Applied, OpError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(OpError::Usage(
+            "a write needs a reason: say why it is made (it is journaled)".into(),
+        ));
+    }
+    protocol::apply(s, journal, &prepared.plan, reason).await
+}
+
+fn journal_missing() -> OpError {
+    OpError::Usage("internal: a write was prepared without its journal".into())
+}
