@@ -41,7 +41,10 @@ fn operator_encoder(cli: &Cli) -> Result<Option<Vec<String>>, OpError> {
 /// How this command connects: to `target` with the global flags.
 fn spec_for(cli: &Cli, target: crate::backend::Target) -> Result<ConnectSpec, OpError> {
     let encoder = match operator_encoder(cli)? {
-        Some(command) => Some((connect::encoder_spec(command, "--encoder")?, "--encoder".into())),
+        Some(command) => Some((
+            connect::encoder_spec(command, "--encoder")?,
+            "--encoder".into(),
+        )),
         None => None,
     };
     Ok(ConnectSpec {
@@ -198,7 +201,10 @@ pub async fn write(cli: &Cli, request: WriteRequest, args: &WriteArgs) -> Result
         }
     };
     let mut text = render::prepared(&s, &prepared);
-    let Some(j) = journal.as_mut().filter(|_| !args.dry_run && !prepared.nothing_to_do()) else {
+    let Some(j) = journal
+        .as_mut()
+        .filter(|_| !args.dry_run && !prepared.nothing_to_do())
+    else {
         s.close().await?;
         return Ok(render::not_applied(text, &prepared, args.dry_run));
     };
@@ -252,7 +258,15 @@ pub async fn drill(cli: &Cli, args: &DrillArgs<'_>) -> Result<Report, OpError> {
     let mut s = connect::open_session(&spec, &connect::connectors()?).await?;
     timer.lap("connect");
     let on_copy = args.on_copy.is_some();
-    let r = drill::run(&mut s, &mut j, args.account, on_copy, &mut timer, args.dormant_days).await;
+    let r = drill::run(
+        &mut s,
+        &mut j,
+        args.account,
+        on_copy,
+        &mut timer,
+        args.dormant_days,
+    )
+    .await;
     s.close().await?;
     let r = r?;
     let body = drill::render_report(&r, args.format)?;

@@ -330,4 +330,3 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
         } => Ok(render::detected(value)),
     }
 }
-

@@ -303,7 +303,13 @@ pub async fn build(
         let password = new_password
             .as_ref()
             .ok_or_else(|| OpError::Usage("reset needs a new password".into()))?;
-        writes.extend(password_writes(s, &before, password, opts.force, &mut warnings)?);
+        writes.extend(password_writes(
+            s,
+            &before,
+            password,
+            opts.force,
+            &mut warnings,
+        )?);
     }
     writes.extend(setting_writes(s, action, opts, &mut warnings).await?);
     if action != Action::Reset || opts.unlock {

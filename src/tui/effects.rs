@@ -197,11 +197,11 @@ impl Runner {
                     flags: ResetFlags::default(),
                 },
             }),
-            Effect::PlanRestore { req, account } => self.prepare(req, move |s| {
-                WriteRequest::RestoreAdmin {
+            Effect::PlanRestore { req, account } => {
+                self.prepare(req, move |s| WriteRequest::RestoreAdmin {
                     account: write::emergency_account(s, account, true),
-                }
-            }),
+                })
+            }
             // The same request as the CLI's `reset --from`: it resolves the donor
             // and refuses (before any journal entry) what cannot work.
             Effect::PlanTransplant {
@@ -218,9 +218,11 @@ impl Runner {
             }
             Effect::Apply { req, token, reason } => self.commit(req, token, reason),
             Effect::LoadJournal { req } => {
-                self.spawn(req, async |h: Handles| h.with_journal(journal_view).await, move |view| {
-                    Msg::JournalLoaded { req, view }
-                });
+                self.spawn(
+                    req,
+                    async |h: Handles| h.with_journal(journal_view).await,
+                    move |view| Msg::JournalLoaded { req, view },
+                );
             }
             Effect::Drill { req, account } => self.drill(req, account),
             Effect::Copy(_) => {

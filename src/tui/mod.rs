@@ -7,6 +7,7 @@
 
 pub mod effects;
 pub mod i18n;
+pub mod keys;
 pub mod profiles;
 pub mod state;
 pub mod text;

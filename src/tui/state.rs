@@ -9,6 +9,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use zeroize::Zeroizing;
 
 use super::i18n::Lang;
+use super::keys::{self, Command, Context};
 use crate::ops::AccountState;
 use crate::ops::emergency::Problem;
 use crate::ops::plan::{Action, PlanView};
@@ -470,22 +471,6 @@ pub enum Effect {
     Copy(Password),
 }
 
-fn is_char(k: &KeyEvent, c: char) -> bool {
-    k.code == KeyCode::Char(c) && !k.modifiers.contains(KeyModifiers::CONTROL)
-}
-
-fn typed_char(k: &KeyEvent) -> Option<char> {
-    match k.code {
-        KeyCode::Char(c)
-            if !k.modifiers.contains(KeyModifiers::CONTROL)
-                && !k.modifiers.contains(KeyModifiers::ALT) =>
-        {
-            Some(c)
-        }
-        _ => None,
-    }
-}
-
 impl AppState {
     pub fn new(lang: Lang, profiles: Vec<Profile>, connectors: Vec<String>) -> AppState {
         AppState {
@@ -660,11 +645,7 @@ impl AppState {
 
     /// A text field is focused: printable keys type instead of acting.
     pub fn typing(&self) -> bool {
-        match self.screen {
-            Screen::Form | Screen::Confirm | Screen::Calibrate | Screen::Transplant => true,
-            Screen::Accounts => self.searching,
-            _ => false,
-        }
+        Context::of(self).typing()
     }
 }
 
@@ -828,7 +809,9 @@ fn key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
         s.help = false;
         return vec![];
     }
-    if k.code == KeyCode::F(1) || (is_char(&k, '?') && !s.typing()) {
+    let ctx = Context::of(s);
+    let command = keys::binding(ctx, &k).map(|b| b.command);
+    if command == Some(Command::Help) {
         s.help = true;
         return vec![];
     }
@@ -843,7 +826,7 @@ fn key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
             return vec![];
         }
         // While a write runs nothing else may start; reads may be superseded by typing.
-        if !(busy.cancellable && s.screen == Screen::Accounts && s.searching) {
+        if !(busy.cancellable && ctx == Context::Search) {
             return vec![];
         }
     }
@@ -851,36 +834,108 @@ fn key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
     if k.code != KeyCode::Enter {
         s.error = None;
     }
-    match s.screen {
-        Screen::Connect => connect_key(s, k),
-        Screen::Form => form_key(s, k),
-        Screen::Accounts => accounts_key(s, k),
-        Screen::Detail => detail_key(s, k),
-        Screen::Plan => plan_key(s, k),
-        Screen::Confirm => confirm_key(s, k),
-        Screen::Result => result_key(s, k),
-        Screen::Calibrate => calibrate_key(s, k),
-        Screen::Journal => journal_key(s, k),
-        Screen::Drill => drill_key(s, k),
-        Screen::Transplant => transplant_key(s, k),
+    match command {
+        Some(command) => run(s, ctx, command, &k),
+        None => vec![],
     }
 }
 
-fn up_down(k: &KeyEvent, sel: &mut usize, len: usize) -> bool {
+/// Carries out a command from the key table.
+fn run(s: &mut AppState, ctx: Context, command: Command, k: &KeyEvent) -> Vec<Effect> {
+    match command {
+        Command::Help => {
+            s.help = true;
+            vec![]
+        }
+        Command::Quit => {
+            s.result = None;
+            s.quit = true;
+            vec![]
+        }
+        Command::Move => {
+            move_selection(s, ctx, k);
+            vec![]
+        }
+        Command::Type | Command::Erase => edit_text(s, ctx, command, k),
+        Command::Connect if ctx == Context::Form => connect_form(s),
+        Command::Connect => match s.profiles.get(s.profile_sel).cloned() {
+            Some(p) => connect_profile(s, p, None),
+            None => vec![],
+        },
+        Command::NewConnection => {
+            if let Some(p) = s.profiles.get(s.profile_sel) {
+                s.form.url = p.target.clone();
+            }
+            s.form.focus = 0;
+            s.screen = Screen::Form;
+            vec![]
+        }
+        Command::Field | Command::ChangeOption => move_field(s, ctx, command, k),
+        Command::Search | Command::LeaveSearch => {
+            s.searching = command == Command::Search;
+            vec![]
+        }
+        Command::Details => details(s),
+        Command::Reset => s.start_action(Action::Reset),
+        Command::Unlock => s.start_action(Action::Unlock),
+        Command::Calibrate => s.start_calibrate(),
+        Command::Emergency => s.start_emergency(),
+        Command::Drill | Command::DrillAgain => s.start_drill(),
+        Command::Transplant => s.start_transplant(),
+        Command::Filter => filter(s, k),
+        Command::Page => page(s, k),
+        Command::Journal => s.open_journal(),
+        Command::Reload => {
+            let req = s.start("busy.journal", true);
+            vec![Effect::LoadJournal { req }]
+        }
+        Command::Disconnect => disconnect(s),
+        Command::Back => back(s, ctx),
+        Command::PlanTransplant => plan_transplant(s),
+        Command::Continue => {
+            if s.plan.as_ref().is_some_and(|p| !p.nothing_to_do) {
+                s.confirm = ConfirmInput::default();
+                s.screen = Screen::Confirm;
+            }
+            vec![]
+        }
+        Command::Scroll => {
+            if let Some(p) = s.plan.as_mut() {
+                p.scroll = match k.code {
+                    KeyCode::Up => p.scroll.saturating_sub(1),
+                    _ => p.scroll.saturating_add(1),
+                };
+            }
+            vec![]
+        }
+        Command::Apply => apply(s),
+        Command::Copy => copy(s),
+        Command::Done => s.leave_result(),
+        Command::Check => check_known(s),
+    }
+}
+
+fn up_down(k: &KeyEvent, sel: &mut usize, len: usize) {
     match k.code {
-        KeyCode::Up => *sel = sel.saturating_sub(1),
-        KeyCode::Char('k') if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-            *sel = sel.saturating_sub(1)
-        }
-        KeyCode::Down => *sel = (*sel + 1).min(len.saturating_sub(1)),
-        KeyCode::Char('j') if !k.modifiers.contains(KeyModifiers::CONTROL) => {
-            *sel = (*sel + 1).min(len.saturating_sub(1))
-        }
+        KeyCode::Up | KeyCode::Char('k') => *sel = sel.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') => *sel = (*sel + 1).min(len.saturating_sub(1)),
         KeyCode::Home => *sel = 0,
         KeyCode::End => *sel = len.saturating_sub(1),
-        _ => return false,
+        _ => {}
     }
-    true
+}
+
+/// ↑↓ (j k Home End) in the profile list, the accounts table or the journal.
+fn move_selection(s: &mut AppState, ctx: Context, k: &KeyEvent) {
+    match ctx {
+        Context::Connect => up_down(k, &mut s.profile_sel, s.profiles.len()),
+        Context::Accounts => up_down(k, &mut s.selected, s.rows.len()),
+        Context::Journal => {
+            let len = s.journal.as_ref().map_or(0, |j| j.entries.len());
+            up_down(k, &mut s.journal_sel, len);
+        }
+        _ => {}
+    }
 }
 
 fn connect_profile(
@@ -896,469 +951,267 @@ fn connect_profile(
     }]
 }
 
-fn connect_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
-    let len = s.profiles.len();
-    if up_down(&k, &mut s.profile_sel, len) {
-        return vec![];
-    }
-    match k.code {
-        KeyCode::Enter => match s.profiles.get(s.profile_sel).cloned() {
-            Some(p) => connect_profile(s, p, None),
-            None => vec![],
-        },
-        KeyCode::Char('n') | KeyCode::F(2) => {
-            if let Some(p) = s.profiles.get(s.profile_sel) {
-                s.form.url = p.target.clone();
-            }
-            s.form.focus = 0;
-            s.screen = Screen::Form;
-            vec![]
-        }
-        KeyCode::Char('q') | KeyCode::Esc | KeyCode::F(10) => {
-            s.quit = true;
-            vec![]
-        }
-        _ => vec![],
-    }
+/// Enter on the connection form: connect with what it holds.
+fn connect_form(s: &mut AppState) -> Vec<Effect> {
+    let f = &s.form;
+    let profile = Profile {
+        name: String::new(),
+        target: f.target_url(),
+        connector: f.connector_name(),
+        prefix: None,
+        note: None,
+        encoder: None,
+    };
+    let password = match f.password.is_empty() {
+        true => None,
+        false => Some(f.password.clone()),
+    };
+    connect_profile(s, profile, password)
 }
 
-fn form_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
+/// Tab / Shift-Tab between fields; ←→ Space cycle the form's options (Space
+/// types a space in a text field).
+fn move_field(s: &mut AppState, ctx: Context, command: Command, k: &KeyEvent) -> Vec<Effect> {
+    if ctx == Context::Confirm {
+        s.confirm.focus = 1 - s.confirm.focus.min(1);
+        return vec![];
+    }
     let f = &mut s.form;
-    match k.code {
-        KeyCode::Esc => {
-            if s.profiles.is_empty() {
-                s.quit = true;
-            } else {
-                s.screen = Screen::Connect;
+    match command {
+        Command::Field if matches!(k.code, KeyCode::BackTab | KeyCode::Up) => {
+            f.focus = (f.focus + FORM_FIELDS - 1) % FORM_FIELDS
+        }
+        Command::Field => f.focus = (f.focus + 1) % FORM_FIELDS,
+        _ if !matches!(f.focus, 2 | 4 | 5) => {
+            if k.code == KeyCode::Char(' ') {
+                return edit_text(s, ctx, Command::Type, k);
             }
-            vec![]
         }
-        KeyCode::F(10) => {
-            s.quit = true;
-            vec![]
-        }
-        KeyCode::Tab | KeyCode::Down => {
-            f.focus = (f.focus + 1) % FORM_FIELDS;
-            vec![]
-        }
-        KeyCode::BackTab | KeyCode::Up => {
-            f.focus = (f.focus + FORM_FIELDS - 1) % FORM_FIELDS;
-            vec![]
-        }
-        KeyCode::Enter => {
-            let profile = Profile {
-                name: String::new(),
-                target: f.target_url(),
-                connector: f.connector_name(),
-                prefix: None,
-                note: None,
-                encoder: None,
-            };
-            let password = if f.password.is_empty() {
-                None
-            } else {
-                Some(f.password.clone())
-            };
-            connect_profile(s, profile, password)
-        }
-        KeyCode::Left | KeyCode::Right | KeyCode::Char(' ') if matches!(f.focus, 2 | 4 | 5) => {
+        _ => {
             let back = k.code == KeyCode::Left;
             match f.focus {
-                2 => {
-                    f.tls = if back {
-                        f.tls.next().next()
-                    } else {
-                        f.tls.next()
-                    };
-                }
+                2 if back => f.tls = f.tls.next().next(),
+                2 => f.tls = f.tls.next(),
                 4 => f.skip_verify = !f.skip_verify,
                 _ => {
                     let n = f.connectors.len() + 1;
-                    f.connector = if back {
-                        (f.connector + n - 1) % n
-                    } else {
-                        (f.connector + 1) % n
+                    f.connector = match back {
+                        true => (f.connector + n - 1) % n,
+                        false => (f.connector + 1) % n,
                     };
                 }
             }
-            vec![]
-        }
-        KeyCode::Backspace => {
-            match f.focus {
-                0 => {
-                    f.url.pop();
-                }
-                1 => {
-                    f.password.pop();
-                }
-                3 => {
-                    f.ca.pop();
-                }
-                _ => {}
-            }
-            vec![]
-        }
-        _ => {
-            if let Some(c) = typed_char(&k) {
-                match f.focus {
-                    0 => f.url.push(c),
-                    1 => f.password.push(c),
-                    3 => f.ca.push(c),
-                    _ => {}
-                }
-            }
-            vec![]
         }
     }
+    vec![]
 }
 
-fn accounts_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
-    if s.searching {
-        return match k.code {
-            KeyCode::Enter | KeyCode::Down | KeyCode::Tab => {
-                s.searching = false;
-                vec![]
-            }
-            KeyCode::Esc => {
-                s.searching = false;
-                vec![]
-            }
-            KeyCode::Backspace => {
-                if s.query.pop().is_some() {
-                    s.offset = 0;
-                    s.selected = 0;
-                    vec![s.lookup()]
-                } else {
-                    vec![]
-                }
-            }
-            _ => match typed_char(&k) {
+/// A character typed into (or erased from) the focused text field.
+fn edit_text(s: &mut AppState, ctx: Context, command: Command, k: &KeyEvent) -> Vec<Effect> {
+    let typed = match k.code {
+        KeyCode::Char(c) if command == Command::Type => Some(c),
+        _ => None,
+    };
+    let field: &mut String = match ctx {
+        Context::Form => match s.form.focus {
+            0 => &mut s.form.url,
+            1 => &mut s.form.password,
+            3 => &mut s.form.ca,
+            _ => return vec![],
+        },
+        Context::Search => {
+            let changed = match typed {
                 Some(c) => {
                     s.query.push(c);
-                    s.offset = 0;
-                    s.selected = 0;
-                    vec![s.lookup()]
+                    true
                 }
-                None => vec![],
-            },
-        };
-    }
-    let len = s.rows.len();
-    if up_down(&k, &mut s.selected, len) {
-        return vec![];
-    }
-    match k.code {
-        KeyCode::Char('/') | KeyCode::F(3) => {
-            s.searching = true;
-            vec![]
-        }
-        KeyCode::Enter => match s.selected_row() {
-            Some(r) => {
-                let reference = r.reference();
-                let req = s.start("busy.show", true);
-                vec![Effect::Show { req, reference }]
-            }
-            None => vec![],
-        },
-        KeyCode::Char('a') | KeyCode::Char('l') | KeyCode::Char('d') => {
-            match k.code {
-                KeyCode::Char('a') => s.filters.admins = !s.filters.admins,
-                KeyCode::Char('l') => s.filters.locked = !s.filters.locked,
-                _ => s.filters.disabled = !s.filters.disabled,
+                None => s.query.pop().is_some(),
+            };
+            if !changed {
+                return vec![];
             }
             s.offset = 0;
             s.selected = 0;
-            vec![s.lookup()]
+            return vec![s.lookup()];
         }
-        KeyCode::PageDown | KeyCode::Char('n') => {
-            if s.more {
-                s.offset += PAGE_SIZE;
-                s.selected = 0;
-                vec![s.lookup()]
-            } else {
-                vec![]
-            }
+        Context::Transplant => {
+            s.transplant.refused = None;
+            &mut s.transplant.donor
         }
-        KeyCode::PageUp | KeyCode::Char('p') => {
-            if s.offset > 0 {
-                s.offset = s.offset.saturating_sub(PAGE_SIZE);
-                s.selected = 0;
-                vec![s.lookup()]
-            } else {
-                vec![]
-            }
-        }
-        KeyCode::Char('r') | KeyCode::F(5) => s.start_action(Action::Reset),
-        KeyCode::Char('u') | KeyCode::F(6) => s.start_action(Action::Unlock),
-        KeyCode::Char('c') | KeyCode::F(7) => s.start_calibrate(),
-        KeyCode::Char('e') | KeyCode::F(4) => s.start_emergency(),
-        KeyCode::Char('x') | KeyCode::F(12) => s.start_drill(),
-        KeyCode::Char('g') | KeyCode::F(8) => s.open_journal(),
-        KeyCode::Esc => {
-            s.conn = None;
-            s.rows.clear();
-            s.screen = if s.profiles.is_empty() {
-                Screen::Form
-            } else {
-                Screen::Connect
-            };
-            vec![Effect::Disconnect]
-        }
-        KeyCode::Char('q') | KeyCode::F(10) => {
-            s.quit = true;
-            vec![]
-        }
-        _ => vec![],
-    }
-}
-
-fn detail_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
-    match k.code {
-        KeyCode::Esc | KeyCode::Backspace => {
-            s.screen = Screen::Accounts;
-            vec![]
-        }
-        KeyCode::Char('r') | KeyCode::F(5) => s.start_action(Action::Reset),
-        KeyCode::Char('u') | KeyCode::F(6) => s.start_action(Action::Unlock),
-        KeyCode::Char('t') | KeyCode::F(11) => s.start_transplant(),
-        KeyCode::Char('c') | KeyCode::F(7) => s.start_calibrate(),
-        KeyCode::Char('e') | KeyCode::F(4) => s.start_emergency(),
-        KeyCode::Char('x') | KeyCode::F(12) => s.start_drill(),
-        KeyCode::Char('g') | KeyCode::F(8) => s.open_journal(),
-        KeyCode::Char('q') | KeyCode::F(10) => {
-            s.quit = true;
-            vec![]
-        }
-        _ => vec![],
-    }
-}
-
-/// The donor prompt: Enter plans the transplant (a read: cancellable, and a
-/// refusal comes back as the operation's error on this prompt), Esc backs out.
-fn transplant_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
-    let tp = &mut s.transplant;
-    match k.code {
-        KeyCode::Esc => {
-            s.transplant = TransplantInput::default();
-            s.screen = if s.detail.is_some() {
-                Screen::Detail
-            } else {
-                Screen::Accounts
-            };
-            vec![]
-        }
-        KeyCode::Backspace => {
-            tp.donor.pop();
-            tp.refused = None;
-            vec![]
-        }
-        KeyCode::Enter => {
-            let donor = tp.donor.trim().to_string();
-            if donor.is_empty() {
-                tp.refused = Some("transplant.need_donor".into());
-                return vec![];
-            }
-            tp.refused = None;
-            let reference = tp.reference.clone();
-            let req = s.start("busy.plan", true);
-            s.confirm = ConfirmInput::default();
-            vec![Effect::PlanTransplant {
-                req,
-                reference,
-                donor,
-            }]
-        }
-        _ => {
-            if let Some(c) = typed_char(&k) {
-                tp.donor.push(c);
-                tp.refused = None;
-            }
-            vec![]
-        }
-    }
-}
-
-fn plan_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
-    match k.code {
-        KeyCode::Esc => {
-            s.screen = if s.detail.is_some() {
-                Screen::Detail
-            } else {
-                Screen::Accounts
-            };
-            match s.plan.take() {
-                Some(p) => vec![Effect::DropPlan { token: p.token }],
-                None => vec![],
-            }
-        }
-        KeyCode::Up => {
-            if let Some(p) = s.plan.as_mut() {
-                p.scroll = p.scroll.saturating_sub(1);
-            }
-            vec![]
-        }
-        KeyCode::Down => {
-            if let Some(p) = s.plan.as_mut() {
-                p.scroll = p.scroll.saturating_add(1);
-            }
-            vec![]
-        }
-        KeyCode::Enter => {
-            if s.plan.as_ref().is_some_and(|p| !p.nothing_to_do) {
-                s.confirm = ConfirmInput::default();
-                s.screen = Screen::Confirm;
-            }
-            vec![]
-        }
-        _ => vec![],
-    }
-}
-
-fn confirm_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
-    let c = &mut s.confirm;
-    match k.code {
-        KeyCode::Esc => {
-            s.confirm = ConfirmInput::default();
-            s.screen = Screen::Plan;
-            vec![]
-        }
-        KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => {
-            c.focus = 1 - c.focus.min(1);
-            vec![]
-        }
-        KeyCode::Backspace => {
-            if c.focus == 0 {
-                c.reason.pop();
-            } else {
-                c.typed.pop();
-            }
-            vec![]
-        }
-        KeyCode::Enter => {
-            let Some(plan) = s.plan.as_ref() else {
-                return vec![];
-            };
-            if c.reason.trim().is_empty() {
-                c.refused = Some("confirm.need_reason".into());
-                c.focus = 0;
-                return vec![];
-            }
-            if c.typed != plan.login {
-                c.refused = Some("confirm.mismatch".into());
-                c.typed.clear();
-                c.focus = 1;
-                return vec![];
-            }
-            let token = plan.token;
-            let reason = c.reason.trim().to_string();
-            c.refused = None;
-            let req = s.start("busy.apply", false);
-            vec![Effect::Apply { req, token, reason }]
-        }
-        _ => {
-            if let Some(ch) = typed_char(&k) {
-                c.refused = None;
-                if c.focus == 0 {
-                    c.reason.push(ch);
-                } else {
-                    c.typed.push(ch);
-                }
-            }
-            vec![]
-        }
-    }
-}
-
-fn result_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
-    match k.code {
-        KeyCode::Char('y') | KeyCode::F(9) => {
-            match s.result.as_mut().and_then(|r| {
-                r.copied = r.password.is_some();
-                r.password.clone()
-            }) {
-                Some(pw) => vec![Effect::Copy(pw)],
-                None => vec![],
-            }
-        }
-        KeyCode::Enter | KeyCode::Esc => s.leave_result(),
-        KeyCode::Char('q') | KeyCode::F(10) => {
-            s.result = None;
-            s.quit = true;
-            vec![]
-        }
-        _ => vec![],
-    }
-}
-
-fn calibrate_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
-    match k.code {
-        KeyCode::Esc => {
-            s.calibrate = CalibrateInput::default();
-            s.screen = s.back_to;
-            vec![]
-        }
-        KeyCode::Backspace => {
-            s.calibrate.known.pop();
-            vec![]
-        }
-        KeyCode::Enter => {
-            if s.calibrate.known.is_empty() {
-                return vec![];
-            }
-            let known = Password::new(s.calibrate.known.to_string());
-            s.calibrate.known = Zeroizing::new(String::new());
-            let reference = s.calibrate.reference.clone();
-            let req = s.start("busy.calibrate", true);
-            vec![Effect::Calibrate {
-                req,
-                reference,
-                known,
-            }]
-        }
-        _ => {
-            if let Some(c) = typed_char(&k) {
-                s.calibrate.known.push(c);
+        Context::Confirm if s.confirm.focus == 0 => &mut s.confirm.reason,
+        Context::Confirm => &mut s.confirm.typed,
+        Context::Calibrate => {
+            if typed.is_some() {
                 s.calibrate.result = None;
             }
-            vec![]
+            &mut s.calibrate.known
         }
+        _ => return vec![],
+    };
+    match typed {
+        Some(c) => field.push(c),
+        None => {
+            field.pop();
+        }
+    }
+    if ctx == Context::Confirm && typed.is_some() {
+        s.confirm.refused = None;
+    }
+    vec![]
+}
+
+fn details(s: &mut AppState) -> Vec<Effect> {
+    match s.selected_row() {
+        Some(r) => {
+            let reference = r.reference();
+            let req = s.start("busy.show", true);
+            vec![Effect::Show { req, reference }]
+        }
+        None => vec![],
     }
 }
 
-fn journal_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
-    let len = s.journal.as_ref().map_or(0, |j| j.entries.len());
-    if up_down(&k, &mut s.journal_sel, len) {
+/// a l d: toggle the admins / locked / disabled filter and search again.
+fn filter(s: &mut AppState, k: &KeyEvent) -> Vec<Effect> {
+    match k.code {
+        KeyCode::Char('a') => s.filters.admins = !s.filters.admins,
+        KeyCode::Char('l') => s.filters.locked = !s.filters.locked,
+        _ => s.filters.disabled = !s.filters.disabled,
+    }
+    s.offset = 0;
+    s.selected = 0;
+    vec![s.lookup()]
+}
+
+/// n / PgDn the next page, p / PgUp the previous one.
+fn page(s: &mut AppState, k: &KeyEvent) -> Vec<Effect> {
+    let next = matches!(k.code, KeyCode::PageDown | KeyCode::Char('n'));
+    if next && s.more {
+        s.offset += PAGE_SIZE;
+    } else if !next && s.offset > 0 {
+        s.offset = s.offset.saturating_sub(PAGE_SIZE);
+    } else {
         return vec![];
     }
-    match k.code {
-        KeyCode::Esc => {
+    s.selected = 0;
+    vec![s.lookup()]
+}
+
+fn disconnect(s: &mut AppState) -> Vec<Effect> {
+    s.conn = None;
+    s.rows.clear();
+    s.screen = match s.profiles.is_empty() {
+        true => Screen::Form,
+        false => Screen::Connect,
+    };
+    vec![Effect::Disconnect]
+}
+
+/// Esc: one screen back; what it leaves is dropped (a plan, typed text).
+fn back(s: &mut AppState, ctx: Context) -> Vec<Effect> {
+    let to_detail = match s.detail.is_some() {
+        true => Screen::Detail,
+        false => Screen::Accounts,
+    };
+    match ctx {
+        Context::Form if s.profiles.is_empty() => s.quit = true,
+        Context::Form => s.screen = Screen::Connect,
+        Context::Detail => s.screen = Screen::Accounts,
+        Context::Transplant => {
+            s.transplant = TransplantInput::default();
+            s.screen = to_detail;
+        }
+        Context::Plan => {
+            s.screen = to_detail;
+            if let Some(p) = s.plan.take() {
+                return vec![Effect::DropPlan { token: p.token }];
+            }
+        }
+        Context::Confirm => {
+            s.confirm = ConfirmInput::default();
+            s.screen = Screen::Plan;
+        }
+        Context::Calibrate => {
+            s.calibrate = CalibrateInput::default();
             s.screen = s.back_to;
-            vec![]
         }
-        KeyCode::Char('g') | KeyCode::F(8) => {
-            let req = s.start("busy.journal", true);
-            vec![Effect::LoadJournal { req }]
+        Context::Drill => {
+            s.drill = None;
+            s.screen = s.back_to;
         }
-        KeyCode::Char('q') | KeyCode::F(10) => {
-            s.quit = true;
-            vec![]
-        }
-        _ => vec![],
+        _ => s.screen = s.back_to,
+    }
+    vec![]
+}
+
+/// The donor prompt's Enter: plans the transplant (a read: cancellable, and a
+/// refusal comes back as the operation's error on this prompt).
+fn plan_transplant(s: &mut AppState) -> Vec<Effect> {
+    let tp = &mut s.transplant;
+    let donor = tp.donor.trim().to_string();
+    if donor.is_empty() {
+        tp.refused = Some("transplant.need_donor".into());
+        return vec![];
+    }
+    tp.refused = None;
+    let reference = tp.reference.clone();
+    let req = s.start("busy.plan", true);
+    s.confirm = ConfirmInput::default();
+    vec![Effect::PlanTransplant {
+        req,
+        reference,
+        donor,
+    }]
+}
+
+/// The confirm screen's Enter: a reason and the typed login, then apply.
+fn apply(s: &mut AppState) -> Vec<Effect> {
+    let c = &mut s.confirm;
+    let Some(plan) = s.plan.as_ref() else {
+        return vec![];
+    };
+    if c.reason.trim().is_empty() {
+        c.refused = Some("confirm.need_reason".into());
+        c.focus = 0;
+        return vec![];
+    }
+    if c.typed != plan.login {
+        c.refused = Some("confirm.mismatch".into());
+        c.typed.clear();
+        c.focus = 1;
+        return vec![];
+    }
+    let token = plan.token;
+    let reason = c.reason.trim().to_string();
+    c.refused = None;
+    let req = s.start("busy.apply", false);
+    vec![Effect::Apply { req, token, reason }]
+}
+
+/// y / F9 on the result: the generated password to the clipboard (OSC 52).
+fn copy(s: &mut AppState) -> Vec<Effect> {
+    let password = s.result.as_mut().and_then(|r| {
+        r.copied = r.password.is_some();
+        r.password.clone()
+    });
+    match password {
+        Some(pw) => vec![Effect::Copy(pw)],
+        None => vec![],
     }
 }
 
-fn drill_key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
-    match k.code {
-        KeyCode::Esc => {
-            s.drill = None;
-            s.screen = s.back_to;
-            vec![]
-        }
-        KeyCode::Char('x') | KeyCode::F(12) => s.start_drill(),
-        KeyCode::Char('q') | KeyCode::F(10) => {
-            s.quit = true;
-            vec![]
-        }
-        _ => vec![],
+/// The calibrate prompt's Enter: check the known password (then forget it here).
+fn check_known(s: &mut AppState) -> Vec<Effect> {
+    if s.calibrate.known.is_empty() {
+        return vec![];
     }
+    let known = Password::new(s.calibrate.known.to_string());
+    s.calibrate.known = Zeroizing::new(String::new());
+    let reference = s.calibrate.reference.clone();
+    let req = s.start("busy.calibrate", true);
+    vec![Effect::Calibrate {
+        req,
+        reference,
+        known,
+    }]
 }

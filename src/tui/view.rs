@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
 use super::i18n::{t, tf};
+use super::keys::{self, Context};
 use super::state::{AppState, Chain, PlanInfo, Screen, TlsChoice};
 use super::text::{fit, truncate, width};
 use crate::ops::plan::Action;
@@ -50,80 +51,20 @@ fn style(s: &AppState, tone: Tone) -> Style {
     }
 }
 
-/// (key label, catalog key of what it does) for the keys that work on the current screen.
+/// (key label, catalog key of what it does) for the key bar: the key table's
+/// bindings of the current screen that it marks for the bar.
 pub fn keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
-    let mut k: Vec<(&'static str, &'static str)> = match s.screen {
-        Screen::Connect => vec![
-            ("↑↓", "key.select"),
-            ("Enter", "key.connect"),
-            ("n/F2", "key.new_connection"),
-            ("q", "key.quit"),
-        ],
-        Screen::Form => vec![
-            ("Tab/↑↓", "key.field"),
-            ("←→/Space", "key.change"),
-            ("Enter", "key.connect"),
-            ("Esc", "key.back"),
-        ],
-        Screen::Accounts if s.searching => vec![
-            ("type", "key.search_type"),
-            ("Enter/↓", "key.to_table"),
-            ("Esc", "key.to_table"),
-        ],
-        Screen::Accounts => vec![
-            ("/", "key.search"),
-            ("↑↓", "key.select"),
-            ("Enter", "key.details"),
-            ("r/F5", "key.reset"),
-            ("u/F6", "key.unlock"),
-            ("c/F7", "key.calibrate"),
-            ("e/F4", "key.emergency"),
-            ("x/F12", "key.drill"),
-            ("a l d", "key.filters"),
-            ("n p", "key.page"),
-            ("g/F8", "key.journal"),
-            ("Esc", "key.disconnect"),
-            ("q", "key.quit"),
-        ],
-        Screen::Detail => vec![
-            ("r/F5", "key.reset"),
-            ("u/F6", "key.unlock"),
-            ("t/F11", "key.transplant"),
-            ("c/F7", "key.calibrate"),
-            ("e/F4", "key.emergency"),
-            ("x/F12", "key.drill"),
-            ("g/F8", "key.journal"),
-            ("Esc", "key.back"),
-        ],
-        Screen::Plan => vec![
-            ("Enter", "key.continue"),
-            ("↑↓", "key.scroll"),
-            ("Esc", "key.cancel"),
-        ],
-        Screen::Confirm => vec![
-            ("Tab", "key.field"),
-            ("Enter", "key.apply"),
-            ("Esc", "key.back"),
-        ],
-        Screen::Result if s.result.as_ref().is_some_and(|r| r.password.is_none()) => {
-            vec![("Enter/Esc", "key.done_plain")]
-        }
-        Screen::Result => vec![("y/F9", "key.copy"), ("Enter/Esc", "key.done")],
-        Screen::Calibrate => vec![("Enter", "key.check"), ("Esc", "key.back")],
-        Screen::Journal => vec![
-            ("↑↓", "key.select"),
-            ("g/F8", "key.reload"),
-            ("Esc", "key.back"),
-        ],
-        Screen::Drill => vec![("x/F12", "key.drill_again"), ("Esc", "key.back")],
-        Screen::Transplant => vec![
-            ("type", "key.donor_type"),
-            ("Enter", "key.plan"),
-            ("Esc", "key.back"),
-        ],
-    };
-    k.push(("?/F1", "key.help"));
-    k
+    keys::bindings(Context::of(s))
+        .filter(|b| b.bar)
+        .map(|b| (b.label, b.what))
+        .collect()
+}
+
+/// Every binding of the current screen, for the help.
+pub fn help_keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
+    keys::bindings(Context::of(s))
+        .map(|b| (b.label, b.what))
+        .collect()
 }
 
 fn key_spans(s: &AppState) -> Vec<Span<'static>> {
@@ -1250,7 +1191,7 @@ fn push_changes(s: &AppState, v: &crate::ops::plan::PlanView, lines: &mut Vec<Li
 }
 
 fn render_help(f: &mut Frame, s: &AppState, area: Rect) {
-    let ks = keys(s);
+    let ks = help_keys(s);
     let w = area.width.min(64);
     let h = (ks.len() as u16 + 6).min(area.height);
     let rect = Rect::new(
@@ -1263,7 +1204,7 @@ fn render_help(f: &mut Frame, s: &AppState, area: Rect) {
         .iter()
         .map(|(label, what)| {
             Line::from(vec![
-                Span::styled(fit(&key_label(s, label), 12), style(s, Tone::Key)),
+                Span::styled(fit(&key_label(s, label), 14), style(s, Tone::Key)),
                 Span::raw(t(s.lang, what)),
             ])
         })
