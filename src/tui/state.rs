@@ -700,23 +700,7 @@ pub fn reduce(s: &mut AppState, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
-        Msg::Planned { req, plan } => {
-            if s.accept(req) {
-                if let Some(old) = s.plan.take()
-                    && old.token != plan.token
-                {
-                    s.plan = Some(plan);
-                    s.screen = Screen::Plan;
-                    return vec![Effect::DropPlan { token: old.token }];
-                }
-                s.plan = Some(plan);
-                s.screen = Screen::Plan;
-                vec![]
-            } else {
-                // Nobody waits for this plan any more: let the runner forget it (and its password).
-                vec![Effect::DropPlan { token: plan.token }]
-            }
-        }
+        Msg::Planned { req, plan } => on_planned(s, req, plan),
         Msg::Applied { req, result } => {
             // A write result is never dropped: the operator must see what happened.
             s.accept(req);
@@ -763,38 +747,59 @@ pub fn reduce(s: &mut AppState, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::Failed { req, error } => {
-            let was_write = s
-                .busy
-                .as_ref()
-                .is_some_and(|b| !b.cancellable && b.req == req);
-            let was_connect = s
-                .busy
-                .as_ref()
-                .is_some_and(|b| b.what == "busy.connect" && b.req == req);
-            if s.accept(req) {
-                if was_connect && s.screen == Screen::Connect {
-                    // Show the form for this profile, so a password or TLS option can be added.
-                    if let Some(p) = s.profiles.get(s.profile_sel) {
-                        s.form.url = p.target.clone();
-                        s.form.connector = p
-                            .connector
-                            .as_ref()
-                            .and_then(|c| s.form.connectors.iter().position(|n| n == c))
-                            .map_or(0, |i| i + 1);
-                    }
-                    s.form.focus = 1;
-                    s.screen = Screen::Form;
-                }
-                s.error = Some(error);
-                if was_write && s.screen != Screen::Drill {
-                    // The write did not happen (or its outcome is in the error): back to the plan.
-                    s.plan = None;
-                    s.confirm = ConfirmInput::default();
-                    s.screen = Screen::Accounts;
-                }
-            }
+            on_failed(s, req, error);
             vec![]
         }
+    }
+}
+
+/// A plan came back: show it (dropping an older one), or drop it when nobody waits.
+fn on_planned(s: &mut AppState, req: u64, plan: PlanInfo) -> Vec<Effect> {
+    if !s.accept(req) {
+        // Nobody waits for this plan any more: let the runner forget it (and its password).
+        return vec![Effect::DropPlan { token: plan.token }];
+    }
+    let old = s.plan.replace(plan);
+    s.screen = Screen::Plan;
+    match old {
+        Some(old) if s.plan.as_ref().is_some_and(|p| p.token != old.token) => {
+            vec![Effect::DropPlan { token: old.token }]
+        }
+        _ => vec![],
+    }
+}
+
+/// A request failed: say so; a failed connect opens the form for that
+/// profile, a failed write goes back to the accounts.
+fn on_failed(s: &mut AppState, req: u64, error: String) {
+    let waited = |b: &Busy| b.req == req;
+    let was_write = s.busy.as_ref().is_some_and(|b| waited(b) && !b.cancellable);
+    let was_connect = s
+        .busy
+        .as_ref()
+        .is_some_and(|b| waited(b) && b.what == "busy.connect");
+    if !s.accept(req) {
+        return;
+    }
+    if was_connect && s.screen == Screen::Connect {
+        // Show the form for this profile, so a password or TLS option can be added.
+        if let Some(p) = s.profiles.get(s.profile_sel) {
+            s.form.url = p.target.clone();
+            s.form.connector = p
+                .connector
+                .as_ref()
+                .and_then(|c| s.form.connectors.iter().position(|n| n == c))
+                .map_or(0, |i| i + 1);
+        }
+        s.form.focus = 1;
+        s.screen = Screen::Form;
+    }
+    s.error = Some(error);
+    if was_write && s.screen != Screen::Drill {
+        // The write did not happen (or its outcome is in the error): back to the accounts.
+        s.plan = None;
+        s.confirm = ConfirmInput::default();
+        s.screen = Screen::Accounts;
     }
 }
 

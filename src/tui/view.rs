@@ -385,6 +385,13 @@ fn render_accounts(f: &mut Frame, s: &AppState, area: Rect) {
         Constraint::Length(1),
     ])
     .areas(area);
+    render_search_bar(f, s, search);
+    render_account_table(f, s, table);
+    render_accounts_foot(f, s, foot);
+}
+
+/// The search box and the filter checkboxes.
+fn render_search_bar(f: &mut Frame, s: &AppState, search: Rect) {
     let check = |on: bool| if on { "■" } else { "□" };
     let mut spans = vec![
         Span::styled(
@@ -409,7 +416,10 @@ fn render_accounts(f: &mut Frame, s: &AppState, area: Rect) {
         spans.push(Span::raw(format!("{} {}  ", check(on), t(s.lang, key))));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), search);
+}
 
+/// One page of accounts; an email column when the terminal is wide.
+fn render_account_table(f: &mut Frame, s: &AppState, table: Rect) {
     let w = table.width.saturating_sub(2) as usize;
     let wide = w >= 100;
     let id_w = 8;
@@ -465,7 +475,10 @@ fn render_accounts(f: &mut Frame, s: &AppState, area: Rect) {
         .header(Row::new(header).style(style(s, Tone::Title)))
         .block(Block::default().borders(Borders::ALL).title(title));
     f.render_widget(tbl, table);
+}
 
+/// Which rows are shown, whether there are more, and the page's notes.
+fn render_accounts_foot(f: &mut Frame, s: &AppState, foot: Rect) {
     let mut foot_text = if s.rows.is_empty() {
         t(s.lang, "accounts.none")
     } else {
@@ -787,47 +800,7 @@ fn render_result(f: &mut Frame, s: &AppState, area: Rect) {
     .areas(inner);
     f.render_widget(done, top);
     if let Some(p) = &r.password {
-        let text = p.expose();
-        let title_w = width(&t(s.lang, "result.password")) as u16 + 4;
-        let box_w = (width(text) as u16 + 8).max(title_w).min(pw.width);
-        let x = pw.x + (pw.width.saturating_sub(box_w)) / 2;
-        let rect = Rect::new(x, pw.y, box_w, 5.min(pw.height));
-        let pw_block = Block::default().borders(Borders::ALL).title(Span::styled(
-            format!(" {} ", t(s.lang, "result.password")),
-            style(s, Tone::Title),
-        ));
-        f.render_widget(
-            Paragraph::new(vec![
-                Line::raw(""),
-                Line::styled(text.to_string(), style(s, Tone::Title)),
-            ])
-            .alignment(Alignment::Center)
-            .block(pw_block),
-            rect,
-        );
-        let mut hints = vec![
-            Line::raw(t(s.lang, "result.once")),
-            Line::raw(t(s.lang, "result.alphabet")),
-        ];
-        if r.action == Action::RestoreAdmin {
-            hints.push(Line::styled(
-                tf(
-                    s.lang,
-                    "result.break_glass",
-                    &[("entry", &r.intent_entry.to_string())],
-                ),
-                style(s, Tone::Warn),
-            ));
-        }
-        if r.copied {
-            hints.push(Line::styled(t(s.lang, "result.copied"), style(s, Tone::Ok)));
-        } else {
-            hints.push(Line::styled(
-                t(s.lang, "result.copy_hint"),
-                style(s, Tone::Muted),
-            ));
-        }
-        f.render_widget(Paragraph::new(hints).wrap(Wrap { trim: false }), bottom);
+        render_password(f, s, r, p, pw, bottom);
     } else if let Some(donor) = &r.donor {
         // A transplant: nothing was generated, so there is no password to show.
         let rest = Rect::new(pw.x, pw.y, pw.width, pw.height + bottom.height);
@@ -853,6 +826,58 @@ fn render_result(f: &mut Frame, s: &AppState, area: Rect) {
             pw,
         );
     }
+}
+
+/// The generated password, large and once, with what to do with it.
+fn render_password(
+    f: &mut Frame,
+    s: &AppState,
+    r: &super::state::ResultInfo,
+    p: &crate::secret::Password,
+    pw: Rect,
+    bottom: Rect,
+) {
+    let text = p.expose();
+    let title_w = width(&t(s.lang, "result.password")) as u16 + 4;
+    let box_w = (width(text) as u16 + 8).max(title_w).min(pw.width);
+    let x = pw.x + (pw.width.saturating_sub(box_w)) / 2;
+    let rect = Rect::new(x, pw.y, box_w, 5.min(pw.height));
+    let pw_block = Block::default().borders(Borders::ALL).title(Span::styled(
+        format!(" {} ", t(s.lang, "result.password")),
+        style(s, Tone::Title),
+    ));
+    f.render_widget(
+        Paragraph::new(vec![
+            Line::raw(""),
+            Line::styled(text.to_string(), style(s, Tone::Title)),
+        ])
+        .alignment(Alignment::Center)
+        .block(pw_block),
+        rect,
+    );
+    let mut hints = vec![
+        Line::raw(t(s.lang, "result.once")),
+        Line::raw(t(s.lang, "result.alphabet")),
+    ];
+    if r.action == Action::RestoreAdmin {
+        hints.push(Line::styled(
+            tf(
+                s.lang,
+                "result.break_glass",
+                &[("entry", &r.intent_entry.to_string())],
+            ),
+            style(s, Tone::Warn),
+        ));
+    }
+    if r.copied {
+        hints.push(Line::styled(t(s.lang, "result.copied"), style(s, Tone::Ok)));
+    } else {
+        hints.push(Line::styled(
+            t(s.lang, "result.copy_hint"),
+            style(s, Tone::Muted),
+        ));
+    }
+    f.render_widget(Paragraph::new(hints).wrap(Wrap { trim: false }), bottom);
 }
 
 /// Rows `lines` take when wrapped to `w` cells (an estimate: words wrap a little earlier).
@@ -1084,86 +1109,7 @@ fn render_drill(f: &mut Frame, s: &AppState, area: Rect) {
         ));
     }
     if let Some(done) = &d.done {
-        let yes_no = |b: bool| t(s.lang, if b { "yes" } else { "no" });
-        lines.push(Line::raw(""));
-        lines.push(Line::styled(
-            tf(
-                s.lang,
-                "drill.done",
-                &[
-                    ("account", &done.account),
-                    ("ttr", &format!("{:.1}", done.time_to_recover_ms)),
-                    ("total", &format!("{:.1}", done.total_ms)),
-                ],
-            ),
-            style(s, Tone::Ok),
-        ));
-        lines.push(Line::from(vec![
-            Span::styled(
-                format!("{} ", t(s.lang, "drill.report")),
-                style(s, Tone::Muted),
-            ),
-            Span::styled(done.report.clone(), style(s, Tone::Title)),
-        ]));
-        lines.push(Line::styled(
-            tf(
-                s.lang,
-                "drill.rolled_back",
-                &[("answer", &yes_no(done.rolled_back))],
-            ),
-            style(
-                s,
-                if done.rolled_back {
-                    Tone::Ok
-                } else {
-                    Tone::Warn
-                },
-            ),
-        ));
-        lines.push(Line::raw(tf(
-            s.lang,
-            "drill.entries",
-            &[
-                ("intent", &done.intent_entry.to_string()),
-                ("outcome", &done.outcome_entry.to_string()),
-            ],
-        )));
-        lines.push(Line::styled(
-            t(
-                s.lang,
-                if done.chain_ok {
-                    "drill.chain_ok"
-                } else {
-                    "drill.chain_broken"
-                },
-            ),
-            style(
-                s,
-                if done.chain_ok {
-                    Tone::Ok
-                } else {
-                    Tone::Danger
-                },
-            ),
-        ));
-        lines.push(Line::styled(
-            t(
-                s.lang,
-                if done.posture_ok {
-                    "drill.posture_ok"
-                } else {
-                    "drill.posture_failed"
-                },
-            ),
-            style(
-                s,
-                if done.posture_ok {
-                    Tone::Ok
-                } else {
-                    Tone::Warn
-                },
-            ),
-        ));
+        push_drill_done(s, done, &mut lines);
     }
     f.render_widget(
         Paragraph::new(lines)
@@ -1171,6 +1117,90 @@ fn render_drill(f: &mut Frame, s: &AppState, area: Rect) {
             .block(block(s, "title.drill")),
         area,
     );
+}
+
+/// What a finished drill found: time to recover, report, rollback, journal, posture.
+fn push_drill_done(s: &AppState, done: &super::state::DrillDone, lines: &mut Vec<Line<'static>>) {
+    let yes_no = |b: bool| t(s.lang, if b { "yes" } else { "no" });
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        tf(
+            s.lang,
+            "drill.done",
+            &[
+                ("account", &done.account),
+                ("ttr", &format!("{:.1}", done.time_to_recover_ms)),
+                ("total", &format!("{:.1}", done.total_ms)),
+            ],
+        ),
+        style(s, Tone::Ok),
+    ));
+    lines.push(Line::from(vec![
+        Span::styled(
+            format!("{} ", t(s.lang, "drill.report")),
+            style(s, Tone::Muted),
+        ),
+        Span::styled(done.report.clone(), style(s, Tone::Title)),
+    ]));
+    lines.push(Line::styled(
+        tf(
+            s.lang,
+            "drill.rolled_back",
+            &[("answer", &yes_no(done.rolled_back))],
+        ),
+        style(
+            s,
+            if done.rolled_back {
+                Tone::Ok
+            } else {
+                Tone::Warn
+            },
+        ),
+    ));
+    lines.push(Line::raw(tf(
+        s.lang,
+        "drill.entries",
+        &[
+            ("intent", &done.intent_entry.to_string()),
+            ("outcome", &done.outcome_entry.to_string()),
+        ],
+    )));
+    lines.push(Line::styled(
+        t(
+            s.lang,
+            if done.chain_ok {
+                "drill.chain_ok"
+            } else {
+                "drill.chain_broken"
+            },
+        ),
+        style(
+            s,
+            if done.chain_ok {
+                Tone::Ok
+            } else {
+                Tone::Danger
+            },
+        ),
+    ));
+    lines.push(Line::styled(
+        t(
+            s.lang,
+            if done.posture_ok {
+                "drill.posture_ok"
+            } else {
+                "drill.posture_failed"
+            },
+        ),
+        style(
+            s,
+            if done.posture_ok {
+                Tone::Ok
+            } else {
+                Tone::Warn
+            },
+        ),
+    ));
 }
 
 /// A plan's written columns (before → after, secrets as fingerprints) and its guard.
