@@ -137,11 +137,13 @@ fn emergency_key_plans_restore_admin_confirm_apply_and_the_password_is_shown_onc
     assert_eq!(s.confirm.refused.as_deref(), Some("confirm.need_reason"));
     typed(&mut s, "INC-9 super admin deleted");
     reduce(&mut s, key(KeyCode::Tab));
-    // A wrong login: refused, the typed login is cleared.
-    s.confirm.typed.clear();
+    // A wrong login: refused, and kept as typed so the operator sees what differs.
+    erase(&mut s, 11);
     typed(&mut s, "13800000001");
     assert!(reduce(&mut s, key(KeyCode::Enter)).is_empty());
     assert_eq!(s.confirm.refused.as_deref(), Some("confirm.mismatch"));
+    assert_eq!(s.confirm.typed, "13800000001");
+    erase(&mut s, 11);
     typed(&mut s, "13800000000");
     let fx = reduce(&mut s, key(KeyCode::Enter));
     let Some(Effect::Apply {
@@ -338,7 +340,7 @@ fn a_wrong_confirmation_writes_nothing_and_asks_again() {
         "wrong login: no Apply"
     );
     assert_eq!(s.confirm.refused.as_deref(), Some("confirm.mismatch"));
-    assert!(s.confirm.typed.is_empty());
+    assert_eq!(s.confirm.typed, "13900000002", "kept as typed");
     assert_eq!(s.screen, Screen::Confirm);
     // Esc back to the plan, Esc again drops the plan in the runner.
     reduce(&mut s, key(KeyCode::Esc));
@@ -507,6 +509,8 @@ fn transplant_prompt_plans_with_the_donor_confirms_and_applies_without_a_passwor
         "the donor's login does not confirm the target"
     );
     assert_eq!(s.confirm.refused.as_deref(), Some("confirm.mismatch"));
+    let wrong = s.confirm.typed.chars().count();
+    erase(&mut s, wrong);
     typed(&mut s, "liujing");
     let fx = reduce(&mut s, key(KeyCode::Enter));
     let Some(Effect::Apply {
@@ -598,4 +602,78 @@ fn a_refused_transplant_shows_the_operations_error_on_the_prompt() {
     reduce(&mut s, key(KeyCode::Backspace));
     assert!(s.error.is_none());
     assert_eq!(s.transplant.donor, "liujin");
+}
+
+/// Backspace `n` times in the focused field.
+fn erase(s: &mut AppState, n: usize) {
+    for _ in 0..n {
+        reduce(s, key(KeyCode::Backspace));
+    }
+}
+
+#[test]
+fn the_accounts_screen_opens_with_the_table_focused_and_letters_never_edit_the_search() {
+    let mut s = accounts(Lang::En);
+    assert!(!s.searching, "the table has the focus after connecting");
+    // Letters are commands or nothing: the search stays empty.
+    for c in ['x', 'z', 'k', 'j', '9'] {
+        let mut t = accounts(Lang::En);
+        reduce(&mut t, key(KeyCode::Char(c)));
+        assert!(t.query.is_empty(), "{c} must not reach the search");
+    }
+    // `/` focuses the search; then letters type and search.
+    reduce(&mut s, key(KeyCode::Char('/')));
+    assert!(s.searching);
+    let fx = typed(&mut s, "li");
+    assert!(matches!(fx.last(), Some(Effect::Lookup { query, .. }) if query == "li"));
+    assert_eq!(s.query, "li");
+}
+
+#[test]
+fn enter_in_a_filled_reason_goes_to_the_login_without_a_mismatch() {
+    let mut s = accounts(Lang::En);
+    let Some(Effect::Plan { req, .. }) = reduce(&mut s, key(KeyCode::Char('r'))).pop() else {
+        panic!("r plans a reset")
+    };
+    reduce(&mut s, Msg::Planned { req, plan: plan(3) });
+    reduce(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.screen, Screen::Confirm);
+    typed(&mut s, "INC-1 why");
+    assert!(reduce(&mut s, key(KeyCode::Enter)).is_empty());
+    assert_eq!(
+        s.confirm.refused, None,
+        "nothing was typed in the login yet"
+    );
+    assert_eq!(s.confirm.focus, 1, "the login field has the focus");
+}
+
+#[test]
+fn esc_on_the_picker_asks_before_quitting() {
+    let mut s = state(Lang::En);
+    assert_eq!(s.screen, Screen::Connect);
+    reduce(&mut s, key(KeyCode::Esc));
+    assert!(!s.quit, "the first Esc asks");
+    assert_eq!(s.notice.as_deref(), Some("notice.quit_again"));
+    // Any other key stays.
+    reduce(&mut s, key(KeyCode::Down));
+    reduce(&mut s, key(KeyCode::Esc));
+    assert!(!s.quit);
+    reduce(&mut s, key(KeyCode::Esc));
+    assert!(s.quit, "the second Esc quits");
+}
+
+#[test]
+fn enter_on_a_journal_entry_opens_it_and_esc_closes_it() {
+    let mut s = accounts(Lang::En);
+    reduce(&mut s, key(KeyCode::Char('g')));
+    assert_eq!(s.screen, Screen::Journal);
+    s.busy = None;
+    s.journal = Some(journal_view());
+    reduce(&mut s, key(KeyCode::Down));
+    reduce(&mut s, key(KeyCode::Enter));
+    assert!(s.journal_open);
+    assert_eq!(s.journal_sel, 1);
+    reduce(&mut s, key(KeyCode::Esc));
+    assert!(!s.journal_open);
+    assert_eq!(s.screen, Screen::Journal);
 }

@@ -68,6 +68,13 @@ fn state_in(ctx: Context) -> AppState {
         }
         Context::Journal => {
             s.back_to = Screen::Accounts;
+            s.journal = Some(journal_view());
+            s.screen = Screen::Journal;
+        }
+        Context::JournalEntry => {
+            s.back_to = Screen::Accounts;
+            s.journal = Some(journal_view());
+            s.journal_open = true;
             s.screen = Screen::Journal;
         }
         Context::Drill => {

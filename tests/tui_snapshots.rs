@@ -141,28 +141,18 @@ fn journal() {
     each("journal", |l| {
         let mut s = accounts(l);
         s.screen = Screen::Journal;
-        s.journal = Some(JournalView {
-            path: "/home/dba/.local/state/locksmith/journal.sqlite".into(),
-            entries: vec![
-                JournalRow {
-                    id: 2,
-                    at: "2026-03-01 02:14:09".into(),
-                    kind: "outcome".into(),
-                    action: "reset".into(),
-                    account: "张三 (#14774)".into(),
-                    outcome: "committed".into(),
-                },
-                JournalRow {
-                    id: 1,
-                    at: "2026-03-01 02:14:08".into(),
-                    kind: "intent".into(),
-                    action: "reset".into(),
-                    account: "张三 (#14774)".into(),
-                    outcome: String::new(),
-                },
-            ],
-            chain: Chain::Intact { entries: 2 },
-        });
+        s.journal = Some(journal_view());
+        s
+    });
+}
+
+#[test]
+fn journal_entry_open() {
+    each("journal_entry", |l| {
+        let mut s = accounts(l);
+        s.screen = Screen::Journal;
+        s.journal = Some(journal_view());
+        s.journal_open = true;
         s
     });
 }

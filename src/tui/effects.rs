@@ -433,6 +433,14 @@ async fn journal_view(j: &mut Journal) -> Result<JournalView, OpError> {
             action: e.entry.action.clone(),
             account: e.entry.account.clone().unwrap_or_default(),
             outcome: audit::outcome_name(e),
+            reason: e.entry.reason.clone().unwrap_or_default(),
+            refers_to: e.entry.refers_to,
+            // Details hold fingerprints and SQL text, never a secret (the journal's rule).
+            details: serde_json::to_string_pretty(&e.entry.details)
+                .unwrap_or_default()
+                .lines()
+                .map(String::from)
+                .collect(),
         })
         .collect();
     let chain = match report.problem {

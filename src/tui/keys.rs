@@ -25,11 +25,13 @@ pub enum Context {
     ResultPlain,
     Calibrate,
     Journal,
+    /// The journal with one entry open.
+    JournalEntry,
     Drill,
 }
 
 impl Context {
-    pub const ALL: [Context; 13] = [
+    pub const ALL: [Context; 14] = [
         Context::Connect,
         Context::Form,
         Context::Accounts,
@@ -42,6 +44,7 @@ impl Context {
         Context::ResultPlain,
         Context::Calibrate,
         Context::Journal,
+        Context::JournalEntry,
         Context::Drill,
     ];
 
@@ -60,6 +63,7 @@ impl Context {
             }
             Screen::Result => Context::Result,
             Screen::Calibrate => Context::Calibrate,
+            Screen::Journal if s.journal_open => Context::JournalEntry,
             Screen::Journal => Context::Journal,
             Screen::Drill => Context::Drill,
         }
@@ -77,6 +81,12 @@ impl Context {
 pub enum Command {
     Help,
     Quit,
+    /// Esc where it quits: the first press asks, the second quits.
+    QuitAsk,
+    /// ↑ ↓ PgUp PgDn Home End in a view longer than the screen.
+    ScrollView,
+    /// Enter on a journal entry.
+    OpenEntry,
     /// Up, Down, j, k, Home, End in a list.
     Move,
     Connect,
@@ -167,8 +177,11 @@ const QUIT: &[Context] = &[
     X::Result,
     X::ResultPlain,
     X::Journal,
+    X::JournalEntry,
     X::Drill,
 ];
+/// Views that can be longer than the screen.
+const SCROLLED: &[Context] = &[X::Detail, X::Drill, X::JournalEntry];
 /// The account actions of the accounts and detail screens.
 const ACCOUNT: &[Context] = &[X::Accounts, X::Detail];
 
@@ -204,7 +217,7 @@ pub static BINDINGS: &[Binding] = &[
     bind(LISTS, &[c('k'), c('j'), k(K::Home), k(K::End)], "j k Home End", Command::Move, "key.select", false),
     bind(&[X::Connect], &[k(K::Enter)], "Enter", Command::Connect, "key.connect", true),
     bind(&[X::Connect], &[c('n'), f(2)], "n/F2", Command::NewConnection, "key.new_connection", true),
-    bind(&[X::Connect], &[k(K::Esc)], "Esc", Command::Quit, "key.quit", false),
+    bind(&[X::Connect], &[k(K::Esc)], "Esc Esc", Command::QuitAsk, "key.quit", false),
     // The connection form.
     bind(&[X::Form], &[k(K::Tab), k(K::Down), k(K::BackTab), k(K::Up)], "Tab/↑↓", Command::Field, "key.field", true),
     bind(&[X::Form], &[k(K::Left), k(K::Right), c(' ')], "←→/Space", Command::ChangeOption, "key.change", true),
@@ -225,6 +238,7 @@ pub static BINDINGS: &[Binding] = &[
     bind(ACCOUNT, &[c('g'), f(8)], "g/F8", Command::Journal, "key.journal", true),
     bind(&[X::Accounts], &[k(K::Esc)], "Esc", Command::Disconnect, "key.disconnect", true),
     bind(&[X::Detail], &[k(K::Esc), k(K::Backspace)], "Esc", Command::Back, "key.back", true),
+    bind(SCROLLED, &[k(K::Up), k(K::Down), k(K::PageUp), k(K::PageDown), k(K::Home), k(K::End)], "↑↓ PgUp PgDn", Command::ScrollView, "key.scroll", true),
     // The donor prompt.
     bind(&[X::Transplant], &[Key::AnyChar], "type", Command::Type, "key.donor_type", true),
     bind(&[X::Transplant], &[k(K::Enter)], "Enter", Command::PlanTransplant, "key.plan", true),
@@ -244,7 +258,8 @@ pub static BINDINGS: &[Binding] = &[
     bind(&[X::Calibrate], &[k(K::Enter)], "Enter", Command::Check, "key.check", true),
     bind(&[X::Calibrate], &[k(K::Esc)], "Esc", Command::Back, "key.back", true),
     bind(&[X::Journal], &[c('g'), f(8)], "g/F8", Command::Reload, "key.reload", true),
-    bind(&[X::Journal], &[k(K::Esc)], "Esc", Command::Back, "key.back", true),
+    bind(&[X::Journal], &[k(K::Enter)], "Enter", Command::OpenEntry, "key.open_entry", true),
+    bind(&[X::Journal, X::JournalEntry], &[k(K::Esc)], "Esc", Command::Back, "key.back", true),
     bind(&[X::Drill], &[c('x'), f(12)], "x/F12", Command::DrillAgain, "key.drill_again", true),
     bind(&[X::Drill], &[k(K::Esc)], "Esc", Command::Back, "key.back", true),
     // Everywhere it applies.

@@ -257,6 +257,42 @@ pub struct JournalRow {
     pub action: String,
     pub account: String,
     pub outcome: String,
+    pub reason: String,
+    /// The entry this one refers to (an outcome's intent).
+    pub refers_to: Option<i64>,
+    /// The entry's details (statements, fingerprints, error, step), one line each.
+    pub details: Vec<String>,
+}
+
+/// A scrolled view. The view clamps `offset` to what it can show and keeps
+/// the largest useful offset in `max` (as ratatui's stateful widgets keep
+/// theirs), so End and ↑ after it behave.
+#[derive(Debug, Clone, Default)]
+pub struct Scroll {
+    pub offset: u16,
+    pub max: std::cell::Cell<u16>,
+}
+
+impl PartialEq for Scroll {
+    fn eq(&self, other: &Scroll) -> bool {
+        self.offset == other.offset
+    }
+}
+
+impl Scroll {
+    /// ↑ ↓ PgUp PgDn Home End.
+    pub fn by_key(&mut self, code: KeyCode, page: u16) {
+        let max = self.max.get();
+        let now = self.offset.min(max);
+        self.offset = match code {
+            KeyCode::Up => now.saturating_sub(1),
+            KeyCode::Down => now.saturating_add(1).min(max),
+            KeyCode::PageUp => now.saturating_sub(page),
+            KeyCode::PageDown => now.saturating_add(page).min(max),
+            KeyCode::Home => 0,
+            _ => max,
+        };
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -344,7 +380,13 @@ pub struct AppState {
     pub transplant: TransplantInput,
     pub journal: Option<JournalView>,
     pub journal_sel: usize,
+    /// The selected journal entry is open (its reason, details and outcome).
+    pub journal_open: bool,
     pub drill: Option<DrillView>,
+    /// How far the detail, drill or journal-entry view is scrolled.
+    pub scroll: Scroll,
+    /// Esc was pressed once where a second Esc quits.
+    pub quit_armed: bool,
     /// Where Esc on the journal / calibrate screens goes back to.
     pub back_to: Screen,
     pub quit: bool,
@@ -508,7 +550,10 @@ impl AppState {
             transplant: TransplantInput::default(),
             journal: None,
             journal_sel: 0,
+            journal_open: false,
             drill: None,
+            scroll: Scroll::default(),
+            quit_armed: false,
             back_to: Screen::Accounts,
             quit: false,
         }
@@ -601,6 +646,7 @@ impl AppState {
         }
         self.screen = Screen::Drill;
         self.drill = Some(DrillView::default());
+        self.scroll = Scroll::default();
         let req = self.start("busy.drill", false);
         vec![Effect::Drill { req, account }]
     }
@@ -676,7 +722,8 @@ pub fn reduce(s: &mut AppState, msg: Msg) -> Vec<Effect> {
             s.filters = Filters::default();
             s.offset = 0;
             s.selected = 0;
-            s.searching = true;
+            // The table has the focus: keys are commands; `/` (F3) focuses the search.
+            s.searching = false;
             vec![s.lookup()]
         }
         Msg::Page {
@@ -696,6 +743,7 @@ pub fn reduce(s: &mut AppState, msg: Msg) -> Vec<Effect> {
         Msg::Shown { req, detail } => {
             if s.accept(req) {
                 s.detail = Some(detail);
+                s.scroll = Scroll::default();
                 s.screen = Screen::Detail;
             }
             vec![]
@@ -816,6 +864,11 @@ fn key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
     }
     let ctx = Context::of(s);
     let command = keys::binding(ctx, &k).map(|b| b.command);
+    let armed = std::mem::take(&mut s.quit_armed);
+    if armed && k.code == KeyCode::Esc {
+        s.quit = true;
+        return vec![];
+    }
     if command == Some(Command::Help) {
         s.help = true;
         return vec![];
@@ -855,6 +908,22 @@ fn run(s: &mut AppState, ctx: Context, command: Command, k: &KeyEvent) -> Vec<Ef
         Command::Quit => {
             s.result = None;
             s.quit = true;
+            vec![]
+        }
+        Command::QuitAsk => {
+            // The second Esc quits (see `key`); any other key stays.
+            s.quit_armed = true;
+            s.notice = Some("notice.quit_again".into());
+            vec![]
+        }
+        Command::ScrollView => {
+            s.scroll.by_key(k.code, 10);
+            vec![]
+        }
+        Command::OpenEntry => {
+            let any = s.journal.as_ref().is_some_and(|j| !j.entries.is_empty());
+            s.journal_open = any;
+            s.scroll = Scroll::default();
             vec![]
         }
         Command::Move => {
@@ -1119,7 +1188,11 @@ fn back(s: &mut AppState, ctx: Context) -> Vec<Effect> {
         false => Screen::Accounts,
     };
     match ctx {
-        Context::Form if s.profiles.is_empty() => s.quit = true,
+        Context::Form if s.profiles.is_empty() => {
+            s.quit_armed = true;
+            s.notice = Some("notice.quit_again".into());
+        }
+        Context::JournalEntry => s.journal_open = false,
         Context::Form => s.screen = Screen::Connect,
         Context::Detail => s.screen = Screen::Accounts,
         Context::Transplant => {
@@ -1180,9 +1253,15 @@ fn apply(s: &mut AppState) -> Vec<Effect> {
         c.focus = 0;
         return vec![];
     }
+    if c.focus == 0 && c.typed.is_empty() {
+        // Enter after the reason goes on to the login; nothing was typed there yet.
+        c.refused = None;
+        c.focus = 1;
+        return vec![];
+    }
     if c.typed != plan.login {
+        // Kept as typed, so the operator sees what differs.
         c.refused = Some("confirm.mismatch".into());
-        c.typed.clear();
         c.focus = 1;
         return vec![];
     }

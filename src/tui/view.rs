@@ -67,29 +67,67 @@ pub fn help_keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-fn key_spans(s: &AppState) -> Vec<Span<'static>> {
-    let mut spans = Vec::new();
+/// The key bar in `rows` lines of `width` cells: bindings in the table's
+/// order (its priority), each whole on one line, those that do not fit left
+/// out, and the help binding always on the last line.
+fn key_lines(s: &AppState, cols: u16, rows: u16) -> Vec<Line<'static>> {
     if let Some(b) = &s.busy {
-        spans.push(Span::styled(
-            format!("{} ", SPINNER[s.spinner % SPINNER.len()]),
-            style(s, Tone::Warn),
-        ));
-        spans.push(Span::raw(t(s.lang, b.what)));
+        let mut spans = vec![
+            Span::styled(
+                format!("{} ", SPINNER[s.spinner % SPINNER.len()]),
+                style(s, Tone::Warn),
+            ),
+            Span::raw(t(s.lang, b.what)),
+        ];
         if b.cancellable {
             spans.push(Span::raw("  "));
             spans.push(Span::styled("Esc", style(s, Tone::Key)));
             spans.push(Span::raw(format!(" {}", t(s.lang, "key.cancel"))));
         }
-        return spans;
+        return vec![Line::from(spans)];
     }
-    for (i, (label, what)) in keys(s).into_iter().enumerate() {
-        if i > 0 {
-            spans.push(Span::raw("  "));
+    let item = |(label, what): (&str, &str)| (key_label(s, label), t(s.lang, what));
+    let cells = |(k, w): &(String, String)| width(k) + 1 + width(w);
+    let (help, items): (Vec<_>, Vec<_>) = keys(s)
+        .into_iter()
+        .partition(|(_, what)| *what == "key.help");
+    let help: Vec<(String, String)> = help.into_iter().map(item).collect();
+    let help_w = help.iter().map(|h| cells(h) + 2).sum::<usize>();
+    let cols = cols as usize;
+    let mut lines: Vec<Vec<(String, String)>> = vec![Vec::new(); rows.max(1) as usize];
+    let mut used = vec![0usize; lines.len()];
+    for it in items.into_iter().map(item) {
+        let w = cells(&it);
+        let last = lines.len() - 1;
+        let fits = |row: usize, used: usize| {
+            let sep = if used == 0 { 0 } else { 2 };
+            let reserve = if row == last { help_w } else { 0 };
+            used + sep + w + reserve <= cols
+        };
+        if let Some(row) =
+            (0..lines.len()).find(|&r| fits(r, used[r]) && lines[r + 1..].iter().all(Vec::is_empty))
+        {
+            used[row] += if used[row] == 0 { w } else { w + 2 };
+            lines[row].push(it);
         }
-        spans.push(Span::styled(key_label(s, label), style(s, Tone::Key)));
-        spans.push(Span::raw(format!(" {}", t(s.lang, what))));
     }
-    spans
+    let last = lines.len() - 1;
+    lines[last].extend(help);
+    lines
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let mut spans = Vec::new();
+            for (i, (label, what)) in l.into_iter().enumerate() {
+                if i > 0 {
+                    spans.push(Span::raw("  "));
+                }
+                spans.push(Span::styled(label, style(s, Tone::Key)));
+                spans.push(Span::raw(format!(" {what}")));
+            }
+            Line::from(spans)
+        })
+        .collect()
 }
 
 /// Key names stay as printed on the keyboard; "type" (any text) is a word, so it is translated.
@@ -150,9 +188,7 @@ pub fn render(f: &mut Frame, s: &AppState) {
     };
     f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), message);
     f.render_widget(
-        Paragraph::new(Line::from(key_spans(s)))
-            .wrap(Wrap { trim: true })
-            .block(Block::default().borders(Borders::NONE)),
+        Paragraph::new(key_lines(s, bar.width, bar.height)).wrap(Wrap { trim: true }),
         bar,
     );
     if s.help {
@@ -568,12 +604,32 @@ fn render_detail(f: &mut Frame, s: &AppState, area: Rect) {
     for n in &d.notes {
         lines.push(Line::styled(format!("• {n}"), style(s, Tone::Muted)));
     }
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block(s, "title.detail")),
-        area,
-    );
+    render_scrolled(f, s, lines, block(s, "title.detail"), area);
+}
+
+/// A view that may be longer than its frame: scrolled by `s.scroll`
+/// (↑↓ PgUp PgDn Home End); the bottom border says when more follows.
+fn render_scrolled(
+    f: &mut Frame,
+    s: &AppState,
+    lines: Vec<Line<'static>>,
+    outer: Block<'static>,
+    area: Rect,
+) {
+    let inner = outer.inner(area);
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let total = u16::try_from(paragraph.line_count(inner.width)).unwrap_or(u16::MAX);
+    let max = total.saturating_sub(inner.height);
+    s.scroll.max.set(max);
+    let offset = s.scroll.offset.min(max);
+    let outer = match offset < max {
+        true => outer.title_bottom(Line::styled(
+            format!(" {} ", t(s.lang, "scroll.more")),
+            style(s, Tone::Warn),
+        )),
+        false => outer,
+    };
+    f.render_widget(paragraph.scroll((offset, 0)).block(outer), area);
 }
 
 fn render_plan(f: &mut Frame, s: &AppState, area: Rect) {
@@ -1025,10 +1081,18 @@ fn render_journal(f: &mut Frame, s: &AppState, area: Rect) {
         ]),
         status,
     );
+    if s.journal_open
+        && let Some(e) = j.entries.get(s.journal_sel)
+    {
+        render_journal_entry(f, s, e, table);
+        return;
+    }
     let w = table.width.saturating_sub(2) as usize;
     let wide = w >= 100;
+    // Narrow: minutes are enough to tell entries apart; the full time is in the entry.
     let at_w = if wide { 19 } else { 16 };
-    let acct_w = w.saturating_sub(5 + at_w + 10 + 9 + 12 + 5);
+    let (kind_w, action_w, outcome_w) = (11, 13, 11);
+    let acct_w = w.saturating_sub(5 + at_w + kind_w + action_w + outcome_w + 5);
     let rows: Vec<Row> = j
         .entries
         .iter()
@@ -1036,11 +1100,11 @@ fn render_journal(f: &mut Frame, s: &AppState, area: Rect) {
         .map(|(i, e)| {
             let row = Row::new(vec![
                 Cell::from(fit(&e.id.to_string(), 5)),
-                Cell::from(fit(&e.at, at_w)),
-                Cell::from(fit(&e.kind, 10)),
-                Cell::from(fit(&e.action, 9)),
+                Cell::from(e.at.chars().take(at_w).collect::<String>()),
+                Cell::from(fit(&e.kind, kind_w)),
+                Cell::from(fit(&e.action, action_w)),
                 Cell::from(fit(&e.account, acct_w)),
-                Cell::from(fit(&e.outcome, 12)),
+                Cell::from(fit(&e.outcome, outcome_w)),
             ]);
             if i == s.journal_sel {
                 row.style(style(s, Tone::Focus))
@@ -1054,10 +1118,10 @@ fn render_journal(f: &mut Frame, s: &AppState, area: Rect) {
         [
             Constraint::Length(5),
             Constraint::Length(at_w as u16),
-            Constraint::Length(10),
-            Constraint::Length(9),
+            Constraint::Length(kind_w as u16),
+            Constraint::Length(action_w as u16),
             Constraint::Length(acct_w as u16),
-            Constraint::Length(12),
+            Constraint::Length(outcome_w as u16),
         ],
     )
     .header(
@@ -1073,6 +1137,31 @@ fn render_journal(f: &mut Frame, s: &AppState, area: Rect) {
     )
     .block(Block::default().borders(Borders::ALL));
     f.render_widget(tbl, table);
+}
+
+/// One journal entry in full: when, what, on whom, why, its outcome and details.
+fn render_journal_entry(f: &mut Frame, s: &AppState, e: &super::state::JournalRow, area: Rect) {
+    let field = |label: &str, value: String| {
+        Line::from(vec![
+            Span::styled(format!("{label}: "), style(s, Tone::Muted)),
+            Span::raw(value),
+        ])
+    };
+    let mut lines = vec![
+        Line::styled(
+            format!("#{}  {}  {}  {}", e.id, e.at, e.kind, e.action),
+            style(s, Tone::Title),
+        ),
+        field(&t(s.lang, "col.account"), e.account.clone()),
+        field(&t(s.lang, "col.outcome"), e.outcome.clone()),
+        field(&t(s.lang, "journal.reason"), e.reason.clone()),
+    ];
+    if let Some(r) = e.refers_to {
+        lines.push(field(&t(s.lang, "journal.refers_to"), format!("#{r}")));
+    }
+    lines.push(Line::raw(""));
+    lines.extend(e.details.iter().map(|d| Line::raw(d.clone())));
+    render_scrolled(f, s, lines, block(s, "journal.entry_title"), area);
 }
 
 /// The Drill screen: each step with its time as it completes, then the
@@ -1111,12 +1200,7 @@ fn render_drill(f: &mut Frame, s: &AppState, area: Rect) {
     if let Some(done) = &d.done {
         push_drill_done(s, done, &mut lines);
     }
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block(s, "title.drill")),
-        area,
-    );
+    render_scrolled(f, s, lines, block(s, "title.drill"), area);
 }
 
 /// What a finished drill found: time to recover, report, rollback, journal, posture.

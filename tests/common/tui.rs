@@ -139,7 +139,11 @@ pub fn accounts(lang: Lang) -> AppState {
             notes: vec![],
         },
     );
-    reduce(&mut s, key(KeyCode::Enter)); // leave the search field
+    // Connected: the table has the focus (`/` would focus the search).
+    assert!(
+        !s.searching,
+        "the accounts screen opens with the table focused"
+    );
     s
 }
 
@@ -389,5 +393,36 @@ pub fn drill_done() -> DrillView {
             posture_ok: false,
             report: "/home/dba/.local/state/locksmith/drill-2026-03-01T02-14-08Z.md".into(),
         }),
+    }
+}
+
+/// A journal of one reset: its intent and its outcome (newest first).
+pub fn journal_view() -> JournalView {
+    let row = |id: i64, at: &str, kind: &str, outcome: &str, refers_to: Option<i64>| {
+        JournalRow {
+        id,
+        at: at.into(),
+        kind: kind.into(),
+        action: "reset".into(),
+        account: "张三 (#14774)".into(),
+        outcome: outcome.into(),
+        reason: "INC-2026-0301 张三 locked out of the CRM after a password change".into(),
+        refers_to,
+        details: vec![
+            "{".into(),
+            "  \"sql\": \"UPDATE `wk_admin_user` SET `password` = ?, `salt` = ? WHERE `user_id` = ? AND `username` <=> ? AND `password` <=> ? AND `salt` <=> ?\",".into(),
+            "  \"step\": \"commit\",".into(),
+            "  \"verified\": true".into(),
+            "}".into(),
+        ],
+    }
+    };
+    JournalView {
+        path: "/home/dba/.local/state/locksmith/journal.sqlite".into(),
+        entries: vec![
+            row(2, "2026-03-01 02:14:09", "outcome", "committed", Some(1)),
+            row(1, "2026-03-01 02:14:08", "intent", "", None),
+        ],
+        chain: Chain::Intact { entries: 2 },
     }
 }
