@@ -120,6 +120,7 @@ fn password_on(screen: &str) -> String {
 /// Search, select, reset, confirm; returns the password read off the screen.
 fn reset_through_the_console(t: &Tmux, search: &str, login: &str) -> String {
     t.wait_for("Search:");
+    t.keys(&["/"]); // the table has the focus: `/` to search
     t.text(search);
     t.wait_for(login);
     std::thread::sleep(Duration::from_millis(400));
@@ -214,6 +215,7 @@ fn demo_console_resets_and_calibrate_proves_the_new_password() {
     t.wait_for("Demo · Yonyou U8");
     t.keys(&["Down", "Enter"]);
     t.wait_for("Search:");
+    t.keys(&["/"]); // the table has the focus: `/` to search
     t.text("001");
     t.wait_for("陈静");
     std::thread::sleep(Duration::from_millis(400));
@@ -245,6 +247,7 @@ fn demo_console_transplants_a_u8_password_and_refuses_the_account_itself() {
     t.wait_for("Demo · Yonyou U8");
     t.keys(&["Down", "Enter"]);
     t.wait_for("Search:");
+    t.keys(&["/"]); // the table has the focus: `/` to search
     t.text("zhaomin");
     t.wait_for("赵敏");
     std::thread::sleep(Duration::from_millis(400));
