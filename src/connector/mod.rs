@@ -693,34 +693,50 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
 
 /// All connectors: embedded ones, then files from `extra_dir` overriding by name.
 pub fn load_all(extra_dir: Option<&Path>) -> Result<Vec<Connector>, ConnectorError> {
+    load_layers(&[extra_dir])
+}
+
+/// The embedded connectors, then the files of each directory in turn, a later
+/// file overriding an earlier connector of the same name. Missing directories
+/// are skipped.
+pub fn load_layers(dirs: &[Option<&Path>]) -> Result<Vec<Connector>, ConnectorError> {
     let mut by_name: BTreeMap<String, Connector> = BTreeMap::new();
     for (file, text) in EMBEDDED {
         let c = Connector::parse(&format!("embedded:{file}"), text)?;
         by_name.insert(c.name.clone(), c);
     }
-    if let Some(dir) = extra_dir
-        && dir.is_dir()
-    {
-        let entries = std::fs::read_dir(dir).map_err(|e| ConnectorError::Dir {
-            path: dir.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        paths.sort();
-        for path in paths {
-            let shown = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|e| ConnectorError::Parse {
-                file: shown.clone(),
-                message: e.to_string(),
-            })?;
-            let c = Connector::parse(&shown, &text)?;
+    for dir in dirs.iter().flatten() {
+        for c in load_dir(dir)? {
             by_name.insert(c.name.clone(), c);
         }
     }
     Ok(by_name.into_values().collect())
+}
+
+/// Every `*.toml` connector file in `dir`, in file-name order.
+fn load_dir(dir: &Path) -> Result<Vec<Connector>, ConnectorError> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| ConnectorError::Dir {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    let mut found = Vec::new();
+    for path in paths {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|e| ConnectorError::Parse {
+            file: shown.clone(),
+            message: e.to_string(),
+        })?;
+        found.push(Connector::parse(&shown, &text)?);
+    }
+    Ok(found)
 }
 
 /// `<config dir>/locksmith/connectors`, where operators add their own files.

@@ -55,7 +55,14 @@ pub fn encoder_spec(command: Vec<String>, origin: &str) -> Result<EncoderSpec, O
 
 /// Shipped connectors plus the operator's own (`<config>/locksmith/connectors`).
 pub fn connectors() -> Result<Vec<Connector>, OpError> {
-    Ok(connector::load_all(connector::user_dir().as_deref())?)
+    connectors_with(None)
+}
+
+/// As `connectors`, then the files of `extra` (`--connectors-dir`, the
+/// demo's kept connectors) on top.
+pub fn connectors_with(extra: Option<&Path>) -> Result<Vec<Connector>, OpError> {
+    let user = connector::user_dir();
+    Ok(connector::load_layers(&[user.as_deref(), extra])?)
 }
 
 /// Every connector with the install's table prefix applied.
