@@ -70,7 +70,7 @@ pub async fn locate(s: &mut Session, account: Option<&str>) -> Result<Diagnosis,
     let Some(acc) = find_row(s, account).await? else {
         return missing_row(&c, account);
     };
-    let problems = row_problems(s, &acc).await?;
+    let problems = row_problems(s, &c, &acc).await?;
     Ok(Diagnosis {
         login: acc.login.clone(),
         id: Some(acc.id_text()),
@@ -132,10 +132,13 @@ fn missing_row(c: &Connector, account: Option<&str>) -> Result<Diagnosis, OpErro
 
 /// What keeps an existing row from working: deleted, disabled, locked, not
 /// an admin (flag or role link), or a stored value nobody can log in with.
-async fn row_problems(s: &mut Session, acc: &Account) -> Result<Vec<Problem>, OpError> {
-    let c = s.connector.clone();
+async fn row_problems(
+    s: &mut Session,
+    c: &Connector,
+    acc: &Account,
+) -> Result<Vec<Problem>, OpError> {
     let mut problems = Vec::new();
-    let st = acc.state(&c);
+    let st = acc.state(c);
     if st.deleted {
         problems.push(problem(
             "deleted",
