@@ -116,17 +116,42 @@ impl Target {
                 "name the database in the path: mysql://user@host/DATABASE".into(),
             ));
         }
-        let mut t = Target {
+        let mut t = Target::with_defaults(
             engine,
             user,
             host,
             // PostgreSQL's port is explicit so messages and the journal name it.
-            port: url
-                .port()
+            url.port()
                 .or_else(|| (engine_is_pg(url.scheme())).then_some(5432)),
+            percent_decode(&database),
+            TlsMode::Preferred,
+        );
+        if let Some(pw) = url.password() {
+            t.take_url_password(pw, "LOCKSMITH_DB_PASSWORD or ~/.my.cnf");
+        }
+        for (k, v) in url.query_pairs() {
+            t.apply_option(&k, &v).map_err(bad)?;
+        }
+        Ok(t)
+    }
+
+    /// A target with every option at its default, before the URL's options apply.
+    fn with_defaults(
+        engine: String,
+        user: String,
+        host: String,
+        port: Option<u16>,
+        database: String,
+        tls: TlsMode,
+    ) -> Target {
+        Target {
+            engine,
+            user,
+            host,
+            port,
             socket: None,
-            database: percent_decode(&database),
-            tls: TlsMode::Preferred,
+            database,
+            tls,
             ca_file: None,
             skip_verify: false,
             password: None,
@@ -135,44 +160,45 @@ impl Target {
             warnings: Vec::new(),
             instance: None,
             auth: AuthKind::Sql,
-        };
-        if let Some(pw) = url.password() {
-            t.password = Some(DbPassword(Zeroizing::new(percent_decode(pw))));
-            t.password_source = Some("the target URL".into());
-            t.warnings.push(
-                "the DB password is in the target URL, so it is visible in the process list and shell history; prefer LOCKSMITH_DB_PASSWORD or ~/.my.cnf".into(),
-            );
         }
-        for (k, v) in url.query_pairs() {
-            match k.as_ref() {
-                "tls" | "ssl-mode" | "sslmode" => {
-                    t.tls = match v.to_ascii_lowercase().as_str() {
-                        "required" | "require" | "verify_ca" | "verify_identity" => {
-                            TlsMode::Required
-                        }
-                        "preferred" | "prefer" => TlsMode::Preferred,
-                        "disabled" | "disable" | "off" => TlsMode::Disabled,
-                        other => {
-                            return Err(bad(format!(
-                                "tls={other} is not a TLS mode; use required, preferred or disabled"
-                            )));
-                        }
+    }
+
+    /// Uses the password written in the URL, and warns that argv shows it;
+    /// `safer` names where it should live instead.
+    fn take_url_password(&mut self, password: &str, safer: &str) {
+        self.password = Some(DbPassword(Zeroizing::new(percent_decode(password))));
+        self.password_source = Some("the target URL".into());
+        self.warnings.push(format!(
+            "the DB password is in the target URL, so it is visible in the process list and shell history; prefer {safer}"
+        ));
+    }
+
+    /// One `?key=value` of a MySQL or PostgreSQL URL.
+    fn apply_option(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "tls" | "ssl-mode" | "sslmode" => {
+                self.tls = match value.to_ascii_lowercase().as_str() {
+                    "required" | "require" | "verify_ca" | "verify_identity" => TlsMode::Required,
+                    "preferred" | "prefer" => TlsMode::Preferred,
+                    "disabled" | "disable" | "off" => TlsMode::Disabled,
+                    other => {
+                        return Err(format!(
+                            "tls={other} is not a TLS mode; use required, preferred or disabled"
+                        ));
                     }
                 }
-                "ca" | "ssl-ca" => t.ca_file = Some(PathBuf::from(v.as_ref())),
-                "skip-verify" | "insecure" => {
-                    t.skip_verify = matches!(v.as_ref(), "1" | "true" | "yes")
-                }
-                "socket" => t.socket = Some(PathBuf::from(v.as_ref())),
-                "lock-wait" => t.lock_wait_secs = lock_wait(&v).map_err(bad)?,
-                other => {
-                    return Err(bad(format!(
-                        "unknown option `{other}`; known: tls, ca, skip-verify, socket, lock-wait"
-                    )));
-                }
+            }
+            "ca" | "ssl-ca" => self.ca_file = Some(PathBuf::from(value)),
+            "skip-verify" | "insecure" => self.skip_verify = matches!(value, "1" | "true" | "yes"),
+            "socket" => self.socket = Some(PathBuf::from(value)),
+            "lock-wait" => self.lock_wait_secs = lock_wait(value)?,
+            other => {
+                return Err(format!(
+                    "unknown option `{other}`; known: tls, ca, skip-verify, socket, lock-wait"
+                ));
             }
         }
-        Ok(t)
+        Ok(())
     }
 
     /// `sqlite:///absolute/path.db` (or `sqlite:relative.db`): a local file, no user or password.
@@ -184,23 +210,14 @@ impl Target {
         if url.query().is_some() {
             return Err("sqlite targets take no options".into());
         }
-        Ok(Target {
-            engine: "sqlite".into(),
-            user: String::new(),
-            host: "localhost".into(),
-            port: None,
-            socket: None,
-            database: path,
-            tls: TlsMode::Disabled,
-            ca_file: None,
-            skip_verify: false,
-            password: None,
-            password_source: None,
-            lock_wait_secs: 10,
-            warnings: Vec::new(),
-            instance: None,
-            auth: AuthKind::Sql,
-        })
+        Ok(Target::with_defaults(
+            "sqlite".into(),
+            String::new(),
+            "localhost".into(),
+            None,
+            path,
+            TlsMode::Disabled,
+        ))
     }
 
     /// `mssql://user@host[\INSTANCE][:port]/database?tls=required|off|legacy&ca=…&trust-server-certificate=true&auth=sql|windows&lock-wait=N`.
@@ -214,50 +231,15 @@ impl Target {
             shown: redact(raw),
             reason,
         };
-        let (authority, tail) = match rest.find(['/', '?']) {
-            Some(i) => rest.split_at(i),
-            None => (rest, ""),
-        };
-        let (userinfo, hostport) = match authority.rfind('@') {
-            Some(i) => (&authority[..i + 1], &authority[i + 1..]),
-            None => ("", authority),
-        };
-        let hostport = hostport.replace("%5C", "\\").replace("%5c", "\\");
-        let (hostport, mut instance) = match hostport.split_once('\\') {
-            Some((h, rest)) => {
-                // host\INSTANCE:port → host:port + INSTANCE
-                let (inst, port) = match rest.split_once(':') {
-                    Some((i, p)) => (i.to_string(), format!(":{p}")),
-                    None => (rest.to_string(), String::new()),
-                };
-                (format!("{h}{port}"), Some(inst))
-            }
-            None => (hostport.to_string(), None),
-        };
+        let mut parts = MssqlAuthority::split(rest);
         let mut from_env_server = None;
-        let hostport = if hostport.is_empty() {
-            match std::env::var("SQLCMDSERVER") {
-                Ok(server) if !server.trim().is_empty() => {
-                    let (h, i, p) = parse_sqlcmd_server(&server);
-                    if instance.is_none() {
-                        instance = i;
-                    }
-                    from_env_server = Some(server);
-                    match p {
-                        Some(p) => format!("{h}:{p}"),
-                        None => h,
-                    }
-                }
-                _ => {
-                    return Err(bad(
-                        "name the server: mssql://user@host[:port]/database, mssql://user@host\\INSTANCE/database, or set SQLCMDSERVER".into(),
-                    ));
-                }
-            }
-        } else {
-            hostport
-        };
-        let rebuilt = format!("mssql://{userinfo}{hostport}{tail}");
+        if parts.hostport.is_empty() {
+            let (hostport, instance, server) = sqlcmd_server_from_env().map_err(bad)?;
+            parts.hostport = hostport;
+            parts.instance = parts.instance.or(instance);
+            from_env_server = Some(server);
+        }
+        let rebuilt = format!("mssql://{}{}{}", parts.userinfo, parts.hostport, parts.tail);
         let url = Url::parse(&rebuilt).map_err(|e| {
             bad(format!(
                 "{e}; expected mssql://user@host[:port]/database or mssql://user@host\\INSTANCE/database"
@@ -277,109 +259,115 @@ impl Target {
                 "name the database in the path: mssql://user@host/UFSystem".into(),
             ));
         }
-        let mut t = Target {
-            engine: "mssql".into(),
+        // SQL Server 2022 and sqlcmd 18 encrypt by default; so do we.
+        let mut t = Target::with_defaults(
+            "mssql".into(),
             user,
             host,
-            port: url.port(),
-            socket: None,
+            url.port(),
             database,
-            // SQL Server 2022 and sqlcmd 18 encrypt by default; so do we.
-            tls: TlsMode::Required,
-            ca_file: None,
-            skip_verify: false,
-            password: None,
-            password_source: None,
-            lock_wait_secs: 10,
-            warnings: Vec::new(),
-            instance,
-            auth: AuthKind::Sql,
-        };
+            TlsMode::Required,
+        );
+        t.instance = parts.instance;
         if let Some(server) = from_env_server {
             t.warnings
                 .push(format!("server taken from SQLCMDSERVER ({server})"));
         }
         if let Some(pw) = url.password() {
-            t.password = Some(DbPassword(Zeroizing::new(percent_decode(pw))));
-            t.password_source = Some("the target URL".into());
-            t.warnings.push(
-                "the DB password is in the target URL, so it is visible in the process list and shell history; prefer LOCKSMITH_DB_PASSWORD or SQLCMDPASSWORD".into(),
-            );
+            t.take_url_password(pw, "LOCKSMITH_DB_PASSWORD or SQLCMDPASSWORD");
         }
         for (k, v) in url.query_pairs() {
-            match k.as_ref() {
-                "tls" | "encrypt" => {
-                    t.tls = match v.to_ascii_lowercase().as_str() {
-                        "required" | "require" | "mandatory" | "on" | "yes" | "true" => {
-                            TlsMode::Required
-                        }
-                        "off" | "optional" | "no" | "false" => TlsMode::LoginOnly,
-                        "legacy" | "none" => TlsMode::Legacy,
-                        other => {
-                            return Err(bad(format!(
-                                "tls={other} is not a SQL Server TLS mode; use required (default: verify the certificate), off (only the login is encrypted) or legacy (no TLS, for servers that only speak TLS 1.0/1.1)"
-                            )));
-                        }
+            t.apply_mssql_option(&k, &v).map_err(bad)?;
+        }
+        t.check_mssql_login().map_err(bad)?;
+        t.warn_about_mssql_tls();
+        Ok(t)
+    }
+
+    /// One `?key=value` of a SQL Server URL.
+    fn apply_mssql_option(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "tls" | "encrypt" => {
+                self.tls = match value.to_ascii_lowercase().as_str() {
+                    "required" | "require" | "mandatory" | "on" | "yes" | "true" => {
+                        TlsMode::Required
                     }
-                }
-                "ca" => t.ca_file = Some(PathBuf::from(v.as_ref())),
-                "trust-server-certificate" | "trustservercertificate" | "skip-verify" => {
-                    t.skip_verify = matches!(v.as_ref(), "1" | "true" | "yes")
-                }
-                "instance" => t.instance = Some(v.into_owned()),
-                "auth" => {
-                    t.auth = match v.to_ascii_lowercase().as_str() {
-                        "sql" => AuthKind::Sql,
-                        "windows" | "ntlm" | "integrated" | "sspi" => AuthKind::Windows,
-                        other => {
-                            return Err(bad(format!(
-                                "auth={other} is not known; use sql (a SQL Server login) or windows"
-                            )));
-                        }
+                    "off" | "optional" | "no" | "false" => TlsMode::LoginOnly,
+                    "legacy" | "none" => TlsMode::Legacy,
+                    other => {
+                        return Err(format!(
+                            "tls={other} is not a SQL Server TLS mode; use required (default: verify the certificate), off (only the login is encrypted) or legacy (no TLS, for servers that only speak TLS 1.0/1.1)"
+                        ));
                     }
-                }
-                "lock-wait" => t.lock_wait_secs = lock_wait(&v).map_err(bad)?,
-                other => {
-                    return Err(bad(format!(
-                        "unknown option `{other}`; known: tls, ca, trust-server-certificate, instance, auth, lock-wait"
-                    )));
                 }
             }
+            "ca" => self.ca_file = Some(PathBuf::from(value)),
+            "trust-server-certificate" | "trustservercertificate" | "skip-verify" => {
+                self.skip_verify = matches!(value, "1" | "true" | "yes")
+            }
+            "instance" => self.instance = Some(value.to_string()),
+            "auth" => {
+                self.auth = match value.to_ascii_lowercase().as_str() {
+                    "sql" => AuthKind::Sql,
+                    "windows" | "ntlm" | "integrated" | "sspi" => AuthKind::Windows,
+                    other => {
+                        return Err(format!(
+                            "auth={other} is not known; use sql (a SQL Server login) or windows"
+                        ));
+                    }
+                }
+            }
+            "lock-wait" => self.lock_wait_secs = lock_wait(value)?,
+            other => {
+                return Err(format!(
+                    "unknown option `{other}`; known: tls, ca, trust-server-certificate, instance, auth, lock-wait"
+                ));
+            }
         }
-        if t.user.contains('\\') {
-            t.auth = AuthKind::Windows;
+        Ok(())
+    }
+
+    /// A `DOMAIN\user` login is Windows authentication; a SQL login needs a
+    /// name; an instance name must be one SQL Browser can answer for.
+    fn check_mssql_login(&mut self) -> Result<(), String> {
+        if self.user.contains('\\') {
+            self.auth = AuthKind::Windows;
         }
-        if t.user.is_empty() && t.auth == AuthKind::Sql {
-            return Err(bad(
+        if self.user.is_empty() && self.auth == AuthKind::Sql {
+            return Err(
                 "name the SQL login: mssql://USER@host/database (or set SQLCMDUSER)".into(),
-            ));
+            );
         }
-        if t.instance.as_deref().is_some_and(|i| {
+        if self.instance.as_deref().is_some_and(|i| {
             i.is_empty()
                 || i.len() > 64
                 || !i
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '#')
         }) {
-            return Err(bad(
+            return Err(
                 "the instance name must be 1 to 64 letters, digits, '_', '$' or '#'".into(),
-            ));
+            );
         }
-        if t.tls == TlsMode::Legacy {
-            t.warnings.push(
+        Ok(())
+    }
+
+    /// Says what a weakened SQL Server TLS setting leaves in clear.
+    fn warn_about_mssql_tls(&mut self) {
+        if self.tls == TlsMode::Legacy {
+            self.warnings.push(
                 "tls=legacy: nothing is encrypted, not even the login; use it only on a network you trust, and plan the server's TLS 1.2 update".into(),
             );
-        } else if t.tls == TlsMode::LoginOnly {
-            t.warnings.push(
+        } else if self.tls == TlsMode::LoginOnly {
+            self.warnings.push(
                 "tls=off: only the login is encrypted; statements and the values they carry cross the network in clear".into(),
             );
         }
-        if t.skip_verify && t.tls != TlsMode::Legacy {
-            t.warnings.push(
+        if self.skip_verify && self.tls != TlsMode::Legacy {
+            self.warnings.push(
                 "trust-server-certificate=true: the server's certificate is not checked, so a machine in the middle could read the session".into(),
             );
         }
-        Ok(t)
     }
 
     /// Fills the password from LOCKSMITH_DB_PASSWORD or ~/.my.cnf [client]
@@ -454,6 +442,67 @@ fn lock_wait(v: &str) -> Result<u32, String> {
         .ok()
         .filter(|n| (1..=3600).contains(n))
         .ok_or_else(|| format!("lock-wait={v} must be a number of seconds from 1 to 3600"))
+}
+
+/// The parts of `user@host\INSTANCE:port/db?opts` before the URL parser
+/// sees them: a backslash is not allowed in a URL host, so the instance is cut out.
+struct MssqlAuthority<'a> {
+    /// `user@` or empty.
+    userinfo: &'a str,
+    /// `host[:port]`, without the instance; empty when the URL names no server.
+    hostport: String,
+    /// `/database?options`.
+    tail: &'a str,
+    instance: Option<String>,
+}
+
+impl<'a> MssqlAuthority<'a> {
+    fn split(rest: &'a str) -> MssqlAuthority<'a> {
+        let (authority, tail) = match rest.find(['/', '?']) {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        let (userinfo, hostport) = match authority.rfind('@') {
+            Some(i) => (&authority[..i + 1], &authority[i + 1..]),
+            None => ("", authority),
+        };
+        let hostport = hostport.replace("%5C", "\\").replace("%5c", "\\");
+        let (hostport, instance) = match hostport.split_once('\\') {
+            Some((h, rest)) => {
+                // host\INSTANCE:port → host:port + INSTANCE
+                let (inst, port) = match rest.split_once(':') {
+                    Some((i, p)) => (i.to_string(), format!(":{p}")),
+                    None => (rest.to_string(), String::new()),
+                };
+                (format!("{h}{port}"), Some(inst))
+            }
+            None => (hostport.to_string(), None),
+        };
+        MssqlAuthority {
+            userinfo,
+            hostport,
+            tail,
+            instance,
+        }
+    }
+}
+
+/// The server from `SQLCMDSERVER` when the URL names none: `host[:port]`,
+/// the instance it names, and the variable's value for the warning.
+fn sqlcmd_server_from_env() -> Result<(String, Option<String>, String), String> {
+    match std::env::var("SQLCMDSERVER") {
+        Ok(server) if !server.trim().is_empty() => {
+            let (h, instance, p) = parse_sqlcmd_server(&server);
+            let hostport = match p {
+                Some(p) => format!("{h}:{p}"),
+                None => h,
+            };
+            Ok((hostport, instance, server))
+        }
+        _ => Err(
+            "name the server: mssql://user@host[:port]/database, mssql://user@host\\INSTANCE/database, or set SQLCMDSERVER".into(),
+        ),
+    }
 }
 
 /// `tcp:host\\INSTANCE,1433` as sqlcmd's -S and SQLCMDSERVER spell it.

@@ -415,6 +415,44 @@ impl Connector {
     }
 
     fn validate(&self) -> Result<(), ConnectorError> {
+        self.validate_name_and_engines()?;
+        self.validate_table()?;
+        for (role, col) in self.columns.mapped() {
+            self.check_ident(&format!("columns.{role}"), col)?;
+        }
+        if let Some(flag) = &self.admin.flag {
+            self.check_ident("admin.flag.column", &flag.column)?;
+        }
+        if let Some(role) = &self.admin.role {
+            self.validate_role_link(role)?;
+        }
+        self.validate_copy_hash_to()?;
+        for (i, spec) in self.older_formats.iter().enumerate() {
+            schemes::build(spec)
+                .map_err(|e| self.invalid(&format!("older_formats[{i}]"), e.to_string()))?;
+        }
+        if let Some(by) = &self.scheme_by_setting {
+            self.validate_scheme_by_setting(by)?;
+        }
+        self.validate_writes()?;
+        self.validate_emergency()?;
+        if let Some(enc) = &self.encoder {
+            enc.validate()
+                .map_err(|m| self.invalid("encoder.command", m))?;
+        }
+        self.validate_states()?;
+        let scheme =
+            schemes::build(&self.scheme).map_err(|e| self.invalid("scheme", e.to_string()))?;
+        if scheme.uses_salt_column() && self.columns.salt.is_none() {
+            return Err(self.invalid(
+                "columns.salt",
+                format!("scheme {} keeps a salt column: map it", scheme.id()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_name_and_engines(&self) -> Result<(), ConnectorError> {
         if self.name.is_empty()
             || !self
                 .name
@@ -431,6 +469,11 @@ impl Connector {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// The table name, and the SQL Server-only database and schema parts.
+    fn validate_table(&self) -> Result<(), ConnectorError> {
         self.check_ident("table.name", &self.bare_table_name())?;
         if self.table.database.is_some() || self.table.schema.is_some() {
             if self.engines.iter().any(|e| e != "mssql") || self.engines.is_empty() {
@@ -446,93 +489,100 @@ impl Connector {
                 self.check_ident("table.schema", schema)?;
             }
         }
-        for (role, col) in self.columns.mapped() {
-            self.check_ident(&format!("columns.{role}"), col)?;
+        Ok(())
+    }
+
+    fn validate_role_link(&self, role: &RoleLink) -> Result<(), ConnectorError> {
+        self.check_ident("admin.role.table", &role.table)?;
+        self.check_ident("admin.role.user_column", &role.user_column)?;
+        self.check_ident("admin.role.role_column", &role.role_column)?;
+        let joined = [&role.role_table, &role.role_table_id, &role.role_table_key];
+        let given = joined.iter().filter(|v| v.is_some()).count();
+        if given != 0 && given != 3 {
+            return Err(self.invalid(
+                "admin.role",
+                "role_table, role_table_id and role_table_key go together",
+            ));
         }
-        if let Some(flag) = &self.admin.flag {
-            self.check_ident("admin.flag.column", &flag.column)?;
-        }
-        if let Some(role) = &self.admin.role {
-            self.check_ident("admin.role.table", &role.table)?;
-            self.check_ident("admin.role.user_column", &role.user_column)?;
-            self.check_ident("admin.role.role_column", &role.role_column)?;
-            let joined = [&role.role_table, &role.role_table_id, &role.role_table_key];
-            let given = joined.iter().filter(|v| v.is_some()).count();
-            if given != 0 && given != 3 {
-                return Err(self.invalid(
-                    "admin.role",
-                    "role_table, role_table_id and role_table_key go together",
-                ));
-            }
-            for (key, v) in [
-                ("admin.role.role_table", &role.role_table),
-                ("admin.role.role_table_id", &role.role_table_id),
-                ("admin.role.role_table_key", &role.role_table_key),
-            ] {
-                if let Some(v) = v {
-                    self.check_ident(key, v)?;
-                }
-            }
-            if role.roles.is_empty() {
-                return Err(self.invalid("admin.role.roles", "list at least one role"));
-            }
-            if !role.role_table_where.is_empty() && role.role_table.is_none() {
-                return Err(self.invalid(
-                    "admin.role.role_table_where",
-                    "needs role_table, role_table_id and role_table_key",
-                ));
-            }
-            for col in role.role_table_where.keys() {
-                self.check_ident(&format!("admin.role.role_table_where.{col}"), col)?;
+        for (key, v) in [
+            ("admin.role.role_table", &role.role_table),
+            ("admin.role.role_table_id", &role.role_table_id),
+            ("admin.role.role_table_key", &role.role_table_key),
+        ] {
+            if let Some(v) = v {
+                self.check_ident(key, v)?;
             }
         }
+        if role.roles.is_empty() {
+            return Err(self.invalid("admin.role.roles", "list at least one role"));
+        }
+        if !role.role_table_where.is_empty() && role.role_table.is_none() {
+            return Err(self.invalid(
+                "admin.role.role_table_where",
+                "needs role_table, role_table_id and role_table_key",
+            ));
+        }
+        for col in role.role_table_where.keys() {
+            self.check_ident(&format!("admin.role.role_table_where.{col}"), col)?;
+        }
+        Ok(())
+    }
+
+    /// The id, login, password and salt columns, which Locksmith writes itself.
+    fn is_key_column(&self, col: &str) -> bool {
+        col == self.columns.password
+            || self.columns.salt.as_deref() == Some(col)
+            || col == self.columns.id
+            || col == self.columns.login
+    }
+
+    fn validate_copy_hash_to(&self) -> Result<(), ConnectorError> {
         for (i, col) in self.reset.copy_hash_to.iter().enumerate() {
             let key = format!("reset.copy_hash_to[{i}]");
             self.check_ident(&key, col)?;
-            if col == &self.columns.password
-                || Some(col) == self.columns.salt.as_ref()
-                || col == &self.columns.id
-                || col == &self.columns.login
-                || self.reset.set.contains_key(col)
-            {
+            if self.is_key_column(col) || self.reset.set.contains_key(col) {
                 return Err(self.invalid(
                     &key,
                     "copy the hash to a column that is not the id, login, password or salt column and not in reset.set",
                 ));
             }
         }
-        for (i, spec) in self.older_formats.iter().enumerate() {
-            schemes::build(spec)
-                .map_err(|e| self.invalid(&format!("older_formats[{i}]"), e.to_string()))?;
+        Ok(())
+    }
+
+    fn validate_scheme_by_setting(&self, by: &SchemeBySetting) -> Result<(), ConnectorError> {
+        self.check_ident("scheme_by_setting.table", &self.prefixed(&by.table))?;
+        self.check_ident("scheme_by_setting.name_column", &by.name_column)?;
+        self.check_ident("scheme_by_setting.value_column", &by.value_column)?;
+        if by.cases.is_empty() {
+            return Err(self.invalid("scheme_by_setting.cases", "list at least one case"));
         }
-        if let Some(by) = &self.scheme_by_setting {
-            self.check_ident("scheme_by_setting.table", &self.prefixed(&by.table))?;
-            self.check_ident("scheme_by_setting.name_column", &by.name_column)?;
-            self.check_ident("scheme_by_setting.value_column", &by.value_column)?;
-            if by.cases.is_empty() {
-                return Err(self.invalid("scheme_by_setting.cases", "list at least one case"));
+        for (i, case) in by.cases.iter().enumerate() {
+            let key = format!("scheme_by_setting.cases[{i}].scheme");
+            let scheme =
+                schemes::build(&case.scheme).map_err(|e| self.invalid(&key, e.to_string()))?;
+            if scheme.uses_salt_column() && self.columns.salt.is_none() {
+                return Err(self.invalid(
+                    &key,
+                    format!(
+                        "scheme {} keeps a salt column: map columns.salt",
+                        scheme.id()
+                    ),
+                ));
             }
-            for (i, case) in by.cases.iter().enumerate() {
-                let key = format!("scheme_by_setting.cases[{i}].scheme");
-                let scheme =
-                    schemes::build(&case.scheme).map_err(|e| self.invalid(&key, e.to_string()))?;
-                if scheme.uses_salt_column() && self.columns.salt.is_none() {
-                    return Err(self.invalid(
-                        &key,
-                        format!(
-                            "scheme {} keeps a salt column: map columns.salt",
-                            scheme.id()
-                        ),
-                    ));
-                }
-                if case.values.is_empty() {
-                    return Err(self.invalid(
-                        &format!("scheme_by_setting.cases[{i}].values"),
-                        "list at least one value",
-                    ));
-                }
+            if case.values.is_empty() {
+                return Err(self.invalid(
+                    &format!("scheme_by_setting.cases[{i}].values"),
+                    "list at least one value",
+                ));
             }
         }
+        Ok(())
+    }
+
+    /// `reset.set`, `reset.must_change` and `unlock.set` write other columns
+    /// than the key ones; `@login` and `@uuid32` belong to row templates only.
+    fn validate_writes(&self) -> Result<(), ConnectorError> {
         for (section, map) in [
             ("reset.set", &self.reset.set),
             ("reset.must_change", &self.reset.must_change),
@@ -540,11 +590,7 @@ impl Connector {
         ] {
             for col in map.keys() {
                 self.check_ident(&format!("{section}.{col}"), col)?;
-                if col == &self.columns.password
-                    || Some(col) == self.columns.salt.as_ref()
-                    || col == &self.columns.id
-                    || col == &self.columns.login
-                {
+                if self.is_key_column(col) {
                     return Err(self.invalid(
                         &format!("{section}.{col}"),
                         "the id, login, password and salt columns are written by Locksmith itself",
@@ -568,11 +614,11 @@ impl Connector {
                 }
             }
         }
-        self.validate_emergency()?;
-        if let Some(enc) = &self.encoder {
-            enc.validate()
-                .map_err(|m| self.invalid("encoder.command", m))?;
-        }
+        Ok(())
+    }
+
+    /// A mapped status or deleted column needs the values that mean it.
+    fn validate_states(&self) -> Result<(), ConnectorError> {
         if self.columns.status.is_some()
             && self.states.enabled.is_empty()
             && self.states.disabled.is_empty()
@@ -588,14 +634,6 @@ impl Connector {
                 "columns.deleted is mapped: list the values that mean deleted",
             ));
         }
-        let scheme =
-            schemes::build(&self.scheme).map_err(|e| self.invalid("scheme", e.to_string()))?;
-        if scheme.uses_salt_column() && self.columns.salt.is_none() {
-            return Err(self.invalid(
-                "columns.salt",
-                format!("scheme {} keeps a salt column: map it", scheme.id()),
-            ));
-        }
         Ok(())
     }
 
@@ -608,12 +646,7 @@ impl Connector {
         ] {
             for col in map.keys() {
                 self.check_ident(&format!("{section}.{col}"), col)?;
-                if col == &self.columns.password
-                    || Some(col) == self.columns.salt.as_ref()
-                    || col == &self.columns.id
-                    || col == &self.columns.login
-                    || self.reset.copy_hash_to.contains(col)
-                {
+                if self.is_key_column(col) || self.reset.copy_hash_to.contains(col) {
                     return Err(self.invalid(
                         &format!("{section}.{col}"),
                         "the id, login, password and salt columns are written by Locksmith itself",

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::OpError;
 use crate::backend::{Backend, ColumnInfo};
-use crate::connector::{Connector, WriteSpec};
+use crate::connector::{Connector, RoleLink, SchemeBySetting, WriteSpec};
 use crate::schemes::AccountInput;
 use crate::secret::Password;
 
@@ -168,82 +168,115 @@ pub async fn check(backend: &mut dyn Backend, c: &Connector) -> Result<CheckRepo
         problems: Vec::new(),
         tables: BTreeMap::new(),
     };
-    let report = |k: Checker| CheckReport {
-        connector: c.name.clone(),
-        file: c.source.clone(),
-        table: table.clone(),
-        problems: k.problems,
-    };
     if !k.table(backend, &table).await? {
         k.problem(
             "table.name",
             format!("table `{table}` does not exist in this database"),
         );
-        return Ok(report(k));
-    }
-    let mut infos: BTreeMap<&str, ColumnInfo> = BTreeMap::new();
-    for (role, col) in c.columns.mapped() {
-        if let Some(info) = k.column(&format!("columns.{role}"), &table, col) {
-            infos.insert(role, info);
+    } else {
+        let infos = k.mapped_columns(&table);
+        k.check_scheme_widths(&infos);
+        k.check_state_values(&table, &infos);
+        if let Some(role) = &c.admin.role {
+            k.check_role_tables(backend, role).await?;
+        }
+        k.check_written_columns(&table);
+        k.check_copy_hash_to(&table, &infos);
+        if let Some(by) = &c.scheme_by_setting {
+            k.check_settings_table(backend, by).await?;
         }
     }
-    for role in ["login", "password", "salt"] {
-        if let Some(info) = infos.get(role).cloned() {
-            k.expect_type(
-                &format!("columns.{role}"),
-                &info,
-                TEXT_TYPES,
-                "a text column",
-            );
+    Ok(CheckReport {
+        connector: c.name.clone(),
+        file: c.source.clone(),
+        table,
+        problems: k.problems,
+    })
+}
+
+impl Checker<'_> {
+    /// Every mapped column that exists, by role; login, password and salt must hold text.
+    fn mapped_columns(&mut self, table: &str) -> BTreeMap<&'static str, ColumnInfo> {
+        let c = self.c;
+        let mut infos = BTreeMap::new();
+        for (role, col) in c.columns.mapped() {
+            if let Some(info) = self.column(&format!("columns.{role}"), table, col) {
+                infos.insert(role, info);
+            }
         }
+        for role in ["login", "password", "salt"] {
+            if let Some(info) = infos.get(role).cloned() {
+                self.expect_type(
+                    &format!("columns.{role}"),
+                    &info,
+                    TEXT_TYPES,
+                    "a text column",
+                );
+            }
+        }
+        infos
     }
-    // The scheme's own output decides how wide password and salt must be.
-    if let Ok(scheme) = c.scheme() {
+
+    /// The scheme's own output decides how wide password and salt must be.
+    fn check_scheme_widths(&mut self, infos: &BTreeMap<&str, ColumnInfo>) {
+        let Ok(scheme) = self.c.scheme() else {
+            return;
+        };
         let probe = Password::new("Probe#Width-2024".into());
         let input = AccountInput {
             login: "administrator",
             salt: None,
         };
         if let Ok(h) = scheme.hash(&probe, &input) {
-            if let Some(info) = infos.get("password").cloned() {
-                k.expect_len(
+            if let Some(info) = infos.get("password") {
+                self.expect_len(
                     "columns.password",
-                    &info,
+                    info,
                     h.stored.len(),
                     "the scheme's value",
                 );
             }
-            if let (Some(salt), Some(info)) = (&h.salt, infos.get("salt").cloned()) {
-                k.expect_len("columns.salt", &info, salt.len(), "the scheme's salt");
+            if let (Some(salt), Some(info)) = (&h.salt, infos.get("salt")) {
+                self.expect_len("columns.salt", info, salt.len(), "the scheme's salt");
             }
         }
     }
-    if let Some(info) = infos.get("status").cloned() {
-        let values: Vec<String> = c
-            .states
-            .enabled
-            .iter()
-            .chain(&c.states.disabled)
-            .cloned()
-            .collect();
-        k.expect_values_fit("states.enabled", &info, &values);
+
+    /// The status, deleted and admin-flag values fit their columns.
+    fn check_state_values(&mut self, table: &str, infos: &BTreeMap<&str, ColumnInfo>) {
+        let c = self.c;
+        if let Some(info) = infos.get("status") {
+            let values: Vec<String> = c
+                .states
+                .enabled
+                .iter()
+                .chain(&c.states.disabled)
+                .cloned()
+                .collect();
+            self.expect_values_fit("states.enabled", info, &values);
+        }
+        if let Some(info) = infos.get("deleted") {
+            self.expect_values_fit("states.deleted", info, &c.states.deleted);
+        }
+        if let Some(flag) = &c.admin.flag
+            && let Some(info) = self.column("admin.flag.column", table, &flag.column)
+        {
+            self.expect_values_fit("admin.flag.values", &info, &flag.values);
+        }
     }
-    if let Some(info) = infos.get("deleted").cloned() {
-        let values = c.states.deleted.clone();
-        k.expect_values_fit("states.deleted", &info, &values);
-    }
-    if let Some(flag) = &c.admin.flag
-        && let Some(info) = k.column("admin.flag.column", &table, &flag.column)
-    {
-        k.expect_values_fit("admin.flag.values", &info, &flag.values);
-    }
-    if let Some(role) = &c.admin.role {
-        let link = c.prefixed(&role.table);
-        if k.table(backend, &link).await? {
-            k.column("admin.role.user_column", &link, &role.user_column);
-            k.column("admin.role.role_column", &link, &role.role_column);
+
+    /// The role-link table and, when declared, the role table with its columns.
+    async fn check_role_tables(
+        &mut self,
+        backend: &mut dyn Backend,
+        role: &RoleLink,
+    ) -> Result<(), OpError> {
+        let link = self.c.prefixed(&role.table);
+        if self.table(backend, &link).await? {
+            self.column("admin.role.user_column", &link, &role.user_column);
+            self.column("admin.role.role_column", &link, &role.role_column);
         } else {
-            k.problem(
+            self.problem(
                 "admin.role.table",
                 format!("table `{link}` does not exist in this database"),
             );
@@ -251,83 +284,99 @@ pub async fn check(backend: &mut dyn Backend, c: &Connector) -> Result<CheckRepo
         if let (Some(rt), Some(rid), Some(rkey)) =
             (&role.role_table, &role.role_table_id, &role.role_table_key)
         {
-            let rt = &c.prefixed(rt);
-            if k.table(backend, rt).await? {
-                k.column("admin.role.role_table_id", rt, rid);
-                k.column("admin.role.role_table_key", rt, rkey);
+            let rt = &self.c.prefixed(rt);
+            if self.table(backend, rt).await? {
+                self.column("admin.role.role_table_id", rt, rid);
+                self.column("admin.role.role_table_key", rt, rkey);
                 for col in role.role_table_where.keys() {
-                    k.column(&format!("admin.role.role_table_where.{col}"), rt, col);
+                    self.column(&format!("admin.role.role_table_where.{col}"), rt, col);
                 }
             } else {
-                k.problem(
+                self.problem(
                     "admin.role.role_table",
                     format!("table `{rt}` does not exist in this database"),
                 );
             }
         }
+        Ok(())
     }
-    for (section, map) in [
-        ("reset.set", &c.reset.set),
-        ("reset.must_change", &c.reset.must_change),
-        ("unlock.set", &c.unlock.set),
-        ("emergency.undelete", &c.emergency.undelete),
-        ("emergency.enable", &c.emergency.enable),
-        ("emergency.create", &c.emergency.create),
-        ("emergency.link", &c.emergency.link),
-    ] {
-        // The role-link template's columns live in the link table.
-        let in_table = match (section, &c.admin.role) {
-            ("emergency.link", Some(role)) => c.prefixed(&role.table),
-            _ => table.clone(),
-        };
-        for (col, value) in map {
-            let key = format!("{section}.{col}");
-            let Some(info) = k.column(&key, &in_table, col) else {
-                continue;
+
+    /// Every column a reset, unlock or emergency restore writes exists and takes its value.
+    fn check_written_columns(&mut self, table: &str) {
+        let c = self.c;
+        for (section, map) in [
+            ("reset.set", &c.reset.set),
+            ("reset.must_change", &c.reset.must_change),
+            ("unlock.set", &c.unlock.set),
+            ("emergency.undelete", &c.emergency.undelete),
+            ("emergency.enable", &c.emergency.enable),
+            ("emergency.create", &c.emergency.create),
+            ("emergency.link", &c.emergency.link),
+        ] {
+            // The role-link template's columns live in the link table.
+            let in_table = match (section, &c.admin.role) {
+                ("emergency.link", Some(role)) => c.prefixed(&role.table),
+                _ => table.to_string(),
             };
-            match value.spec() {
-                WriteSpec::Now => {
-                    k.expect_type(&key, &info, TIME_TYPES, "a date/time column for @now")
-                }
-                WriteSpec::Null if !info.nullable => k.problem(
-                    &key,
-                    format!("column `{col}` is NOT NULL but @null is written"),
-                ),
-                WriteSpec::Text(t) => k.expect_values_fit(&key, &info, &[t]),
-                WriteSpec::Uuid32 => k.expect_len(&key, &info, 32, "@uuid32"),
-                _ => {}
-            }
-        }
-    }
-    for (i, col) in c.reset.copy_hash_to.iter().enumerate() {
-        let key = format!("reset.copy_hash_to[{i}]");
-        if let Some(info) = k.column(&key, &table, col) {
-            k.expect_type(&key, &info, TEXT_TYPES, "a text column");
-            if let Some(pw) = infos.get("password").cloned()
-                && let (Some(have), Some(need)) = (info.max_chars, pw.max_chars)
-                && have < need
-            {
-                k.problem(
-                    &key,
-                    format!(
-                        "column `{col}` holds {have} characters but the password column holds {need}"
+            for (col, value) in map {
+                let key = format!("{section}.{col}");
+                let Some(info) = self.column(&key, &in_table, col) else {
+                    continue;
+                };
+                match value.spec() {
+                    WriteSpec::Now => {
+                        self.expect_type(&key, &info, TIME_TYPES, "a date/time column for @now")
+                    }
+                    WriteSpec::Null if !info.nullable => self.problem(
+                        &key,
+                        format!("column `{col}` is NOT NULL but @null is written"),
                     ),
-                );
+                    WriteSpec::Text(t) => self.expect_values_fit(&key, &info, &[t]),
+                    WriteSpec::Uuid32 => self.expect_len(&key, &info, 32, "@uuid32"),
+                    _ => {}
+                }
             }
         }
     }
-    if let Some(by) = &c.scheme_by_setting {
-        let st = c.prefixed(&by.table);
-        if k.table(backend, &st).await? {
-            k.column("scheme_by_setting.name_column", &st, &by.name_column);
-            k.column("scheme_by_setting.value_column", &st, &by.value_column);
+
+    /// Each copy of the hash holds text at least as wide as the password column.
+    fn check_copy_hash_to(&mut self, table: &str, infos: &BTreeMap<&str, ColumnInfo>) {
+        let c = self.c;
+        for (i, col) in c.reset.copy_hash_to.iter().enumerate() {
+            let key = format!("reset.copy_hash_to[{i}]");
+            if let Some(info) = self.column(&key, table, col) {
+                self.expect_type(&key, &info, TEXT_TYPES, "a text column");
+                if let Some(pw) = infos.get("password")
+                    && let (Some(have), Some(need)) = (info.max_chars, pw.max_chars)
+                    && have < need
+                {
+                    self.problem(
+                        &key,
+                        format!(
+                            "column `{col}` holds {have} characters but the password column holds {need}"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The settings table that picks the scheme, and its name and value columns.
+    async fn check_settings_table(
+        &mut self,
+        backend: &mut dyn Backend,
+        by: &SchemeBySetting,
+    ) -> Result<(), OpError> {
+        let st = self.c.prefixed(&by.table);
+        if self.table(backend, &st).await? {
+            self.column("scheme_by_setting.name_column", &st, &by.name_column);
+            self.column("scheme_by_setting.value_column", &st, &by.value_column);
         } else {
-            k.problem(
+            self.problem(
                 "scheme_by_setting.table",
                 format!("settings table `{st}` does not exist in this database"),
             );
         }
+        Ok(())
     }
-    let _ = k.c;
-    Ok(report(k))
 }

@@ -12,7 +12,7 @@ use super::plan::{self, Action, Change, Plan, PlanOptions, PostCheck, Statement}
 use super::sql::Stmt;
 use super::{OpError, Session};
 use crate::backend::Value;
-use crate::connector::{WriteSpec, WriteValue};
+use crate::connector::{Connector, WriteSpec, WriteValue};
 use crate::schemes::AccountInput;
 use crate::secret::{HEX_LOWER, Password, random_string};
 
@@ -61,14 +61,29 @@ fn problem(code: &'static str, message: String) -> Problem {
 /// connector's `emergency.id`, else its `emergency.login`.
 pub async fn locate(s: &mut Session, account: Option<&str>) -> Result<Diagnosis, OpError> {
     let c = s.connector.clone();
-    let e = &c.emergency;
-    if account.is_none() && !e.declared() {
+    if account.is_none() && !c.emergency.declared() {
         return Err(OpError::Usage(format!(
             "connector `{}` declares no emergency admin ([emergency] in {}); pass --account LOGIN",
             c.name, c.source
         )));
     }
-    let found = match account {
+    let Some(acc) = find_row(s, account).await? else {
+        return missing_row(&c, account);
+    };
+    let problems = row_problems(s, &c, &acc).await?;
+    Ok(Diagnosis {
+        login: acc.login.clone(),
+        id: Some(acc.id_text()),
+        account: Some(acc),
+        problems,
+    })
+}
+
+/// The emergency admin's row, or None when it is gone (a `#ID` that does
+/// not resolve is an error: only a login can be re-created).
+async fn find_row(s: &mut Session, account: Option<&str>) -> Result<Option<Account>, OpError> {
+    let e = s.connector.emergency.clone();
+    Ok(match account {
         Some(a) => match resolve(s, a).await {
             Ok(acc) => Some(acc),
             Err(OpError::NotFound(_)) if !a.starts_with('#') => None,
@@ -83,35 +98,47 @@ pub async fn locate(s: &mut Session, account: Option<&str>) -> Result<Diagnosis,
             },
             (None, None) => None,
         },
-    };
-    let Some(acc) = found else {
-        let login = account
-            .map(str::to_string)
-            .or_else(|| e.login.clone())
-            .ok_or_else(|| {
-                OpError::NotFound(format!(
-                    "the emergency admin #{} is missing and connector `{}` names no login to re-create it with; pass --account LOGIN",
-                    e.id.as_deref().unwrap_or("?"),
-                    c.name
-                ))
-            })?;
-        return Ok(Diagnosis {
-            account: None,
-            problems: vec![problem(
-                "missing",
-                format!(
-                    "the row is missing from `{}` (no {} = {} / login `{login}`)",
-                    c.table_name(),
-                    c.columns.id,
-                    e.id.as_deref().unwrap_or("?")
-                ),
-            )],
-            login,
-            id: e.id.clone(),
-        });
-    };
+    })
+}
+
+/// The diagnosis of a missing row, with the login a re-created row gets.
+fn missing_row(c: &Connector, account: Option<&str>) -> Result<Diagnosis, OpError> {
+    let e = &c.emergency;
+    let login = account
+        .map(str::to_string)
+        .or_else(|| e.login.clone())
+        .ok_or_else(|| {
+            OpError::NotFound(format!(
+                "the emergency admin #{} is missing and connector `{}` names no login to re-create it with; pass --account LOGIN",
+                e.id.as_deref().unwrap_or("?"),
+                c.name
+            ))
+        })?;
+    Ok(Diagnosis {
+        account: None,
+        problems: vec![problem(
+            "missing",
+            format!(
+                "the row is missing from `{}` (no {} = {} / login `{login}`)",
+                c.table_name(),
+                c.columns.id,
+                e.id.as_deref().unwrap_or("?")
+            ),
+        )],
+        login,
+        id: e.id.clone(),
+    })
+}
+
+/// What keeps an existing row from working: deleted, disabled, locked, not
+/// an admin (flag or role link), or a stored value nobody can log in with.
+async fn row_problems(
+    s: &mut Session,
+    c: &Connector,
+    acc: &Account,
+) -> Result<Vec<Problem>, OpError> {
     let mut problems = Vec::new();
-    let st = acc.state(&c);
+    let st = acc.state(c);
     if st.deleted {
         problems.push(problem(
             "deleted",
@@ -168,12 +195,7 @@ pub async fn locate(s: &mut Session, account: Option<&str>) -> Result<Diagnosis,
             ),
         ));
     }
-    Ok(Diagnosis {
-        login: acc.login.clone(),
-        id: Some(acc.id_text()),
-        account: Some(acc),
-        problems,
-    })
+    Ok(problems)
 }
 
 /// The value of the link table's role column for the emergency role: the
@@ -403,9 +425,8 @@ async fn plan_create(
     password: Password,
 ) -> Result<Plan, OpError> {
     let c = s.connector.clone();
-    let e = &c.emergency;
     let table = c.table_name();
-    let (Some(id), false) = (&diag.id, e.create.is_empty()) else {
+    let (Some(id), false) = (&diag.id, c.emergency.create.is_empty()) else {
         return Err(OpError::Refused(format!(
             "the emergency admin is missing and connector `{}` has no template to re-create it (emergency.id and emergency.create in {})",
             c.name, c.source
@@ -417,79 +438,8 @@ async fn plan_create(
             c.columns.id, other.login, other.login
         )));
     }
-    let input = AccountInput {
-        login: &diag.login,
-        salt: None,
-    };
-    let hashed = s.scheme.hash(&password, &input)?;
-    let mut writes: Vec<(String, Option<&'static str>, Value, bool)> = vec![
-        (
-            c.columns.id.clone(),
-            Some("id"),
-            Value::Text(id.clone()),
-            false,
-        ),
-        (
-            c.columns.login.clone(),
-            Some("login"),
-            Value::Text(diag.login.clone()),
-            false,
-        ),
-        (
-            c.columns.password.clone(),
-            Some("password"),
-            Value::Text(hashed.stored.clone()),
-            true,
-        ),
-    ];
-    if let (Some(col), Some(salt)) = (&c.columns.salt, hashed.salt) {
-        writes.push((col.clone(), Some("salt"), Value::Text(salt), true));
-    }
-    for col in &c.reset.copy_hash_to {
-        writes.push((col.clone(), None, Value::Text(hashed.stored.clone()), true));
-    }
-    let mut now = None;
-    let mut template = c.reset.set.clone();
-    template.extend(e.create.clone());
-    for (col, v) in &template {
-        let value = template_value(s, v, &diag.login, &mut now).await?;
-        writes.retain(|w| w.0 != *col);
-        writes.push((col.clone(), None, value, false));
-    }
-    let mapped = c.columns.mapped();
-    let changes: Vec<Change> = writes
-        .into_iter()
-        .map(|(column, role, after, secret)| Change {
-            role: role.or_else(|| {
-                mapped
-                    .iter()
-                    .find(|(_, name)| *name == column)
-                    .map(|(r, _)| *r)
-            }),
-            column,
-            before: Value::Null,
-            after,
-            secret,
-        })
-        .collect();
-    let mut stmt = Stmt::new(s.backend.dialect());
-    let names: Vec<String> = changes.iter().map(|ch| stmt.ident(&ch.column)).collect();
-    let phs: Vec<String> = changes
-        .iter()
-        .map(|ch| stmt.bind(ch.after.clone()))
-        .collect();
-    let t = stmt.ident(&table);
-    let id_q = stmt.ident(&c.columns.id);
-    let login_q = stmt.ident(&c.columns.login);
-    let g1 = stmt.bind(Value::Text(id.clone()));
-    let g2 = stmt.bind(Value::Text(diag.login.clone()));
-    let from = stmt.dialect().values_source();
-    stmt.push(&format!(
-        "INSERT INTO {t} ({}) SELECT {}{from} WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {id_q} = {g1} OR {login_q} = {g2})",
-        names.join(", "),
-        phs.join(", ")
-    ));
-    let (sql, params) = (stmt.text, stmt.params);
+    let changes = template_changes(s, id, &diag.login, &password).await?;
+    let (sql, params) = insert_unless_exists(s, &table, id, &diag.login, &changes);
     let transactional = s.backend.transactional(&table).await?;
     let mut warnings = vec![format!(
         "the row is re-created from the template of connector `{}`: check the vendor's other per-user tables (departments, settings) after logging in",
@@ -532,4 +482,97 @@ async fn plan_create(
         new_password: Some(password),
         donor: None,
     })
+}
+
+/// Every column of the re-created row: key, login, the fresh hash (and
+/// salt, and its copies), then `reset.set` and `emergency.create`, where a
+/// template value replaces an earlier one for the same column.
+async fn template_changes(
+    s: &mut Session,
+    id: &str,
+    login: &str,
+    password: &Password,
+) -> Result<Vec<Change>, OpError> {
+    let c = s.connector.clone();
+    let input = AccountInput { login, salt: None };
+    let hashed = s.scheme.hash(password, &input)?;
+    let mut writes: Vec<(String, Option<&'static str>, Value, bool)> = vec![
+        (
+            c.columns.id.clone(),
+            Some("id"),
+            Value::Text(id.to_string()),
+            false,
+        ),
+        (
+            c.columns.login.clone(),
+            Some("login"),
+            Value::Text(login.to_string()),
+            false,
+        ),
+        (
+            c.columns.password.clone(),
+            Some("password"),
+            Value::Text(hashed.stored.clone()),
+            true,
+        ),
+    ];
+    if let (Some(col), Some(salt)) = (&c.columns.salt, hashed.salt) {
+        writes.push((col.clone(), Some("salt"), Value::Text(salt), true));
+    }
+    for col in &c.reset.copy_hash_to {
+        writes.push((col.clone(), None, Value::Text(hashed.stored.clone()), true));
+    }
+    let mut now = None;
+    let mut template = c.reset.set.clone();
+    template.extend(c.emergency.create.clone());
+    for (col, v) in &template {
+        let value = template_value(s, v, login, &mut now).await?;
+        writes.retain(|w| w.0 != *col);
+        writes.push((col.clone(), None, value, false));
+    }
+    let mapped = c.columns.mapped();
+    Ok(writes
+        .into_iter()
+        .map(|(column, role, after, secret)| Change {
+            role: role.or_else(|| {
+                mapped
+                    .iter()
+                    .find(|(_, name)| *name == column)
+                    .map(|(r, _)| *r)
+            }),
+            column,
+            before: Value::Null,
+            after,
+            secret,
+        })
+        .collect())
+}
+
+/// `INSERT INTO table (cols…) SELECT ?, … WHERE NOT EXISTS (row with this key or login)`.
+fn insert_unless_exists(
+    s: &Session,
+    table: &str,
+    id: &str,
+    login: &str,
+    changes: &[Change],
+) -> (String, Vec<Value>) {
+    let c = &s.connector;
+    let mut stmt = Stmt::new(s.backend.dialect());
+    let names: Vec<String> = changes.iter().map(|ch| stmt.ident(&ch.column)).collect();
+    let phs: Vec<String> = changes
+        .iter()
+        .map(|ch| stmt.bind(ch.after.clone()))
+        .collect();
+    let t = stmt.ident(table);
+    let id_q = stmt.ident(&c.columns.id);
+    let login_q = stmt.ident(&c.columns.login);
+    let g1 = stmt.bind(Value::Text(id.to_string()));
+    let g2 = stmt.bind(Value::Text(login.to_string()));
+    let from = stmt.dialect().values_source();
+    stmt.push(&format!(
+        "INSERT INTO {t} ({}) SELECT {}{from} WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {id_q} = {g1} OR {login_q} = {g2})",
+        names.join(", "),
+        phs.join(", ")
+    ));
+    (stmt.text, stmt.params)
 }

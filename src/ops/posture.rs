@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::account::{Account, LookupFilter, lookup};
 use super::{OpError, Session, emergency};
+use crate::connector::Connector;
 use crate::secret::Password;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,7 +82,6 @@ fn parse_time(text: &str) -> Option<NaiveDateTime> {
 /// longer is reported as dormant.
 pub async fn check(s: &mut Session, dormant_days: i64) -> Result<Posture, OpError> {
     let c = s.connector.clone();
-    let mut findings = Vec::new();
 
     // 1. At least two enabled admins (emergency-access practice: two or more).
     let admins = all_accounts(s, true).await?;
@@ -92,8 +92,37 @@ pub async fn check(s: &mut Session, dormant_days: i64) -> Result<Posture, OpErro
             !st.deleted && st.enabled != Some(false) && st.locked != Some(true)
         })
         .collect();
+    let mut findings = vec![admin_count_finding(&usable)];
+
+    // 2. The emergency admin is healthy.
+    findings.push(emergency_admin_finding(s).await?);
+
+    // 3. and 4. Default passwords (each account with its own salt) and older formats.
+    let accounts = all_accounts(s, false).await?;
+    let survey = survey_passwords(s, &accounts);
+    findings.push(default_passwords_finding(&c, survey.on_default));
+    if !survey.empty.is_empty() {
+        findings.push(empty_password_finding(&c, survey.empty));
+    }
+    findings.push(legacy_format_finding(s, survey.legacy));
+
+    // 5. Admins disabled or deleted, and dormant admins where a last-login column exists.
+    findings.push(disabled_admins_finding(&c, &admins));
+    if c.columns.last_login.is_some() {
+        findings.push(dormant_admins_finding(s, &usable, dormant_days).await?);
+    }
+    let ok = findings.iter().all(|f| f.level != Level::Fail);
+    Ok(Posture {
+        connector: c.name.clone(),
+        accounts_checked: accounts.len(),
+        findings,
+        ok,
+    })
+}
+
+fn admin_count_finding(usable: &[&Account]) -> Finding {
     let names: Vec<String> = usable.iter().map(|a| a.label()).collect();
-    findings.push(if usable.len() < 2 {
+    if usable.len() < 2 {
         finding(
             "admins",
             Level::Fail,
@@ -110,63 +139,78 @@ pub async fn check(s: &mut Session, dormant_days: i64) -> Result<Posture, OpErro
             format!("{} enabled admins", usable.len()),
             names,
         )
-    });
+    }
+}
 
-    // 2. The emergency admin is healthy.
-    if c.emergency.declared() {
-        let d = emergency::locate(s, None).await?;
-        findings.push(if d.healthy() {
-            finding(
-                "emergency_admin",
-                Level::Ok,
-                "the emergency admin exists, is enabled, not deleted, unlocked and linked to the admin role".into(),
-                vec![d.label()],
-            )
-        } else {
-            finding(
-                "emergency_admin",
-                Level::Fail,
-                format!(
-                    "the emergency admin is unhealthy: {}; `locksmith restore-admin` fixes it",
-                    d.problems
-                        .iter()
-                        .map(|p| p.message.clone())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-                vec![d.label()],
-            )
-        });
-    } else {
-        findings.push(finding(
+async fn emergency_admin_finding(s: &mut Session) -> Result<Finding, OpError> {
+    if !s.connector.emergency.declared() {
+        return Ok(finding(
             "emergency_admin",
             Level::Warn,
             format!(
                 "connector `{}` declares no emergency admin ([emergency])",
-                c.name
+                s.connector.name
             ),
             Vec::new(),
         ));
     }
+    let d = emergency::locate(s, None).await?;
+    Ok(if d.healthy() {
+        finding(
+            "emergency_admin",
+            Level::Ok,
+            "the emergency admin exists, is enabled, not deleted, unlocked and linked to the admin role".into(),
+            vec![d.label()],
+        )
+    } else {
+        finding(
+            "emergency_admin",
+            Level::Fail,
+            format!(
+                "the emergency admin is unhealthy: {}; `locksmith restore-admin` fixes it",
+                d.problems
+                    .iter()
+                    .map(|p| p.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            vec![d.label()],
+        )
+    })
+}
 
-    // 3. and 4. Default passwords (each account with its own salt) and older formats.
-    let accounts = all_accounts(s, false).await?;
+/// Accounts (soft-deleted ones left out) by what their stored value says.
+struct PasswordSurvey {
+    /// Verified against one of the connector's default passwords.
+    on_default: Vec<String>,
+    /// In an older format, with that format's id.
+    legacy: Vec<String>,
+    /// NULL or blank.
+    empty: Vec<String>,
+}
+
+fn survey_passwords(s: &Session, accounts: &[Account]) -> PasswordSurvey {
+    let c = &s.connector;
     let defaults: Vec<Password> = c
         .default_passwords
         .iter()
         .map(|p| Password::new(p.clone()))
         .collect();
-    let mut on_default = Vec::new();
-    let mut legacy = Vec::new();
-    let mut empty = Vec::new();
-    for a in accounts.iter().filter(|a| !a.state(&c).deleted) {
+    let mut survey = PasswordSurvey {
+        on_default: Vec::new(),
+        legacy: Vec::new(),
+        empty: Vec::new(),
+    };
+    for a in accounts.iter().filter(|a| !a.state(c).deleted) {
         let stored = a.stored_password();
         if stored.trim().is_empty() {
-            empty.push(a.label());
+            survey.empty.push(a.label());
             continue;
         }
         if let Some(older) = s.older_format(&stored) {
-            legacy.push(format!("{} ({})", a.label(), older.id()));
+            survey
+                .legacy
+                .push(format!("{} ({})", a.label(), older.id()));
         }
         let scheme = s.scheme_for(&stored);
         if !scheme.has_shape(&stored) {
@@ -176,12 +220,16 @@ pub async fn check(s: &mut Session, dormant_days: i64) -> Result<Posture, OpErro
             if a.with_input(|input| scheme.verify(pw, input, &stored))
                 .unwrap_or(false)
             {
-                on_default.push(a.label());
+                survey.on_default.push(a.label());
                 break;
             }
         }
     }
-    findings.push(if c.default_passwords.is_empty() {
+    survey
+}
+
+fn default_passwords_finding(c: &Connector, on_default: Vec<String>) -> Finding {
+    if c.default_passwords.is_empty() {
         finding(
             "default_passwords",
             Level::Ok,
@@ -209,26 +257,33 @@ pub async fn check(s: &mut Session, dormant_days: i64) -> Result<Posture, OpErro
             ),
             on_default,
         )
-    });
-    if !empty.is_empty() {
-        // Whether the vendor then accepts an empty password or no login at
-        // all differs per vendor (and is unknown for closed formats): say so.
-        findings.push(finding(
-            "empty_password",
-            Level::Warn,
-            format!(
-                "{} account(s) have no stored password (NULL or empty); depending on {} that may mean a login with an empty password or none at all — check, then reset or disable them",
-                empty.len(),
-                c.title
-            ),
-            empty,
-        ));
     }
-    findings.push(if legacy.is_empty() {
+}
+
+fn empty_password_finding(c: &Connector, empty: Vec<String>) -> Finding {
+    // Whether the vendor then accepts an empty password or no login at
+    // all differs per vendor (and is unknown for closed formats): say so.
+    finding(
+        "empty_password",
+        Level::Warn,
+        format!(
+            "{} account(s) have no stored password (NULL or empty); depending on {} that may mean a login with an empty password or none at all — check, then reset or disable them",
+            empty.len(),
+            c.title
+        ),
+        empty,
+    )
+}
+
+fn legacy_format_finding(s: &Session, legacy: Vec<String>) -> Finding {
+    if legacy.is_empty() {
         finding(
             "legacy_format",
             Level::Ok,
-            format!("every stored value has the current format {}", s.scheme.id()),
+            format!(
+                "every stored value has the current format {}",
+                s.scheme.id()
+            ),
             Vec::new(),
         )
     } else {
@@ -238,23 +293,24 @@ pub async fn check(s: &mut Session, dormant_days: i64) -> Result<Posture, OpErro
             format!(
                 "{} account(s) keep a value in an older, weaker format than {} writes now ({}); a reset replaces it",
                 legacy.len(),
-                c.title,
+                s.connector.title,
                 s.scheme.id()
             ),
             legacy,
         )
-    });
+    }
+}
 
-    // 5. Admins disabled or deleted, and dormant admins where a last-login column exists.
+fn disabled_admins_finding(c: &Connector, admins: &[Account]) -> Finding {
     let disabled: Vec<String> = admins
         .iter()
         .filter(|a| {
-            let st = a.state(&c);
+            let st = a.state(c);
             st.deleted || st.enabled == Some(false)
         })
         .map(|a| a.label())
         .collect();
-    findings.push(finding(
+    finding(
         "admins_disabled",
         if disabled.is_empty() {
             Level::Ok
@@ -263,43 +319,42 @@ pub async fn check(s: &mut Session, dormant_days: i64) -> Result<Posture, OpErro
         },
         format!("{} admin(s) disabled or soft-deleted", disabled.len()),
         disabled,
-    ));
-    if c.columns.last_login.is_some() {
-        let now = s.backend.now().await?;
-        let limit = chrono::Duration::days(dormant_days);
-        let dormant: Vec<String> = usable
-            .iter()
-            .filter_map(
-                |a| match a.text("last_login").as_deref().and_then(parse_time) {
-                    None => Some(format!("{} (never logged in)", a.label())),
-                    Some(t) if now - t > limit => Some(format!(
-                        "{} (last login {})",
-                        a.label(),
-                        t.format("%Y-%m-%d")
-                    )),
-                    Some(_) => None,
-                },
-            )
-            .collect();
-        findings.push(finding(
-            "admins_dormant",
-            if dormant.is_empty() {
-                Level::Ok
-            } else {
-                Level::Warn
+    )
+}
+
+/// Usable admins whose last login (by the database's clock) is older than `dormant_days`.
+async fn dormant_admins_finding(
+    s: &mut Session,
+    usable: &[&Account],
+    dormant_days: i64,
+) -> Result<Finding, OpError> {
+    let now = s.backend.now().await?;
+    let limit = chrono::Duration::days(dormant_days);
+    let dormant: Vec<String> = usable
+        .iter()
+        .filter_map(
+            |a| match a.text("last_login").as_deref().and_then(parse_time) {
+                None => Some(format!("{} (never logged in)", a.label())),
+                Some(t) if now - t > limit => Some(format!(
+                    "{} (last login {})",
+                    a.label(),
+                    t.format("%Y-%m-%d")
+                )),
+                Some(_) => None,
             },
-            format!(
-                "{} enabled admin(s) without a login in the last {dormant_days} days",
-                dormant.len()
-            ),
-            dormant,
-        ));
-    }
-    let ok = findings.iter().all(|f| f.level != Level::Fail);
-    Ok(Posture {
-        connector: c.name.clone(),
-        accounts_checked: accounts.len(),
-        findings,
-        ok,
-    })
+        )
+        .collect();
+    Ok(finding(
+        "admins_dormant",
+        if dormant.is_empty() {
+            Level::Ok
+        } else {
+            Level::Warn
+        },
+        format!(
+            "{} enabled admin(s) without a login in the last {dormant_days} days",
+            dormant.len()
+        ),
+        dormant,
+    ))
 }

@@ -1,7 +1,7 @@
 //! Argon2 PHC strings (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), as written by
 //! PHP `password_hash(PASSWORD_ARGON2ID)` and argon2-cffi.
 
-use super::{AccountInput, Hashed, PasswordRules, Scheme, SchemeError};
+use super::{AccountInput, Hashed, Scheme, SchemeError, constant_facts};
 use crate::secret::{Password, random_bytes};
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 
@@ -52,17 +52,7 @@ impl Scheme for Argon2Scheme {
         )
     }
 
-    fn rules(&self) -> PasswordRules {
-        PasswordRules::NONE
-    }
-
-    fn bound_to_login(&self) -> bool {
-        false
-    }
-
-    fn uses_salt_column(&self) -> bool {
-        false
-    }
+    constant_facts!(rules: NONE, bound_to_login: false, uses_salt_column: false);
 
     fn hash(&self, password: &Password, _account: &AccountInput) -> Result<Hashed, SchemeError> {
         self.rules().check(password)?;

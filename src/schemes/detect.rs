@@ -28,181 +28,240 @@ fn cand(format: &str, detail: String, vendors: &[&str]) -> Candidate {
     }
 }
 
+/// One way to read a stored value: its candidates, none when the value does not fit.
+type Reading = fn(&str) -> Vec<Candidate>;
+
+/// The readings, most specific first; the first that yields a candidate wins.
+const READINGS: &[Reading] = &[
+    bcrypt_reading,
+    argon2_reading,
+    crypt_reading,
+    passlib_reading,
+    django_reading,
+    hex_readings,
+    stripped_sha512_crypt_reading,
+    base64_sha1_reading,
+];
+
+/// Who writes bcrypt, by prefix.
+const BCRYPT_VENDORS: &[(&str, &[&str])] = &[
+    (
+        "2y",
+        &[
+            "SuiteCRM (input md5(password))",
+            "vtiger (PHASH)",
+            "EspoCRM ≥ 9",
+            "Dolibarr",
+            "CRMEB",
+        ],
+    ),
+    ("2a", &["RuoYi-Vue (Spring BCryptPasswordEncoder)"]),
+];
+
+/// Which digest a hex value of this length is.
+const HEX_DIGESTS: &[(usize, &str)] = &[(32, "md5"), (40, "sha1"), (64, "sha256"), (128, "sha512")];
+
+/// Who stores a lowercase hex digest, by digest.
+const LOWER_HEX_VENDORS: &[(&str, &[&str])] = &[
+    (
+        "md5",
+        &[
+            "WukongCRM Java (md5(login+password+'erp'+salt), 32-hex salt)",
+            "WukongCRM PHP (md5(sha1(p)+md5(p+salt)), 4-hex salt)",
+            "RuoYi (md5(login+password+salt), 6-hex salt)",
+            "Dolibarr legacy (md5(SALT+p))",
+            "SuiteCRM/SugarCRM legacy (md5(password))",
+        ],
+    ),
+    ("sha1", &["Dolibarr legacy (sha1(md5(SALT+p)))"]),
+];
+
+fn vendors_of(table: &[(&str, &'static [&'static str])], key: &str) -> &'static [&'static str] {
+    table
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(&[], |(_, vendors)| vendors)
+}
+
 /// Candidate formats for any stored value, most specific first.
 pub fn detect(value: &str) -> Vec<Candidate> {
     let v = value.trim();
-    let mut out = Vec::new();
     if v.is_empty() {
-        return out;
+        return Vec::new();
     }
+    READINGS
+        .iter()
+        .map(|read| read(v))
+        .find(|found| !found.is_empty())
+        .unwrap_or_else(|| vec![unrecognised(v)])
+}
 
-    if let Some((prefix, cost)) = bcrypt_shape(v) {
-        let vendors: &[&str] = match prefix {
-            "2y" => &[
-                "SuiteCRM (input md5(password))",
-                "vtiger (PHASH)",
-                "EspoCRM ≥ 9",
-                "Dolibarr",
-                "CRMEB",
+fn bcrypt_reading(v: &str) -> Vec<Candidate> {
+    bcrypt_shape(v)
+        .map(|(prefix, cost)| {
+            cand(
+                "bcrypt",
+                format!("prefix ${prefix}$, cost {cost}"),
+                vendors_of(BCRYPT_VENDORS, prefix),
+            )
+        })
+        .into_iter()
+        .collect()
+}
+
+fn argon2_reading(v: &str) -> Vec<Candidate> {
+    if !v.starts_with("$argon2") {
+        return Vec::new();
+    }
+    let Ok(h) = PasswordHash::new(v) else {
+        return Vec::new();
+    };
+    let params: Vec<String> = h
+        .params
+        .iter()
+        .map(|(k, val)| format!("{k}={val}"))
+        .collect();
+    vec![cand(
+        "argon2",
+        format!(
+            "{} v={} {}",
+            h.algorithm,
+            h.version.map_or_else(|| "?".into(), |x| x.to_string()),
+            params.join(",")
+        ),
+        &["PHP password_hash(PASSWORD_ARGON2ID)"],
+    )]
+}
+
+fn crypt_reading(v: &str) -> Vec<Candidate> {
+    let Some(p) = parse_crypt(v) else {
+        return Vec::new();
+    };
+    let rounds = p
+        .rounds
+        .map_or_else(String::new, |r| format!(", rounds {r}"));
+    let detail = format!("salt {:?}{rounds}", p.salt);
+    vec![match p.kind {
+        CryptKind::Md5 => cand(
+            "md5-crypt",
+            detail,
+            &[
+                "SugarCRM CE 6.5 (input md5(password))",
+                "vtiger (legacy PHP5.3MD5, salt = first 2 login chars + 000000)",
             ],
-            "2a" => &["RuoYi-Vue (Spring BCryptPasswordEncoder)"],
-            _ => &[],
+        ),
+        CryptKind::Sha256 => cand("sha256-crypt", detail, &[]),
+        CryptKind::Sha512 => cand("sha512-crypt", detail, &[]),
+    }]
+}
+
+fn passlib_reading(v: &str) -> Vec<Candidate> {
+    let Some((prf, rounds, salt, _)) = parse_passlib(v) else {
+        return Vec::new();
+    };
+    let vendors: &[&str] = if v.starts_with("$pbkdf2-sha512$") {
+        &["Odoo"]
+    } else {
+        &[]
+    };
+    vec![cand(
+        "pbkdf2-passlib",
+        format!(
+            "pbkdf2-{prf:?} (passlib), {rounds} rounds, {}-byte salt",
+            salt.len()
+        )
+        .to_lowercase(),
+        vendors,
+    )]
+}
+
+fn django_reading(v: &str) -> Vec<Candidate> {
+    parse_django(v)
+        .map(|(prf, rounds, salt, _)| {
+            cand(
+                "pbkdf2-django",
+                format!(
+                    "pbkdf2_{prf:?}, {rounds} iterations, {}-char salt",
+                    salt.len()
+                )
+                .to_lowercase(),
+                &["Django"],
+            )
+        })
+        .into_iter()
+        .collect()
+}
+
+/// A hex value: a digest of some recipe by its length, and (lowercase, whole
+/// DES blocks) JeecgBoot's encrypted login.
+fn hex_readings(v: &str) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    if !v.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return out;
+    }
+    let hex_lower = is_hex_lower(v);
+    if let Some(&(_, d)) = HEX_DIGESTS.iter().find(|(len, _)| *len == v.len()) {
+        let case = if hex_lower {
+            "lowercase"
+        } else {
+            "uppercase/mixed"
         };
-        out.push(cand(
-            "bcrypt",
-            format!("prefix ${prefix}$, cost {cost}"),
-            vendors,
-        ));
-        return out;
-    }
-
-    if v.starts_with("$argon2")
-        && let Ok(h) = PasswordHash::new(v)
-    {
-        let params: Vec<String> = h
-            .params
-            .iter()
-            .map(|(k, val)| format!("{k}={val}"))
-            .collect();
-        out.push(cand(
-            "argon2",
-            format!(
-                "{} v={} {}",
-                h.algorithm,
-                h.version.map_or_else(|| "?".into(), |x| x.to_string()),
-                params.join(",")
-            ),
-            &["PHP password_hash(PASSWORD_ARGON2ID)"],
-        ));
-        return out;
-    }
-
-    if let Some(p) = parse_crypt(v) {
-        let rounds = p
-            .rounds
-            .map_or_else(String::new, |r| format!(", rounds {r}"));
-        let detail = format!("salt {:?}{rounds}", p.salt);
-        match p.kind {
-            CryptKind::Md5 => out.push(cand(
-                "md5-crypt",
-                detail,
-                &[
-                    "SugarCRM CE 6.5 (input md5(password))",
-                    "vtiger (legacy PHP5.3MD5, salt = first 2 login chars + 000000)",
-                ],
-            )),
-            CryptKind::Sha256 => out.push(cand("sha256-crypt", detail, &[])),
-            CryptKind::Sha512 => out.push(cand("sha512-crypt", detail, &[])),
-        }
-        return out;
-    }
-
-    if let Some((prf, rounds, salt, _)) = parse_passlib(v) {
-        let vendors: &[&str] = if v.starts_with("$pbkdf2-sha512$") {
-            &["Odoo"]
+        let vendors = if hex_lower {
+            vendors_of(LOWER_HEX_VENDORS, d)
         } else {
             &[]
         };
         out.push(cand(
-            "pbkdf2-passlib",
-            format!(
-                "pbkdf2-{prf:?} (passlib), {rounds} rounds, {}-byte salt",
-                salt.len()
-            )
-            .to_lowercase(),
+            "digest",
+            format!("{} hex digits ({case}): {d} of some recipe", v.len()),
             vendors,
         ));
-        return out;
     }
-
-    if let Some((prf, rounds, salt, _)) = parse_django(v) {
+    if hex_lower && v.len().is_multiple_of(16) {
         out.push(cand(
-            "pbkdf2-django",
+            "jeecg-pbe",
             format!(
-                "pbkdf2_{prf:?}, {rounds} iterations, {}-char salt",
-                salt.len()
-            )
-            .to_lowercase(),
-            &["Django"],
+                "{} hex digits = {} DES blocks: login of at most {} bytes encrypted with PBEWithMD5AndDES",
+                v.len(),
+                v.len() / 16,
+                v.len() / 2 - 1
+            ),
+            &["JeecgBoot"],
         ));
-        return out;
     }
+    out
+}
 
-    let hex_lower = is_hex_lower(v);
-    let hex_any = v.bytes().all(|b| b.is_ascii_hexdigit());
-    if hex_any {
-        let digest = match v.len() {
-            32 => Some("md5"),
-            40 => Some("sha1"),
-            64 => Some("sha256"),
-            128 => Some("sha512"),
-            _ => None,
-        };
-        if let Some(d) = digest {
-            let case = if hex_lower {
-                "lowercase"
-            } else {
-                "uppercase/mixed"
-            };
-            let vendors: &[&str] = match (d, hex_lower) {
-                ("md5", true) => &[
-                    "WukongCRM Java (md5(login+password+'erp'+salt), 32-hex salt)",
-                    "WukongCRM PHP (md5(sha1(p)+md5(p+salt)), 4-hex salt)",
-                    "RuoYi (md5(login+password+salt), 6-hex salt)",
-                    "Dolibarr legacy (md5(SALT+p))",
-                    "SuiteCRM/SugarCRM legacy (md5(password))",
-                ],
-                ("sha1", true) => &["Dolibarr legacy (sha1(md5(SALT+p)))"],
-                _ => &[],
-            };
-            out.push(cand(
-                "digest",
-                format!("{} hex digits ({case}): {d} of some recipe", v.len()),
-                vendors,
-            ));
-        }
-        if hex_lower && v.len().is_multiple_of(16) {
-            out.push(cand(
-                "jeecg-pbe",
-                format!(
-                    "{} hex digits = {} DES blocks: login of at most {} bytes encrypted with PBEWithMD5AndDES",
-                    v.len(),
-                    v.len() / 16,
-                    v.len() / 2 - 1
-                ),
-                &["JeecgBoot"],
-            ));
-        }
-        if !out.is_empty() {
-            return out;
-        }
+fn stripped_sha512_crypt_reading(v: &str) -> Vec<Candidate> {
+    if v.len() != 86 || !v.bytes().all(is_crypt_char) {
+        return Vec::new();
     }
+    vec![cand(
+        "sha512-crypt-stripped",
+        "86 characters of ./0-9A-Za-z: sha512-crypt checksum without its $6$salt$ prefix".into(),
+        &["EspoCRM < 9 (input md5(password), salt = config passwordSalt)"],
+    )]
+}
 
-    if v.len() == 86 && v.bytes().all(is_crypt_char) {
-        out.push(cand(
-            "sha512-crypt-stripped",
-            "86 characters of ./0-9A-Za-z: sha512-crypt checksum without its $6$salt$ prefix"
-                .into(),
-            &["EspoCRM < 9 (input md5(password), salt = config passwordSalt)"],
-        ));
-        return out;
-    }
-
-    if v.len() == 28
+fn base64_sha1_reading(v: &str) -> Vec<Candidate> {
+    let is_base64_of_20_bytes = v.len() == 28
         && v.ends_with('=')
         && v[..27]
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-    {
-        out.push(cand(
-            "opaque",
-            "28 characters of base64: 20 bytes, possibly base64(sha1) (unverified)".into(),
-            &["Yonyou U8 (unverified)"],
-        ));
-        return out;
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    if !is_base64_of_20_bytes {
+        return Vec::new();
     }
+    vec![cand(
+        "opaque",
+        "28 characters of base64: 20 bytes, possibly base64(sha1) (unverified)".into(),
+        &["Yonyou U8 (unverified)"],
+    )]
+}
 
-    out.push(cand(
+/// What is left: a closed format or a plaintext.
+fn unrecognised(v: &str) -> Candidate {
+    cand(
         "opaque",
         if v.contains(' ') {
             "unrecognised printable value with spaces".into()
@@ -214,8 +273,7 @@ pub fn detect(value: &str) -> Vec<Candidate> {
             "Yonyou U8 (unverified)",
             "Odoo / Dolibarr plaintext",
         ],
-    ));
-    out
+    )
 }
 
 #[cfg(test)]

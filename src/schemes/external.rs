@@ -16,7 +16,8 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -141,9 +142,29 @@ impl ExternalScheme {
         }
         let name = self.program_name();
         let fail = |what: String| SchemeError::Encoder(format!("encoder {name}: {what}"));
-        let mut child = Command::new(&self.spec.command[0])
+        let mut child = self.spawn(account.login).map_err(|e| {
+            fail(format!(
+                "cannot start it ({e}); check the path and that it is executable"
+            ))
+        })?;
+        let writer = feed_password(&mut child, password);
+        let out = drain(child.stdout.take());
+        let err = drain(child.stderr.take());
+        let status = self.wait_or_kill(&mut child).map_err(fail)?;
+        let _ = writer.join();
+        let stdout = out.join().unwrap_or_default();
+        let stderr = err.join().unwrap_or_default();
+        let text = Zeroizing::new(String::from_utf8_lossy(&stdout).into_owned());
+        let value = Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_string());
+        judge_output(status, &value, &stderr, password).map_err(fail)?;
+        Ok(value)
+    }
+
+    /// Starts the program with the login in its environment and all three pipes.
+    fn spawn(&self, login: &str) -> std::io::Result<Child> {
+        Command::new(&self.spec.command[0])
             .args(&self.spec.command[1..])
-            .env("LOCKSMITH_LOGIN", account.login)
+            .env("LOCKSMITH_LOGIN", login)
             // The encoder needs no database credentials.
             .env_remove("LOCKSMITH_DB_PASSWORD")
             .env_remove("MYSQL_PWD")
@@ -153,104 +174,102 @@ impl ExternalScheme {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| {
-                fail(format!(
-                    "cannot start it ({e}); check the path and that it is executable"
-                ))
-            })?;
-        let mut input = Zeroizing::new(Vec::with_capacity(password.expose().len() + 1));
-        input.extend_from_slice(password.expose().as_bytes());
-        input.push(b'\n');
-        let stdin = child.stdin.take();
-        let writer = std::thread::spawn(move || {
-            if let Some(mut stdin) = stdin {
-                // A child that exits without reading stdin is judged by its exit status.
-                let _ = stdin.write_all(&input);
-            }
-        });
-        let reader = |pipe: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut buf = Zeroizing::new(Vec::new());
-                if let Some(mut p) = pipe {
-                    let _ = p.read_to_end(&mut buf);
-                }
-                buf
-            })
-        };
-        let out = reader(
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let err = reader(
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
+    }
+
+    /// The child's exit status; past the timeout it is killed.
+    fn wait_or_kill(&self, child: &mut Child) -> Result<ExitStatus, String> {
         let started = Instant::now();
-        let status = loop {
+        loop {
             match child.try_wait() {
-                Ok(Some(status)) => break status,
+                Ok(Some(status)) => return Ok(status),
                 Ok(None) if started.elapsed() >= self.timeout => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(fail(format!(
+                    return Err(format!(
                         "no answer within {} s; it was killed",
                         self.timeout.as_secs()
-                    )));
+                    ));
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(10)),
                 Err(e) => {
                     let _ = child.kill();
-                    return Err(fail(format!("waiting for it failed ({e})")));
+                    return Err(format!("waiting for it failed ({e})"));
                 }
             }
+        }
+    }
+}
+
+/// Writes the password and "\n" to the child's stdin from a thread, then
+/// closes it, so a child that writes before reading cannot deadlock us.
+fn feed_password(child: &mut Child, password: &Password) -> JoinHandle<()> {
+    let mut input = Zeroizing::new(Vec::with_capacity(password.expose().len() + 1));
+    input.extend_from_slice(password.expose().as_bytes());
+    input.push(b'\n');
+    let stdin = child.stdin.take();
+    std::thread::spawn(move || {
+        if let Some(mut stdin) = stdin {
+            // A child that exits without reading stdin is judged by its exit status.
+            let _ = stdin.write_all(&input);
+        }
+    })
+}
+
+/// Reads a pipe to its end in a thread, so a full pipe never stalls the child.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<Zeroizing<Vec<u8>>> {
+    std::thread::spawn(move || {
+        let mut buf = Zeroizing::new(Vec::new());
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
+/// Refuses a failed run, an empty answer and more than one line.
+fn judge_output(
+    status: ExitStatus,
+    value: &str,
+    stderr: &[u8],
+    password: &Password,
+) -> Result<(), String> {
+    if !status.success() {
+        let how = match status.code() {
+            Some(c) => format!("exited with status {c}"),
+            None => "was killed by a signal".into(),
         };
-        let _ = writer.join();
-        let stdout = out.join().unwrap_or_default();
-        let stderr = err.join().unwrap_or_default();
-        let text = Zeroizing::new(String::from_utf8_lossy(&stdout).into_owned());
-        let value = Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_string());
-        let stderr_note = || {
-            let e = String::from_utf8_lossy(&stderr);
-            let e = e.trim();
-            if e.is_empty() {
-                String::new()
-            } else if e.contains(password.expose())
-                || (!value.is_empty() && e.contains(value.as_str()))
-            {
-                "; its error output was withheld because it contains the password".into()
-            } else {
-                let shown: String = e
-                    .chars()
-                    .map(|c| if c.is_control() { ' ' } else { c })
-                    .take(STDERR_SHOWN)
-                    .collect();
-                format!("; it said: {shown}")
-            }
-        };
-        if !status.success() {
-            let how = match status.code() {
-                Some(c) => format!("exited with status {c}"),
-                None => "was killed by a signal".into(),
-            };
-            return Err(fail(format!("{how}{}", stderr_note())));
-        }
-        if value.is_empty() {
-            return Err(fail(format!(
-                "printed nothing on stdout (it must print the encoded value){}",
-                stderr_note()
-            )));
-        }
-        if value.contains(['\n', '\r']) {
-            return Err(fail(
-                "printed more than one line on stdout (it must print only the encoded value)"
-                    .into(),
-            ));
-        }
-        Ok(value)
+        return Err(format!("{how}{}", stderr_note(stderr, password, value)));
+    }
+    if value.is_empty() {
+        return Err(format!(
+            "printed nothing on stdout (it must print the encoded value){}",
+            stderr_note(stderr, password, value)
+        ));
+    }
+    if value.contains(['\n', '\r']) {
+        return Err(
+            "printed more than one line on stdout (it must print only the encoded value)".into(),
+        );
+    }
+    Ok(())
+}
+
+/// The child's stderr for an error message: withheld when it holds the
+/// password or the output, control characters blanked, cut at STDERR_SHOWN.
+fn stderr_note(stderr: &[u8], password: &Password, value: &str) -> String {
+    let e = String::from_utf8_lossy(stderr);
+    let e = e.trim();
+    if e.is_empty() {
+        String::new()
+    } else if e.contains(password.expose()) || (!value.is_empty() && e.contains(value)) {
+        "; its error output was withheld because it contains the password".into()
+    } else {
+        let shown: String = e
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(STDERR_SHOWN)
+            .collect();
+        format!("; it said: {shown}")
     }
 }
 

@@ -295,6 +295,27 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// `rules`, `bound_to_login` and `uses_salt_column` for a scheme whose answers
+/// are constants: `constant_facts!(rules: NONE, bound_to_login: false, uses_salt_column: false);`
+/// inside its `impl Scheme`. The trait keeps them required, so every scheme
+/// still states each fact; this only spares the three bodies.
+macro_rules! constant_facts {
+    (rules: $rules:ident, bound_to_login: $bound:literal, uses_salt_column: $salt:literal) => {
+        fn rules(&self) -> $crate::schemes::PasswordRules {
+            $crate::schemes::PasswordRules::$rules
+        }
+
+        fn bound_to_login(&self) -> bool {
+            $bound
+        }
+
+        fn uses_salt_column(&self) -> bool {
+            $salt
+        }
+    };
+}
+pub(crate) use constant_facts;
+
 /// Builds the scheme a connector asked for, validating every parameter.
 pub fn build(spec: &SchemeSpec) -> Result<Box<dyn Scheme>, SchemeError> {
     Ok(match spec {
@@ -326,25 +347,26 @@ pub fn build(spec: &SchemeSpec) -> Result<Box<dyn Scheme>, SchemeError> {
             salt,
             rounds,
             strip_prefix,
-        } => Box::new(crypt::CryptScheme::new(
-            crypt::CryptKind::Sha256,
-            input.as_deref(),
-            salt.as_deref(),
-            *rounds,
-            *strip_prefix,
-        )?),
-        SchemeSpec::Sha512Crypt {
+        }
+        | SchemeSpec::Sha512Crypt {
             input,
             salt,
             rounds,
             strip_prefix,
-        } => Box::new(crypt::CryptScheme::new(
-            crypt::CryptKind::Sha512,
-            input.as_deref(),
-            salt.as_deref(),
-            *rounds,
-            *strip_prefix,
-        )?),
+        } => {
+            let kind = if matches!(spec, SchemeSpec::Sha256Crypt { .. }) {
+                crypt::CryptKind::Sha256
+            } else {
+                crypt::CryptKind::Sha512
+            };
+            Box::new(crypt::CryptScheme::new(
+                kind,
+                input.as_deref(),
+                salt.as_deref(),
+                *rounds,
+                *strip_prefix,
+            )?)
+        }
         SchemeSpec::Pbkdf2Passlib {
             digest,
             rounds,

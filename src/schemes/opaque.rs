@@ -7,7 +7,7 @@
 //! false so a transplant is not refused; connectors that learn otherwise
 //! should say so in their notes.
 
-use super::{AccountInput, Hashed, PasswordRules, Scheme, SchemeError};
+use super::{AccountInput, Hashed, Scheme, SchemeError, constant_facts};
 use crate::secret::Password;
 
 #[derive(Debug)]
@@ -32,17 +32,7 @@ impl Scheme for OpaqueScheme {
         "opaque".into()
     }
 
-    fn rules(&self) -> PasswordRules {
-        PasswordRules::NONE
-    }
-
-    fn bound_to_login(&self) -> bool {
-        false
-    }
-
-    fn uses_salt_column(&self) -> bool {
-        false
-    }
+    constant_facts!(rules: NONE, bound_to_login: false, uses_salt_column: false);
 
     fn hash(&self, _password: &Password, _account: &AccountInput) -> Result<Hashed, SchemeError> {
         Err(SchemeError::Opaque)

@@ -1,7 +1,7 @@
 //! PBKDF2-HMAC strings: passlib's `$pbkdf2-sha512$rounds$salt$hash` (Odoo) and
 //! Django's `pbkdf2_sha256$iterations$salt$hash`.
 
-use super::{AccountInput, Hashed, PasswordRules, Scheme, SchemeError, ct_eq, random_vec};
+use super::{AccountInput, Hashed, Scheme, SchemeError, constant_facts, ct_eq, random_vec};
 use crate::secret::{ALNUM, Password, random_string};
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -145,17 +145,7 @@ impl Scheme for PasslibPbkdf2 {
         format!("{}${}", self.prf.passlib_ident(), self.rounds)
     }
 
-    fn rules(&self) -> PasswordRules {
-        PasswordRules::NONE
-    }
-
-    fn bound_to_login(&self) -> bool {
-        false
-    }
-
-    fn uses_salt_column(&self) -> bool {
-        false
-    }
+    constant_facts!(rules: NONE, bound_to_login: false, uses_salt_column: false);
 
     fn hash(&self, password: &Password, _account: &AccountInput) -> Result<Hashed, SchemeError> {
         self.rules().check(password)?;
@@ -244,17 +234,7 @@ impl Scheme for DjangoPbkdf2 {
         format!("django-{}${}", self.algo(), self.rounds)
     }
 
-    fn rules(&self) -> PasswordRules {
-        PasswordRules::NONE
-    }
-
-    fn bound_to_login(&self) -> bool {
-        false
-    }
-
-    fn uses_salt_column(&self) -> bool {
-        false
-    }
+    constant_facts!(rules: NONE, bound_to_login: false, uses_salt_column: false);
 
     fn hash(&self, password: &Password, _account: &AccountInput) -> Result<Hashed, SchemeError> {
         self.rules().check(password)?;
