@@ -3,8 +3,6 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 // Functions stay under 100 lines (clippy.toml); data tables say why they are allowed.
 #![warn(clippy::too_many_lines)]
-// Denied in the console's reducer (src/tui/state.rs): no I/O, no clock there.
-#![allow(clippy::disallowed_methods)]
 
 pub mod backend;
 pub mod cli;
