@@ -1,7 +1,8 @@
 //! `locksmith demo`: a SQLite database in a fresh temporary directory, built
 //! from the datasets compiled into the binary (fixtures/demo), so the console
 //! can be tried anywhere with no server. The directory (database and demo
-//! journal) is removed when the demo ends.
+//! journal) is removed when the demo ends, unless `--keep DIR` names one: then
+//! it also holds the demo's connectors, so the CLI can read the same data.
 
 use std::path::{Path, PathBuf};
 
@@ -20,27 +21,36 @@ pub enum DemoError {
     Connector(#[from] ConnectorError),
 }
 
-/// The demo's temporary directory; removed on drop.
+/// The demo's directory; removed on drop unless it was kept.
 pub struct Demo {
     dir: PathBuf,
     pub database: PathBuf,
+    kept: bool,
 }
 
 impl Drop for Demo {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.kept {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
 impl Demo {
-    /// Creates `<tmp>/locksmith-demo-<pid>-<nanos>/demo.sqlite` from the embedded SQL.
-    pub fn create() -> Result<Demo, DemoError> {
+    /// Creates `demo.sqlite` from the embedded SQL in `keep` (kept after the
+    /// demo, with its connectors in `connectors/`), else in a fresh
+    /// `<tmp>/locksmith-demo-<pid>-<nanos>` removed afterwards.
+    pub fn create(keep: Option<&Path>) -> Result<Demo, DemoError> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let dir =
-            std::env::temp_dir().join(format!("locksmith-demo-{}-{nanos}", std::process::id()));
+        let dir = match keep {
+            Some(d) => d.to_path_buf(),
+            None => {
+                std::env::temp_dir().join(format!("locksmith-demo-{}-{nanos}", std::process::id()))
+            }
+        };
         let err = |reason: String| DemoError::Create {
             path: dir.display().to_string(),
             reason,
@@ -49,9 +59,42 @@ impl Demo {
         let demo = Demo {
             database: dir.join("demo.sqlite"),
             dir: dir.clone(),
+            kept: keep.is_some(),
         };
-        load(&demo.database).map_err(err)?;
+        if !demo.database.exists() {
+            load(&demo.database).map_err(err)?;
+        }
+        if demo.kept {
+            write_connectors(&demo.connectors_dir()).map_err(err)?;
+        }
         Ok(demo)
+    }
+
+    /// The demo's connector files, for `--connectors-dir`.
+    pub fn connectors_dir(&self) -> PathBuf {
+        self.dir.join("connectors")
+    }
+
+    /// What the operator reads when the demo ends: where the files are and
+    /// how the CLI reads them, or that they were removed.
+    pub fn farewell(&self, lang: crate::tui::i18n::Lang) -> String {
+        use crate::tui::i18n::tf;
+        let (journal, _) = self.journal();
+        let key = if self.kept {
+            "demo.kept"
+        } else {
+            "demo.removed"
+        };
+        tf(
+            lang,
+            key,
+            &[
+                ("dir", &self.dir.display().to_string()),
+                ("target", &self.target()),
+                ("connectors", &self.connectors_dir().display().to_string()),
+                ("journal", &journal.display().to_string()),
+            ],
+        ) + "\n"
     }
 
     pub fn journal(&self) -> (PathBuf, PathBuf) {
@@ -86,6 +129,24 @@ impl Demo {
             },
         ]
     }
+}
+
+/// The demo's connectors as files: wukong11 (as shipped, also on SQLite) and u8-demo.
+fn write_connectors(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let wukong = connector::EMBEDDED
+        .iter()
+        .find(|(name, _)| *name == "wukong11.toml")
+        .map(|(_, text)| {
+            text.replacen(
+                "engines = [\"mysql\"]",
+                "engines = [\"mysql\", \"sqlite\"]",
+                1,
+            )
+        })
+        .ok_or("the embedded wukong11 connector is missing")?;
+    std::fs::write(dir.join("wukong11.toml"), wukong).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("u8-demo.toml"), U8_CONNECTOR).map_err(|e| e.to_string())
 }
 
 /// Loads the embedded datasets into a new SQLite file.

@@ -282,3 +282,53 @@ fn demo_console_transplants_a_u8_password_and_refuses_the_account_itself() {
     assert!(screen.contains("committed"), "{screen}");
     t.keys(&["q"]);
 }
+
+#[test]
+fn a_kept_demo_says_where_its_files_are_and_the_cli_reads_them() {
+    let home = tempfile::tempdir().unwrap();
+    let keep = home.path().join("kept-demo");
+    let t = Tmux::start(
+        &[
+            env!("CARGO_BIN_EXE_locksmith").to_string(),
+            "demo".into(),
+            "--keep".into(),
+            keep.display().to_string(),
+            "--lang".into(),
+            "en".into(),
+        ],
+        home.path(),
+    );
+    t.wait_for("Demo · WukongCRM");
+    t.keys(&["q"]);
+    let screen = t.wait_for("files are kept in");
+    assert!(screen.contains("--connectors-dir"), "{screen}");
+    let target = format!("sqlite://{}", keep.join("demo.sqlite").display());
+    let connectors = keep.join("connectors").display().to_string();
+    let journal = keep.join("journal.sqlite").display().to_string();
+    for (connector, query, expected) in [
+        ("wukong11", "1380", "13800000000"),
+        ("u8-demo", "001", "001"),
+    ] {
+        let out = common::run_locksmith(
+            &[
+                "--target",
+                &target,
+                "--connectors-dir",
+                &connectors,
+                "--connector",
+                connector,
+                "--journal",
+                &journal,
+                "lookup",
+                query,
+            ],
+            None,
+        );
+        common::assert_code(&out, 0);
+        assert!(
+            common::stdout(&out).contains(expected),
+            "{}",
+            common::stdout(&out)
+        );
+    }
+}

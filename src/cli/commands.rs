@@ -58,7 +58,7 @@ fn spec_for(cli: &Cli, target: crate::backend::Target) -> Result<ConnectSpec, Op
 
 pub(super) async fn session(cli: &Cli) -> Result<Session, OpError> {
     let spec = spec_for(cli, target(cli)?)?;
-    connect::open_session(&spec, &connect::connectors()?).await
+    connect::open_session(&spec, &all_connectors(cli)?).await
 }
 
 fn journal_paths(cli: &Cli) -> Result<(PathBuf, PathBuf), OpError> {
@@ -80,14 +80,15 @@ async fn with_session<T>(
     out
 }
 
-/// The console: `locksmith` (profiles or --target) and `locksmith demo`.
-pub async fn console(cli: &Cli, demo: bool) -> Result<Report, OpError> {
+/// The console: `locksmith` (profiles or --target) and `locksmith demo
+/// [--keep DIR]` (`demo` is `Some(keep)`).
+pub async fn console(cli: &Cli, demo: Option<Option<&Path>>) -> Result<Report, OpError> {
     use crate::tui::{self, ConsoleOptions, i18n::Lang, state::Profile};
     let lang = Lang::detect(cli.lang.as_deref());
     let usage = |e: &dyn std::fmt::Display| OpError::Usage(e.to_string());
     let demo_env = match demo {
-        true => Some(crate::demo::Demo::create().map_err(|e| usage(&e))?),
-        false => None,
+        Some(keep) => Some(crate::demo::Demo::create(keep).map_err(|e| usage(&e))?),
+        None => None,
     };
     let opts = match &demo_env {
         Some(d) => ConsoleOptions {
@@ -118,15 +119,24 @@ pub async fn console(cli: &Cli, demo: bool) -> Result<Report, OpError> {
                 lang,
                 profiles: tui::load_profiles(None).map_err(|e| usage(&e))?,
                 start,
-                connectors: connect::with_prefix(&connect::connectors()?, cli.prefix.as_deref())?,
+                connectors: connect::with_prefix(&all_connectors(cli)?, cli.prefix.as_deref())?,
                 journal: journal_paths(cli)?,
                 demo: false,
             }
         }
     };
     tui::run(opts).await.map_err(|e| usage(&e))?;
+    let text = demo_env
+        .as_ref()
+        .map(|d| d.farewell(lang))
+        .unwrap_or_default();
     drop(demo_env);
-    Ok(Report::ok(String::new(), json!({})))
+    Ok(Report::ok(text, json!({})))
+}
+
+/// Shipped, the operator's, and `--connectors-dir` connectors.
+fn all_connectors(cli: &Cli) -> Result<Vec<crate::connector::Connector>, OpError> {
+    connect::connectors_with(cli.connectors_dir.as_deref())
 }
 
 pub async fn lookup(cli: &Cli, filter: &LookupFilter) -> Result<Report, OpError> {
@@ -255,7 +265,7 @@ pub async fn drill(cli: &Cli, args: &DrillArgs<'_>) -> Result<Report, OpError> {
         Some(url) => drill::copy_target(cli.target.as_deref(), url)?,
     };
     let spec = spec_for(cli, target)?;
-    let mut s = connect::open_session(&spec, &connect::connectors()?).await?;
+    let mut s = connect::open_session(&spec, &all_connectors(cli)?).await?;
     timer.lap("connect");
     let on_copy = args.on_copy.is_some();
     let r = drill::run(
@@ -285,7 +295,7 @@ pub async fn check(cli: &Cli, dormant_days: i64) -> Result<Report, OpError> {
 }
 
 pub async fn connectors(cli: &Cli, command: &ConnectorsCommand) -> Result<Report, OpError> {
-    let all = connect::connectors()?;
+    let all = all_connectors(cli)?;
     match command {
         ConnectorsCommand::List => Ok(render::connector_list(&all)),
         ConnectorsCommand::Show { name } => {

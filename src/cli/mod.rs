@@ -47,6 +47,14 @@ pub struct Cli {
     /// An argument for --encoder (repeat for several)
     #[arg(long = "encoder-arg", global = true, allow_hyphen_values = true)]
     pub encoder_arg: Vec<String>,
+    /// More connector files, read after <config>/locksmith/connectors (e.g. a kept demo's)
+    #[arg(
+        long,
+        global = true,
+        env = "LOCKSMITH_CONNECTORS_DIR",
+        value_name = "DIR"
+    )]
+    pub connectors_dir: Option<PathBuf>,
     /// Console language: en or zh (default: from LC_ALL / LC_MESSAGES / LANG)
     #[arg(long, global = true, value_parser = ["en", "zh"])]
     pub lang: Option<String>,
@@ -58,7 +66,11 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Open the console on an embedded demo database (SQLite in a temp dir; no server needed)
-    Demo,
+    Demo {
+        /// Keep the demo's database, journal and connectors in DIR (and print how the CLI uses them)
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+    },
     /// Search accounts by login, name, email or phone (substring, matched literally)
     Lookup {
         query: Option<String>,
@@ -252,10 +264,10 @@ impl Report {
 /// The dispatcher: each arm hands its arguments to one command function.
 pub async fn run(cli: Cli) -> Result<Report, OpError> {
     let Some(command) = &cli.command else {
-        return commands::console(&cli, false).await;
+        return commands::console(&cli, None).await;
     };
     match command {
-        Command::Demo => commands::console(&cli, true).await,
+        Command::Demo { keep } => commands::console(&cli, Some(keep.as_deref())).await,
         Command::Lookup {
             query,
             admins,

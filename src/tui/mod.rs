@@ -75,6 +75,10 @@ pub async fn run(opts: ConsoleOptions) -> Result<(), TuiError> {
     let mut s = AppState::new(opts.lang, opts.profiles.clone(), names);
     s.color = color_enabled();
     s.demo = opts.demo;
+    let default_journal = crate::journal::Journal::default_paths().ok().map(|p| p.0);
+    if default_journal.as_ref() != Some(&opts.journal.0) {
+        s.journal_arg = format!(" --journal {}", opts.journal.0.display());
+    }
 
     // ratatui::try_init: raw mode, alternate screen, and a panic hook that restores
     // the terminal before the panic message. No mouse capture: text selection works.

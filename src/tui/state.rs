@@ -387,6 +387,9 @@ pub struct AppState {
     pub scroll: Scroll,
     /// Esc was pressed once where a second Esc quits.
     pub quit_armed: bool,
+    /// ` --journal PATH` when the console's journal is not the default one, so
+    /// advice such as `locksmith audit close` names the journal it refers to.
+    pub journal_arg: String,
     /// Where Esc on the journal / calibrate screens goes back to.
     pub back_to: Screen,
     pub quit: bool,
@@ -554,6 +557,7 @@ impl AppState {
             drill: None,
             scroll: Scroll::default(),
             quit_armed: false,
+            journal_arg: String::new(),
             back_to: Screen::Accounts,
             quit: false,
         }

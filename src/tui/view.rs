@@ -757,7 +757,7 @@ fn render_emergency_plan(f: &mut Frame, s: &AppState, p: &PlanInfo, area: Rect) 
         lines.push(Line::styled(format!("! {w}"), style(s, Tone::Warn)));
     }
     lines.push(Line::styled(
-        t(s.lang, "plan.break_glass"),
+        tf(s.lang, "plan.break_glass", &[("journal", &s.journal_arg)]),
         style(s, Tone::Muted),
     ));
     f.render_widget(
@@ -920,7 +920,10 @@ fn render_password(
             tf(
                 s.lang,
                 "result.break_glass",
-                &[("entry", &r.intent_entry.to_string())],
+                &[
+                    ("entry", &r.intent_entry.to_string()),
+                    ("journal", &s.journal_arg),
+                ],
             ),
             style(s, Tone::Warn),
         ));
