@@ -677,3 +677,23 @@ fn enter_on_a_journal_entry_opens_it_and_esc_closes_it() {
     assert!(!s.journal_open);
     assert_eq!(s.screen, Screen::Journal);
 }
+
+#[test]
+fn the_accounts_page_fills_the_terminal() {
+    let mut s = state(Lang::En);
+    reduce(&mut s, Msg::Resize { rows: 24 });
+    assert_eq!(
+        s.page_size, 14,
+        "80×24: 14 rows of accounts, no blank lines"
+    );
+    let mut s = accounts(Lang::En);
+    // A taller terminal asks for a fuller page at once.
+    let fx = reduce(&mut s, Msg::Resize { rows: 40 });
+    assert!(
+        matches!(fx.as_slice(), [Effect::Lookup { limit: 30, .. }]),
+        "{fx:?}"
+    );
+    // A shorter one cuts what is shown.
+    reduce(&mut s, Msg::Resize { rows: 16 });
+    assert_eq!(s.page_size, 6);
+}

@@ -86,6 +86,10 @@ pub async fn run(opts: ConsoleOptions) -> Result<(), TuiError> {
     let _restore = Restore;
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    // The first page fills the terminal it starts in.
+    if let Ok(size) = terminal.size() {
+        reduce(&mut s, Msg::Resize { rows: size.height });
+    }
     // Keys come from a plain thread: reading the terminal never waits on the database.
     let key_tx = tx.clone();
     std::thread::spawn(move || {
@@ -97,8 +101,8 @@ pub async fn run(opts: ConsoleOptions) -> Result<(), TuiError> {
                             break;
                         }
                     }
-                    Ok(Event::Resize(_, _)) => {
-                        if key_tx.send(Msg::Resize).is_err() {
+                    Ok(Event::Resize(_, rows)) => {
+                        if key_tx.send(Msg::Resize { rows }).is_err() {
                             break;
                         }
                     }

@@ -15,7 +15,7 @@ use crate::ops::emergency::Problem;
 use crate::ops::plan::{Action, PlanView};
 use crate::secret::Password;
 
-/// Accounts per page: small enough for an 80×24 table, paged with LIMIT/OFFSET.
+/// Accounts per page until the terminal's size is known (then as many as the table shows).
 pub const PAGE_SIZE: u64 = 12;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -387,6 +387,8 @@ pub struct AppState {
     pub scroll: Scroll,
     /// Esc was pressed once where a second Esc quits.
     pub quit_armed: bool,
+    /// Accounts per page: as many as the table shows (`Msg::Resize`).
+    pub page_size: u64,
     /// ` --journal PATH` when the console's journal is not the default one, so
     /// advice such as `locksmith audit close` names the journal it refers to.
     pub journal_arg: String,
@@ -400,7 +402,10 @@ pub struct AppState {
 pub enum Msg {
     Key(KeyEvent),
     Tick,
-    Resize,
+    /// The terminal has `rows` lines now: the accounts page fills them.
+    Resize {
+        rows: u16,
+    },
     Connected {
         req: u64,
         info: ConnInfo,
@@ -558,6 +563,7 @@ impl AppState {
             scroll: Scroll::default(),
             quit_armed: false,
             journal_arg: String::new(),
+            page_size: PAGE_SIZE,
             back_to: Screen::Accounts,
             quit: false,
         }
@@ -596,7 +602,7 @@ impl AppState {
             query: self.query.clone(),
             filters: self.filters.clone(),
             offset: self.offset,
-            limit: PAGE_SIZE,
+            limit: self.page_size,
         }
     }
 
@@ -714,7 +720,20 @@ pub fn reduce(s: &mut AppState, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
-        Msg::Resize => vec![],
+        Msg::Resize { rows } => {
+            let fits = super::view::account_rows(rows);
+            let grew = fits > s.page_size;
+            s.page_size = fits;
+            // A taller terminal shows more of the page at once; a shorter one cuts the page.
+            match (grew, s.screen, &s.busy) {
+                (true, Screen::Accounts, None) if s.conn.is_some() => vec![s.lookup()],
+                _ => {
+                    s.rows.truncate(fits as usize);
+                    s.selected = s.selected.min(s.rows.len().saturating_sub(1));
+                    vec![]
+                }
+            }
+        }
         Msg::Connected { req, info } => {
             if !s.accept(req) {
                 return vec![];
@@ -1165,9 +1184,9 @@ fn filter(s: &mut AppState, k: &KeyEvent) -> Vec<Effect> {
 fn page(s: &mut AppState, k: &KeyEvent) -> Vec<Effect> {
     let next = matches!(k.code, KeyCode::PageDown | KeyCode::Char('n'));
     if next && s.more {
-        s.offset += PAGE_SIZE;
+        s.offset += s.page_size;
     } else if !next && s.offset > 0 {
-        s.offset = s.offset.saturating_sub(PAGE_SIZE);
+        s.offset = s.offset.saturating_sub(s.page_size);
     } else {
         return vec![];
     }

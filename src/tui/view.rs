@@ -139,6 +139,14 @@ fn key_label(s: &AppState, label: &str) -> String {
     }
 }
 
+/// Rows of the accounts table on a terminal `rows` lines high: the frame's
+/// header, message and key bar, the search line, the table's borders and
+/// header, and the footer take the rest.
+pub fn account_rows(rows: u16) -> u64 {
+    let chrome = 1 + 2 + 2 + 1 + 3 + 1;
+    u64::from(rows.saturating_sub(chrome)).max(1)
+}
+
 pub fn render(f: &mut Frame, s: &AppState) {
     let area = f.area();
     if area.width < 60 || area.height < 16 {
