@@ -61,10 +61,15 @@ fn main() {
                 }
                 println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else {
-                eprintln!("error: {e}");
+                let message = e.to_string();
+                eprintln!("error: {message}");
                 let mut source = std::error::Error::source(&e);
                 while let Some(s) = source {
-                    eprintln!("  caused by: {s}");
+                    // A cause the message already quotes is not said twice.
+                    let cause = s.to_string();
+                    if !message.contains(&cause) {
+                        eprintln!("  caused by: {cause}");
+                    }
                     source = s.source();
                 }
             }

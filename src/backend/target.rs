@@ -86,7 +86,7 @@ impl Target {
         let url = Url::parse(raw).map_err(|e| TargetError::Url {
             shown: redact(raw),
             reason: format!(
-                "{e}; expected mysql://user@host:port/database or postgres://user@host:port/database"
+                "{e}; expected mysql://user@host:port/database, postgres://user@host:port/database, mssql://user@host[\\INSTANCE]/database or sqlite:///path/to/file.db"
             ),
         })?;
         let bad = |reason: String| TargetError::Url {
@@ -99,7 +99,7 @@ impl Target {
             "sqlite" => return Target::sqlite(&url).map_err(bad),
             other => {
                 return Err(bad(format!(
-                    "engine `{other}` is not supported yet; use mysql://, postgres:// or sqlite://"
+                    "engine `{other}` is not supported; use mysql:// (mariadb://), postgres:// (postgresql://), mssql:// (sqlserver://) or sqlite://"
                 )));
             }
         };

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::commands::{open_journal, session};
+use super::render::pad_wide;
 use super::{AuditCommand, Cli, Report};
 use crate::journal::Journal;
 use crate::ops::audit::{self, Checkpoint};
@@ -37,12 +38,12 @@ fn list(j: &mut Journal, limit: Option<u64>) -> Result<Report, OpError> {
     let mut text = String::new();
     for e in &entries {
         text.push_str(&format!(
-            "{:>5} {} {:<9} {:<10} {:<24} {}\n",
+            "{:>5} {} {} {} {} {}\n",
             e.id,
             e.at,
-            audit::kind_name(e),
-            e.entry.action,
-            e.entry.account.clone().unwrap_or_default(),
+            pad_wide(&audit::kind_name(e), 11),
+            pad_wide(&e.entry.action, 13),
+            pad_wide(&e.entry.account.clone().unwrap_or_default(), 24),
             audit::outcome_name(e),
         ));
     }

@@ -34,7 +34,7 @@ pub struct Cli {
     /// Table prefix for vendors that allow renaming tables
     #[arg(long, global = true)]
     pub prefix: Option<String>,
-    /// Journal file (default: the user state dir); its HMAC key lives beside it as PATH.key
+    /// Journal file (default: journal.sqlite in the user state dir, key journal.key beside it); with a PATH, the HMAC key is PATH.key
     #[arg(long, global = true, env = "LOCKSMITH_JOURNAL")]
     pub journal: Option<PathBuf>,
     /// Print one JSON document instead of text
@@ -86,9 +86,13 @@ pub enum Command {
         offset: u64,
     },
     /// Every mapped field of one account (login or #ID), its scheme and the connector's notes
-    Show { account: String },
+    Show {
+        /// The account: its exact login, or #ID for the primary key
+        account: String,
+    },
     /// Reset a password in the vendor's format through the guarded write protocol
     Reset {
+        /// The account: its exact login, or #ID for the primary key
         account: String,
         #[command(flatten)]
         write: WriteArgs,
@@ -111,12 +115,16 @@ pub enum Command {
     },
     /// Write the connector's unlock / enable values through the guarded write protocol
     Unlock {
+        /// The account: its exact login, or #ID for the primary key
         account: String,
         #[command(flatten)]
         write: WriteArgs,
     },
     /// Check that the scheme reproduces an account's stored value (known password on stdin)
-    Calibrate { account: String },
+    Calibrate {
+        /// The account: its exact login, or #ID for the primary key
+        account: String,
+    },
     /// Break glass: restore the emergency admin in one guarded transaction (re-enable, undelete,
     /// unlock, re-link the admin role, re-create the row from the connector's template, reset the
     /// password — generated, shown once). Journaled as a break-glass entry that stays open until

@@ -32,6 +32,12 @@ pub fn pad(text: &str, cells: usize) -> String {
     out
 }
 
+/// Pads to at least `cells` terminal cells without cutting (CJK takes two).
+pub fn pad_wide(text: &str, cells: usize) -> String {
+    let used = unicode_width::UnicodeWidthStr::width(text);
+    format!("{text}{}", " ".repeat(cells.saturating_sub(used)))
+}
+
 pub fn warnings_text(ws: &[String]) -> String {
     ws.iter().map(|w| format!("warning: {w}\n")).collect()
 }
@@ -339,17 +345,19 @@ pub fn detected(value: &str) -> Report {
 
 pub fn connector_list(all: &[Connector]) -> Report {
     let mut text = format!(
-        "{:<12} {:<34} {:<8} {}\n",
-        "NAME", "TITLE", "ENGINES", "SCHEME"
+        "{} {} {} SCHEME\n",
+        pad_wide("NAME", 14),
+        pad_wide("TITLE", 44),
+        pad_wide("ENGINES", 8)
     );
     let mut rows = Vec::new();
     for c in all {
         let scheme = c.scheme().map(|s| s.id()).unwrap_or_default();
         text.push_str(&format!(
-            "{:<12} {:<34} {:<8} {}\n",
-            c.name,
-            c.title,
-            c.engines.join(","),
+            "{} {} {} {}\n",
+            pad_wide(&c.name, 14),
+            pad_wide(&c.title, 44),
+            pad_wide(&c.engines.join(","), 8),
             scheme
         ));
         rows.push(json!({ "name": c.name, "title": c.title, "engines": c.engines, "scheme": scheme, "source": c.source, "verification": c.verification }));

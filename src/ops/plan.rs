@@ -315,7 +315,8 @@ pub async fn build(
     if action != Action::Reset || opts.unlock {
         warnings.extend(c.notes.iter().filter(|n| n.contains("lockout")).cloned());
     }
-    let changes = changes_of(s, &before, writes).await?;
+    let (changes, unchanged) = changes_of(s, &before, writes).await?;
+    warnings.extend(unchanged);
     let missing = s
         .write_access
         .missing(changes.iter().map(|c| c.column.as_str()));
@@ -487,14 +488,16 @@ async fn setting_writes(
 }
 
 /// Before-values of the written columns: mapped ones from the image, others
-/// read now. A plain column already at its value is left out.
+/// read now. A plain column already at its value is left out, and said so
+/// (so the connector's notes and the plan agree).
 async fn changes_of(
     s: &mut Session,
     before: &Account,
     writes: Vec<Write>,
-) -> Result<Vec<Change>, OpError> {
+) -> Result<(Vec<Change>, Vec<String>), OpError> {
     let c = s.connector.clone();
     let mut changes = Vec::new();
+    let mut unchanged = Vec::new();
     for w in writes {
         let role = w.role.or_else(|| {
             c.columns
@@ -508,6 +511,11 @@ async fn changes_of(
             None => super::account::read_column(s, &before.id, &w.column).await?,
         };
         if !w.secret && same_value(&before_value, &w.value) {
+            let shown = before_value.as_text().unwrap_or_else(|| "NULL".into());
+            unchanged.push(format!(
+                "{} is already {shown}: left out of the UPDATE",
+                w.column
+            ));
             continue;
         }
         changes.push(Change {
@@ -518,7 +526,7 @@ async fn changes_of(
             secret: w.secret,
         });
     }
-    Ok(changes)
+    Ok((changes, unchanged))
 }
 
 /// `UPDATE t SET a = ?, … WHERE id = ? AND login <=> ? AND password <=> ?

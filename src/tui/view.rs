@@ -1317,19 +1317,18 @@ fn push_changes(s: &AppState, v: &crate::ops::plan::PlanView, lines: &mut Vec<Li
 
 fn render_help(f: &mut Frame, s: &AppState, area: Rect) {
     let ks = help_keys(s);
-    let w = area.width.min(64);
-    let h = (ks.len() as u16 + 6).min(area.height);
-    let rect = Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    );
+    let w = area.width.min(72);
+    let label_w = ks
+        .iter()
+        .map(|(l, _)| width(&key_label(s, l)))
+        .max()
+        .unwrap_or(0)
+        + 2;
     let mut lines: Vec<Line> = ks
         .iter()
         .map(|(label, what)| {
             Line::from(vec![
-                Span::styled(fit(&key_label(s, label), 14), style(s, Tone::Key)),
+                Span::styled(fit(&key_label(s, label), label_w), style(s, Tone::Key)),
                 Span::raw(t(s.lang, what)),
             ])
         })
@@ -1340,11 +1339,15 @@ fn render_help(f: &mut Frame, s: &AppState, area: Rect) {
         style(s, Tone::Muted),
     ));
     lines.push(Line::styled(t(s.lang, "help.close"), style(s, Tone::Muted)));
-    f.render_widget(Clear, rect);
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block(s, "help.title")),
-        rect,
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let rows = u16::try_from(paragraph.line_count(w.saturating_sub(2))).unwrap_or(u16::MAX);
+    let h = (rows + 2).min(area.height);
+    let rect = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
     );
+    f.render_widget(Clear, rect);
+    f.render_widget(paragraph.block(block(s, "help.title")), rect);
 }
