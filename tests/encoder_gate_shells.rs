@@ -143,6 +143,7 @@ fn the_console_refuses_an_uncalibrated_encoder_on_the_plan_step_with_the_clis_wo
                 req,
                 action,
                 reference: "admin".into(),
+                unlock: false,
             },
         )
         .await;

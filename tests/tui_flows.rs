@@ -52,6 +52,7 @@ fn search_select_reset_confirm_result_and_the_password_is_cleared_on_leave() {
         req,
         action: Action::Reset,
         reference,
+        unlock: false,
     }) = fx.into_iter().next()
     else {
         panic!("r plans a reset")
@@ -481,6 +482,7 @@ fn transplant_prompt_plans_with_the_donor_confirms_and_applies_without_a_passwor
         req,
         reference,
         donor,
+        unlock: false,
     }) = fx.into_iter().next()
     else {
         panic!("Enter plans the transplant")
@@ -696,4 +698,41 @@ fn the_accounts_page_fills_the_terminal() {
     // A shorter one cuts what is shown.
     reduce(&mut s, Msg::Resize { rows: 16 });
     assert_eq!(s.page_size, 6);
+}
+
+#[test]
+fn a_locked_account_can_be_planned_again_with_its_unlock() {
+    let mut s = accounts(Lang::En);
+    s.detail = Some(u8_detail());
+    s.screen = Screen::Detail;
+    reduce(&mut s, key(KeyCode::Char('t')));
+    typed(&mut s, "demo");
+    let Some(Effect::PlanTransplant { req, .. }) = reduce(&mut s, key(KeyCode::Enter)).pop() else {
+        panic!("Enter plans the transplant")
+    };
+    reduce(
+        &mut s,
+        Msg::Planned {
+            req,
+            plan: transplant_plan(51),
+        },
+    );
+    // u asks for the same transplant with the unlock writes; the old plan is dropped when it arrives.
+    let fx = reduce(&mut s, key(KeyCode::Char('u')));
+    let Some(Effect::PlanTransplant {
+        req,
+        donor,
+        unlock: true,
+        ..
+    }) = fx.into_iter().next()
+    else {
+        panic!("u plans the transplant again with its unlock")
+    };
+    assert_eq!(donor, "demo");
+    let mut again = transplant_plan(52);
+    again.unlocks = true;
+    let fx = reduce(&mut s, Msg::Planned { req, plan: again });
+    assert!(matches!(fx.as_slice(), [Effect::DropPlan { token: 51 }]));
+    // Already unlocking: u does nothing more.
+    assert!(reduce(&mut s, key(KeyCode::Char('u'))).is_empty());
 }

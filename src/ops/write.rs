@@ -56,6 +56,16 @@ pub enum WriteRequest {
 }
 
 impl WriteRequest {
+    /// The request writes the connector's unlock values.
+    pub fn unlocks(&self) -> bool {
+        match self {
+            WriteRequest::Reset { flags, .. } | WriteRequest::Transplant { flags, .. } => {
+                flags.unlock
+            }
+            WriteRequest::Unlock { .. } | WriteRequest::RestoreAdmin { .. } => true,
+        }
+    }
+
     /// What the write is for, in `--reason must say why …`.
     pub fn why(&self) -> &'static str {
         match self {
@@ -79,6 +89,10 @@ pub struct Prepared {
     pub generated: bool,
     /// Dry run: what a real run would refuse (an uncalibrated encoder).
     pub refused_for_real: Option<String>,
+    /// The plan also writes the connector's unlock values.
+    pub unlocks: bool,
+    /// The account is locked or disabled (before this write).
+    blocked: bool,
 }
 
 impl Prepared {
@@ -93,6 +107,11 @@ impl Prepared {
 
     pub fn problems(&self) -> &[Problem] {
         self.diagnosis.as_ref().map_or(&[], |d| &d.problems)
+    }
+
+    /// The account is locked or disabled: a reset alone leaves it so.
+    pub fn account_blocked(&self) -> bool {
+        self.blocked
     }
 
     pub fn donor_label(&self) -> Option<String> {
@@ -139,7 +158,10 @@ pub async fn prepare(
             notes.push(r.note());
         }
     }
+    let unlocks = request.unlocks();
     let (plan, diagnosis, generated) = build(s, request).await?;
+    let state = plan.account.state(&s.connector);
+    let blocked = state.locked == Some(true) || state.enabled == Some(false);
     let view = match journal.as_deref() {
         Some(j) => plan.view(&|d: &str, b: &[u8]| j.fingerprint(d, b)),
         None => plan.view(&|_: &str, _: &[u8]| "hmac-sha256:(no journal key yet)".to_string()),
@@ -163,6 +185,8 @@ pub async fn prepare(
         diagnosis,
         generated,
         refused_for_real,
+        unlocks,
+        blocked,
     })
 }
 

@@ -186,6 +186,7 @@ impl Runner {
                 req,
                 action,
                 reference,
+                unlock,
             } => self.prepare(req, move |_| match action {
                 ops::Action::RestoreAdmin => WriteRequest::RestoreAdmin {
                     account: Some(reference),
@@ -194,7 +195,10 @@ impl Runner {
                 ops::Action::Reset => WriteRequest::Reset {
                     account: reference,
                     password: NewPassword::Generate,
-                    flags: ResetFlags::default(),
+                    flags: ResetFlags {
+                        unlock,
+                        ..ResetFlags::default()
+                    },
                 },
             }),
             Effect::PlanRestore { req, account } => {
@@ -208,10 +212,14 @@ impl Runner {
                 req,
                 reference,
                 donor,
+                unlock,
             } => self.prepare(req, move |_| WriteRequest::Transplant {
                 account: reference,
                 donor,
-                flags: ResetFlags::default(),
+                flags: ResetFlags {
+                    unlock,
+                    ..ResetFlags::default()
+                },
             }),
             Effect::DropPlan { token } => {
                 self.handles.prepared.borrow_mut().remove(&token);
@@ -334,6 +342,8 @@ impl Runner {
                     scroll: 0,
                     problems: prepared.problems().to_vec(),
                     donor: prepared.donor_label(),
+                    locked: prepared.account_blocked(),
+                    unlocks: prepared.unlocks,
                 };
                 h.prepared.borrow_mut().insert(token, prepared);
                 Ok(info)

@@ -120,6 +120,8 @@ pub enum Command {
     Continue,
     /// ↑ ↓ on the plan.
     Scroll,
+    /// Plan the reset again, also unlocking the account.
+    AlsoUnlock,
     Apply,
     Copy,
     Done,
@@ -246,6 +248,7 @@ pub static BINDINGS: &[Binding] = &[
     // Plan and confirm.
     bind(&[X::Plan], &[k(K::Enter)], "Enter", Command::Continue, "key.continue", true),
     bind(&[X::Plan], &[k(K::Up), k(K::Down)], "↑↓", Command::Scroll, "key.scroll", true),
+    bind(&[X::Plan], &[c('u'), f(6)], "u/F6", Command::AlsoUnlock, "key.also_unlock", true),
     bind(&[X::Plan], &[k(K::Esc)], "Esc", Command::Back, "key.cancel", true),
     bind(&[X::Confirm], &[k(K::Tab), k(K::BackTab), k(K::Up), k(K::Down)], "Tab", Command::Field, "key.field", true),
     bind(&[X::Confirm], &[k(K::Enter)], "Enter", Command::Apply, "key.apply", true),

@@ -203,6 +203,17 @@ pub struct PlanInfo {
     pub problems: Vec<Problem>,
     /// A transplant: the donor's label (its stored password value is copied; no new password).
     pub donor: Option<String>,
+    /// The account is locked or disabled now.
+    pub locked: bool,
+    /// The plan also writes the connector's unlock values (`--unlock`).
+    pub unlocks: bool,
+}
+
+/// What the last plan asked for, so it can be asked again with "also unlock".
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlanAsk {
+    Write { action: Action, reference: String },
+    Transplant { reference: String, donor: String },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -389,6 +400,8 @@ pub struct AppState {
     pub quit_armed: bool,
     /// Accounts per page: as many as the table shows (`Msg::Resize`).
     pub page_size: u64,
+    /// The request behind the plan on screen.
+    pub plan_ask: Option<PlanAsk>,
     /// ` --journal PATH` when the console's journal is not the default one, so
     /// advice such as `locksmith audit close` names the journal it refers to.
     pub journal_arg: String,
@@ -476,6 +489,8 @@ pub enum Effect {
         req: u64,
         action: Action,
         reference: String,
+        /// Also write the connector's unlock values (reset only).
+        unlock: bool,
     },
     /// Plan restore-admin (the Emergency screen): the connector's declared
     /// emergency admin, or `account` (the selected row) when it declares none.
@@ -489,6 +504,7 @@ pub enum Effect {
         req: u64,
         reference: String,
         donor: String,
+        unlock: bool,
     },
     Apply {
         req: u64,
@@ -564,6 +580,7 @@ impl AppState {
             quit_armed: false,
             journal_arg: String::new(),
             page_size: PAGE_SIZE,
+            plan_ask: None,
             back_to: Screen::Accounts,
             quit: false,
         }
@@ -630,12 +647,43 @@ impl AppState {
         let Some((reference, _)) = self.action_target() else {
             return vec![];
         };
+        self.plan_ask = Some(PlanAsk::Write {
+            action,
+            reference: reference.clone(),
+        });
         let req = self.start("busy.plan", true);
         self.confirm = ConfirmInput::default();
         vec![Effect::Plan {
             req,
             action,
             reference,
+            unlock: false,
+        }]
+    }
+
+    /// The plan again, also writing the unlock values (the CLI's `--unlock`).
+    fn plan_with_unlock(&mut self) -> Vec<Effect> {
+        let wanted = self
+            .plan
+            .as_ref()
+            .is_some_and(|p| p.view.action == Action::Reset && !p.unlocks);
+        let Some(ask) = self.plan_ask.clone().filter(|_| wanted) else {
+            return vec![];
+        };
+        let req = self.start("busy.plan", true);
+        vec![match ask {
+            PlanAsk::Write { action, reference } => Effect::Plan {
+                req,
+                action,
+                reference,
+                unlock: true,
+            },
+            PlanAsk::Transplant { reference, donor } => Effect::PlanTransplant {
+                req,
+                reference,
+                donor,
+                unlock: true,
+            },
         }]
     }
 
@@ -1006,6 +1054,7 @@ fn run(s: &mut AppState, ctx: Context, command: Command, k: &KeyEvent) -> Vec<Ef
             vec![]
         }
         Command::Apply => apply(s),
+        Command::AlsoUnlock => s.plan_with_unlock(),
         Command::Copy => copy(s),
         Command::Done => s.leave_result(),
         Command::Check => check_known(s),
@@ -1256,12 +1305,17 @@ fn plan_transplant(s: &mut AppState) -> Vec<Effect> {
     }
     tp.refused = None;
     let reference = tp.reference.clone();
+    s.plan_ask = Some(PlanAsk::Transplant {
+        reference: reference.clone(),
+        donor: donor.clone(),
+    });
     let req = s.start("busy.plan", true);
     s.confirm = ConfirmInput::default();
     vec![Effect::PlanTransplant {
         req,
         reference,
         donor,
+        unlock: false,
     }]
 }
 

@@ -676,6 +676,12 @@ fn render_plan(f: &mut Frame, s: &AppState, area: Rect) {
         Line::styled(t(s.lang, "plan.changes"), style(s, Tone::Muted)),
     ]);
     push_changes(s, v, &mut lines);
+    if p.locked && !p.unlocks && v.action == Action::Reset {
+        lines.push(Line::styled(
+            t(s.lang, "plan.also_unlock"),
+            style(s, Tone::Warn),
+        ));
+    }
     if p.nothing_to_do {
         lines.push(Line::styled(
             t(s.lang, "plan.nothing"),

@@ -206,6 +206,8 @@ pub fn plan(token: u64) -> PlanInfo {
         scroll: 0,
         problems: vec![],
         donor: None,
+        locked: false,
+        unlocks: false,
     }
 }
 
@@ -276,6 +278,8 @@ pub fn emergency_plan(token: u64) -> PlanInfo {
             },
         ],
         donor: None,
+        locked: false,
+        unlocks: true,
     }
 }
 
@@ -364,6 +368,9 @@ pub fn transplant_plan(token: u64) -> PlanInfo {
         scroll: 0,
         problems: vec![],
         donor: Some("demo (#demo)".into()),
+        // liujing is locked in the U8 fixture: the plan offers "also unlock".
+        locked: true,
+        unlocks: false,
     }
 }
 
