@@ -339,7 +339,6 @@ impl Runner {
                     login: prepared.login().to_string(),
                     notes: prepared.notes.clone(),
                     nothing_to_do: prepared.nothing_to_do(),
-                    scroll: 0,
                     problems: prepared.problems().to_vec(),
                     donor: prepared.donor_label(),
                     locked: prepared.account_blocked(),

@@ -118,8 +118,6 @@ pub enum Command {
     /// Plan a transplant from the donor prompt.
     PlanTransplant,
     Continue,
-    /// ↑ ↓ on the plan.
-    Scroll,
     /// Plan the reset again, also unlocking the account.
     AlsoUnlock,
     Apply,
@@ -183,7 +181,7 @@ const QUIT: &[Context] = &[
     X::Drill,
 ];
 /// Views that can be longer than the screen.
-const SCROLLED: &[Context] = &[X::Detail, X::Drill, X::JournalEntry];
+const SCROLLED: &[Context] = &[X::Detail, X::Plan, X::Drill, X::JournalEntry];
 /// The account actions of the accounts and detail screens.
 const ACCOUNT: &[Context] = &[X::Accounts, X::Detail];
 
@@ -240,14 +238,12 @@ pub static BINDINGS: &[Binding] = &[
     bind(ACCOUNT, &[c('g'), f(8)], "g/F8", Command::Journal, "key.journal", true),
     bind(&[X::Accounts], &[k(K::Esc)], "Esc", Command::Disconnect, "key.disconnect", true),
     bind(&[X::Detail], &[k(K::Esc), k(K::Backspace)], "Esc", Command::Back, "key.back", true),
-    bind(SCROLLED, &[k(K::Up), k(K::Down), k(K::PageUp), k(K::PageDown), k(K::Home), k(K::End)], "↑↓ PgUp PgDn", Command::ScrollView, "key.scroll", true),
     // The donor prompt.
     bind(&[X::Transplant], &[Key::AnyChar], "type", Command::Type, "key.donor_type", true),
     bind(&[X::Transplant], &[k(K::Enter)], "Enter", Command::PlanTransplant, "key.plan", true),
     bind(&[X::Transplant], &[k(K::Esc)], "Esc", Command::Back, "key.back", true),
     // Plan and confirm.
     bind(&[X::Plan], &[k(K::Enter)], "Enter", Command::Continue, "key.continue", true),
-    bind(&[X::Plan], &[k(K::Up), k(K::Down)], "↑↓", Command::Scroll, "key.scroll", true),
     bind(&[X::Plan], &[c('u'), f(6)], "u/F6", Command::AlsoUnlock, "key.also_unlock", true),
     bind(&[X::Plan], &[k(K::Esc)], "Esc", Command::Back, "key.cancel", true),
     bind(&[X::Confirm], &[k(K::Tab), k(K::BackTab), k(K::Up), k(K::Down)], "Tab", Command::Field, "key.field", true),
@@ -266,6 +262,7 @@ pub static BINDINGS: &[Binding] = &[
     bind(&[X::Drill], &[c('x'), f(12)], "x/F12", Command::DrillAgain, "key.drill_again", true),
     bind(&[X::Drill], &[k(K::Esc)], "Esc", Command::Back, "key.back", true),
     // Everywhere it applies.
+    bind(SCROLLED, &[k(K::Up), k(K::Down), k(K::PageUp), k(K::PageDown), k(K::Home), k(K::End)], "↑↓ PgUp PgDn", Command::ScrollView, "key.scroll", true),
     bind(QUIT, &[c('q'), f(10)], "q/F10", Command::Quit, "key.quit", true),
     bind(TEXT, &[k(K::Backspace)], "Backspace", Command::Erase, "key.erase", false),
     bind(&[X::Form, X::Confirm, X::Calibrate], &[Key::AnyChar], "type", Command::Type, "key.type_field", false),

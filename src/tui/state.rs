@@ -198,7 +198,6 @@ pub struct PlanInfo {
     pub login: String,
     pub notes: Vec<String>,
     pub nothing_to_do: bool,
-    pub scroll: u16,
     /// restore-admin only: what keeps the emergency admin from working (empty: healthy).
     pub problems: Vec<Problem>,
     /// A transplant: the donor's label (its stored password value is copied; no new password).
@@ -879,6 +878,7 @@ fn on_planned(s: &mut AppState, req: u64, plan: PlanInfo) -> Vec<Effect> {
         return vec![Effect::DropPlan { token: plan.token }];
     }
     let old = s.plan.replace(plan);
+    s.scroll = Scroll::default();
     s.screen = Screen::Plan;
     match old {
         Some(old) if s.plan.as_ref().is_some_and(|p| p.token != old.token) => {
@@ -1041,15 +1041,6 @@ fn run(s: &mut AppState, ctx: Context, command: Command, k: &KeyEvent) -> Vec<Ef
             if s.plan.as_ref().is_some_and(|p| !p.nothing_to_do) {
                 s.confirm = ConfirmInput::default();
                 s.screen = Screen::Confirm;
-            }
-            vec![]
-        }
-        Command::Scroll => {
-            if let Some(p) = s.plan.as_mut() {
-                p.scroll = match k.code {
-                    KeyCode::Up => p.scroll.saturating_sub(1),
-                    _ => p.scroll.saturating_add(1),
-                };
             }
             vec![]
         }

@@ -691,13 +691,7 @@ fn render_plan(f: &mut Frame, s: &AppState, area: Rect) {
     for w in v.warnings.iter().chain(&p.notes) {
         lines.push(Line::styled(format!("! {w}"), style(s, Tone::Warn)));
     }
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .scroll((p.scroll, 0))
-            .block(block(s, "title.plan")),
-        area,
-    );
+    render_scrolled(f, s, lines, block(s, "title.plan"), area);
 }
 
 /// The Emergency screen: what is wrong with the emergency admin, then every
@@ -774,13 +768,7 @@ fn render_emergency_plan(f: &mut Frame, s: &AppState, p: &PlanInfo, area: Rect) 
         tf(s.lang, "plan.break_glass", &[("journal", &s.journal_arg)]),
         style(s, Tone::Muted),
     ));
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .scroll((p.scroll, 0))
-            .block(block(s, "title.emergency")),
-        area,
-    );
+    render_scrolled(f, s, lines, block(s, "title.emergency"), area);
 }
 
 fn render_confirm(f: &mut Frame, s: &AppState, area: Rect) {

@@ -203,7 +203,6 @@ pub fn plan(token: u64) -> PlanInfo {
         login: "13900000001".into(),
         notes: vec![],
         nothing_to_do: false,
-        scroll: 0,
         problems: vec![],
         donor: None,
         locked: false,
@@ -262,7 +261,6 @@ pub fn emergency_plan(token: u64) -> PlanInfo {
         login: "13800000000".into(),
         notes: vec![],
         nothing_to_do: false,
-        scroll: 0,
         problems: vec![
             Problem {
                 code: "deleted",
@@ -365,7 +363,6 @@ pub fn transplant_plan(token: u64) -> PlanInfo {
         login: "liujing".into(),
         notes: vec![],
         nothing_to_do: false,
-        scroll: 0,
         problems: vec![],
         donor: Some("demo (#demo)".into()),
         // liujing is locked in the U8 fixture: the plan offers "also unlock".
