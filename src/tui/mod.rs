@@ -41,6 +41,36 @@ pub struct ConsoleOptions {
     pub demo: bool,
 }
 
+/// Sends keys and resizes as messages until the console stops listening.
+fn read_keys(tx: mpsc::UnboundedSender<Msg>) {
+    std::thread::spawn(move || {
+        loop {
+            match event::poll(Duration::from_millis(200)) {
+                Ok(true) => match event::read() {
+                    Ok(Event::Key(k)) => {
+                        if tx.send(Msg::Key(k)).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(Event::Resize(_, rows)) => {
+                        if tx.send(Msg::Resize { rows }).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                },
+                Ok(false) => {
+                    if tx.is_closed() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    });
+}
+
 /// NO_COLOR (any non-empty value) turns colours off; bold and reverse remain.
 pub fn color_enabled() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -91,33 +121,7 @@ pub async fn run(opts: ConsoleOptions) -> Result<(), TuiError> {
         reduce(&mut s, Msg::Resize { rows: size.height });
     }
     // Keys come from a plain thread: reading the terminal never waits on the database.
-    let key_tx = tx.clone();
-    std::thread::spawn(move || {
-        loop {
-            match event::poll(Duration::from_millis(200)) {
-                Ok(true) => match event::read() {
-                    Ok(Event::Key(k)) => {
-                        if key_tx.send(Msg::Key(k)).is_err() {
-                            break;
-                        }
-                    }
-                    Ok(Event::Resize(_, rows)) => {
-                        if key_tx.send(Msg::Resize { rows }).is_err() {
-                            break;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => break,
-                },
-                Ok(false) => {
-                    if key_tx.is_closed() {
-                        break;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-    });
+    read_keys(tx.clone());
 
     let local = tokio::task::LocalSet::new();
     let journal = opts.journal.clone();

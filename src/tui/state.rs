@@ -767,20 +767,7 @@ pub fn reduce(s: &mut AppState, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
-        Msg::Resize { rows } => {
-            let fits = super::view::account_rows(rows);
-            let grew = fits > s.page_size;
-            s.page_size = fits;
-            // A taller terminal shows more of the page at once; a shorter one cuts the page.
-            match (grew, s.screen, &s.busy) {
-                (true, Screen::Accounts, None) if s.conn.is_some() => vec![s.lookup()],
-                _ => {
-                    s.rows.truncate(fits as usize);
-                    s.selected = s.selected.min(s.rows.len().saturating_sub(1));
-                    vec![]
-                }
-            }
-        }
+        Msg::Resize { rows } => on_resize(s, rows),
         Msg::Connected { req, info } => {
             if !s.accept(req) {
                 return vec![];
@@ -866,6 +853,22 @@ pub fn reduce(s: &mut AppState, msg: Msg) -> Vec<Effect> {
         }
         Msg::Failed { req, error } => {
             on_failed(s, req, error);
+            vec![]
+        }
+    }
+}
+
+/// The terminal is `rows` high: the accounts page fills it (a taller one is
+/// looked up again at once, a shorter one cut).
+fn on_resize(s: &mut AppState, rows: u16) -> Vec<Effect> {
+    let fits = super::view::account_rows(rows);
+    let grew = fits > s.page_size;
+    s.page_size = fits;
+    match (grew, s.screen, &s.busy) {
+        (true, Screen::Accounts, None) if s.conn.is_some() => vec![s.lookup()],
+        _ => {
+            s.rows.truncate(fits as usize);
+            s.selected = s.selected.min(s.rows.len().saturating_sub(1));
             vec![]
         }
     }
