@@ -736,3 +736,55 @@ fn a_locked_account_can_be_planned_again_with_its_unlock() {
     // Already unlocking: u does nothing more.
     assert!(reduce(&mut s, key(KeyCode::Char('u'))).is_empty());
 }
+
+/// Keystrokes from the accounts screen to a verified reset of a known account
+/// by an operator who types the search, a 10-character reason and the login.
+/// Only six are not the operator's own text: `/`, Enter (to the table), `r`,
+/// Enter (plan → confirm), Enter (reason → login), Enter (apply).
+#[test]
+fn a_reset_takes_six_keystrokes_besides_the_operators_own_text() {
+    let mut s = accounts(Lang::En);
+    let mut count = 0;
+    let mut press = |s: &mut AppState, code: KeyCode| {
+        count += 1;
+        reduce(s, key(code))
+    };
+    press(&mut s, KeyCode::Char('/'));
+    let mut last = Vec::new();
+    for c in "张三".chars() {
+        last = press(&mut s, KeyCode::Char(c));
+    }
+    let Some(Effect::Lookup { req, .. }) = last.pop() else {
+        panic!("typing searches")
+    };
+    reduce(
+        &mut s,
+        Msg::Page {
+            req,
+            rows: rows()[1..2].to_vec(),
+            more: false,
+            notes: vec![],
+        },
+    );
+    press(&mut s, KeyCode::Enter);
+    let Some(Effect::Plan { req, .. }) = press(&mut s, KeyCode::Char('r')).pop() else {
+        panic!("r plans the reset of the only match")
+    };
+    reduce(&mut s, Msg::Planned { req, plan: plan(9) });
+    press(&mut s, KeyCode::Enter);
+    for c in "INC-000042".chars() {
+        press(&mut s, KeyCode::Char(c));
+    }
+    press(&mut s, KeyCode::Enter);
+    for c in "13900000001".chars() {
+        press(&mut s, KeyCode::Char(c));
+    }
+    let fx = press(&mut s, KeyCode::Enter);
+    assert!(
+        matches!(fx.as_slice(), [Effect::Apply { token: 9, .. }]),
+        "{fx:?}"
+    );
+    let own_text = "张三".chars().count() + "INC-000042".len() + "13900000001".len();
+    assert_eq!(count, own_text + 6, "keystrokes: {count}");
+    assert_eq!(count, 29);
+}
