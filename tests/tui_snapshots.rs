@@ -158,6 +158,19 @@ fn journal_entry_open() {
 }
 
 #[test]
+fn detail_scrolled_to_its_end() {
+    each("detail_end", |l| {
+        let mut s = accounts(l);
+        s.detail = Some(common::tui::detail());
+        s.screen = Screen::Detail;
+        // Draw once so the view knows how far the detail scrolls, then End.
+        draw(&s, 80, 24);
+        reduce(&mut s, key(KeyCode::End));
+        s
+    });
+}
+
+#[test]
 fn help_overlay() {
     each("help", |l| {
         let mut s = accounts(l);

@@ -329,6 +329,10 @@ pub struct Connector {
     pub verification: String,
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The same notes in Simplified Chinese, one for one (the console and CLI
+    /// show them when the language is zh).
+    #[serde(default)]
+    pub notes_zh: Vec<String>,
     #[serde(default)]
     pub default_passwords: Vec<String>,
     pub table: TableSpec,
@@ -441,6 +445,16 @@ impl Connector {
                 .map_err(|m| self.invalid("encoder.command", m))?;
         }
         self.validate_states()?;
+        if !self.notes_zh.is_empty() && self.notes_zh.len() != self.notes.len() {
+            return Err(self.invalid(
+                "notes_zh",
+                format!(
+                    "{} Chinese notes for {} notes: translate each note once, in order",
+                    self.notes_zh.len(),
+                    self.notes.len()
+                ),
+            ));
+        }
         let scheme =
             schemes::build(&self.scheme).map_err(|e| self.invalid("scheme", e.to_string()))?;
         if scheme.uses_salt_column() && self.columns.salt.is_none() {
@@ -777,6 +791,16 @@ pub fn user_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "locksmith").map(|d| d.config_dir().join("connectors"))
 }
 
+impl Connector {
+    /// The notes in the operator's language (English when no translation is given).
+    pub fn notes_for(&self, zh: bool) -> &[String] {
+        match zh && !self.notes_zh.is_empty() {
+            true => &self.notes_zh,
+            false => &self.notes,
+        }
+    }
+}
+
 pub fn find(all: &[Connector], name: &str) -> Result<Connector, ConnectorError> {
     all.iter()
         .find(|c| c.name == name)
@@ -787,6 +811,18 @@ pub fn find(all: &[Connector], name: &str) -> Result<Connector, ConnectorError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_shipped_connector_has_its_notes_in_chinese() {
+        for c in load_all(None).expect("shipped connectors") {
+            assert_eq!(
+                c.notes_zh.len(),
+                c.notes.len(),
+                "{}: every note needs its Chinese translation (notes_zh)",
+                c.name
+            );
+        }
+    }
 
     #[test]
     fn embedded_connectors_parse_and_validate() {

@@ -45,11 +45,15 @@ impl AccountState {
 
 /// One mapped field as an operator may see it: the stored hash and salt
 /// show their length only.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FieldView {
     pub role: String,
     pub column: String,
+    /// The value as text; for the stored hash and salt, `<N characters>`.
     pub value: String,
+    /// The stored hash or salt: its length in characters (the value is never shown).
+    #[serde(skip)]
+    pub secret_chars: Option<usize>,
 }
 
 /// What `show` and the console's detail screen tell about one account.
@@ -69,6 +73,8 @@ pub struct AccountSummary {
     /// The older format it is in, still accepted by the vendor.
     pub older_format: Option<String>,
     pub notes: Vec<String>,
+    /// The notes in Chinese (the shells pick by language).
+    pub notes_zh: Vec<String>,
 }
 
 impl AccountSummary {
@@ -77,17 +83,19 @@ impl AccountSummary {
         let fields = a
             .fields
             .iter()
-            .map(|(role, column, v)| FieldView {
-                role: role.to_string(),
-                column: column.clone(),
-                value: match *role {
-                    // Secrets: their shape only.
-                    "password" | "salt" => match v.as_text() {
-                        None => "NULL".to_string(),
-                        Some(t) => format!("<{} characters>", t.chars().count()),
+            .map(|(role, column, v)| {
+                // Secrets: their shape only.
+                let secret = matches!(*role, "password" | "salt");
+                let secret_chars = v.as_text().filter(|_| secret).map(|t| t.chars().count());
+                FieldView {
+                    role: role.to_string(),
+                    column: column.clone(),
+                    value: match secret_chars {
+                        Some(n) => format!("<{n} characters>"),
+                        None => v.as_text().unwrap_or_else(|| "NULL".into()),
                     },
-                    _ => v.as_text().unwrap_or_else(|| "NULL".into()),
-                },
+                    secret_chars,
+                }
             })
             .collect();
         AccountSummary {
@@ -105,6 +113,7 @@ impl AccountSummary {
                 .collect(),
             older_format: s.older_format(&stored).map(|o| o.id()),
             notes: s.connector.notes.clone(),
+            notes_zh: s.connector.notes_for(true).to_vec(),
         }
     }
 }

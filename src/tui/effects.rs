@@ -525,16 +525,13 @@ fn detail(a: &AccountSummary, reference: &str) -> Detail {
         reference: reference.to_string(),
         label: a.label.clone(),
         login: a.login.clone(),
-        fields: a
-            .fields
-            .iter()
-            .map(|f| (f.role.clone(), f.column.clone(), f.value.clone()))
-            .collect(),
+        fields: a.fields.clone(),
         admin: a.admin,
         state: a.state.clone(),
         scheme: a.scheme.clone(),
         shape_ok: a.scheme_shape,
         detected: a.detected.clone(),
         notes: a.notes.clone(),
+        notes_zh: a.notes_zh.clone(),
     }
 }

@@ -62,6 +62,15 @@ pub fn t(lang: Lang, key: &str) -> String {
         .unwrap_or_else(|| key.to_string())
 }
 
+/// The text for `key`, or `fallback` when the catalog has none (names that
+/// come from data, such as a connector's column roles).
+pub fn t_or(lang: Lang, key: &str, fallback: &str) -> String {
+    catalog(lang)
+        .get(key)
+        .cloned()
+        .unwrap_or_else(|| fallback.to_string())
+}
+
 /// The text for `key` with `{name}` placeholders filled.
 pub fn tf(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
     let mut s = t(lang, key);

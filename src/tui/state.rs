@@ -181,13 +181,15 @@ pub struct Detail {
     pub label: String,
     pub login: String,
     /// (role, column, shown value)
-    pub fields: Vec<(String, String, String)>,
+    pub fields: Vec<crate::ops::account::FieldView>,
     pub admin: bool,
     pub state: AccountState,
     pub scheme: String,
     pub shape_ok: bool,
     pub detected: Vec<String>,
     pub notes: Vec<String>,
+    /// The notes in Chinese (empty: not translated; the English ones are shown).
+    pub notes_zh: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

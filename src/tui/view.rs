@@ -570,11 +570,16 @@ fn render_detail(f: &mut Frame, s: &AppState, area: Rect) {
     };
     let w = area.width.saturating_sub(4) as usize;
     let mut lines = vec![Line::styled(d.label.clone(), style(s, Tone::Title))];
-    for (role, col, value) in &d.fields {
+    for field in &d.fields {
+        let role = super::i18n::t_or(s.lang, &format!("role.{}", field.role), &field.role);
+        let value = match field.secret_chars {
+            Some(n) => tf(s.lang, "detail.secret_len", &[("n", &n.to_string())]),
+            None => field.value.clone(),
+        };
         lines.push(Line::from(vec![
-            Span::styled(fit(role, 17), style(s, Tone::Muted)),
-            Span::raw(fit(col, 20)),
-            Span::raw(truncate(value, w.saturating_sub(37))),
+            Span::styled(fit(&role, 17), style(s, Tone::Muted)),
+            Span::raw(fit(&field.column, 20)),
+            Span::raw(truncate(&value, w.saturating_sub(37))),
         ]));
     }
     lines.push(Line::from(vec![
@@ -609,7 +614,11 @@ fn render_detail(f: &mut Frame, s: &AppState, area: Rect) {
             d.detected.join(", ")
         }
     )));
-    for n in &d.notes {
+    let notes = match s.lang == super::i18n::Lang::Zh && !d.notes_zh.is_empty() {
+        true => &d.notes_zh,
+        false => &d.notes,
+    };
+    for n in notes {
         lines.push(Line::styled(format!("• {n}"), style(s, Tone::Muted)));
     }
     render_scrolled(f, s, lines, block(s, "title.detail"), area);

@@ -153,19 +153,31 @@ pub fn detail() -> Detail {
         label: "13900000001 (#14774)".into(),
         login: "13900000001".into(),
         fields: vec![
-            ("id".into(), "user_id".into(), "14774".into()),
-            ("login".into(), "username".into(), "13900000001".into()),
-            ("display".into(), "realname".into(), "张三".into()),
-            ("status".into(), "status".into(), "1".into()),
-            ("password".into(), "password".into(), "<32 characters>".into()),
-            ("salt".into(), "salt".into(), "<32 characters>".into()),
+            field("id", "user_id", "14774"),
+            field("login", "username", "13900000001"),
+            field("display", "realname", "张三"),
+            field("status", "status", "1"),
+            secret("password", "password", 32),
+            secret("salt", "salt", 32),
         ],
         admin: false,
         state: ok_state(),
         scheme: "digest:md5(login+password+'erp'+salt)".into(),
         shape_ok: true,
         detected: vec!["digest".into()],
-        notes: vec!["Failed-login lockout (3 errors, 2-3 minutes) lives in Redis; the database cannot clear it.".into()],
+        // The connector's own notes, all four: the longest detail at 80×24 (it scrolls).
+        notes: vec![
+            "Failed-login lockout (3 errors, 2-3 minutes) lives in Redis (PASSWORD_ERROR_CACHE_KEY + username); the database cannot clear it.".into(),
+            "The hash includes the username (usually the mobile number): renaming an account invalidates its password.".into(),
+            "status 2 means 'not activated'; the application activates the account at its first successful login.".into(),
+            "The super admin is user_id 14773 (hard-coded in UserUtil.getSuperUser) or any member of role 180162.".into(),
+        ],
+        notes_zh: vec![
+            "登录失败锁定（3 次错误，2-3 分钟）保存在 Redis（PASSWORD_ERROR_CACHE_KEY + 用户名）中；数据库无法解除。".into(),
+            "哈希包含用户名（通常是手机号）：重命名账号会使其密码失效。".into(),
+            "status 2 表示“未激活”；应用会在首次成功登录时激活该账号。".into(),
+            "超级管理员是 user_id 14773（在 UserUtil.getSuperUser 中写死）或角色 180162 的任意成员。".into(),
+        ],
     }
 }
 
@@ -305,15 +317,11 @@ pub fn u8_detail() -> Detail {
         label: "liujing (#liujing)".into(),
         login: "liujing".into(),
         fields: vec![
-            ("id".into(), "cUser_Id".into(), "liujing".into()),
-            ("login".into(), "cUser_Id".into(), "liujing".into()),
-            ("display".into(), "cUser_Name".into(), "刘静".into()),
-            (
-                "password".into(),
-                "cPassword".into(),
-                "<24 characters>".into(),
-            ),
-            ("status".into(), "nState".into(), "0".into()),
+            field("id", "cUser_Id", "liujing"),
+            field("login", "cUser_Id", "liujing"),
+            field("display", "cUser_Name", "刘静"),
+            secret("password", "cPassword", 24),
+            field("status", "nState", "0"),
         ],
         admin: false,
         state: ok_state(),
@@ -321,6 +329,7 @@ pub fn u8_detail() -> Detail {
         shape_ok: true,
         detected: vec![],
         notes: vec!["Names from third-party code, unverified.".into()],
+        notes_zh: vec!["表名和列名来自第三方代码，未经验证。".into()],
     }
 }
 
@@ -428,5 +437,23 @@ pub fn journal_view() -> JournalView {
             row(1, "2026-03-01 02:14:08", "intent", "", None),
         ],
         chain: Chain::Intact { entries: 2 },
+    }
+}
+
+/// A mapped field as the detail screen gets it.
+pub fn field(role: &str, column: &str, value: &str) -> locksmith::ops::account::FieldView {
+    locksmith::ops::account::FieldView {
+        role: role.into(),
+        column: column.into(),
+        value: value.into(),
+        secret_chars: None,
+    }
+}
+
+/// The stored hash or salt: its length only.
+pub fn secret(role: &str, column: &str, chars: usize) -> locksmith::ops::account::FieldView {
+    locksmith::ops::account::FieldView {
+        secret_chars: Some(chars),
+        ..field(role, column, &format!("<{chars} characters>"))
     }
 }
