@@ -148,10 +148,11 @@ pub async fn lookup(cli: &Cli, filter: &LookupFilter) -> Result<Report, OpError>
 }
 
 pub async fn show(cli: &Cli, who: &str) -> Result<Report, OpError> {
+    let zh = crate::tui::i18n::Lang::detect(cli.lang.as_deref()) == crate::tui::i18n::Lang::Zh;
     with_session(cli, async |s: &mut Session| {
         let a = account::resolve(s, who).await?;
         let summary = account::AccountSummary::of(s, &a);
-        Ok(render::show(s, &summary))
+        Ok(render::show(s, &summary, zh))
     })
     .await
 }

@@ -93,7 +93,8 @@ pub fn lookup(s: &Session, page: &LookupPage, offset: u64) -> Report {
     Report::ok(text, json)
 }
 
-pub fn show(s: &Session, a: &AccountSummary) -> Report {
+/// `show`; the connector's notes in Chinese when `zh` (JSON keeps both).
+pub fn show(s: &Session, a: &AccountSummary, zh: bool) -> Report {
     let mut text = warnings_text(&s.warnings);
     text.push_str(&format!("{} — {}\n", a.label, s.connector.title));
     let mut fields = serde_json::Map::new();
@@ -130,8 +131,13 @@ pub fn show(s: &Session, a: &AccountSummary) -> Report {
             "  older format: {o} (still accepted by the vendor; a reset replaces it)\n"
         ));
     }
-    text.push_str(&notes_text(&a.notes));
+    let notes = match zh && !a.notes_zh.is_empty() {
+        true => &a.notes_zh,
+        false => &a.notes,
+    };
+    text.push_str(&notes_text(notes));
     let json = json!({
+        "notes_zh": a.notes_zh,
         "older_format": a.older_format, "account": a.label, "id": a.id, "login": a.login,
         "fields": fields, "admin": a.admin, "state": a.state, "scheme": a.scheme,
         "scheme_shape": a.scheme_shape, "detected": a.detected, "notes": a.notes,

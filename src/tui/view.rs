@@ -1115,10 +1115,10 @@ fn render_journal(f: &mut Frame, s: &AppState, area: Rect) {
             let row = Row::new(vec![
                 Cell::from(fit(&e.id.to_string(), 5)),
                 Cell::from(e.at.chars().take(at_w).collect::<String>()),
-                Cell::from(fit(&e.kind, kind_w)),
-                Cell::from(fit(&e.action, action_w)),
+                Cell::from(fit(&word(s, "kind", &e.kind), kind_w)),
+                Cell::from(fit(&word(s, "action", &e.action), action_w)),
                 Cell::from(fit(&e.account, acct_w)),
-                Cell::from(fit(&e.outcome, outcome_w)),
+                Cell::from(fit(&word(s, "outcome", &e.outcome), outcome_w)),
             ]);
             if i == s.journal_sel {
                 row.style(style(s, Tone::Focus))
@@ -1153,6 +1153,15 @@ fn render_journal(f: &mut Frame, s: &AppState, area: Rect) {
     f.render_widget(tbl, table);
 }
 
+/// A word the operations name (a journal kind, an outcome, a drill step) in
+/// the operator's language; as it is when the catalog has no entry.
+fn word(s: &AppState, family: &str, name: &str) -> String {
+    if name.is_empty() {
+        return String::new();
+    }
+    super::i18n::t_or(s.lang, &format!("{family}.{name}"), name)
+}
+
 /// One journal entry in full: when, what, on whom, why, its outcome and details.
 fn render_journal_entry(f: &mut Frame, s: &AppState, e: &super::state::JournalRow, area: Rect) {
     let field = |label: &str, value: String| {
@@ -1163,11 +1172,17 @@ fn render_journal_entry(f: &mut Frame, s: &AppState, e: &super::state::JournalRo
     };
     let mut lines = vec![
         Line::styled(
-            format!("#{}  {}  {}  {}", e.id, e.at, e.kind, e.action),
+            format!(
+                "#{}  {}  {}  {}",
+                e.id,
+                e.at,
+                word(s, "kind", &e.kind),
+                word(s, "action", &e.action)
+            ),
             style(s, Tone::Title),
         ),
         field(&t(s.lang, "col.account"), e.account.clone()),
-        field(&t(s.lang, "col.outcome"), e.outcome.clone()),
+        field(&t(s.lang, "col.outcome"), word(s, "outcome", &e.outcome)),
         field(&t(s.lang, "journal.reason"), e.reason.clone()),
     ];
     if let Some(r) = e.refers_to {
@@ -1191,14 +1206,18 @@ fn render_drill(f: &mut Frame, s: &AppState, area: Rect) {
     let name_w = d
         .steps
         .iter()
-        .map(|st| width(&st.step))
+        .map(|st| width(&word(s, "step", &st.step)))
         .max()
         .unwrap_or(0)
         .min(44);
     for st in &d.steps {
         lines.push(Line::from(vec![
             Span::styled("  ✓ ", style(s, Tone::Ok)),
-            Span::raw(format!("{} {:>10.1} ms", fit(&st.step, name_w), st.millis)),
+            Span::raw(format!(
+                "{} {:>10.1} ms",
+                fit(&word(s, "step", &st.step), name_w),
+                st.millis
+            )),
         ]));
     }
     if s.busy.is_some() {
