@@ -85,10 +85,11 @@ pub fn lookup(s: &Session, page: &LookupPage, offset: u64) -> Report {
         false => String::new(),
     };
     text.push_str(&format!("{} account(s){more}\n", page.accounts.len()));
-    text.push_str(&notes_text(&page.notes));
+    let notes: Vec<String> = page.notes.iter().map(|n| n.text()).collect();
+    text.push_str(&notes_text(&notes));
     let json = json!({
         "connector": s.connector.name, "accounts": rows, "more": page.more,
-        "notes": page.notes, "warnings": s.warnings,
+        "notes": notes, "warnings": s.warnings,
     });
     Report::ok(text, json)
 }

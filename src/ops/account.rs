@@ -212,7 +212,29 @@ pub struct LookupPage {
     pub accounts: Vec<Account>,
     /// More rows exist past this page.
     pub more: bool,
-    pub notes: Vec<String>,
+    pub notes: Vec<PageNote>,
+}
+
+/// Why a filter can find nothing on this connector; each shell words it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PageNote {
+    /// `no_disabled_state` | `lockout_outside`
+    pub code: &'static str,
+    /// The connector's title.
+    pub title: String,
+}
+
+impl PageNote {
+    /// The note in English, as the CLI prints it.
+    pub fn text(&self) -> String {
+        match self.code {
+            "no_disabled_state" => format!("{} has no disabled state in the database", self.title),
+            _ => format!(
+                "{} keeps failed-login lockouts outside the database; see `locksmith show` notes",
+                self.title
+            ),
+        }
+    }
 }
 
 /// `SELECT <mapped columns>, <is_admin expr> FROM <table> t` with the admin
@@ -360,7 +382,10 @@ pub async fn lookup(s: &mut Session, f: &LookupFilter) -> Result<LookupPage, OpE
                 conds.push(e);
             }
             _ => {
-                notes.push(format!("{} has no disabled state in the database", c.title));
+                notes.push(PageNote {
+                    code: "no_disabled_state",
+                    title: c.title.clone(),
+                });
                 conds.push("1 = 0".into());
             }
         }
@@ -376,10 +401,10 @@ pub async fn lookup(s: &mut Session, f: &LookupFilter) -> Result<LookupPage, OpE
             ors.push(format!("{col} >= {ph}"));
         }
         if ors.is_empty() {
-            notes.push(format!(
-                "{} keeps failed-login lockouts outside the database; see `locksmith show` notes",
-                c.title
-            ));
+            notes.push(PageNote {
+                code: "lockout_outside",
+                title: c.title.clone(),
+            });
             conds.push("1 = 0".into());
         } else {
             conds.push(format!("({})", ors.join(" OR ")));

@@ -383,7 +383,7 @@ pub struct AppState {
     pub rows: Vec<AccountRow>,
     pub more: bool,
     pub selected: usize,
-    pub page_notes: Vec<String>,
+    pub page_notes: Vec<crate::ops::account::PageNote>,
     pub detail: Option<Detail>,
     pub plan: Option<PlanInfo>,
     pub confirm: ConfirmInput,
@@ -428,7 +428,7 @@ pub enum Msg {
         req: u64,
         rows: Vec<AccountRow>,
         more: bool,
-        notes: Vec<String>,
+        notes: Vec<crate::ops::account::PageNote>,
     },
     Shown {
         req: u64,

@@ -539,7 +539,8 @@ fn render_accounts_foot(f: &mut Frame, s: &AppState, foot: Rect) {
         foot_text.push_str(&format!("  {}", t(s.lang, "accounts.more")));
     }
     for n in &s.page_notes {
-        foot_text.push_str(&format!("  · {n}"));
+        let note = tf(s.lang, &format!("note.{}", n.code), &[("title", &n.title)]);
+        foot_text.push_str(&format!("  · {note}"));
     }
     f.render_widget(
         Paragraph::new(Line::styled(
