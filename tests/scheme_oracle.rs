@@ -7,6 +7,7 @@
 #[path = "common/oracle.rs"]
 mod oracle;
 
+use locksmith::schemes::ShaCryptSpec;
 use locksmith::schemes::{AccountInput, SaltRule, SchemeSpec, build};
 use locksmith::secret::{Password, random_string};
 use oracle::{oracle, oracle_verify};
@@ -256,36 +257,36 @@ fn sugarcrm_md5_crypt_of_md5() {
 fn sha_crypt_default_and_explicit_rounds() {
     run(Case {
         kind: "sha256_crypt",
-        spec: SchemeSpec::Sha256Crypt {
+        spec: SchemeSpec::Sha256Crypt(ShaCryptSpec {
             input: None,
             salt: None,
             rounds: None,
             strip_prefix: false,
-        },
+        }),
         params: json!({}),
         login: "admin",
         ascii_only: false,
     });
     run(Case {
         kind: "sha512_crypt",
-        spec: SchemeSpec::Sha512Crypt {
+        spec: SchemeSpec::Sha512Crypt(ShaCryptSpec {
             input: None,
             salt: None,
             rounds: None,
             strip_prefix: false,
-        },
+        }),
         params: json!({}),
         login: "admin",
         ascii_only: false,
     });
     run(Case {
         kind: "sha512_crypt",
-        spec: SchemeSpec::Sha512Crypt {
+        spec: SchemeSpec::Sha512Crypt(ShaCryptSpec {
             input: None,
             salt: None,
             rounds: Some(1000),
             strip_prefix: false,
-        },
+        }),
         params: json!({"rounds": 1000}),
         login: "admin",
         ascii_only: false,
@@ -296,12 +297,12 @@ fn sha_crypt_default_and_explicit_rounds() {
 fn espocrm_legacy_stripped_sha512_crypt() {
     run(Case {
         kind: "espo_legacy",
-        spec: SchemeSpec::Sha512Crypt {
+        spec: SchemeSpec::Sha512Crypt(ShaCryptSpec {
             input: Some("md5(password)".into()),
             salt: Some("bdaff81c7b8db54d".into()),
             rounds: None,
             strip_prefix: true,
-        },
+        }),
         params: json!({"salt": "bdaff81c7b8db54d"}),
         login: "admin",
         ascii_only: false,

@@ -332,12 +332,12 @@ mod tests {
     }
 
     fn espo_legacy() -> Box<dyn Scheme> {
-        build(&SchemeSpec::Sha512Crypt {
+        build(&SchemeSpec::Sha512Crypt(crate::schemes::ShaCryptSpec {
             input: Some("md5(password)".into()),
             salt: Some("bdaff81c7b8db54d".into()),
             rounds: None,
             strip_prefix: true,
-        })
+        }))
         .unwrap()
     }
 
@@ -424,39 +424,39 @@ mod tests {
             ),
             (
                 "sha256",
-                SchemeSpec::Sha256Crypt {
+                SchemeSpec::Sha256Crypt(crate::schemes::ShaCryptSpec {
                     input: None,
                     salt: None,
                     rounds: None,
                     strip_prefix: false,
-                },
+                }),
             ),
             (
                 "sha256r",
-                SchemeSpec::Sha256Crypt {
+                SchemeSpec::Sha256Crypt(crate::schemes::ShaCryptSpec {
                     input: None,
                     salt: None,
                     rounds: Some(5000),
                     strip_prefix: false,
-                },
+                }),
             ),
             (
                 "sha512",
-                SchemeSpec::Sha512Crypt {
+                SchemeSpec::Sha512Crypt(crate::schemes::ShaCryptSpec {
                     input: None,
                     salt: None,
                     rounds: Some(1000),
                     strip_prefix: false,
-                },
+                }),
             ),
             (
                 "sha512s",
-                SchemeSpec::Sha512Crypt {
+                SchemeSpec::Sha512Crypt(crate::schemes::ShaCryptSpec {
                     input: Some("md5(password)".into()),
                     salt: Some("abcdEFGH./01".into()),
                     rounds: Some(2000),
                     strip_prefix: true,
-                },
+                }),
             ),
         ] {
             let s = build(&spec).unwrap();
@@ -511,24 +511,24 @@ mod tests {
                 input: None,
                 salt: Some("bad$salt".into()),
             },
-            SchemeSpec::Sha512Crypt {
+            SchemeSpec::Sha512Crypt(crate::schemes::ShaCryptSpec {
                 input: None,
                 salt: None,
                 rounds: None,
                 strip_prefix: true,
-            },
-            SchemeSpec::Sha512Crypt {
+            }),
+            SchemeSpec::Sha512Crypt(crate::schemes::ShaCryptSpec {
                 input: None,
                 salt: None,
                 rounds: Some(999),
                 strip_prefix: false,
-            },
-            SchemeSpec::Sha256Crypt {
+            }),
+            SchemeSpec::Sha256Crypt(crate::schemes::ShaCryptSpec {
                 input: Some("md5(salt+password)".into()),
                 salt: None,
                 rounds: None,
                 strip_prefix: false,
-            },
+            }),
         ];
         for spec in bad {
             assert!(build(&spec).is_err(), "{spec:?}");

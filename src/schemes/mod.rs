@@ -26,6 +26,24 @@ use subtle::ConstantTimeEq;
 pub use detect::{Candidate, detect};
 pub use jeecg::JEECG_SALT_ALPHABET;
 
+/// The settings of sha256-crypt and sha512-crypt: `input` recipe optional
+/// (EspoCRM legacy: md5(password)); `salt` a fixed salt string (EspoCRM legacy
+/// passwordSalt) or None = random 16 chars; `strip_prefix` true => the stored
+/// value has the "$6$salt$" prefix removed; rounds None = default (5000),
+/// Some(n) writes "rounds=n$".
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShaCryptSpec {
+    #[serde(default)]
+    pub input: Option<String>,
+    #[serde(default)]
+    pub salt: Option<String>,
+    #[serde(default)]
+    pub rounds: Option<u32>,
+    #[serde(default)]
+    pub strip_prefix: bool,
+}
+
 /// What a connector's TOML `[scheme]` table deserializes into.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq)]
 // deny_unknown_fields on an internally tagged enum applies to every variant.
@@ -60,31 +78,10 @@ pub enum SchemeSpec {
         #[serde(default)]
         salt: Option<String>,
     },
-    /// "$5$" sha256-crypt; see [`SchemeSpec::Sha512Crypt`].
-    Sha256Crypt {
-        #[serde(default)]
-        input: Option<String>,
-        #[serde(default)]
-        salt: Option<String>,
-        #[serde(default)]
-        rounds: Option<u32>,
-        #[serde(default)]
-        strip_prefix: bool,
-    },
-    /// "$6$" sha512-crypt; `input` recipe optional (EspoCRM legacy: md5(password));
-    /// `salt` fixed salt string (EspoCRM legacy passwordSalt) or None = random 16 chars;
-    /// `strip_prefix` true => stored value has the "$6$salt$" prefix removed;
-    /// rounds None = default (5000), Some(n) writes "rounds=n$".
-    Sha512Crypt {
-        #[serde(default)]
-        input: Option<String>,
-        #[serde(default)]
-        salt: Option<String>,
-        #[serde(default)]
-        rounds: Option<u32>,
-        #[serde(default)]
-        strip_prefix: bool,
-    },
+    /// "$5$" sha256-crypt; see [`ShaCryptSpec`].
+    Sha256Crypt(ShaCryptSpec),
+    /// "$6$" sha512-crypt; see [`ShaCryptSpec`].
+    Sha512Crypt(ShaCryptSpec),
     /// passlib "$pbkdf2-sha512$rounds$ab64salt$ab64hash" (also -sha256, and
     /// "$pbkdf2$" for sha1); digest "sha1"|"sha256"|"sha512"; salt_bytes default 16.
     Pbkdf2Passlib {
@@ -342,19 +339,19 @@ pub fn build(spec: &SchemeSpec) -> Result<Box<dyn Scheme>, SchemeError> {
             None,
             false,
         )?),
-        SchemeSpec::Sha256Crypt {
+        SchemeSpec::Sha256Crypt(ShaCryptSpec {
             input,
             salt,
             rounds,
             strip_prefix,
-        }
-        | SchemeSpec::Sha512Crypt {
+        })
+        | SchemeSpec::Sha512Crypt(ShaCryptSpec {
             input,
             salt,
             rounds,
             strip_prefix,
-        } => {
-            let kind = if matches!(spec, SchemeSpec::Sha256Crypt { .. }) {
+        }) => {
+            let kind = if matches!(spec, SchemeSpec::Sha256Crypt(_)) {
                 crypt::CryptKind::Sha256
             } else {
                 crypt::CryptKind::Sha512
@@ -515,11 +512,11 @@ mod tests {
         .unwrap();
         assert!(matches!(
             spec,
-            SchemeSpec::Sha512Crypt {
+            SchemeSpec::Sha512Crypt(ShaCryptSpec {
                 strip_prefix: true,
                 rounds: None,
                 ..
-            }
+            })
         ));
         // Unknown fields are refused, so typos in connector files surface early.
         assert!(
