@@ -19,6 +19,8 @@ use crate::secret::Password;
 
 /// Exit codes (README "Exit codes").
 pub const EXIT_CHECK_FAILED: i32 = 8;
+/// `audit verify`: the chain is intact, but an intent has contradicting outcomes.
+pub const EXIT_CONTRADICTION: i32 = 9;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -247,20 +249,19 @@ fn connectors() -> Result<Vec<Connector>, OpError> {
     Ok(connector::load_all(connector::user_dir().as_deref())?)
 }
 
+/// `--journal`, else config.toml `[journal] path`, else the user's own journal.
+fn journal_location(cli: &Cli) -> Result<crate::config::JournalLocation, OpError> {
+    let config = crate::config::load().map_err(|e| OpError::Usage(e.to_string()))?;
+    crate::config::journal_location(cli.journal.as_deref(), &config.journal)
+        .map_err(|e| OpError::Usage(e.to_string()))
+}
+
 fn journal_paths(cli: &Cli) -> Result<(PathBuf, PathBuf), OpError> {
-    match &cli.journal {
-        Some(p) => {
-            let mut key = p.clone().into_os_string();
-            key.push(".key");
-            Ok((p.clone(), PathBuf::from(key)))
-        }
-        None => Journal::default_paths().map_err(OpError::Journal),
-    }
+    journal_location(cli).map(|l| (l.path, l.key))
 }
 
 fn open_journal(cli: &Cli) -> Result<Journal, OpError> {
-    let (path, key) = journal_paths(cli)?;
-    Journal::open(&path, &key).map_err(OpError::Journal)
+    journal_location(cli)?.open().map_err(OpError::Journal)
 }
 
 fn target(cli: &Cli) -> Result<Target, OpError> {
@@ -682,13 +683,7 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             s.close().await?;
             let mut text = String::new();
             for r in &found {
-                text.push_str(&format!(
-                    "entry {} ({}): {} — recorded as entry {}\n",
-                    r.intent,
-                    r.account,
-                    r.found.replace('_', " "),
-                    r.entry
-                ));
+                text.push_str(&format!("{}\n", r.note()));
             }
             if found.is_empty() {
                 text.push_str("no open intents for this target\n");
@@ -788,9 +783,9 @@ async fn prepare_write(
         ));
     }
     let mut journal = if write.dry_run {
-        let (path, key) = journal_paths(cli)?;
+        let (path, _) = journal_paths(cli)?;
         if path.exists() {
-            Journal::open(&path, &key).ok()
+            open_journal(cli).ok()
         } else {
             None
         }
@@ -973,6 +968,17 @@ fn audit(cli: &Cli, command: &AuditCommand) -> Result<Report, OpError> {
             {
                 problem = check_checkpoint(&mut j, cp, r.entries)?;
             }
+            let checkpoint_problem = problem.clone().filter(|_| r.problem.is_none());
+            // Its own finding: the chain holds, two entries about one intent disagree.
+            let contradicted = problem.is_none() && !r.contradictions.is_empty();
+            if contradicted {
+                let lines: Vec<String> = r
+                    .contradictions
+                    .iter()
+                    .map(|c| format!("CONTRADICTING OUTCOMES: {}", c.message))
+                    .collect();
+                problem = Some(lines.join("\n"));
+            }
             let text = match &problem {
                 None => format!(
                     "journal {}: {} entries, chain intact, head {}{}\n",
@@ -987,14 +993,14 @@ fn audit(cli: &Cli, command: &AuditCommand) -> Result<Report, OpError> {
                 ),
                 Some(p) => format!("journal {}: {p}\n", j.path().display()),
             };
-            let code = if problem.is_none() {
-                0
-            } else {
-                EXIT_CHECK_FAILED
+            let code = match (&problem, contradicted) {
+                (None, _) => 0,
+                (Some(_), true) => EXIT_CONTRADICTION,
+                (Some(_), false) => EXIT_CHECK_FAILED,
             };
             let mut json = serde_json::to_value(&r).unwrap_or_default();
             json["ok"] = json!(problem.is_none());
-            json["checkpoint_problem"] = json!(problem.filter(|_| r.problem.is_none()));
+            json["checkpoint_problem"] = json!(checkpoint_problem);
             Ok(Report { text, json, code })
         }
         AuditCommand::Close { id, reason } => close_break_glass(&mut j, *id, reason),

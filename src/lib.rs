@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod config;
 pub mod connector;
 pub mod demo;
 pub mod journal;

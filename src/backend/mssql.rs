@@ -20,7 +20,7 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use super::target::AuthKind;
 use super::{
-    Backend, BackendError, ColumnInfo, Dialect, Row, Target, TlsMode, Value, WriteAccess,
+    Backend, BackendError, ColumnInfo, Dialect, ReadOnly, Row, Target, TlsMode, Value, WriteAccess,
     first_value, server_time,
 };
 
@@ -93,6 +93,10 @@ impl Dialect for MsSqlDialect {
     fn values_source(&self) -> &'static str {
         ""
     }
+    fn locking_read(&self, items: &str, table: &str, condition: &str) -> String {
+        // UPDLOCK conflicts with a writer's UPDATE; HOLDLOCK keeps it to the end of the transaction.
+        format!("SELECT {items} FROM {table} WITH (UPDLOCK, HOLDLOCK) WHERE {condition}")
+    }
 }
 
 pub struct MsSql {
@@ -102,6 +106,7 @@ pub struct MsSql {
     /// Holds the login's default schema, for `UFSystem..UA_User` and unqualified names.
     dialect: MsSqlDialect,
     warnings: Vec<String>,
+    read_only: Option<ReadOnly>,
 }
 
 /// A table name as the connector gives it: `T`, `schema.T`, `db..T`, `db.schema.T`.
@@ -493,6 +498,7 @@ impl MsSql {
             database: target.database.clone(),
             dialect: MsSqlDialect::default(),
             warnings: Vec::new(),
+            read_only: None,
         };
         // A DBA tool must not wait forever behind another session's lock
         // (SQL Server's default is -1). The value is a validated integer.
@@ -507,7 +513,59 @@ impl MsSql {
             .and_then(|v| v.as_text())
             .unwrap_or_default();
         tracing::debug!(version = %version.lines().next().unwrap_or(""), "connected to SQL Server");
+        me.read_only = me.probe_read_only().await;
         Ok(me)
+    }
+
+    /// A database that is READ_ONLY (`DATABASEPROPERTYEX … 'Updateability'`,
+    /// also what a readable AG secondary answers) or an AG secondary
+    /// (`sys.fn_hadr_is_primary_replica`, 2014+). A probe that fails leaves
+    /// the answer to the UPDATE.
+    async fn probe_read_only(&mut self) -> Option<ReadOnly> {
+        let text = |rows: Vec<Row>| first_value(rows).and_then(|v| v.as_text());
+        let updateability = match self
+            .query(
+                "SELECT CAST(DATABASEPROPERTYEX(DB_NAME(), 'Updateability') AS NVARCHAR(128))",
+                &[],
+            )
+            .await
+        {
+            Ok(rows) => text(rows).unwrap_or_default(),
+            Err(e) => {
+                tracing::debug!(error = %e, "read-only probe failed");
+                return None;
+            }
+        };
+        let secondary = self
+            .query(
+                "SELECT CAST(sys.fn_hadr_is_primary_replica(DB_NAME()) AS INT)",
+                &[],
+            )
+            .await
+            .ok()
+            .and_then(text)
+            .is_some_and(|v| v == "0");
+        let setting = if secondary {
+            "an Always On availability group secondary"
+        } else if updateability.eq_ignore_ascii_case("READ_ONLY") {
+            "Updateability = READ_ONLY"
+        } else {
+            return None;
+        };
+        let primary = self
+            .query(
+                "SELECT TOP 1 CAST(s.primary_replica AS NVARCHAR(256)) FROM sys.dm_hadr_availability_group_states s \
+                 JOIN sys.availability_databases_cluster d ON d.group_id = s.group_id WHERE d.database_name = DB_NAME()",
+                &[],
+            )
+            .await
+            .ok()
+            .and_then(text)
+            .filter(|p| !p.is_empty());
+        Some(ReadOnly {
+            setting: setting.to_string(),
+            primary,
+        })
     }
 
     /// A statement without values (transaction control, SET), as a SQL batch.
@@ -559,6 +617,10 @@ impl Backend for MsSql {
     }
     fn warnings(&self) -> Vec<String> {
         self.warnings.clone()
+    }
+
+    fn read_only(&self) -> Option<&ReadOnly> {
+        self.read_only.as_ref()
     }
 
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, BackendError> {

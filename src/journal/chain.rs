@@ -179,6 +179,7 @@ pub(crate) fn verify_rows(rows: &[Row]) -> VerifyReport {
         head_hash: rows.last().map(|r| r.hash.clone()),
         ok: problem.is_none(),
         problem,
+        contradictions: Vec::new(),
     };
 
     let mut expected_id: i64 = 1;

@@ -118,6 +118,9 @@ impl Session {
         let mut backend = backend::connect(target).await?;
         let mut warnings = target.warnings.clone();
         warnings.extend(backend.warnings());
+        if let Some(ro) = backend.read_only() {
+            warnings.push(ro.warning());
+        }
         let connector = match connector {
             Some(name) => crate::connector::find(all, name)?,
             None => {

@@ -2,6 +2,12 @@
 //! before-image (read while planning) → intent journaled durably → guarded
 //! UPDATE in a transaction, exactly one row → re-read and verify with the
 //! vendor's scheme → commit → outcome journaled.
+//!
+//! Several sessions may write through one journal at once. The journal owns
+//! each intent for its writer (an OS lock) until the outcome is written;
+//! `reconcile` settles only intents nobody owns, reading the row with a
+//! locking read that it holds until its entry is journaled, and a writer
+//! checks before COMMIT that nobody settled its intent meanwhile.
 
 use serde::Serialize;
 use serde_json::json;
@@ -9,9 +15,10 @@ use serde_json::json;
 use std::time::Instant;
 
 use super::plan::{Action, Plan, read_columns, same_value};
+use super::sql::Stmt;
 use super::{OpError, Session, account};
 use crate::backend::{BackendError, Value};
-use crate::journal::{EntryKind, Journal, NewEntry, Outcome};
+use crate::journal::{Claim, EntryKind, Journal, NewEntry, Outcome};
 use crate::secret::Password;
 
 #[derive(Debug, Clone, Serialize)]
@@ -24,6 +31,9 @@ pub struct Applied {
     pub rehearsed: bool,
     /// Each step of the protocol and how long it took.
     pub steps: Vec<StepTime>,
+    /// A reconcile entry another session wrote for this intent while it was
+    /// in flight (it agrees: the outcome entry names it).
+    pub reconciled_by: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -166,6 +176,10 @@ pub async fn apply_with(
             plan.account.label()
         )));
     }
+    // A replica or standby: refused before the journal is touched.
+    if let Some(ro) = s.backend.read_only() {
+        return Err(OpError::Refused(ro.refusal()));
+    }
     if mode == Mode::Rehearse && !plan.transactional {
         return Err(OpError::Refused(format!(
             "a rehearsal needs transactional tables, and {} is not (MyISAM?): it could not be rolled back; nothing was written",
@@ -192,7 +206,31 @@ pub async fn apply_with(
         .map_err(OpError::Journal)?;
     tracing::debug!(intent, account = %plan.account.label(), "intent journaled");
     clock.lap("journal intent");
+    let result = transact(s, j, plan, reason, mode, intent, clock).await;
+    // Whatever happened, this session is done with the intent: an outcome
+    // released it already; without one (the journal failed) reconcile may take it.
+    j.release(intent);
+    result
+}
 
+/// Another session's reconcile entry for `intent`, as (entry, outcome).
+fn reconciled_as(j: &mut Journal, intent: i64) -> Result<Option<(i64, Outcome)>, OpError> {
+    Ok(j.reconciled(intent)
+        .map_err(OpError::Journal)?
+        .and_then(|e| e.entry.outcome.map(|o| (e.id, o))))
+}
+
+/// Steps 4 to 6 for a journaled intent: transaction, guarded statements,
+/// verification, COMMIT (or ROLLBACK), outcome.
+async fn transact(
+    s: &mut Session,
+    j: &mut Journal,
+    plan: &Plan,
+    reason: &str,
+    mode: Mode,
+    intent: i64,
+    mut clock: Clock,
+) -> Result<Applied, OpError> {
     let outcome = |s: &Session, j: &mut Journal, o: Outcome, d: serde_json::Value| {
         j.append(&entry(
             s,
@@ -324,7 +362,36 @@ pub async fn apply_with(
             verified: true,
             rehearsed: !kept,
             steps: clock.steps,
+            reconciled_by: None,
         });
+    }
+
+    // A reconcile elsewhere settled this intent while it was in flight (a
+    // race the ownership lock could not rule out: a session without it, a
+    // lock folder on a filesystem without locks). Its locking read held the
+    // row until its entry was durable, so it is visible now; agree with it.
+    let settled = match reconciled_as(j, intent) {
+        Ok(found) => found,
+        Err(e) => {
+            let _ = s.backend.rollback().await;
+            return Err(e);
+        }
+    };
+    if let Some((entry, o)) = &settled
+        && *o != Outcome::Committed
+    {
+        let _ = s.backend.rollback().await;
+        let msg = format!(
+            "journal entry {entry} (a reconcile in another session) already recorded intent {intent} as {} while this write was in flight; the transaction was rolled back so that the journal and the row agree; nothing was written, re-run to plan again",
+            outcome_name(o)
+        );
+        let _ = outcome(
+            s,
+            j,
+            Outcome::RolledBack,
+            json!({ "step": "commit", "reconciled_by": entry, "reconciled_as": o, "error": msg }),
+        );
+        return Err(OpError::Refused(msg));
     }
 
     // Step 6: commit, then the outcome.
@@ -346,13 +413,18 @@ pub async fn apply_with(
         });
     }
     clock.lap("commit");
-    let done = outcome(
-        s,
-        j,
-        Outcome::Committed,
-        json!({ "verified": true, "matched_rows": 1, "statements": plan.statements.len() }),
-    )
-    .map_err(OpError::JournalAfterCommit)?;
+    let mut details =
+        json!({ "verified": true, "matched_rows": 1, "statements": plan.statements.len() });
+    // Said in the outcome, so a reader sees both entries belong together.
+    let settled = match settled {
+        Some(found) => Some(found),
+        None => reconciled_as(j, intent).unwrap_or(None),
+    };
+    if let Some((entry, o)) = &settled {
+        details["reconciled_by"] = json!(entry);
+        details["reconciled_as"] = json!(o);
+    }
+    let done = outcome(s, j, Outcome::Committed, details).map_err(OpError::JournalAfterCommit)?;
     clock.lap("journal outcome");
     Ok(Applied {
         intent_entry: intent,
@@ -361,7 +433,15 @@ pub async fn apply_with(
         verified: true,
         rehearsed: false,
         steps: clock.steps,
+        reconciled_by: settled.map(|(entry, _)| entry),
     })
+}
+
+fn outcome_name(o: &Outcome) -> String {
+    serde_json::to_value(o)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 /// Reads the row back by primary key and checks every written column; the
@@ -546,94 +626,183 @@ pub async fn calibrate(
 pub struct Reconciled {
     pub intent: i64,
     pub account: String,
-    /// "applied", "not_applied" or "changed_since".
+    /// What the row showed: "applied", "not_applied", "changed_since" or
+    /// "row_missing"; or why the intent was left open: "in_progress" (a live
+    /// session owns it, or holds its row beyond lock-wait) or "read_only"
+    /// (the target is a replica, which may lag its primary).
     pub found: String,
-    pub entry: i64,
+    /// The reconcile entry; `None` when the intent was left open.
+    pub entry: Option<i64>,
 }
 
 impl Reconciled {
     /// The note both shells show before planning a write.
     pub fn note(&self) -> String {
-        format!(
-            "journal entry {} ({}) had no outcome; the row shows it {} — recorded as entry {}",
-            self.intent,
-            self.account,
-            self.found.replace('_', " "),
-            self.entry
-        )
+        match (self.found.as_str(), self.entry) {
+            ("in_progress", _) => format!(
+                "journal entry {} ({}) has no outcome yet: it is in progress in another session; left open",
+                self.intent, self.account
+            ),
+            ("read_only", _) => format!(
+                "journal entry {} ({}) has no outcome; the target is read-only (a replica may lag), so it is left open: reconcile it through the primary",
+                self.intent, self.account
+            ),
+            (found, Some(entry)) => format!(
+                "journal entry {} ({}) had no outcome; the row shows it {} — recorded as entry {entry}",
+                self.intent,
+                self.account,
+                found.replace('_', " "),
+            ),
+            (found, None) => format!(
+                "journal entry {} ({}): {}",
+                self.intent,
+                self.account,
+                found.replace('_', " ")
+            ),
+        }
     }
 }
 
 /// Settles intents without an outcome (a crash or a lost connection at
 /// commit) for this target: reads each row and records what it holds.
+/// Intents a live session owns are left open ("in_progress"), and so is
+/// everything on a read-only target.
 pub async fn reconcile(s: &mut Session, j: &mut Journal) -> Result<Vec<Reconciled>, OpError> {
     let place = s.place();
     let open = j.open_intents().map_err(OpError::Journal)?;
+    let read_only = s.backend.read_only().is_some();
     let mut out = Vec::new();
     for intent in open.into_iter().filter(|e| e.entry.place == place) {
-        let d = &intent.entry.details;
-        let Some(pk) = d["pk"]["value"].as_str() else {
-            continue;
-        };
-        let columns: Vec<(String, String, String)> = d["columns"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|c| {
-                        Some((
-                            c["column"].as_str()?.to_string(),
-                            c["before"].as_str()?.to_string(),
-                            c["after"].as_str()?.to_string(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let names: Vec<String> = columns.iter().map(|c| c.0.clone()).collect();
-        let current = read_columns(s, &Value::Text(pk.to_string()), &names).await?;
-        let creates_row = d["creates_row"].as_bool().unwrap_or(false);
-        let found = match current {
-            None if creates_row => "not_applied".to_string(),
-            None => "row_missing".to_string(),
-            Some(values) => {
-                let now: Vec<String> = names
-                    .iter()
-                    .zip(&values)
-                    .map(|(c, v)| fp(j, c, v))
-                    .collect();
-                if columns.iter().zip(&now).all(|(c, n)| c.2 == *n) {
-                    "applied".into()
-                } else if columns.iter().zip(&now).all(|(c, n)| c.1 == *n) {
-                    "not_applied".into()
-                } else {
-                    "changed_since".into()
-                }
-            }
-        };
-        let outcome = match found.as_str() {
-            "applied" => Outcome::Committed,
-            "not_applied" => Outcome::RolledBack,
-            _ => Outcome::Unknown,
-        };
-        let entry = j
-            .append(&NewEntry {
-                kind: EntryKind::Reconcile,
-                refers_to: Some(intent.id),
-                action: intent.entry.action.clone(),
-                account: intent.entry.account.clone(),
-                reason: Some("reconcile an intent without outcome".into()),
-                outcome: Some(outcome),
-                actor: s.actor(),
-                place: s.place(),
-                details: json!({ "found": found }),
-            })
-            .map_err(OpError::Journal)?;
-        out.push(Reconciled {
+        let left_open = |found: &str| Reconciled {
             intent: intent.id,
             account: intent.entry.account.clone().unwrap_or_default(),
-            found,
-            entry,
-        });
+            found: found.to_string(),
+            entry: None,
+        };
+        if read_only {
+            out.push(left_open("read_only"));
+            continue;
+        }
+        let claim = match j.claim(intent.id).map_err(OpError::Journal)? {
+            Claim::Mine(claim) => claim,
+            Claim::InProgress => {
+                out.push(left_open("in_progress"));
+                continue;
+            }
+            Claim::Settled => continue,
+        };
+        let entry = settle(s, j, &intent).await;
+        // The claim ends only after the entry is durable (or nothing was written).
+        drop(claim);
+        match entry? {
+            Some(r) => out.push(r),
+            None => out.push(left_open("in_progress")),
+        }
     }
     Ok(out)
+}
+
+/// Reads one intent's row with a locking read inside a transaction and
+/// journals what it holds; the row stays locked until the entry is durable,
+/// so a writer cannot commit between our read and our entry. `None` when
+/// another transaction held the row beyond lock-wait.
+async fn settle(
+    s: &mut Session,
+    j: &mut Journal,
+    intent: &crate::journal::Entry,
+) -> Result<Option<Reconciled>, OpError> {
+    let d = &intent.entry.details;
+    let Some(pk) = d["pk"]["value"].as_str() else {
+        return Ok(None);
+    };
+    let columns: Vec<(String, String, String)> = d["columns"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| {
+                    Some((
+                        c["column"].as_str()?.to_string(),
+                        c["before"].as_str()?.to_string(),
+                        c["after"].as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let names: Vec<String> = columns.iter().map(|c| c.0.clone()).collect();
+    s.backend.begin().await?;
+    let current = match read_locked(s, &Value::Text(pk.to_string()), &names).await {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = s.backend.rollback().await;
+            return match e {
+                OpError::Backend(BackendError::LockTimeout(_)) => Ok(None),
+                other => Err(other),
+            };
+        }
+    };
+    let creates_row = d["creates_row"].as_bool().unwrap_or(false);
+    let found = match current {
+        None if creates_row => "not_applied".to_string(),
+        None => "row_missing".to_string(),
+        Some(values) => {
+            let now: Vec<String> = names
+                .iter()
+                .zip(&values)
+                .map(|(c, v)| fp(j, c, v))
+                .collect();
+            if columns.iter().zip(&now).all(|(c, n)| c.2 == *n) {
+                "applied".into()
+            } else if columns.iter().zip(&now).all(|(c, n)| c.1 == *n) {
+                "not_applied".into()
+            } else {
+                "changed_since".into()
+            }
+        }
+    };
+    let outcome = match found.as_str() {
+        "applied" => Outcome::Committed,
+        "not_applied" => Outcome::RolledBack,
+        _ => Outcome::Unknown,
+    };
+    let entry = j.append(&NewEntry {
+        kind: EntryKind::Reconcile,
+        refers_to: Some(intent.id),
+        action: intent.entry.action.clone(),
+        account: intent.entry.account.clone(),
+        reason: Some("reconcile an intent without outcome".into()),
+        outcome: Some(outcome),
+        actor: s.actor(),
+        place: s.place(),
+        details: json!({ "found": found, "locking_read": true }),
+    });
+    // Only read: ending the transaction releases the row.
+    let _ = s.backend.rollback().await;
+    let entry = entry.map_err(OpError::Journal)?;
+    Ok(Some(Reconciled {
+        intent: intent.id,
+        account: intent.entry.account.clone().unwrap_or_default(),
+        found,
+        entry: Some(entry),
+    }))
+}
+
+/// `read_columns` as a locking read (the dialect's `locking_read`), inside
+/// the caller's transaction.
+async fn read_locked(
+    s: &mut Session,
+    id: &Value,
+    columns: &[String],
+) -> Result<Option<Vec<Value>>, OpError> {
+    let c = &s.connector;
+    let dialect = s.backend.dialect();
+    let mut stmt = Stmt::new(dialect);
+    let cols: Vec<String> = columns.iter().map(|col| stmt.ident(col)).collect();
+    let table = stmt.ident(&c.table_name());
+    let id_col = stmt.ident(&c.columns.id);
+    let ph = stmt.bind(id.clone());
+    let sql = dialect.locking_read(&cols.join(", "), &table, &format!("{id_col} = {ph}"));
+    stmt.push(&sql);
+    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
+    Ok(rows.into_iter().next())
 }

@@ -55,7 +55,7 @@ async fn journal<'a>(
 ) -> Result<tokio::sync::MutexGuard<'a, Option<Journal>>, OpError> {
     let mut guard = slot.lock().await;
     if guard.is_none() {
-        *guard = Some(Journal::open(&paths.0, &paths.1).map_err(OpError::Journal)?);
+        *guard = Some(crate::config::open_journal(&paths.0, &paths.1).map_err(OpError::Journal)?);
     }
     Ok(guard)
 }
