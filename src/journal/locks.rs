@@ -53,8 +53,11 @@ impl Drop for IntentClaim {
 }
 
 fn release_file(file: &File, path: &Path) {
-    // Remove while still locked: nobody can take over a file that is about to go.
-    let _ = fs::remove_file(path);
+    // Remove while still locked, so nobody takes over a file that is about to
+    // go; and only our own file, should someone have replaced it.
+    if still_named(file, path).unwrap_or(false) {
+        let _ = fs::remove_file(path);
+    }
     let _ = FileExt::unlock(file);
 }
 
