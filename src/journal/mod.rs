@@ -17,9 +17,9 @@
 //!
 //! Several sessions may use one journal at once (the console and the CLI,
 //! two operators on a shared system journal): appends are serialized by
-//! SQLite, and every intent a writer appends is owned through an OS lock
-//! until its outcome is written (`locks.rs`), so a reconcile in another
-//! session never settles a write that is still in flight.
+//! SQLite, and a writer appends its intent with [`Journal::append_owned`],
+//! which holds an OS lock on it until its outcome is written (`locks.rs`), so
+//! a reconcile in another session never settles a write still in flight.
 
 mod chain;
 mod key;
@@ -245,14 +245,6 @@ enum AppendError {
     Lock(String),
 }
 
-/// Entry kinds a writer owns (holds the lock of) until their outcome.
-fn owned_kind(kind: EntryKind) -> bool {
-    matches!(
-        kind,
-        EntryKind::Intent | EntryKind::BreakGlass | EntryKind::Drill
-    )
-}
-
 impl From<diesel::result::Error> for AppendError {
     fn from(e: diesel::result::Error) -> Self {
         AppendError::Db(e)
@@ -419,7 +411,19 @@ impl Journal {
     /// Appends durably (one `BEGIN IMMEDIATE` transaction) and returns the
     /// new entry's id. If `refers_to` is set, that entry must exist.
     pub fn append(&mut self, entry: &NewEntry) -> Result<i64, JournalError> {
-        let ids = self.append_all(std::slice::from_ref(entry))?;
+        let ids = self.append_entries(std::slice::from_ref(entry), false)?;
+        ids.first()
+            .copied()
+            .ok_or_else(|| self.write_err("no entry was appended"))
+    }
+
+    /// Appends an intent owned by this session: its OS lock is taken inside
+    /// the append transaction (so no other session ever sees it unowned) and
+    /// held until an outcome referring to it is appended through this handle
+    /// or [`Journal::release`] is called; other sessions' reconciles leave it
+    /// alone meanwhile. The lock dies with the process.
+    pub fn append_owned(&mut self, entry: &NewEntry) -> Result<i64, JournalError> {
+        let ids = self.append_entries(std::slice::from_ref(entry), true)?;
         ids.first()
             .copied()
             .ok_or_else(|| self.write_err("no entry was appended"))
@@ -428,6 +432,11 @@ impl Journal {
     /// Appends several entries in one durable transaction: all or none.
     /// An entry may refer to one appended earlier in the same call.
     pub fn append_all(&mut self, new: &[NewEntry]) -> Result<Vec<i64>, JournalError> {
+        self.append_entries(new, false)
+    }
+
+    /// `own`: lock every entry appended (intents) for this session.
+    fn append_entries(&mut self, new: &[NewEntry], own: bool) -> Result<Vec<i64>, JournalError> {
         let mut bodies = Vec::with_capacity(new.len());
         for entry in new {
             bodies.push(
@@ -461,7 +470,7 @@ impl Journal {
                 }
                 id = id.saturating_add(1);
                 // Owned before it is visible: no reconcile can see it unowned.
-                if owned_kind(entry.kind) {
+                if own {
                     locks.own(id).map_err(AppendError::Lock)?;
                     owned.push(id);
                 }

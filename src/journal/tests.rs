@@ -335,7 +335,7 @@ fn an_intent_is_owned_by_its_writer_until_its_outcome() {
     let mut writer = open_in(dir.path());
     let mut other = open_in(dir.path());
     let id = writer
-        .append(&sample(EntryKind::Intent, None, "admin"))
+        .append_owned(&sample(EntryKind::Intent, None, "admin"))
         .unwrap();
     assert_eq!(other.open_intents().unwrap().len(), 1);
     assert!(matches!(other.claim(id).unwrap(), Claim::InProgress));
@@ -363,11 +363,20 @@ fn a_writer_that_drops_its_journal_handle_leaves_no_lock_behind() {
     let dir = tempfile::tempdir().unwrap();
     let mut writer = open_in(dir.path());
     let id = writer
-        .append(&sample(EntryKind::Intent, None, "admin"))
+        .append_owned(&sample(EntryKind::Intent, None, "admin"))
         .unwrap();
     drop(writer); // as a process that died: the OS drops the lock
     let mut other = open_in(dir.path());
     assert!(matches!(other.claim(id).unwrap(), Claim::Mine(_)));
+    // A plain append owns nothing (bulk imports, tests): claimable at once.
+    let plain = other
+        .append(&sample(EntryKind::Intent, None, "bob"))
+        .unwrap();
+    assert!(!locks::dir_for(&other.path).join(plain.to_string()).exists());
+    assert!(matches!(
+        open_in(dir.path()).claim(plain).unwrap(),
+        Claim::Mine(_)
+    ));
 }
 
 #[test]
@@ -422,7 +431,9 @@ fn a_group_journal_is_the_groups_and_keeps_others_out() {
     let path = dir.path().join("journal.sqlite");
     let key = dir.path().join("journal.sqlite.key");
     let mut j = Journal::open_with(&path, &key, shared.clone()).unwrap();
-    let id = j.append(&sample(EntryKind::Intent, None, "a")).unwrap();
+    let id = j
+        .append_owned(&sample(EntryKind::Intent, None, "a"))
+        .unwrap();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode(&path), 0o660);
     assert_eq!(mode(&key), 0o640);

@@ -193,8 +193,9 @@ pub async fn apply_with(
     let mut clock = Clock::new();
     // Step 3: intent, durable before the target is touched.
     let details = intent_details(s, plan, j, mode);
+    // Owned by this session until its outcome: no reconcile elsewhere touches it.
     let intent = j
-        .append(&entry(
+        .append_owned(&entry(
             s,
             plan,
             intent_kind(plan, mode),
