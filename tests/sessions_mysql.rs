@@ -753,3 +753,67 @@ fn a_read_only_server_refuses_a_reset_before_any_intent() {
     assert_code(&out, 0);
     assert!(stderr(&out).contains("read-only") || stdout(&out).contains("read-only"));
 }
+
+/// config.toml `[journal]` picks the journal when `--journal` is not given;
+/// with `group`, its files are the group's (journal and locks 0660, key
+/// 0640), and a typo in the file is a usage error naming it.
+#[test]
+fn a_configured_group_journal_is_used_without_journal_flag() {
+    let db = TestDb::new(Vendor::RuoYi);
+    let config = tempfile::tempdir().unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    let group = String::from_utf8(Command::new("id").arg("-gn").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let journal = shared.path().join("journal.sqlite");
+    std::fs::create_dir_all(config.path().join("locksmith")).unwrap();
+    let toml = config.path().join("locksmith/config.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "[journal]\npath = \"{}\"\ngroup = \"{group}\"\n",
+            journal.display()
+        ),
+    )
+    .unwrap();
+    let xdg = config.path().to_str().unwrap();
+    let url = db.url();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut full = vec!["--target", url.as_str(), "--connector", "ruoyi"];
+        full.extend_from_slice(args);
+        common::run_locksmith_env(&full, stdin, &[("XDG_CONFIG_HOME", xdg)])
+    };
+    let out = run(
+        &[
+            "reset",
+            "zhangsan",
+            "--reason",
+            "system journal",
+            "--new-password-stdin",
+            "--yes",
+        ],
+        Some("System#2026-pass\n"),
+    );
+    assert_code(&out, 0);
+    assert!(ruoyi_verifies(&db, "System#2026-pass"));
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&journal), 0o660);
+    let key = shared.path().join("journal.sqlite.key");
+    assert_eq!(mode(&key), 0o640);
+    let gid = std::fs::metadata(shared.path()).unwrap().gid();
+    assert_eq!(std::fs::metadata(&key).unwrap().gid(), gid);
+    let out = run(&["--json", "audit", "list"], None);
+    assert_code(&out, 0);
+    assert_eq!(json(&out)["entries"].as_array().unwrap().len(), 2);
+    assert!(!db.journal().exists(), "the per-test journal was not used");
+    std::fs::write(&toml, "[journal]\npaht = \"/x\"\n").unwrap();
+    let out = run(&["audit", "verify"], None);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("config.toml") && stderr(&out).contains("paht"),
+        "{}",
+        stderr(&out)
+    );
+}
