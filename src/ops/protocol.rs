@@ -207,7 +207,13 @@ pub async fn apply_with(
         .map_err(OpError::Journal)?;
     tracing::debug!(intent, account = %plan.account.label(), "intent journaled");
     clock.lap("journal intent");
-    let result = transact(s, j, plan, reason, mode, intent, clock).await;
+    let in_flight = InFlight {
+        plan,
+        reason,
+        mode,
+        intent,
+    };
+    let result = transact(s, j, &in_flight, clock).await;
     // Whatever happened, this session is done with the intent: an outcome
     // released it already; without one (the journal failed) reconcile may take it.
     j.release(intent);
@@ -221,32 +227,62 @@ fn reconciled_as(j: &mut Journal, intent: i64) -> Result<Option<(i64, Outcome)>,
         .and_then(|e| e.entry.outcome.map(|o| (e.id, o))))
 }
 
+/// One journaled intent in flight: what its outcome entry refers to.
+struct InFlight<'p> {
+    plan: &'p Plan,
+    reason: &'p str,
+    mode: Mode,
+    intent: i64,
+}
+
+impl InFlight<'_> {
+    fn outcome(
+        &self,
+        s: &Session,
+        j: &mut Journal,
+        o: Outcome,
+        details: serde_json::Value,
+    ) -> Result<i64, crate::journal::JournalError> {
+        j.append(&entry(
+            s,
+            self.plan,
+            EntryKind::Outcome,
+            Some(self.intent),
+            self.reason,
+            Some(o),
+            details,
+        ))
+    }
+}
+
 /// Steps 4 to 6 for a journaled intent: transaction, guarded statements,
 /// verification, COMMIT (or ROLLBACK), outcome.
 async fn transact(
     s: &mut Session,
     j: &mut Journal,
-    plan: &Plan,
-    reason: &str,
-    mode: Mode,
-    intent: i64,
+    f: &InFlight<'_>,
     mut clock: Clock,
 ) -> Result<Applied, OpError> {
-    let outcome = |s: &Session, j: &mut Journal, o: Outcome, d: serde_json::Value| {
-        j.append(&entry(
-            s,
-            plan,
-            EntryKind::Outcome,
-            Some(intent),
-            reason,
-            Some(o),
-            d,
-        ))
-    };
+    run_statements(s, j, f, &mut clock).await?;
+    if f.mode.rehearsal() {
+        finish_rehearsal(s, j, f, clock).await
+    } else {
+        finish_commit(s, j, f, clock).await
+    }
+}
 
+/// Steps 4 and 5: BEGIN, every guarded statement matching exactly one row,
+/// then the re-read and verification; any failure rolls back and journals
+/// the outcome.
+async fn run_statements(
+    s: &mut Session,
+    j: &mut Journal,
+    f: &InFlight<'_>,
+    clock: &mut Clock,
+) -> Result<(), OpError> {
     // Step 4: one transaction, every statement guarded, exactly one row each.
     if let Err(e) = s.backend.begin().await {
-        let _ = outcome(
+        let _ = f.outcome(
             s,
             j,
             Outcome::Failed,
@@ -255,7 +291,7 @@ async fn transact(
         return Err(e.into());
     }
     clock.lap("begin");
-    for (i, st) in plan.statements.iter().enumerate() {
+    for (i, st) in f.plan.statements.iter().enumerate() {
         let step = if i == 0 {
             "update".to_string()
         } else {
@@ -266,14 +302,14 @@ async fn transact(
             Err(e) => {
                 let _ = s.backend.rollback().await;
                 // Nothing was committed; a lost link leaves the server to roll back.
-                let o = if matches!(e, BackendError::ConnectionLost(_)) && mode == Mode::Commit {
+                let o = if matches!(e, BackendError::ConnectionLost(_)) && f.mode == Mode::Commit {
                     Outcome::Unknown
-                } else if mode.rehearsal() {
+                } else if f.mode.rehearsal() {
                     Outcome::RolledBack
                 } else {
                     Outcome::Failed
                 };
-                let _ = outcome(
+                let _ = f.outcome(
                     s,
                     j,
                     o,
@@ -285,10 +321,10 @@ async fn transact(
         tracing::debug!(matched, purpose = %st.purpose, "guarded statement");
         if matched != 1 {
             let _ = s.backend.rollback().await;
-            let msg = if i == 0 && !plan.creates_row {
+            let msg = if i == 0 && !f.plan.creates_row {
                 format!(
                     "the guarded UPDATE matched {matched} rows instead of 1: {} changed since it was read (another client wrote to it); nothing was written, re-run to plan again",
-                    plan.account.label()
+                    f.plan.account.label()
                 )
             } else {
                 format!(
@@ -296,7 +332,7 @@ async fn transact(
                     st.purpose
                 )
             };
-            let _ = outcome(
+            let _ = f.outcome(
                 s,
                 j,
                 Outcome::Refused,
@@ -308,9 +344,9 @@ async fn transact(
     }
 
     // Step 5: re-read and verify.
-    if let Err(msg) = verify(s, plan).await {
-        let rolled_back = s.backend.rollback().await.is_ok() && plan.transactional;
-        let _ = outcome(
+    if let Err(msg) = verify(s, f.plan).await {
+        let rolled_back = s.backend.rollback().await.is_ok() && f.plan.transactional;
+        let _ = f.outcome(
             s,
             j,
             if rolled_back {
@@ -324,22 +360,30 @@ async fn transact(
     }
     tracing::debug!("verified after write");
     clock.lap("verify");
+    Ok(())
+}
 
-    if mode.rehearsal() {
-        // The drill: everything was done and verified; now undo it.
-        if let Err(e) = s.backend.rollback().await {
-            let _ = outcome(
-                s,
-                j,
-                Outcome::Failed,
-                json!({ "step": "rollback", "error": e.to_string(), "rehearsal": true }),
-            );
-            return Err(e.into());
-        }
-        clock.lap("rollback");
-        // Only a non-transactional copy keeps the change (apply_with refused it elsewhere).
-        let kept = !plan.transactional;
-        let done = outcome(
+/// The drill: everything was done and verified; now undo it.
+async fn finish_rehearsal(
+    s: &mut Session,
+    j: &mut Journal,
+    f: &InFlight<'_>,
+    mut clock: Clock,
+) -> Result<Applied, OpError> {
+    if let Err(e) = s.backend.rollback().await {
+        let _ = f.outcome(
+            s,
+            j,
+            Outcome::Failed,
+            json!({ "step": "rollback", "error": e.to_string(), "rehearsal": true }),
+        );
+        return Err(e.into());
+    }
+    clock.lap("rollback");
+    // Only a non-transactional copy keeps the change (apply_with refused it elsewhere).
+    let kept = !f.plan.transactional;
+    let done = f
+        .outcome(
             s,
             j,
             if kept {
@@ -350,28 +394,35 @@ async fn transact(
             json!({
                 "verified": true,
                 "rehearsal": true,
-                "on_copy": mode == Mode::RehearseOnCopy,
-                "statements": plan.statements.len(),
+                "on_copy": f.mode == Mode::RehearseOnCopy,
+                "statements": f.plan.statements.len(),
             }),
         )
         .map_err(OpError::Journal)?;
-        clock.lap("journal outcome");
-        return Ok(Applied {
-            intent_entry: intent,
-            outcome_entry: done,
-            account: plan.account.label(),
-            verified: true,
-            rehearsed: !kept,
-            steps: clock.steps,
-            reconciled_by: None,
-        });
-    }
+    clock.lap("journal outcome");
+    Ok(Applied {
+        intent_entry: f.intent,
+        outcome_entry: done,
+        account: f.plan.account.label(),
+        verified: true,
+        rehearsed: !kept,
+        steps: clock.steps,
+        reconciled_by: None,
+    })
+}
 
+/// Step 6: COMMIT (unless another session settled the intent meanwhile), then the outcome.
+async fn finish_commit(
+    s: &mut Session,
+    j: &mut Journal,
+    f: &InFlight<'_>,
+    mut clock: Clock,
+) -> Result<Applied, OpError> {
     // A reconcile elsewhere settled this intent while it was in flight (a
     // race the ownership lock could not rule out: a session without it, a
     // lock folder on a filesystem without locks). Its locking read held the
     // row until its entry was durable, so it is visible now; agree with it.
-    let settled = match reconciled_as(j, intent) {
+    let settled = match reconciled_as(j, f.intent) {
         Ok(found) => found,
         Err(e) => {
             let _ = s.backend.rollback().await;
@@ -383,10 +434,11 @@ async fn transact(
     {
         let _ = s.backend.rollback().await;
         let msg = format!(
-            "journal entry {entry} (a reconcile in another session) already recorded intent {intent} as {} while this write was in flight; the transaction was rolled back so that the journal and the row agree; nothing was written, re-run to plan again",
+            "journal entry {entry} (a reconcile in another session) already recorded intent {} as {} while this write was in flight; the transaction was rolled back so that the journal and the row agree; nothing was written, re-run to plan again",
+            f.intent,
             outcome_name(o)
         );
-        let _ = outcome(
+        let _ = f.outcome(
             s,
             j,
             Outcome::RolledBack,
@@ -403,10 +455,10 @@ async fn transact(
         } else {
             Outcome::Failed
         };
-        let _ = outcome(s, j, o, json!({ "step": "commit", "error": e.to_string() }));
+        let _ = f.outcome(s, j, o, json!({ "step": "commit", "error": e.to_string() }));
         return Err(if lost {
             OpError::OutcomeUnknown {
-                intent,
+                intent: f.intent,
                 reason: e.to_string(),
             }
         } else {
@@ -415,22 +467,24 @@ async fn transact(
     }
     clock.lap("commit");
     let mut details =
-        json!({ "verified": true, "matched_rows": 1, "statements": plan.statements.len() });
+        json!({ "verified": true, "matched_rows": 1, "statements": f.plan.statements.len() });
     // Said in the outcome, so a reader sees both entries belong together.
     let settled = match settled {
         Some(found) => Some(found),
-        None => reconciled_as(j, intent).unwrap_or(None),
+        None => reconciled_as(j, f.intent).unwrap_or(None),
     };
     if let Some((entry, o)) = &settled {
         details["reconciled_by"] = json!(entry);
         details["reconciled_as"] = json!(o);
     }
-    let done = outcome(s, j, Outcome::Committed, details).map_err(OpError::JournalAfterCommit)?;
+    let done = f
+        .outcome(s, j, Outcome::Committed, details)
+        .map_err(OpError::JournalAfterCommit)?;
     clock.lap("journal outcome");
     Ok(Applied {
-        intent_entry: intent,
+        intent_entry: f.intent,
         outcome_entry: done,
-        account: plan.account.label(),
+        account: f.plan.account.label(),
         verified: true,
         rehearsed: false,
         steps: clock.steps,
