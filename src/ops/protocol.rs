@@ -738,6 +738,10 @@ pub async fn reconcile(s: &mut Session, j: &mut Journal) -> Result<Vec<Reconcile
             out.push(left_open("read_only"));
             continue;
         }
+        // Not a row write (nothing to read back): left as it is, as always.
+        if intent.entry.details["pk"]["value"].as_str().is_none() {
+            continue;
+        }
         let claim = match j.claim(intent.id).map_err(OpError::Journal)? {
             Claim::Mine(claim) => claim,
             Claim::InProgress => {
@@ -767,9 +771,7 @@ async fn settle(
     intent: &crate::journal::Entry,
 ) -> Result<Option<Reconciled>, OpError> {
     let d = &intent.entry.details;
-    let Some(pk) = d["pk"]["value"].as_str() else {
-        return Ok(None);
-    };
+    let pk = d["pk"]["value"].as_str().unwrap_or_default();
     let columns: Vec<(String, String, String)> = d["columns"]
         .as_array()
         .map(|a| {
