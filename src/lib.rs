@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod config;
 pub mod connector;
 pub mod demo;
 pub mod journal;

@@ -125,6 +125,42 @@ impl WriteAccess {
     }
 }
 
+/// A server that takes no writes: a replica or standby, or one set read-only.
+/// Probed at connect; writes are refused before any intent is journaled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadOnly {
+    /// What the server said, e.g. `read_only=ON` or `pg_is_in_recovery()`.
+    pub setting: String,
+    /// The primary it replicates from, when the server names it.
+    pub primary: Option<String>,
+}
+
+impl ReadOnly {
+    /// What the operator sees at connect.
+    pub fn warning(&self) -> String {
+        format!(
+            "the target is read-only ({}), a replica or standby: lookups work, writes are refused{}",
+            self.setting,
+            self.primary
+                .as_ref()
+                .map(|p| format!("; its primary is {p}"))
+                .unwrap_or_default()
+        )
+    }
+
+    /// The refusal a write on this server gets.
+    pub fn refusal(&self) -> String {
+        let go = match &self.primary {
+            Some(p) => format!("its primary is {p}: point --target there"),
+            None => "point --target at the primary".to_string(),
+        };
+        format!(
+            "the target is read-only ({}), a replica or standby: {go}; nothing was written",
+            self.setting
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error("cannot connect to {target}: {reason}")]
@@ -173,6 +209,14 @@ pub trait Dialect: Send + Sync {
     /// What follows a FROM-less `SELECT <values>` before its WHERE
     /// (`INSERT … SELECT ?, ? FROM DUAL WHERE NOT EXISTS (…)` on MySQL).
     fn values_source(&self) -> &'static str;
+    /// `SELECT <items> FROM <table> WHERE <condition>` as a locking read: run
+    /// inside a transaction, it waits (up to the target's lock-wait) for a
+    /// transaction that holds the row, reads the committed value, and holds
+    /// the row until the transaction ends. Without row locks (SQLite) the
+    /// transaction itself is the lock.
+    fn locking_read(&self, items: &str, table: &str, condition: &str) -> String {
+        format!("SELECT {items} FROM {table} WHERE {condition}")
+    }
 }
 
 /// Escapes `!`, `%` and `_` with `!` so a search term matches literally.
@@ -198,6 +242,10 @@ pub trait Backend: Send {
     /// Things the operator should know about this connection (e.g. no TLS).
     fn warnings(&self) -> Vec<String> {
         Vec::new()
+    }
+    /// Set when the connect-time probe found a server that takes no writes.
+    fn read_only(&self) -> Option<&ReadOnly> {
+        None
     }
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, BackendError>;
     /// Rows matched by the statement (found rows, not only changed ones).

@@ -20,7 +20,7 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use super::target::AuthKind;
 use super::{
-    Backend, BackendError, ColumnInfo, Dialect, Row, Target, TlsMode, Value, WriteAccess,
+    Backend, BackendError, ColumnInfo, Dialect, ReadOnly, Row, Target, TlsMode, Value, WriteAccess,
     first_value, server_time,
 };
 
@@ -93,6 +93,10 @@ impl Dialect for MsSqlDialect {
     fn values_source(&self) -> &'static str {
         ""
     }
+    fn locking_read(&self, items: &str, table: &str, condition: &str) -> String {
+        // UPDLOCK conflicts with a writer's UPDATE; HOLDLOCK keeps it to the end of the transaction.
+        format!("SELECT {items} FROM {table} WITH (UPDLOCK, HOLDLOCK) WHERE {condition}")
+    }
 }
 
 pub struct MsSql {
@@ -102,6 +106,7 @@ pub struct MsSql {
     /// Holds the login's default schema, for `UFSystem..UA_User` and unqualified names.
     dialect: MsSqlDialect,
     warnings: Vec<String>,
+    read_only: Option<ReadOnly>,
 }
 
 /// A table name as the connector gives it: `T`, `schema.T`, `db..T`, `db.schema.T`.
@@ -398,6 +403,54 @@ async fn explain_tls(target: &Target, addr: &str, msg: &str) -> String {
     format!("the TLS handshake with {addr} failed: {msg}. {offered} {advice}")
 }
 
+/// The tiberius configuration for a target: address, instance, database,
+/// login, TLS mode and trust. An error says what in the URL to change.
+fn tiberius_config(target: &Target) -> Result<Config, String> {
+    let mut config = Config::new();
+    config.host(&target.host);
+    if let Some(port) = target.port {
+        config.port(port);
+    }
+    if let Some(instance) = &target.instance {
+        config.instance_name(instance);
+    }
+    config.database(&target.database);
+    config.application_name("locksmith");
+    let password = target
+        .password
+        .as_ref()
+        .map(|p| p.0.as_str().to_string())
+        .unwrap_or_default();
+    match target.auth {
+        AuthKind::Sql => config.authentication(AuthMethod::sql_server(&target.user, &password)),
+        AuthKind::Windows => {
+            #[cfg(windows)]
+            config.authentication(AuthMethod::windows(&target.user, &password));
+            #[cfg(not(windows))]
+                return Err(
+                    "Windows authentication is only available in Windows builds of locksmith; on this machine connect with a SQL Server login (auth=sql)".into(),
+                );
+        }
+    }
+    match target.tls {
+        TlsMode::Required => config.encryption(EncryptionLevel::Required),
+        TlsMode::LoginOnly => config.encryption(EncryptionLevel::Off),
+        TlsMode::Legacy => config.encryption(EncryptionLevel::NotSupported),
+        TlsMode::Preferred | TlsMode::Disabled => {
+            return Err("SQL Server targets take tls=required, tls=off or tls=legacy".into());
+        }
+    }
+    if let Some(ca) = &target.ca_file {
+        if !ca.is_file() {
+            return Err(format!("CA file {} does not exist", ca.display()));
+        }
+        config.trust_cert_ca(ca.display().to_string());
+    } else if target.skip_verify {
+        config.trust_cert();
+    }
+    Ok(config)
+}
+
 impl MsSql {
     pub async fn connect(target: &Target) -> Result<MsSql, BackendError> {
         let shown = target.display();
@@ -405,50 +458,7 @@ impl MsSql {
             target: shown.clone(),
             reason,
         };
-        let mut config = Config::new();
-        config.host(&target.host);
-        if let Some(port) = target.port {
-            config.port(port);
-        }
-        if let Some(instance) = &target.instance {
-            config.instance_name(instance);
-        }
-        config.database(&target.database);
-        config.application_name("locksmith");
-        let password = target
-            .password
-            .as_ref()
-            .map(|p| p.0.as_str().to_string())
-            .unwrap_or_default();
-        match target.auth {
-            AuthKind::Sql => config.authentication(AuthMethod::sql_server(&target.user, &password)),
-            AuthKind::Windows => {
-                #[cfg(windows)]
-                config.authentication(AuthMethod::windows(&target.user, &password));
-                #[cfg(not(windows))]
-                return Err(fail(
-                    "Windows authentication is only available in Windows builds of locksmith; on this machine connect with a SQL Server login (auth=sql)".into(),
-                ));
-            }
-        }
-        match target.tls {
-            TlsMode::Required => config.encryption(EncryptionLevel::Required),
-            TlsMode::LoginOnly => config.encryption(EncryptionLevel::Off),
-            TlsMode::Legacy => config.encryption(EncryptionLevel::NotSupported),
-            TlsMode::Preferred | TlsMode::Disabled => {
-                return Err(fail(
-                    "SQL Server targets take tls=required, tls=off or tls=legacy".into(),
-                ));
-            }
-        }
-        if let Some(ca) = &target.ca_file {
-            if !ca.is_file() {
-                return Err(fail(format!("CA file {} does not exist", ca.display())));
-            }
-            config.trust_cert_ca(ca.display().to_string());
-        } else if target.skip_verify {
-            config.trust_cert();
-        }
+        let mut config = tiberius_config(target).map_err(fail)?;
         config.handshake_timeout(Some(Duration::from_secs(15)));
         let addr = config.get_addr();
         let mut place = match (&target.instance, target.port) {
@@ -493,6 +503,7 @@ impl MsSql {
             database: target.database.clone(),
             dialect: MsSqlDialect::default(),
             warnings: Vec::new(),
+            read_only: None,
         };
         // A DBA tool must not wait forever behind another session's lock
         // (SQL Server's default is -1). The value is a validated integer.
@@ -507,7 +518,59 @@ impl MsSql {
             .and_then(|v| v.as_text())
             .unwrap_or_default();
         tracing::debug!(version = %version.lines().next().unwrap_or(""), "connected to SQL Server");
+        me.read_only = me.probe_read_only().await;
         Ok(me)
+    }
+
+    /// A database that is READ_ONLY (`DATABASEPROPERTYEX … 'Updateability'`,
+    /// also what a readable AG secondary answers) or an AG secondary
+    /// (`sys.fn_hadr_is_primary_replica`, 2014+). A probe that fails leaves
+    /// the answer to the UPDATE.
+    async fn probe_read_only(&mut self) -> Option<ReadOnly> {
+        let text = |rows: Vec<Row>| first_value(rows).and_then(|v| v.as_text());
+        let updateability = match self
+            .query(
+                "SELECT CAST(DATABASEPROPERTYEX(DB_NAME(), 'Updateability') AS NVARCHAR(128))",
+                &[],
+            )
+            .await
+        {
+            Ok(rows) => text(rows).unwrap_or_default(),
+            Err(e) => {
+                tracing::debug!(error = %e, "read-only probe failed");
+                return None;
+            }
+        };
+        let secondary = self
+            .query(
+                "SELECT CAST(sys.fn_hadr_is_primary_replica(DB_NAME()) AS INT)",
+                &[],
+            )
+            .await
+            .ok()
+            .and_then(text)
+            .is_some_and(|v| v == "0");
+        let setting = if secondary {
+            "an Always On availability group secondary"
+        } else if updateability.eq_ignore_ascii_case("READ_ONLY") {
+            "Updateability = READ_ONLY"
+        } else {
+            return None;
+        };
+        let primary = self
+            .query(
+                "SELECT TOP 1 CAST(s.primary_replica AS NVARCHAR(256)) FROM sys.dm_hadr_availability_group_states s \
+                 JOIN sys.availability_databases_cluster d ON d.group_id = s.group_id WHERE d.database_name = DB_NAME()",
+                &[],
+            )
+            .await
+            .ok()
+            .and_then(text)
+            .filter(|p| !p.is_empty());
+        Some(ReadOnly {
+            setting: setting.to_string(),
+            primary,
+        })
     }
 
     /// A statement without values (transaction control, SET), as a SQL batch.
@@ -559,6 +622,10 @@ impl Backend for MsSql {
     }
     fn warnings(&self) -> Vec<String> {
         self.warnings.clone()
+    }
+
+    fn read_only(&self) -> Option<&ReadOnly> {
+        self.read_only.as_ref()
     }
 
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, BackendError> {

@@ -7,7 +7,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Params, SslOpts};
 
 use super::{
-    Backend, BackendError, ColumnInfo, Dialect, Row, Target, TlsMode, Value, WriteAccess,
+    Backend, BackendError, ColumnInfo, Dialect, ReadOnly, Row, Target, TlsMode, Value, WriteAccess,
     server_time,
 };
 
@@ -33,12 +33,70 @@ impl Dialect for MySqlDialect {
     fn values_source(&self) -> &'static str {
         " FROM DUAL"
     }
+    fn locking_read(&self, items: &str, table: &str, condition: &str) -> String {
+        // FOR UPDATE also blocks a writer's UPDATE until our transaction ends.
+        format!("SELECT {items} FROM {table} WHERE {condition} FOR UPDATE")
+    }
 }
 
 pub struct MySql {
     conn: Conn,
     host: String,
     database: String,
+    read_only: Option<ReadOnly>,
+}
+
+/// `read_only`, `super_read_only` (MySQL) or `innodb_read_only` ON: a replica,
+/// or a server set read-only. A probe that fails leaves the answer to the UPDATE.
+async fn probe_read_only(conn: &mut Conn) -> Option<ReadOnly> {
+    let vars: Vec<(String, String)> = match conn
+        .query(
+            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only', 'super_read_only', 'innodb_read_only')",
+        )
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::debug!(error = %e, "read-only probe failed");
+            return None;
+        }
+    };
+    let on: Vec<String> = vars
+        .iter()
+        .filter(|(_, v)| v.eq_ignore_ascii_case("ON") || v == "1")
+        .map(|(n, _)| format!("{}=ON", n.to_ascii_lowercase()))
+        .collect();
+    if on.is_empty() {
+        return None;
+    }
+    Some(ReadOnly {
+        setting: on.join(", "),
+        primary: replica_source(conn).await,
+    })
+}
+
+/// The primary a replica reads from, as the replica status names it (needs
+/// REPLICATION CLIENT; `None` without it or on a server that is no replica).
+async fn replica_source(conn: &mut Conn) -> Option<String> {
+    // MySQL 8.0.22+ and MariaDB 10.5+ spell it REPLICA; older servers only SLAVE.
+    for sql in ["SHOW REPLICA STATUS", "SHOW SLAVE STATUS"] {
+        let Ok(rows) = conn.query::<mysql_async::Row, _>(sql).await else {
+            continue;
+        };
+        let row = rows.into_iter().next()?;
+        let get = |names: [&str; 2]| {
+            names
+                .iter()
+                .find_map(|n| row.get_opt::<String, _>(*n).and_then(Result::ok))
+                .filter(|v| !v.is_empty())
+        };
+        let host = get(["Source_Host", "Master_Host"])?;
+        return Some(match get(["Source_Port", "Master_Port"]) {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        });
+    }
+    None
 }
 
 fn opts(target: &Target, tls: bool) -> Result<OptsBuilder, BackendError> {
@@ -212,6 +270,7 @@ impl MySql {
         ))
         .await
         .map_err(map_err)?;
+        let read_only = probe_read_only(&mut conn).await;
         let host = match &target.socket {
             Some(s) => format!("socket:{}", s.display()),
             None => match target.port {
@@ -223,6 +282,7 @@ impl MySql {
             conn,
             host,
             database: target.database.clone(),
+            read_only,
         })
     }
 }
@@ -239,6 +299,10 @@ impl Backend for MySql {
 
     fn place(&self) -> (String, String) {
         (self.host.clone(), self.database.clone())
+    }
+
+    fn read_only(&self) -> Option<&ReadOnly> {
+        self.read_only.as_ref()
     }
 
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, BackendError> {

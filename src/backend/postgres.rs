@@ -22,7 +22,7 @@ use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type, to_sql_checked
 use tokio_postgres::{Client, Config, NoTls};
 
 use super::{
-    Backend, BackendError, ColumnInfo, Dialect, Row, Target, TlsMode, Value, WriteAccess,
+    Backend, BackendError, ColumnInfo, Dialect, ReadOnly, Row, Target, TlsMode, Value, WriteAccess,
     server_time,
 };
 
@@ -49,6 +49,59 @@ impl Dialect for PgDialect {
     fn values_source(&self) -> &'static str {
         ""
     }
+    fn locking_read(&self, items: &str, table: &str, condition: &str) -> String {
+        // FOR SHARE conflicts with the row lock an UPDATE takes, both ways.
+        format!("SELECT {items} FROM {table} WHERE {condition} FOR SHARE")
+    }
+}
+
+/// A hot standby (`pg_is_in_recovery()`) or a session that may not write
+/// (`default_transaction_read_only`); the primary from the WAL receiver, when
+/// the login may see it. A probe that fails leaves the answer to the UPDATE.
+async fn probe_read_only(client: &Client) -> Option<ReadOnly> {
+    let row = match client
+        .query_one(
+            "SELECT pg_is_in_recovery(), current_setting('transaction_read_only')",
+            &[],
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(error = %e, "read-only probe failed");
+            return None;
+        }
+    };
+    let recovery: bool = row.try_get(0).unwrap_or(false);
+    let read_only: String = row.try_get(1).unwrap_or_default();
+    let setting = if recovery {
+        "pg_is_in_recovery() is true"
+    } else if read_only == "on" {
+        "transaction_read_only=on"
+    } else {
+        return None;
+    };
+    let primary = match client
+        .query_opt(
+            "SELECT sender_host, sender_port FROM pg_stat_wal_receiver",
+            &[],
+        )
+        .await
+    {
+        Ok(Some(r)) => r
+            .try_get::<_, Option<String>>(0)
+            .ok()
+            .flatten()
+            .map(|host| match r.try_get::<_, Option<i32>>(1).ok().flatten() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            }),
+        _ => None,
+    };
+    Some(ReadOnly {
+        setting: setting.to_string(),
+        primary,
+    })
 }
 
 /// A bound value, sent in text format for the server to parse as the
@@ -185,6 +238,7 @@ pub struct Postgres {
     host: String,
     database: String,
     warnings: Vec<String>,
+    read_only: Option<ReadOnly>,
 }
 
 impl Postgres {
@@ -254,6 +308,13 @@ impl Postgres {
         tokio::spawn(async move {
             let _ = connection.await;
         });
+        // Wait for another session's row lock no longer than lock-wait (the
+        // default waits forever). The value is a validated integer.
+        client
+            .batch_execute(&format!("SET lock_timeout = '{}s'", target.lock_wait_secs))
+            .await
+            .map_err(map_err)?;
+        let read_only = probe_read_only(&client).await;
         let host = match &target.socket {
             Some(s) => format!("socket:{}", s.display()),
             None => format!("{}:{}", target.host, target.port.unwrap_or(5432)),
@@ -263,6 +324,7 @@ impl Postgres {
             host,
             database: target.database.clone(),
             warnings,
+            read_only,
         })
     }
 }
@@ -283,6 +345,10 @@ impl Backend for Postgres {
 
     fn warnings(&self) -> Vec<String> {
         self.warnings.clone()
+    }
+
+    fn read_only(&self) -> Option<&ReadOnly> {
+        self.read_only.as_ref()
     }
 
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, BackendError> {

@@ -57,7 +57,15 @@ fn verify(j: &mut Journal, checkpoint: Option<&str>) -> Result<Report, OpError> 
         .problem
         .as_ref()
         .map(|p| format!("CHAIN BROKEN at entry {}: {}", p.entry_id, p.message))
-        .or_else(|| v.checkpoint_problem.clone());
+        .or_else(|| v.checkpoint_problem.clone())
+        .or_else(|| {
+            let lines: Vec<String> = r
+                .contradictions
+                .iter()
+                .map(|c| format!("CONTRADICTING OUTCOMES: {}", c.message))
+                .collect();
+            Some(lines.join("\n")).filter(|_| v.contradicted())
+        });
     let text = match &problem {
         None => format!(
             "journal {}: {} entries, chain intact, head {}{}\n",
@@ -75,7 +83,12 @@ fn verify(j: &mut Journal, checkpoint: Option<&str>) -> Result<Report, OpError> 
     let mut json = serde_json::to_value(r).unwrap_or_default();
     json["ok"] = json!(v.ok());
     json["checkpoint_problem"] = json!(v.checkpoint_problem);
-    Ok(Report::checked(text, json, v.ok()))
+    let code = match (v.ok(), v.contradicted()) {
+        (true, _) => 0,
+        (false, true) => super::EXIT_CONTRADICTION,
+        (false, false) => super::EXIT_CHECK_FAILED,
+    };
+    Ok(Report { text, json, code })
 }
 
 fn checkpoint(c: Checkpoint) -> Report {
@@ -113,13 +126,7 @@ async fn reconcile(cli: &Cli, j: &mut Journal) -> Result<Report, OpError> {
     let found = found?;
     let mut text = String::new();
     for r in &found {
-        text.push_str(&format!(
-            "entry {} ({}): {} — recorded as entry {}\n",
-            r.intent,
-            r.account,
-            r.found.replace('_', " "),
-            r.entry
-        ));
+        text.push_str(&format!("{}\n", r.note()));
     }
     if found.is_empty() {
         text.push_str("no open intents for this target\n");

@@ -16,6 +16,8 @@ use crate::ops::OpError;
 
 /// Exit codes (README "Exit codes").
 pub const EXIT_CHECK_FAILED: i32 = 8;
+/// `audit verify`: the chain holds, but one intent has contradicting outcomes.
+pub const EXIT_CONTRADICTION: i32 = 9;
 
 #[derive(Parser, Debug)]
 #[command(

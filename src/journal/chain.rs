@@ -174,124 +174,142 @@ pub(crate) fn verify_rows(rows: &[Row]) -> VerifyReport {
     for r in rows {
         by_hash.entry(r.hash.as_str()).or_insert(r.id);
     }
-    let report = |problem: Option<ChainProblem>| VerifyReport {
-        entries: rows.len() as u64,
-        head_hash: rows.last().map(|r| r.hash.clone()),
-        ok: problem.is_none(),
-        problem,
-    };
-
     let mut expected_id: i64 = 1;
     let mut expected_prev: &str = GENESIS_PREV_HASH;
     let mut prev_id: Option<i64> = None;
-
+    let mut found = None;
     for row in rows {
-        let id = row.id;
-        // 1. The row must still hash to its stored hash.
-        if entry_hash(id, &row.at, &row.prev_hash, &row.body) != row.hash {
-            if let Some(original) = sealed_under_other_id(row, rows, &by_hash) {
-                return report(Some(problem(
-                    id,
-                    "reordered",
-                    format!(
-                        "Entry #{id} holds the record that was written as entry #{original}: \
-                         entries were moved or renumbered after they were written."
-                    ),
-                )));
-            }
-            return report(Some(problem(
-                id,
-                "edited",
-                format!(
-                    "Entry #{id} was changed after it was written: its content \
-                     (time, body or links) no longer matches its stored hash."
-                ),
-            )));
+        found = sealed_problem(row, rows, &by_hash)
+            .or_else(|| link_problem(row, expected_id, expected_prev, prev_id, &by_hash))
+            .or_else(|| body_problem(row));
+        if found.is_some() {
+            break;
         }
-
-        // 2. It must follow the previous row, with no gap.
-        if id != expected_id || row.prev_hash != expected_prev {
-            let after = match prev_id {
-                Some(p) => format!("entry #{p}"),
-                None => "the start of the journal".to_owned(),
-            };
-            if let Some(&linked) = by_hash.get(row.prev_hash.as_str())
-                && Some(linked) != prev_id
-            {
-                return report(Some(problem(
-                    id,
-                    "reordered",
-                    format!(
-                        "Entry #{id} was written right after the record now stored as entry \
-                         #{linked}, but it now comes after {after}: entries were moved or \
-                         renumbered."
-                    ),
-                )));
-            }
-            if id > expected_id {
-                return report(Some(problem(
-                    id,
-                    "deleted_before",
-                    format!(
-                        "{} before entry #{id}: entries were deleted.",
-                        missing_range(expected_id, id - 1)
-                    ),
-                )));
-            }
-            if id < expected_id {
-                // Cannot happen with rows read in id order; reported anyway.
-                return report(Some(problem(
-                    id,
-                    "reordered",
-                    format!("Entry #{id} comes after {after}, out of id order."),
-                )));
-            }
-            let what = if row.prev_hash == GENESIS_PREV_HASH {
-                format!(
-                    "Entry #{id} claims to be the first entry of the journal, but comes after \
-                     {after}: the entries before it were replaced."
-                )
-            } else {
-                format!(
-                    "Entry #{id} was written after an entry that is no longer in the journal: \
-                     the entry before it was deleted or replaced."
-                )
-            };
-            return report(Some(problem(id, "deleted_before", what)));
-        }
-
-        // 3. Its sealed body must be readable.
-        let entry = match parse_body(row) {
-            Ok(entry) => entry,
-            Err(e) => {
-                return report(Some(problem(
-                    id,
-                    "unreadable",
-                    format!(
-                        "Entry #{id} is sealed but its content cannot be read ({e}); \
-                         it may have been written by a newer locksmith."
-                    ),
-                )));
-            }
-        };
-
-        // 4. The query columns must agree with the sealed body.
-        if let Some((column, stored, sealed)) = column_mismatch(row, &entry) {
-            return report(Some(problem(
-                id,
-                "edited",
-                format!(
-                    "Entry #{id} was changed after it was written: its {column} column says \
-                     {stored} but the sealed entry says {sealed}."
-                ),
-            )));
-        }
-
-        expected_id = id.saturating_add(1);
+        expected_id = row.id.saturating_add(1);
         expected_prev = row.hash.as_str();
-        prev_id = Some(id);
+        prev_id = Some(row.id);
     }
-    report(None)
+    VerifyReport {
+        entries: rows.len() as u64,
+        head_hash: rows.last().map(|r| r.hash.clone()),
+        ok: found.is_none(),
+        problem: found,
+        contradictions: Vec::new(),
+    }
+}
+
+/// 1. The row must still hash to its stored hash.
+fn sealed_problem(row: &Row, rows: &[Row], by_hash: &HashMap<&str, i64>) -> Option<ChainProblem> {
+    let id = row.id;
+    if entry_hash(id, &row.at, &row.prev_hash, &row.body) == row.hash {
+        return None;
+    }
+    if let Some(original) = sealed_under_other_id(row, rows, by_hash) {
+        return Some(problem(
+            id,
+            "reordered",
+            format!(
+                "Entry #{id} holds the record that was written as entry #{original}: \
+                 entries were moved or renumbered after they were written."
+            ),
+        ));
+    }
+    Some(problem(
+        id,
+        "edited",
+        format!(
+            "Entry #{id} was changed after it was written: its content \
+             (time, body or links) no longer matches its stored hash."
+        ),
+    ))
+}
+
+/// 2. It must follow the previous row, with no gap.
+fn link_problem(
+    row: &Row,
+    expected_id: i64,
+    expected_prev: &str,
+    prev_id: Option<i64>,
+    by_hash: &HashMap<&str, i64>,
+) -> Option<ChainProblem> {
+    let id = row.id;
+    if id == expected_id && row.prev_hash == expected_prev {
+        return None;
+    }
+    let after = match prev_id {
+        Some(p) => format!("entry #{p}"),
+        None => "the start of the journal".to_owned(),
+    };
+    if let Some(&linked) = by_hash.get(row.prev_hash.as_str())
+        && Some(linked) != prev_id
+    {
+        return Some(problem(
+            id,
+            "reordered",
+            format!(
+                "Entry #{id} was written right after the record now stored as entry \
+                 #{linked}, but it now comes after {after}: entries were moved or \
+                 renumbered."
+            ),
+        ));
+    }
+    if id > expected_id {
+        return Some(problem(
+            id,
+            "deleted_before",
+            format!(
+                "{} before entry #{id}: entries were deleted.",
+                missing_range(expected_id, id - 1)
+            ),
+        ));
+    }
+    if id < expected_id {
+        // Cannot happen with rows read in id order; reported anyway.
+        return Some(problem(
+            id,
+            "reordered",
+            format!("Entry #{id} comes after {after}, out of id order."),
+        ));
+    }
+    let what = if row.prev_hash == GENESIS_PREV_HASH {
+        format!(
+            "Entry #{id} claims to be the first entry of the journal, but comes after \
+             {after}: the entries before it were replaced."
+        )
+    } else {
+        format!(
+            "Entry #{id} was written after an entry that is no longer in the journal: \
+             the entry before it was deleted or replaced."
+        )
+    };
+    Some(problem(id, "deleted_before", what))
+}
+
+/// 3. Its sealed body must be readable, and 4. the query columns must agree with it.
+fn body_problem(row: &Row) -> Option<ChainProblem> {
+    let id = row.id;
+    let entry = match parse_body(row) {
+        Ok(entry) => entry,
+        Err(e) => {
+            return Some(problem(
+                id,
+                "unreadable",
+                format!(
+                    "Entry #{id} is sealed but its content cannot be read ({e}); \
+                     it may have been written by a newer locksmith."
+                ),
+            ));
+        }
+    };
+    let (column, stored, sealed) = column_mismatch(row, &entry)?;
+    Some(problem(
+        id,
+        "edited",
+        format!(
+            "Entry #{id} was changed after it was written: its {column} column says \
+             {stored} but the sealed entry says {sealed}."
+        ),
+    ))
 }
 
 #[cfg(test)]

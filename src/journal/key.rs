@@ -1,8 +1,9 @@
-//! The journal's HMAC key: 32 random bytes, hex in a file of mode 0600.
+//! The journal's HMAC key: 32 random bytes, hex in a file of mode 0600
+//! (0640 and the group's, for a journal shared by a group).
 
 use std::fs;
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -10,6 +11,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::JournalError;
+use super::share::Sharing;
 
 pub(crate) const KEY_LEN: usize = 32;
 pub(crate) type JournalKey = Zeroizing<[u8; KEY_LEN]>;
@@ -32,14 +34,15 @@ pub(crate) fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
         .create(dir)
 }
 
-/// Loads the key at `path`, creating it (once, mode 0600) if it is absent.
-pub(crate) fn load_or_create(path: &Path) -> Result<JournalKey, JournalError> {
+/// Loads the key at `path`, creating it (once, mode 0600, or 0640 for a
+/// group) if it is absent.
+pub(crate) fn load_or_create(path: &Path, sharing: &Sharing) -> Result<JournalKey, JournalError> {
     match fs::metadata(path) {
-        Ok(_) => load(path),
-        Err(e) if e.kind() == ErrorKind::NotFound => match create(path) {
+        Ok(_) => load(path, sharing),
+        Err(e) if e.kind() == ErrorKind::NotFound => match create(path, sharing) {
             Ok(key) => Ok(key),
             // Another locksmith created it between our two calls: use theirs.
-            Err(CreateError::Exists) => load(path),
+            Err(CreateError::Exists) => load(path, sharing),
             Err(CreateError::Other(err)) => Err(err),
         },
         Err(e) => Err(key_err(
@@ -49,7 +52,7 @@ pub(crate) fn load_or_create(path: &Path) -> Result<JournalKey, JournalError> {
     }
 }
 
-fn load(path: &Path) -> Result<JournalKey, JournalError> {
+fn load(path: &Path, sharing: &Sharing) -> Result<JournalKey, JournalError> {
     let meta = fs::metadata(path)
         .map_err(|e| key_err(path, format!("cannot inspect the key file ({e})")))?;
     if !meta.is_file() {
@@ -58,16 +61,8 @@ fn load(path: &Path) -> Result<JournalKey, JournalError> {
             "is not a regular file; point locksmith at the journal key file",
         ));
     }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(key_err(
-            path,
-            format!(
-                "has mode {mode:04o}, so other users can read it and forge journal \
-                 fingerprints; run `chmod 600 {}` and retry",
-                path.display()
-            ),
-        ));
+    if let Some(problem) = sharing.key_problem(path, &meta) {
+        return Err(key_err(path, problem));
     }
     let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| {
         key_err(
@@ -92,9 +87,10 @@ enum CreateError {
     Other(JournalError),
 }
 
-fn create(path: &Path) -> Result<JournalKey, CreateError> {
+fn create(path: &Path, sharing: &Sharing) -> Result<JournalKey, CreateError> {
     let fail = |reason: String| CreateError::Other(key_err(path, reason));
-    if let Some(parent) = path.parent() {
+    // A shared journal's folder is the administrator's (README): never made here.
+    if let (Sharing::Private, Some(parent)) = (sharing, path.parent()) {
         create_private_dirs(parent).map_err(|e| {
             fail(format!(
                 "cannot create the folder {} ({e}); create it or choose another key path",
@@ -111,7 +107,7 @@ fn create(path: &Path) -> Result<JournalKey, CreateError> {
     let mut file = match fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(sharing.key_mode())
         .open(path)
     {
         Ok(f) => f,
@@ -122,8 +118,9 @@ fn create(path: &Path) -> Result<JournalKey, CreateError> {
             )));
         }
     };
-    let written = file
-        .write_all(text.as_bytes())
+    let written = sharing
+        .adopt_key(&file)
+        .and_then(|()| file.write_all(text.as_bytes()))
         .and_then(|()| file.sync_all());
     if let Err(e) = written {
         // Do not leave a truncated key behind: the next run would refuse it.
@@ -158,6 +155,7 @@ pub(crate) fn hmac_hex(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn hmac_matches_rfc_4231_test_case_2() {
@@ -175,7 +173,7 @@ mod tests {
     fn key_is_created_once_with_mode_0600_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/dir/journal.key");
-        let a = load_or_create(&path).unwrap();
+        let a = load_or_create(&path, &Sharing::Private).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let parent_mode = fs::metadata(path.parent().unwrap())
@@ -184,7 +182,7 @@ mod tests {
             .mode()
             & 0o777;
         assert_eq!(parent_mode, 0o700);
-        let b = load_or_create(&path).unwrap();
+        let b = load_or_create(&path, &Sharing::Private).unwrap();
         assert_eq!(*a, *b);
         assert_ne!(*a, [0u8; KEY_LEN]);
         let text = fs::read_to_string(&path).unwrap();
@@ -197,15 +195,18 @@ mod tests {
         let path = dir.path().join("k");
         fs::write(&path, "not hex\n").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
-        let err = load_or_create(&path).unwrap_err();
+        let err = load_or_create(&path, &Sharing::Private).unwrap_err();
         assert!(matches!(err, JournalError::Key { .. }), "{err}");
         assert!(err.to_string().contains("64 hex digits"), "{err}");
 
         fs::write(&path, format!("{}\n", "ab".repeat(32))).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
-        let err = load_or_create(&path).unwrap_err();
+        let err = load_or_create(&path, &Sharing::Private).unwrap_err();
         assert!(err.to_string().contains("chmod 600"), "{err}");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o400)).unwrap();
-        assert_eq!(*load_or_create(&path).unwrap(), [0xab; KEY_LEN]);
+        assert_eq!(
+            *load_or_create(&path, &Sharing::Private).unwrap(),
+            [0xab; KEY_LEN]
+        );
     }
 }

@@ -12,10 +12,20 @@
 //! the exact encoding), so [`Journal::verify`] finds entries that were edited,
 //! deleted or moved. It cannot notice that the newest entries were cut off:
 //! auditors who need that compare [`VerifyReport::head_hash`] with a copy kept
-//! elsewhere.
+//! elsewhere. It also lists intents whose outcome entries contradict each
+//! other ([`VerifyReport::contradictions`]).
+//!
+//! Several sessions may use one journal at once (the console and the CLI,
+//! two operators on a shared system journal): appends are serialized by
+//! SQLite, and a writer appends its intent with [`Journal::append_owned`],
+//! which holds an OS lock on it until its outcome is written (`locks.rs`), so
+//! a reconcile in another session never settles a write still in flight.
 
 mod chain;
 mod key;
+mod locks;
+mod outcomes;
+mod share;
 mod store;
 
 use std::fmt;
@@ -28,7 +38,12 @@ use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 
 use self::key::JournalKey;
+use self::locks::IntentLocks;
 use self::store::{Row, entries, meta};
+
+pub use self::locks::IntentClaim;
+pub use self::outcomes::Contradiction;
+pub use self::share::Sharing;
 
 /// Milliseconds SQLite waits for another locksmith holding the journal lock.
 const BUSY_TIMEOUT_MS: u32 = 5000;
@@ -180,6 +195,11 @@ pub struct VerifyReport {
     pub ok: bool,
     /// The first problem found, walking from the oldest entry.
     pub problem: Option<ChainProblem>,
+    /// Intents whose outcome and reconcile entries disagree (one says
+    /// committed, another rolled back, refused or failed). The chain can be
+    /// intact around them: journals written before intents were owned by
+    /// their session may hold such pairs.
+    pub contradictions: Vec<Contradiction>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, PartialEq)]
@@ -195,6 +215,18 @@ pub struct Journal {
     conn: SqliteConnection,
     key: JournalKey,
     path: PathBuf,
+    locks: IntentLocks,
+}
+
+/// What [`Journal::claim`] found for an open intent.
+#[derive(Debug)]
+pub enum Claim {
+    /// This session holds the intent's lock until the guard is dropped.
+    Mine(IntentClaim),
+    /// A live session owns it (its writer, or another reconcile): leave it.
+    InProgress,
+    /// It was settled meanwhile; nothing to do.
+    Settled,
 }
 
 impl fmt::Debug for Journal {
@@ -210,6 +242,7 @@ impl fmt::Debug for Journal {
 enum AppendError {
     Db(diesel::result::Error),
     NotFound(i64),
+    Lock(String),
 }
 
 impl From<diesel::result::Error> for AppendError {
@@ -229,6 +262,18 @@ impl Journal {
     /// is one self-contained file, and `synchronous=FULL`, so an appended
     /// entry is on disk when [`Journal::append`] returns.
     pub fn open(path: &Path, key_path: &Path) -> Result<Journal, JournalError> {
+        Journal::open_with(path, key_path, Sharing::Private)
+    }
+
+    /// Like [`Journal::open`], for a journal shared by a group: its folder
+    /// must exist (the administrator makes it, setgid and the group's), the
+    /// journal and lock files are created 0660 and the key 0640, all owned by
+    /// the group; an existing key must be the group's and 0640 or stricter.
+    pub fn open_with(
+        path: &Path,
+        key_path: &Path,
+        sharing: Sharing,
+    ) -> Result<Journal, JournalError> {
         let open_err = |reason: String| JournalError::Open {
             path: path.to_path_buf(),
             reason,
@@ -239,7 +284,16 @@ impl Journal {
         let url = abs.to_str().ok_or_else(|| {
             open_err("the path is not valid UTF-8; choose a path with plain characters".into())
         })?;
-        if let Some(parent) = abs.parent() {
+        if let (Sharing::Group { name, .. }, Some(parent)) = (&sharing, abs.parent())
+            && !parent.is_dir()
+        {
+            return Err(open_err(format!(
+                "the folder of a journal shared by group `{name}` must exist: run \
+                 `install -d -m 2770 -g {name} {}` as root",
+                parent.display()
+            )));
+        }
+        if let (Sharing::Private, Some(parent)) = (&sharing, abs.parent()) {
             key::create_private_dirs(parent).map_err(|e| {
                 open_err(format!(
                     "cannot create the folder {} ({e}); create it or choose another journal path",
@@ -247,16 +301,22 @@ impl Journal {
                 ))
             })?;
         }
-        let key = key::load_or_create(key_path)?;
-        // Create the file ourselves so it starts private (SQLite would use
-        // 0644); an empty file is a valid empty database.
+        let key = key::load_or_create(key_path, &sharing)?;
+        // Create the file ourselves so it starts private or the group's
+        // (SQLite would use 0644); an empty file is a valid empty database.
+        // SQLite gives its rollback journal the same mode.
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(sharing.file_mode())
             .open(&abs)
         {
-            Ok(_) => {}
+            Ok(file) => sharing.adopt(&file).map_err(|e| {
+                open_err(format!(
+                    "cannot give the new file its group and mode ({e}); check that you are a \
+                     member of the group"
+                ))
+            })?,
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Err(e) => {
                 return Err(open_err(format!(
@@ -298,10 +358,12 @@ impl Journal {
                 store::SCHEMA_VERSION
             )));
         }
+        let locks = IntentLocks::new(&abs, sharing);
         Ok(Journal {
             conn,
             key,
             path: abs,
+            locks,
         })
     }
 
@@ -349,7 +411,19 @@ impl Journal {
     /// Appends durably (one `BEGIN IMMEDIATE` transaction) and returns the
     /// new entry's id. If `refers_to` is set, that entry must exist.
     pub fn append(&mut self, entry: &NewEntry) -> Result<i64, JournalError> {
-        let ids = self.append_all(std::slice::from_ref(entry))?;
+        let ids = self.append_entries(std::slice::from_ref(entry), false)?;
+        ids.first()
+            .copied()
+            .ok_or_else(|| self.write_err("no entry was appended"))
+    }
+
+    /// Appends an intent owned by this session: its OS lock is taken inside
+    /// the append transaction (so no other session ever sees it unowned) and
+    /// held until an outcome referring to it is appended through this handle
+    /// or [`Journal::release`] is called; other sessions' reconciles leave it
+    /// alone meanwhile. The lock dies with the process.
+    pub fn append_owned(&mut self, entry: &NewEntry) -> Result<i64, JournalError> {
+        let ids = self.append_entries(std::slice::from_ref(entry), true)?;
         ids.first()
             .copied()
             .ok_or_else(|| self.write_err("no entry was appended"))
@@ -358,6 +432,11 @@ impl Journal {
     /// Appends several entries in one durable transaction: all or none.
     /// An entry may refer to one appended earlier in the same call.
     pub fn append_all(&mut self, new: &[NewEntry]) -> Result<Vec<i64>, JournalError> {
+        self.append_entries(new, false)
+    }
+
+    /// `own`: lock every entry appended (intents) for this session.
+    fn append_entries(&mut self, new: &[NewEntry], own: bool) -> Result<Vec<i64>, JournalError> {
         let mut bodies = Vec::with_capacity(new.len());
         for entry in new {
             bodies.push(
@@ -366,6 +445,8 @@ impl Journal {
             );
         }
         let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let locks = &mut self.locks;
+        let mut owned = Vec::new();
         let result = self.conn.immediate_transaction(|c| {
             let last: Option<(i64, String)> = entries::table
                 .select((entries::id, entries::hash))
@@ -388,6 +469,11 @@ impl Journal {
                     }
                 }
                 id = id.saturating_add(1);
+                // Owned before it is visible: no reconcile can see it unowned.
+                if own {
+                    locks.own(id).map_err(AppendError::Lock)?;
+                    owned.push(id);
+                }
                 let hash = chain::entry_hash(id, &at, &prev_hash, &body);
                 let row = Row {
                     id,
@@ -407,11 +493,61 @@ impl Journal {
             }
             Ok(ids)
         });
+        if result.is_err() {
+            for id in owned {
+                self.locks.release(id);
+            }
+        } else {
+            // An outcome ends its writer's ownership once it is durable.
+            for entry in new.iter().filter(|e| e.kind == EntryKind::Outcome) {
+                if let Some(id) = entry.refers_to {
+                    self.locks.release(id);
+                }
+            }
+        }
         match result {
             Ok(ids) => Ok(ids),
             Err(AppendError::NotFound(id)) => Err(JournalError::NotFound(id)),
             Err(AppendError::Db(e)) => Err(self.write_err(e)),
+            Err(AppendError::Lock(e)) => Err(self.write_err(e)),
         }
+    }
+
+    /// Ends this session's ownership of intent `id` (its writer is done with
+    /// it, whatever was journaled). Idempotent.
+    pub fn release(&mut self, id: i64) {
+        self.locks.release(id);
+    }
+
+    /// Takes ownership of open intent `id` to settle it: [`Claim::InProgress`]
+    /// while a live session owns it, [`Claim::Settled`] when an outcome or
+    /// reconcile entry closed it meanwhile.
+    pub fn claim(&mut self, id: i64) -> Result<Claim, JournalError> {
+        let claim = self
+            .locks
+            .claim(id)
+            .map_err(|e| self.write_err(format!("cannot take the lock of entry #{id} ({e})")))?;
+        let Some(claim) = claim else {
+            return Ok(Claim::InProgress);
+        };
+        // Checked again under the lock: its writer may have finished just before.
+        if self.open_intent_rows(Some(id))?.is_empty() {
+            return Ok(Claim::Settled);
+        }
+        Ok(Claim::Mine(claim))
+    }
+
+    /// The first reconcile entry that refers to entry `id`, if any.
+    pub fn reconciled(&mut self, id: i64) -> Result<Option<Entry>, JournalError> {
+        let row: Option<Row> = entries::table
+            .select(Row::as_select())
+            .filter(entries::refers_to.eq(id))
+            .filter(entries::kind.eq("reconcile"))
+            .order(entries::id.asc())
+            .first(&mut self.conn)
+            .optional()
+            .map_err(|e| self.read_err(e))?;
+        row.map(|r| self.to_entry(r)).transpose()
     }
 
     fn to_entry(&self, row: Row) -> Result<Entry, JournalError> {
@@ -474,20 +610,29 @@ impl Journal {
     /// Intents not yet settled, oldest first: no outcome refers to them, or
     /// only an `unknown` one (a lost connection at commit), and no reconcile
     /// entry does. The caller reconciles them by reading the target.
+    /// Some of them may be in flight in another session: [`Journal::claim`]
+    /// tells.
     pub fn open_intents(&mut self) -> Result<Vec<Entry>, JournalError> {
-        let rows: Vec<Row> = diesel::sql_query(
+        let rows = self.open_intent_rows(None)?;
+        rows.into_iter().map(|r| self.to_entry(r)).collect()
+    }
+
+    /// Open intents, or only entry `only` if it is one.
+    fn open_intent_rows(&mut self, only: Option<i64>) -> Result<Vec<Row>, JournalError> {
+        diesel::sql_query(
             "SELECT e.id, e.at, e.kind, e.refers_to, e.action, e.account, e.body, \
                     e.prev_hash, e.hash \
              FROM entries e \
              WHERE e.kind IN ('intent', 'break_glass') \
+               AND (?1 IS NULL OR e.id = ?1) \
                AND NOT EXISTS (SELECT 1 FROM entries o \
                                WHERE o.refers_to = e.id AND (o.kind = 'reconcile' \
                                   OR (o.kind = 'outcome' AND json_extract(o.body, '$.outcome') IS NOT 'unknown'))) \
              ORDER BY e.id",
         )
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(only)
         .load(&mut self.conn)
-        .map_err(|e| self.read_err(e))?;
-        rows.into_iter().map(|r| self.to_entry(r)).collect()
+        .map_err(|e| self.read_err(e))
     }
 
     /// Break-glass entries not yet closed whose write may be on the target:
@@ -537,9 +682,12 @@ impl Journal {
     /// the links and that ids are consecutive, and that the query columns
     /// agree with the sealed content. Reports the first entry that was
     /// edited, deleted before, reordered, or is unreadable.
+    /// Then lists the intents whose outcomes contradict each other.
     pub fn verify(&mut self) -> Result<VerifyReport, JournalError> {
         let rows = self.all_rows()?;
-        Ok(chain::verify_rows(&rows))
+        let mut report = chain::verify_rows(&rows);
+        report.contradictions = outcomes::contradictions(&rows);
+        Ok(report)
     }
 
     /// One JSON object per line (the [`Entry`] serialization), oldest first.

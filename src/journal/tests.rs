@@ -326,3 +326,144 @@ mod verify_rows {
         }
     }
 }
+
+/// Two sessions on one journal: an intent is owned by its writer until the
+/// outcome, then claimable; a claim re-checks that the intent is still open.
+#[test]
+fn an_intent_is_owned_by_its_writer_until_its_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = open_in(dir.path());
+    let mut other = open_in(dir.path());
+    let id = writer
+        .append_owned(&sample(EntryKind::Intent, None, "admin"))
+        .unwrap();
+    assert_eq!(other.open_intents().unwrap().len(), 1);
+    assert!(matches!(other.claim(id).unwrap(), Claim::InProgress));
+    let mut unknown = sample(EntryKind::Outcome, Some(id), "admin");
+    unknown.outcome = Some(Outcome::Unknown);
+    writer.append(&unknown).unwrap();
+    // Unknown: still open, but its writer let go.
+    assert_eq!(other.open_intents().unwrap().len(), 1);
+    let claim = other.claim(id).unwrap();
+    assert!(matches!(claim, Claim::Mine(_)), "{claim:?}");
+    assert!(
+        matches!(writer.claim(id).unwrap(), Claim::InProgress),
+        "one reconcile at a time"
+    );
+    let mut settled = sample(EntryKind::Reconcile, Some(id), "admin");
+    settled.outcome = Some(Outcome::Committed);
+    other.append(&settled).unwrap();
+    drop(claim);
+    assert!(matches!(writer.claim(id).unwrap(), Claim::Settled));
+    assert_eq!(writer.reconciled(id).unwrap().map(|e| e.id), Some(3));
+}
+
+#[test]
+fn a_writer_that_drops_its_journal_handle_leaves_no_lock_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = open_in(dir.path());
+    let id = writer
+        .append_owned(&sample(EntryKind::Intent, None, "admin"))
+        .unwrap();
+    drop(writer); // as a process that died: the OS drops the lock
+    let mut other = open_in(dir.path());
+    assert!(matches!(other.claim(id).unwrap(), Claim::Mine(_)));
+    // A plain append owns nothing (bulk imports, tests): claimable at once.
+    let plain = other
+        .append(&sample(EntryKind::Intent, None, "bob"))
+        .unwrap();
+    assert!(!locks::dir_for(&other.path).join(plain.to_string()).exists());
+    assert!(matches!(
+        open_in(dir.path()).claim(plain).unwrap(),
+        Claim::Mine(_)
+    ));
+}
+
+#[test]
+fn contradicting_outcomes_of_one_intent_are_listed_by_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open_in(dir.path());
+    let id = j.append(&sample(EntryKind::Intent, None, "ry")).unwrap();
+    let mut rec = sample(EntryKind::Reconcile, Some(id), "ry");
+    rec.outcome = Some(Outcome::RolledBack);
+    j.append(&rec).unwrap();
+    let other = j.append(&sample(EntryKind::Intent, None, "bob")).unwrap();
+    let mut unknown = sample(EntryKind::Outcome, Some(other), "bob");
+    unknown.outcome = Some(Outcome::Unknown);
+    j.append(&unknown).unwrap();
+    let mut rec2 = sample(EntryKind::Reconcile, Some(other), "bob");
+    rec2.outcome = Some(Outcome::Committed);
+    j.append(&rec2).unwrap();
+    let r = j.verify().unwrap();
+    assert!(r.ok && r.contradictions.is_empty(), "unknown agrees: {r:?}");
+    j.append(&sample(EntryKind::Outcome, Some(id), "ry"))
+        .unwrap();
+    let r = j.verify().unwrap();
+    assert!(r.ok, "the chain itself is intact");
+    assert_eq!(r.contradictions.len(), 1, "{r:?}");
+    let c = &r.contradictions[0];
+    assert_eq!(c.intent, id);
+    assert_eq!(
+        c.entries,
+        vec![
+            (2, "reconcile".to_string(), Outcome::RolledBack),
+            (6, "outcome".to_string(), Outcome::Committed)
+        ]
+    );
+    assert!(
+        c.message.contains("#2 (reconcile) says rolled_back"),
+        "{}",
+        c.message
+    );
+}
+
+/// A journal shared by a group: files 0660/0640 of that group, and a 0640
+/// key of the group accepted where a private journal refuses it.
+#[test]
+fn a_group_journal_is_the_groups_and_keeps_others_out() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let gid = std::fs::metadata(dir.path()).unwrap().gid();
+    let shared = Sharing::Group {
+        name: "ops".into(),
+        gid,
+    };
+    let path = dir.path().join("journal.sqlite");
+    let key = dir.path().join("journal.sqlite.key");
+    let mut j = Journal::open_with(&path, &key, shared.clone()).unwrap();
+    let id = j
+        .append_owned(&sample(EntryKind::Intent, None, "a"))
+        .unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&path), 0o660);
+    assert_eq!(mode(&key), 0o640);
+    let locks = locks::dir_for(&path);
+    assert_eq!(mode(&locks), 0o2770);
+    assert_eq!(mode(&locks.join(id.to_string())), 0o660);
+    assert_eq!(std::fs::metadata(&key).unwrap().gid(), gid);
+    drop(j);
+    assert!(Journal::open_with(&path, &key, shared.clone()).is_ok());
+    let err = Journal::open(&path, &key).unwrap_err().to_string();
+    assert!(
+        err.contains("chmod 600"),
+        "a private journal refuses it: {err}"
+    );
+    let wrong = Sharing::Group {
+        name: "other".into(),
+        gid: gid + 1,
+    };
+    let err = Journal::open_with(&path, &key, wrong)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("chgrp other"), "{err}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = Journal::open_with(&path, &key, shared.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("chmod 640"), "{err}");
+    // The folder of a shared journal is the administrator's to make.
+    let err = Journal::open_with(&dir.path().join("none/j.sqlite"), &key, shared)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("install -d -m 2770 -g ops"), "{err}");
+}

@@ -47,8 +47,18 @@ pub struct Verified {
 }
 
 impl Verified {
-    pub fn ok(&self) -> bool {
+    /// The chain and the checkpoint hold (contradictions aside).
+    pub fn chain_ok(&self) -> bool {
         self.report.problem.is_none() && self.checkpoint_problem.is_none()
+    }
+
+    /// The chain holds but two entries about one intent disagree: its own finding.
+    pub fn contradicted(&self) -> bool {
+        self.chain_ok() && !self.report.contradictions.is_empty()
+    }
+
+    pub fn ok(&self) -> bool {
+        self.chain_ok() && self.report.contradictions.is_empty()
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{OpError, Session};
 use crate::backend::{self, Backend, BackendError, Target};
+use crate::config;
 use crate::connector::{self, Connector};
 use crate::journal::Journal;
 use crate::schemes::external::EncoderSpec;
@@ -102,29 +103,31 @@ pub async fn open_session(spec: &ConnectSpec, all: &[Connector]) -> Result<Sessi
     Ok(s)
 }
 
-/// The journal file and its HMAC key: `PATH` and `PATH.key`, or the default
-/// location in the user's state dir.
-pub fn journal_paths(explicit: Option<&Path>) -> Result<(PathBuf, PathBuf), OpError> {
-    match explicit {
-        Some(p) => {
-            let mut key = p.to_path_buf().into_os_string();
-            key.push(".key");
-            Ok((p.to_path_buf(), PathBuf::from(key)))
-        }
-        None => Journal::default_paths().map_err(OpError::Journal),
-    }
+/// Which journal a command uses: `--journal PATH` (key `PATH.key`), else
+/// `config.toml` `[journal] path` (a group-shared system journal), else the
+/// user's own in the state dir.
+pub fn journal_location(explicit: Option<&Path>) -> Result<config::JournalLocation, OpError> {
+    let usage = |e: config::ConfigError| OpError::Usage(e.to_string());
+    let cfg = config::load().map_err(usage)?;
+    config::journal_location(explicit, &cfg.journal).map_err(usage)
 }
 
-/// Opens (creating when missing) the journal. A write without one is refused.
+/// The journal file and its HMAC key (see `journal_location`).
+pub fn journal_paths(explicit: Option<&Path>) -> Result<(PathBuf, PathBuf), OpError> {
+    journal_location(explicit).map(|l| (l.path, l.key))
+}
+
+/// Opens (creating when missing) the journal, with the sharing config.toml
+/// gives its path. A write without a journal is refused.
 pub fn open_journal(paths: &(PathBuf, PathBuf)) -> Result<Journal, OpError> {
-    Journal::open(&paths.0, &paths.1).map_err(OpError::Journal)
+    config::open_journal(&paths.0, &paths.1).map_err(OpError::Journal)
 }
 
 /// The journal for a dry run: an existing one only (for its fingerprint key);
 /// a dry run creates nothing.
 pub fn existing_journal(paths: &(PathBuf, PathBuf)) -> Option<Journal> {
     if paths.0.exists() {
-        Journal::open(&paths.0, &paths.1).ok()
+        open_journal(paths).ok()
     } else {
         None
     }

@@ -134,6 +134,9 @@ impl Session {
     ) -> Result<Session, OpError> {
         let mut warnings = target.warnings.clone();
         warnings.extend(backend.warnings());
+        if let Some(ro) = backend.read_only() {
+            warnings.push(ro.warning());
+        }
         let connector = match connector {
             Some(name) => crate::connector::find(all, name)?,
             None => {

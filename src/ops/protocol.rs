@@ -2,6 +2,12 @@
 //! before-image (read while planning) → intent journaled durably → guarded
 //! UPDATE in a transaction, exactly one row → re-read and verify with the
 //! vendor's scheme → commit → outcome journaled.
+//!
+//! Several sessions may write through one journal at once. The journal owns
+//! each intent for its writer (an OS lock) until the outcome is written;
+//! `reconcile` settles only intents nobody owns, reading the row with a
+//! locking read that it holds until its entry is journaled, and a writer
+//! checks before COMMIT that nobody settled its intent meanwhile.
 
 use serde::Serialize;
 use serde_json::json;
@@ -10,9 +16,10 @@ use std::time::Instant;
 
 use super::account::read_columns;
 use super::plan::{Action, Plan, same_value};
+use super::sql::Stmt;
 use super::{OpError, Session, account};
 use crate::backend::{BackendError, Value};
-use crate::journal::{EntryKind, Journal, NewEntry, Outcome};
+use crate::journal::{Claim, EntryKind, Journal, NewEntry, Outcome};
 use crate::secret::Password;
 
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +32,9 @@ pub struct Applied {
     pub rehearsed: bool,
     /// Each step of the protocol and how long it took.
     pub steps: Vec<StepTime>,
+    /// A reconcile entry another session wrote for this intent while it was
+    /// in flight (it agrees: the outcome entry names it).
+    pub reconciled_by: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -167,6 +177,10 @@ pub async fn apply_with(
             plan.account.label()
         )));
     }
+    // A replica or standby: refused before the journal is touched.
+    if let Some(ro) = s.backend.read_only() {
+        return Err(OpError::Refused(ro.refusal()));
+    }
     if mode == Mode::Rehearse && !plan.transactional {
         return Err(OpError::Refused(format!(
             "a rehearsal needs transactional tables, and {} is not (MyISAM?): it could not be rolled back; nothing was written",
@@ -180,8 +194,9 @@ pub async fn apply_with(
     let mut clock = Clock::new();
     // Step 3: intent, durable before the target is touched.
     let details = intent_details(s, plan, j, mode);
+    // Owned by this session until its outcome: no reconcile elsewhere touches it.
     let intent = j
-        .append(&entry(
+        .append_owned(&entry(
             s,
             plan,
             intent_kind(plan, mode),
@@ -193,22 +208,82 @@ pub async fn apply_with(
         .map_err(OpError::Journal)?;
     tracing::debug!(intent, account = %plan.account.label(), "intent journaled");
     clock.lap("journal intent");
+    let in_flight = InFlight {
+        plan,
+        reason,
+        mode,
+        intent,
+    };
+    let result = transact(s, j, &in_flight, clock).await;
+    // Whatever happened, this session is done with the intent: an outcome
+    // released it already; without one (the journal failed) reconcile may take it.
+    j.release(intent);
+    result
+}
 
-    let outcome = |s: &Session, j: &mut Journal, o: Outcome, d: serde_json::Value| {
+/// Another session's reconcile entry for `intent`, as (entry, outcome).
+fn reconciled_as(j: &mut Journal, intent: i64) -> Result<Option<(i64, Outcome)>, OpError> {
+    Ok(j.reconciled(intent)
+        .map_err(OpError::Journal)?
+        .and_then(|e| e.entry.outcome.map(|o| (e.id, o))))
+}
+
+/// One journaled intent in flight: what its outcome entry refers to.
+struct InFlight<'p> {
+    plan: &'p Plan,
+    reason: &'p str,
+    mode: Mode,
+    intent: i64,
+}
+
+impl InFlight<'_> {
+    fn outcome(
+        &self,
+        s: &Session,
+        j: &mut Journal,
+        o: Outcome,
+        details: serde_json::Value,
+    ) -> Result<i64, crate::journal::JournalError> {
         j.append(&entry(
             s,
-            plan,
+            self.plan,
             EntryKind::Outcome,
-            Some(intent),
-            reason,
+            Some(self.intent),
+            self.reason,
             Some(o),
-            d,
+            details,
         ))
-    };
+    }
+}
 
+/// Steps 4 to 6 for a journaled intent: transaction, guarded statements,
+/// verification, COMMIT (or ROLLBACK), outcome.
+async fn transact(
+    s: &mut Session,
+    j: &mut Journal,
+    f: &InFlight<'_>,
+    mut clock: Clock,
+) -> Result<Applied, OpError> {
+    run_statements(s, j, f, &mut clock).await?;
+    if f.mode.rehearsal() {
+        finish_rehearsal(s, j, f, clock).await
+    } else {
+        finish_commit(s, j, f, clock).await
+    }
+}
+
+/// Steps 4 and 5: BEGIN, every guarded statement matching exactly one row,
+/// then the re-read and verification; any failure rolls back and journals
+/// the outcome.
+async fn run_statements(
+    s: &mut Session,
+    j: &mut Journal,
+    f: &InFlight<'_>,
+    clock: &mut Clock,
+) -> Result<(), OpError> {
     // Step 4: one transaction, every statement guarded, exactly one row each.
     if let Err(e) = s.backend.begin().await {
-        let _ = outcome(
+        let _ = f.outcome(
             s,
             j,
             Outcome::Failed,
@@ -217,7 +292,7 @@ pub async fn apply_with(
         return Err(e.into());
     }
     clock.lap("begin");
-    for (i, st) in plan.statements.iter().enumerate() {
+    for (i, st) in f.plan.statements.iter().enumerate() {
         let step = if i == 0 {
             "update".to_string()
         } else {
@@ -228,14 +303,14 @@ pub async fn apply_with(
             Err(e) => {
                 let _ = s.backend.rollback().await;
                 // Nothing was committed; a lost link leaves the server to roll back.
-                let o = if matches!(e, BackendError::ConnectionLost(_)) && mode == Mode::Commit {
+                let o = if matches!(e, BackendError::ConnectionLost(_)) && f.mode == Mode::Commit {
                     Outcome::Unknown
-                } else if mode.rehearsal() {
+                } else if f.mode.rehearsal() {
                     Outcome::RolledBack
                 } else {
                     Outcome::Failed
                 };
-                let _ = outcome(
+                let _ = f.outcome(
                     s,
                     j,
                     o,
@@ -247,10 +322,10 @@ pub async fn apply_with(
         tracing::debug!(matched, purpose = %st.purpose, "guarded statement");
         if matched != 1 {
             let _ = s.backend.rollback().await;
-            let msg = if i == 0 && !plan.creates_row {
+            let msg = if i == 0 && !f.plan.creates_row {
                 format!(
                     "the guarded UPDATE matched {matched} rows instead of 1: {} changed since it was read (another client wrote to it); nothing was written, re-run to plan again",
-                    plan.account.label()
+                    f.plan.account.label()
                 )
             } else {
                 format!(
@@ -258,7 +333,7 @@ pub async fn apply_with(
                     st.purpose
                 )
             };
-            let _ = outcome(
+            let _ = f.outcome(
                 s,
                 j,
                 Outcome::Refused,
@@ -270,9 +345,9 @@ pub async fn apply_with(
     }
 
     // Step 5: re-read and verify.
-    if let Err(msg) = verify(s, plan).await {
-        let rolled_back = s.backend.rollback().await.is_ok() && plan.transactional;
-        let _ = outcome(
+    if let Err(msg) = verify(s, f.plan).await {
+        let rolled_back = s.backend.rollback().await.is_ok() && f.plan.transactional;
+        let _ = f.outcome(
             s,
             j,
             if rolled_back {
@@ -286,22 +361,30 @@ pub async fn apply_with(
     }
     tracing::debug!("verified after write");
     clock.lap("verify");
+    Ok(())
+}
 
-    if mode.rehearsal() {
-        // The drill: everything was done and verified; now undo it.
-        if let Err(e) = s.backend.rollback().await {
-            let _ = outcome(
-                s,
-                j,
-                Outcome::Failed,
-                json!({ "step": "rollback", "error": e.to_string(), "rehearsal": true }),
-            );
-            return Err(e.into());
-        }
-        clock.lap("rollback");
-        // Only a non-transactional copy keeps the change (apply_with refused it elsewhere).
-        let kept = !plan.transactional;
-        let done = outcome(
+/// The drill: everything was done and verified; now undo it.
+async fn finish_rehearsal(
+    s: &mut Session,
+    j: &mut Journal,
+    f: &InFlight<'_>,
+    mut clock: Clock,
+) -> Result<Applied, OpError> {
+    if let Err(e) = s.backend.rollback().await {
+        let _ = f.outcome(
+            s,
+            j,
+            Outcome::Failed,
+            json!({ "step": "rollback", "error": e.to_string(), "rehearsal": true }),
+        );
+        return Err(e.into());
+    }
+    clock.lap("rollback");
+    // Only a non-transactional copy keeps the change (apply_with refused it elsewhere).
+    let kept = !f.plan.transactional;
+    let done = f
+        .outcome(
             s,
             j,
             if kept {
@@ -312,20 +395,57 @@ pub async fn apply_with(
             json!({
                 "verified": true,
                 "rehearsal": true,
-                "on_copy": mode == Mode::RehearseOnCopy,
-                "statements": plan.statements.len(),
+                "on_copy": f.mode == Mode::RehearseOnCopy,
+                "statements": f.plan.statements.len(),
             }),
         )
         .map_err(OpError::Journal)?;
-        clock.lap("journal outcome");
-        return Ok(Applied {
-            intent_entry: intent,
-            outcome_entry: done,
-            account: plan.account.label(),
-            verified: true,
-            rehearsed: !kept,
-            steps: clock.steps,
-        });
+    clock.lap("journal outcome");
+    Ok(Applied {
+        intent_entry: f.intent,
+        outcome_entry: done,
+        account: f.plan.account.label(),
+        verified: true,
+        rehearsed: !kept,
+        steps: clock.steps,
+        reconciled_by: None,
+    })
+}
+
+/// Step 6: COMMIT (unless another session settled the intent meanwhile), then the outcome.
+async fn finish_commit(
+    s: &mut Session,
+    j: &mut Journal,
+    f: &InFlight<'_>,
+    mut clock: Clock,
+) -> Result<Applied, OpError> {
+    // A reconcile elsewhere settled this intent while it was in flight (a
+    // race the ownership lock could not rule out: a session without it, a
+    // lock folder on a filesystem without locks). Its locking read held the
+    // row until its entry was durable, so it is visible now; agree with it.
+    let settled = match reconciled_as(j, f.intent) {
+        Ok(found) => found,
+        Err(e) => {
+            let _ = s.backend.rollback().await;
+            return Err(e);
+        }
+    };
+    if let Some((entry, o)) = &settled
+        && *o != Outcome::Committed
+    {
+        let _ = s.backend.rollback().await;
+        let msg = format!(
+            "journal entry {entry} (a reconcile in another session) already recorded intent {} as {} while this write was in flight; the transaction was rolled back so that the journal and the row agree; nothing was written, re-run to plan again",
+            f.intent,
+            outcome_name(o)
+        );
+        let _ = f.outcome(
+            s,
+            j,
+            Outcome::RolledBack,
+            json!({ "step": "commit", "reconciled_by": entry, "reconciled_as": o, "error": msg }),
+        );
+        return Err(OpError::Refused(msg));
     }
 
     // Step 6: commit, then the outcome.
@@ -336,10 +456,10 @@ pub async fn apply_with(
         } else {
             Outcome::Failed
         };
-        let _ = outcome(s, j, o, json!({ "step": "commit", "error": e.to_string() }));
+        let _ = f.outcome(s, j, o, json!({ "step": "commit", "error": e.to_string() }));
         return Err(if lost {
             OpError::OutcomeUnknown {
-                intent,
+                intent: f.intent,
                 reason: e.to_string(),
             }
         } else {
@@ -347,22 +467,37 @@ pub async fn apply_with(
         });
     }
     clock.lap("commit");
-    let done = outcome(
-        s,
-        j,
-        Outcome::Committed,
-        json!({ "verified": true, "matched_rows": 1, "statements": plan.statements.len() }),
-    )
-    .map_err(OpError::JournalAfterCommit)?;
+    let mut details =
+        json!({ "verified": true, "matched_rows": 1, "statements": f.plan.statements.len() });
+    // Said in the outcome, so a reader sees both entries belong together.
+    let settled = match settled {
+        Some(found) => Some(found),
+        None => reconciled_as(j, f.intent).unwrap_or(None),
+    };
+    if let Some((entry, o)) = &settled {
+        details["reconciled_by"] = json!(entry);
+        details["reconciled_as"] = json!(o);
+    }
+    let done = f
+        .outcome(s, j, Outcome::Committed, details)
+        .map_err(OpError::JournalAfterCommit)?;
     clock.lap("journal outcome");
     Ok(Applied {
-        intent_entry: intent,
+        intent_entry: f.intent,
         outcome_entry: done,
-        account: plan.account.label(),
+        account: f.plan.account.label(),
         verified: true,
         rehearsed: false,
         steps: clock.steps,
+        reconciled_by: settled.map(|(entry, _)| entry),
     })
+}
+
+fn outcome_name(o: &Outcome) -> String {
+    serde_json::to_value(o)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 /// Reads the row back by primary key and checks every written column; the
@@ -547,94 +682,185 @@ pub async fn calibrate(
 pub struct Reconciled {
     pub intent: i64,
     pub account: String,
-    /// "applied", "not_applied" or "changed_since".
+    /// What the row showed: "applied", "not_applied", "changed_since" or
+    /// "row_missing"; or why the intent was left open: "in_progress" (a live
+    /// session owns it, or holds its row beyond lock-wait) or "read_only"
+    /// (the target is a replica, which may lag its primary).
     pub found: String,
-    pub entry: i64,
+    /// The reconcile entry; `None` when the intent was left open.
+    pub entry: Option<i64>,
 }
 
 impl Reconciled {
     /// The note both shells show before planning a write.
     pub fn note(&self) -> String {
-        format!(
-            "journal entry {} ({}) had no outcome; the row shows it {} — recorded as entry {}",
-            self.intent,
-            self.account,
-            self.found.replace('_', " "),
-            self.entry
-        )
+        match (self.found.as_str(), self.entry) {
+            ("in_progress", _) => format!(
+                "journal entry {} ({}) has no outcome yet: it is in progress in another session; left open",
+                self.intent, self.account
+            ),
+            ("read_only", _) => format!(
+                "journal entry {} ({}) has no outcome; the target is read-only (a replica may lag), so it is left open: reconcile it through the primary",
+                self.intent, self.account
+            ),
+            (found, Some(entry)) => format!(
+                "journal entry {} ({}) had no outcome; the row shows it {} — recorded as entry {entry}",
+                self.intent,
+                self.account,
+                found.replace('_', " "),
+            ),
+            (found, None) => format!(
+                "journal entry {} ({}): {}",
+                self.intent,
+                self.account,
+                found.replace('_', " ")
+            ),
+        }
     }
 }
 
 /// Settles intents without an outcome (a crash or a lost connection at
 /// commit) for this target: reads each row and records what it holds.
+/// Intents a live session owns are left open ("in_progress"), and so is
+/// everything on a read-only target.
 pub async fn reconcile(s: &mut Session, j: &mut Journal) -> Result<Vec<Reconciled>, OpError> {
     let place = s.place();
     let open = j.open_intents().map_err(OpError::Journal)?;
+    let read_only = s.backend.read_only().is_some();
     let mut out = Vec::new();
     for intent in open.into_iter().filter(|e| e.entry.place == place) {
-        let d = &intent.entry.details;
-        let Some(pk) = d["pk"]["value"].as_str() else {
-            continue;
-        };
-        let columns: Vec<(String, String, String)> = d["columns"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|c| {
-                        Some((
-                            c["column"].as_str()?.to_string(),
-                            c["before"].as_str()?.to_string(),
-                            c["after"].as_str()?.to_string(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let names: Vec<String> = columns.iter().map(|c| c.0.clone()).collect();
-        let current = read_columns(s, &Value::Text(pk.to_string()), &names).await?;
-        let creates_row = d["creates_row"].as_bool().unwrap_or(false);
-        let found = match current {
-            None if creates_row => "not_applied".to_string(),
-            None => "row_missing".to_string(),
-            Some(values) => {
-                let now: Vec<String> = names
-                    .iter()
-                    .zip(&values)
-                    .map(|(c, v)| fp(j, c, v))
-                    .collect();
-                if columns.iter().zip(&now).all(|(c, n)| c.2 == *n) {
-                    "applied".into()
-                } else if columns.iter().zip(&now).all(|(c, n)| c.1 == *n) {
-                    "not_applied".into()
-                } else {
-                    "changed_since".into()
-                }
-            }
-        };
-        let outcome = match found.as_str() {
-            "applied" => Outcome::Committed,
-            "not_applied" => Outcome::RolledBack,
-            _ => Outcome::Unknown,
-        };
-        let entry = j
-            .append(&NewEntry {
-                kind: EntryKind::Reconcile,
-                refers_to: Some(intent.id),
-                action: intent.entry.action.clone(),
-                account: intent.entry.account.clone(),
-                reason: Some("reconcile an intent without outcome".into()),
-                outcome: Some(outcome),
-                actor: s.actor(),
-                place: s.place(),
-                details: json!({ "found": found }),
-            })
-            .map_err(OpError::Journal)?;
-        out.push(Reconciled {
+        let left_open = |found: &str| Reconciled {
             intent: intent.id,
             account: intent.entry.account.clone().unwrap_or_default(),
-            found,
-            entry,
-        });
+            found: found.to_string(),
+            entry: None,
+        };
+        if read_only {
+            out.push(left_open("read_only"));
+            continue;
+        }
+        // Not a row write (nothing to read back): left as it is, as always.
+        if intent.entry.details["pk"]["value"].as_str().is_none() {
+            continue;
+        }
+        let claim = match j.claim(intent.id).map_err(OpError::Journal)? {
+            Claim::Mine(claim) => claim,
+            Claim::InProgress => {
+                out.push(left_open("in_progress"));
+                continue;
+            }
+            Claim::Settled => continue,
+        };
+        let entry = settle(s, j, &intent).await;
+        // The claim ends only after the entry is durable (or nothing was written).
+        drop(claim);
+        match entry? {
+            Some(r) => out.push(r),
+            None => out.push(left_open("in_progress")),
+        }
     }
     Ok(out)
+}
+
+/// Reads one intent's row with a locking read inside a transaction and
+/// journals what it holds; the row stays locked until the entry is durable,
+/// so a writer cannot commit between our read and our entry. `None` when
+/// another transaction held the row beyond lock-wait.
+async fn settle(
+    s: &mut Session,
+    j: &mut Journal,
+    intent: &crate::journal::Entry,
+) -> Result<Option<Reconciled>, OpError> {
+    let d = &intent.entry.details;
+    let pk = d["pk"]["value"].as_str().unwrap_or_default();
+    let columns: Vec<(String, String, String)> = d["columns"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| {
+                    Some((
+                        c["column"].as_str()?.to_string(),
+                        c["before"].as_str()?.to_string(),
+                        c["after"].as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let names: Vec<String> = columns.iter().map(|c| c.0.clone()).collect();
+    s.backend.begin().await?;
+    let current = match read_locked(s, &Value::Text(pk.to_string()), &names).await {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = s.backend.rollback().await;
+            return match e {
+                OpError::Backend(BackendError::LockTimeout(_)) => Ok(None),
+                other => Err(other),
+            };
+        }
+    };
+    let creates_row = d["creates_row"].as_bool().unwrap_or(false);
+    let found = match current {
+        None if creates_row => "not_applied".to_string(),
+        None => "row_missing".to_string(),
+        Some(values) => {
+            let now: Vec<String> = names
+                .iter()
+                .zip(&values)
+                .map(|(c, v)| fp(j, c, v))
+                .collect();
+            if columns.iter().zip(&now).all(|(c, n)| c.2 == *n) {
+                "applied".into()
+            } else if columns.iter().zip(&now).all(|(c, n)| c.1 == *n) {
+                "not_applied".into()
+            } else {
+                "changed_since".into()
+            }
+        }
+    };
+    let outcome = match found.as_str() {
+        "applied" => Outcome::Committed,
+        "not_applied" => Outcome::RolledBack,
+        _ => Outcome::Unknown,
+    };
+    let entry = j.append(&NewEntry {
+        kind: EntryKind::Reconcile,
+        refers_to: Some(intent.id),
+        action: intent.entry.action.clone(),
+        account: intent.entry.account.clone(),
+        reason: Some("reconcile an intent without outcome".into()),
+        outcome: Some(outcome),
+        actor: s.actor(),
+        place: s.place(),
+        details: json!({ "found": found, "locking_read": true }),
+    });
+    // Only read: ending the transaction releases the row.
+    let _ = s.backend.rollback().await;
+    let entry = entry.map_err(OpError::Journal)?;
+    Ok(Some(Reconciled {
+        intent: intent.id,
+        account: intent.entry.account.clone().unwrap_or_default(),
+        found,
+        entry: Some(entry),
+    }))
+}
+
+/// `read_columns` as a locking read (the dialect's `locking_read`), inside
+/// the caller's transaction.
+async fn read_locked(
+    s: &mut Session,
+    id: &Value,
+    columns: &[String],
+) -> Result<Option<Vec<Value>>, OpError> {
+    let c = &s.connector;
+    let dialect = s.backend.dialect();
+    let mut stmt = Stmt::new(dialect);
+    let cols: Vec<String> = columns.iter().map(|col| stmt.ident(col)).collect();
+    let table = stmt.ident(&c.table_name());
+    let id_col = stmt.ident(&c.columns.id);
+    let ph = stmt.bind(id.clone());
+    let sql = dialect.locking_read(&cols.join(", "), &table, &format!("{id_col} = {ph}"));
+    stmt.push(&sql);
+    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
+    Ok(rows.into_iter().next())
 }

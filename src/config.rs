@@ -1,0 +1,254 @@
+//! `config.toml`: settings that belong to the machine or the operator, not
+//! to a target. Read from `<config>/locksmith/config.toml` (the user's config
+//! folder, e.g. ~/.config) and, on Unix, the system-wide
+//! `/etc/locksmith/config.toml`; a table the user's file sets wins over the
+//! system file's.
+//!
+//! ```toml
+//! [journal]
+//! path = "/var/lib/locksmith/journal.sqlite"   # key: the same path + ".key"
+//! group = "locksmith"                          # shared by this group (Unix)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::journal::{Journal, JournalError, Sharing};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// One config file as written.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub journal: JournalConfig,
+}
+
+/// `[journal]`: where the journal lives and who shares it.
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    /// The journal file (its HMAC key is this path + `.key`). Unset: the
+    /// user's own journal in the state folder.
+    pub path: Option<PathBuf>,
+    /// The OS group whose members share the journal (a system journal): its
+    /// files are the group's, the key readable by the group only.
+    pub group: Option<String>,
+}
+
+/// The files read, most specific first.
+pub fn files() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(d) = directories::ProjectDirs::from("", "", "locksmith") {
+        out.push(d.config_dir().join("config.toml"));
+    }
+    #[cfg(unix)]
+    out.push(PathBuf::from("/etc/locksmith/config.toml"));
+    out
+}
+
+/// Parses one file's text (`path` names it in errors).
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let config: Config = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    if let Some(p) = &config.journal.path
+        && !p.is_absolute()
+    {
+        return Err(invalid(format!(
+            "[journal] path `{}` must be absolute (e.g. /var/lib/locksmith/journal.sqlite)",
+            p.display()
+        )));
+    }
+    if config.journal.group.is_some() && config.journal.path.is_none() {
+        return Err(invalid(
+            "[journal] group needs a path too: a shared journal lives in a folder of its own (e.g. /var/lib/locksmith/journal.sqlite)".into(),
+        ));
+    }
+    Ok(config)
+}
+
+/// The effective config: the user's file, then the system file, table by table.
+pub fn load() -> Result<Config, ConfigError> {
+    load_from(&files())
+}
+
+pub fn load_from(files: &[PathBuf]) -> Result<Config, ConfigError> {
+    let mut merged = Config::default();
+    for path in files.iter().rev() {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(ConfigError::Invalid {
+                    path: path.clone(),
+                    reason: format!("cannot be read ({e})"),
+                });
+            }
+        };
+        let one = parse(path, &text)?;
+        // A more specific file's [journal] replaces the whole table: a path and its group go together.
+        if one.journal.path.is_some() {
+            merged.journal = one.journal;
+        }
+    }
+    Ok(merged)
+}
+
+/// Which journal a command uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalLocation {
+    pub path: PathBuf,
+    pub key: PathBuf,
+    pub sharing: Sharing,
+}
+
+impl JournalLocation {
+    pub fn open(&self) -> Result<Journal, JournalError> {
+        Journal::open_with(&self.path, &self.key, self.sharing.clone())
+    }
+}
+
+/// `PATH.key`, the key beside a journal chosen by path.
+pub fn key_beside(path: &Path) -> PathBuf {
+    let mut key = path.as_os_str().to_owned();
+    key.push(".key");
+    PathBuf::from(key)
+}
+
+/// `--journal` (or `LOCKSMITH_JOURNAL`) when given, else `[journal] path`,
+/// else the user's own journal. The configured group applies to the
+/// configured path only, also when `--journal` names it.
+pub fn journal_location(
+    explicit: Option<&Path>,
+    config: &JournalConfig,
+) -> Result<JournalLocation, ConfigError> {
+    let sharing = |path: &Path| -> Result<Sharing, ConfigError> {
+        match (&config.path, &config.group) {
+            (Some(p), Some(group)) if same_path(p, path) => {
+                Sharing::group(group).map_err(|reason| ConfigError::Invalid {
+                    path: PathBuf::from("config.toml"),
+                    reason: format!("[journal] group: {reason}"),
+                })
+            }
+            _ => Ok(Sharing::Private),
+        }
+    };
+    if let Some(path) = explicit.or(config.path.as_deref()) {
+        return Ok(JournalLocation {
+            path: path.to_path_buf(),
+            key: key_beside(path),
+            sharing: sharing(path)?,
+        });
+    }
+    let (path, key) = Journal::default_paths()?;
+    Ok(JournalLocation {
+        path,
+        key,
+        sharing: Sharing::Private,
+    })
+}
+
+/// Opens the journal at `path` (key `key`) with the sharing config.toml
+/// gives that path: the console's way in, which holds paths, not a location.
+pub fn open_journal(path: &Path, key: &Path) -> Result<Journal, JournalError> {
+    let sharing = load()
+        .and_then(|c| journal_location(Some(path), &c.journal))
+        .map(|l| l.sharing)
+        .map_err(|e| JournalError::Open {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    Journal::open_with(path, key, sharing)
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    abs(a) == abs(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_table_parses_and_rejects_what_would_be_a_mistake() {
+        let p = Path::new("config.toml");
+        let c = parse(
+            p,
+            "[journal]\npath = \"/var/lib/locksmith/journal.sqlite\"\ngroup = \"locksmith\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.journal.path.as_deref(),
+            Some(Path::new("/var/lib/locksmith/journal.sqlite"))
+        );
+        assert_eq!(c.journal.group.as_deref(), Some("locksmith"));
+        assert_eq!(parse(p, "").unwrap(), Config::default());
+        let err = parse(p, "[journal]\npaht = \"/x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("paht"), "{err}");
+        let err = parse(p, "[journal]\npath = \"rel/j.sqlite\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("absolute"), "{err}");
+        let err = parse(p, "[journal]\ngroup = \"ops\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs a path"), "{err}");
+    }
+
+    #[test]
+    fn the_users_journal_table_wins_over_the_system_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("user.toml");
+        let system = dir.path().join("system.toml");
+        std::fs::write(
+            &system,
+            "[journal]\npath = \"/var/lib/locksmith/journal.sqlite\"\ngroup = \"locksmith\"\n",
+        )
+        .unwrap();
+        let both = [user.clone(), system.clone()];
+        let c = load_from(&both).unwrap();
+        assert_eq!(c.journal.group.as_deref(), Some("locksmith"));
+        std::fs::write(&user, "[journal]\npath = \"/home/me/j.sqlite\"\n").unwrap();
+        let c = load_from(&both).unwrap();
+        assert_eq!(
+            c.journal.path.as_deref(),
+            Some(Path::new("/home/me/j.sqlite"))
+        );
+        assert_eq!(c.journal.group, None, "a path and its group go together");
+    }
+
+    #[test]
+    fn explicit_journal_overrides_and_the_group_follows_the_configured_path() {
+        let config = JournalConfig {
+            path: Some(PathBuf::from("/var/lib/locksmith/journal.sqlite")),
+            group: None,
+        };
+        let loc = journal_location(None, &config).unwrap();
+        assert_eq!(loc.key, Path::new("/var/lib/locksmith/journal.sqlite.key"));
+        let other = journal_location(Some(Path::new("/tmp/j.sqlite")), &config).unwrap();
+        assert_eq!(other.path, Path::new("/tmp/j.sqlite"));
+        assert_eq!(other.sharing, Sharing::Private);
+        let grouped = JournalConfig {
+            group: Some("no-such-group-locksmith-test".into()),
+            ..config
+        };
+        // The group is looked up only for the configured path.
+        assert!(journal_location(Some(Path::new("/tmp/j.sqlite")), &grouped).is_ok());
+        let err = journal_location(None, &grouped).unwrap_err().to_string();
+        assert!(err.contains("no group"), "{err}");
+    }
+}
