@@ -424,16 +424,43 @@ fn lookup_and_show_read_the_fixture_with_chinese_names() {
     assert_code(&out, 0);
     let doc = json(&out);
     assert_eq!(doc["admin"], serde_json::json!(true), "{doc}");
+    // lisi is locked (nState 1, iErrorCount 5); zhaoliu's 2 failures are under the limit.
     let out = db.locksmith(&["--json", "lookup", "--locked"], None);
     assert_code(&out, 0);
-    assert!(
-        json(&out).to_string().contains("locked"),
-        "{}",
-        stdout(&out)
-    );
+    assert_eq!(lookup_ids(&out), ["lisi"], "{}", stdout(&out));
     // No match is an empty list, not an error.
     let out = db.locksmith(&["--json", "lookup", "不存在的人"], None);
     assert_code(&out, 0);
+    assert_eq!(lookup_ids(&out), Vec::<String>::new());
+}
+
+/// The ids of a `--json lookup` answer, in its order.
+fn lookup_ids(out: &Output) -> Vec<String> {
+    json(out)["accounts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no accounts list: {}", stdout(out)))
+        .iter()
+        .map(|a| a["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// On SQL Server `[` opens a character class in LIKE: `a[b]c` would match
+/// `abc` and miss the literal `a[b]c` unless the pattern escapes it.
+#[test]
+fn a_search_with_brackets_matches_literally() {
+    let db = U8Db::new();
+    db.exec(
+        "INSERT INTO UA_User (cUser_Id, cUser_Name, iAdmin, nState, iErrorCount) VALUES (N'a[b]c', N'方括号', 0, 0, 0), (N'abc', N'无括号', 0, 0, 0), (N'x[^y]', N'否定', 0, 0, 0), (N'xz', N'否定诱饵', 0, 0, 0)",
+    );
+    let ids = |q: &str| {
+        let out = db.locksmith(&["--json", "lookup", q], None);
+        assert_code(&out, 0);
+        lookup_ids(&out)
+    };
+    assert_eq!(ids("a[b]c"), ["a[b]c"]);
+    assert_eq!(ids("[b]"), ["a[b]c"]);
+    assert_eq!(ids("x[^y]"), ["x[^y]"]);
+    assert_eq!(ids("b]c"), ["a[b]c"]);
 }
 
 #[test]
@@ -1038,11 +1065,9 @@ fn a_link_lost_before_commit_is_unknown_then_not_applied_and_rolled_back() {
     );
 }
 
-#[test]
-fn a_row_locked_by_another_session_times_out_with_nothing_written() {
-    let db = U8Db::new();
-    let target = locked_login(&db);
-    let before = db.rows("SELECT cUser_Id, ISNULL(cPassword, N'NULL'), iErrorCount, nState FROM UA_User ORDER BY cUser_Id");
+/// Runs `locksmith unlock TARGET` (lock-wait 1 s) while another session
+/// holds `held` in an open transaction (an UPDATE, so an X lock until ROLLBACK).
+fn unlock_while_another_session_holds(db: &U8Db, target: &str, held: &str) -> Output {
     let config = db.client_config(&db.database);
     let url = format!(
         "{}{}lock-wait=1",
@@ -1054,25 +1079,24 @@ fn a_row_locked_by_another_session_times_out_with_nothing_written() {
         .enable_all()
         .build()
         .expect("runtime");
-    let out = rt.block_on(async {
+    rt.block_on(async {
         let tcp = TcpStream::connect(config.get_addr()).await.expect("tcp");
         let mut holder = Client::connect(config, tcp.compat_write())
             .await
             .expect("holder");
         holder
             .simple_query(format!(
-                "BEGIN TRANSACTION; UPDATE UA_User SET cDept = N'锁' WHERE cUser_Id = N'{target}'"
+                "BEGIN TRANSACTION; UPDATE UA_User SET cDept = N'锁' WHERE cUser_Id = N'{held}'"
             ))
             .await
             .expect("hold the row")
             .into_results()
             .await
             .expect("hold the row");
-        let (db_ref, target2, url2) = (&db, target.clone(), url.clone());
         let out = tokio::task::block_in_place(|| {
-            db_ref.locksmith_at(
-                &url2,
-                &["unlock", &target2, "--reason", "test: lock", "--yes"],
+            db.locksmith_at(
+                &url,
+                &["unlock", target, "--reason", "test: lock", "--yes"],
                 None,
                 &[],
             )
@@ -1085,17 +1109,53 @@ fn a_row_locked_by_another_session_times_out_with_nothing_written() {
             .await
             .expect("release");
         out
-    });
+    })
+}
+
+const ALL_STATES: &str = "SELECT cUser_Id, ISNULL(cPassword, N'NULL'), iErrorCount, nState, cDept FROM UA_User ORDER BY cUser_Id";
+
+/// Under READ COMMITTED the before-image read of a row another session has
+/// changed and not committed waits for its lock: at lock-wait the unlock is
+/// refused before any intent is journaled, and nothing is written.
+#[test]
+fn a_row_locked_by_another_session_times_out_with_nothing_written() {
+    let db = U8Db::new();
+    let target = locked_login(&db);
+    let before = db.rows(ALL_STATES);
+    let out = unlock_while_another_session_holds(&db, &target, &target);
     assert_code(&out, 5);
     assert!(stderr(&out).contains("1222"), "{}", stderr(&out));
+    assert_eq!(db.rows(ALL_STATES), before);
     assert_eq!(
-        db.rows("SELECT cUser_Id, ISNULL(cPassword, N'NULL'), iErrorCount, nState FROM UA_User ORDER BY cUser_Id"),
-        before
+        entries(&db),
+        Vec::<Vec<String>>::new(),
+        "refused before the intent"
     );
+}
+
+/// A lock on another row is no reason to wait: Locksmith reads and writes
+/// its account by primary key, so only that row is touched.
+#[test]
+fn a_lock_on_another_row_does_not_hold_up_the_unlock() {
+    let db = U8Db::new();
+    let target = locked_login(&db);
+    let before = db.rows(ALL_STATES);
+    let out = unlock_while_another_session_holds(&db, &target, "admin");
+    assert_code(&out, 0);
+    let after = db.rows(ALL_STATES);
+    for (b, a) in before.iter().zip(&after) {
+        if b[0] == target {
+            assert_eq!((a[2].as_str(), a[3].as_str()), ("0", "0"), "{a:?}");
+        } else {
+            assert_eq!(a, b, "only the target changed; the holder rolled back");
+        }
+    }
     let e = entries(&db);
-    assert!(
-        e.iter().any(|r| r[0] == "outcome" && r[3] == "failed")
-            || e.iter().all(|r| r[0] != "intent"),
+    assert_eq!(
+        e.iter()
+            .map(|r| (r[0].as_str(), r[3].as_str()))
+            .collect::<Vec<_>>(),
+        [("intent", ""), ("outcome", "committed")],
         "{e:?}"
     );
 }

@@ -20,6 +20,9 @@
 #![allow(dead_code)]
 
 mod exec;
+pub mod like;
+mod locks;
+mod scan;
 mod sql;
 mod tls;
 pub mod wire;
@@ -88,6 +91,7 @@ pub(crate) struct Shared {
     pub next_tran: AtomicU64,
     pub next_spid: AtomicU32,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub locks: Arc<locks::Locks>,
 }
 
 pub struct Endpoint {
@@ -122,6 +126,7 @@ impl Endpoint {
             next_tran: AtomicU64::new(1),
             next_spid: AtomicU32::new(51),
             tls,
+            locks: Arc::new(locks::Locks::default()),
         });
         let listener = StdListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
