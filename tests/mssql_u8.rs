@@ -1044,18 +1044,17 @@ fn utf16(s: &str) -> Vec<u8> {
 }
 
 fn cut_at_commit(when: common::proxy::When) -> (U8Db, String, String) {
-    use common::proxy::{Fault, Proxy, Trigger};
+    use common::proxy::{Fault, Packet, Proxy, Trigger};
     let db = U8Db::new();
     let target = locked_login(&db);
     let (host, port) = db.host_port();
     let proxy = Proxy::start(
         format!("{host}:{port}"),
-        Trigger {
-            pattern: utf16("COMMIT TRANSACTION"),
-            skip: 0,
+        Trigger::new(
+            Packet::Bytes(utf16("COMMIT TRANSACTION")),
             when,
-            fault: Fault::Drop,
-        },
+            Fault::Drop,
+        ),
     );
     let via = format!(
         "mssql://{}@127.0.0.1:{}/{}?tls=legacy",

@@ -390,3 +390,29 @@ pub fn journal_sql(path: &Path, sql: &str) {
         .execute(&mut c)
         .expect("tamper statement");
 }
+
+/// Rows of a query on a journal file (read-only), every value as text
+/// (NULL as "NULL", blobs as hex).
+pub fn journal_rows(path: &Path, sql: &str) -> Vec<Vec<String>> {
+    use rusqlite::types::Value;
+    let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open journal");
+    let mut st = c.prepare(sql).expect("journal SQL");
+    let n = st.column_count();
+    st.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                r.get::<_, Value>(i).map(|v| match v {
+                    Value::Null => "NULL".to_string(),
+                    Value::Integer(i) => i.to_string(),
+                    Value::Real(f) => f.to_string(),
+                    Value::Text(t) => t,
+                    Value::Blob(b) => hex::encode(b),
+                })
+            })
+            .collect::<rusqlite::Result<Vec<String>>>()
+    })
+    .expect("query the journal")
+    .map(|r| r.expect("journal row"))
+    .collect()
+}
