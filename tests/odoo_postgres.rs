@@ -24,6 +24,22 @@ fn odoo_accepts(db: &PgTestDb, login: &str, password: &str) -> bool {
     })
 }
 
+/// The format Odoo 17's context writes: pbkdf2-sha512 at 600000 rounds, no rehash due.
+fn assert_odoo_format(db: &PgTestDb, login: &str) {
+    let stored = db.one(&format!(
+        "SELECT password FROM res_users WHERE login = '{}'",
+        login.replace('\'', "''")
+    ));
+    assert!(
+        stored.starts_with("$pbkdf2-sha512$600000$"),
+        "{login}: {stored}"
+    );
+    assert!(
+        !oracle_verify("odoo_needs_update", json!({ "stored": stored })),
+        "{login}: Odoo would rehash it"
+    );
+}
+
 fn reset(db: &PgTestDb, login: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "--connector",
@@ -73,12 +89,8 @@ fn odoo_reset_is_accepted_by_odoos_crypt_context_and_needs_no_rehash() {
         !odoo_accepts(&db, "admin", OLD),
         "the previous password still logs in"
     );
+    assert_odoo_format(&db, "admin");
     let stored = db.one("SELECT password FROM res_users WHERE id = 2");
-    assert!(stored.starts_with("$pbkdf2-sha512$600000$"), "{stored}");
-    assert!(
-        !oracle_verify("odoo_needs_update", json!({ "stored": stored })),
-        "Odoo would rehash it"
-    );
 
     let journal = String::from_utf8_lossy(&std::fs::read(db.journal()).unwrap()).into_owned();
     assert!(!journal.contains(NEW) && !journal.contains(&stored));
@@ -135,6 +147,11 @@ fn odoo_admins_come_from_base_group_system_only() {
 #[test]
 fn odoo_reset_with_unlock_activates_and_a_lower_round_value_is_replaced() {
     let db = PgTestDb::new("odoo");
+    // The oracle refuses a value in clear (Odoo's "plaintext" scheme is left out).
+    assert!(!oracle_verify(
+        "odoo",
+        json!({ "password": NEW, "stored": NEW })
+    ));
     assert!(
         !odoo_accepts(&db, "lisi", OLD),
         "inactive users cannot log in"
@@ -143,6 +160,7 @@ fn odoo_reset_with_unlock_activates_and_a_lower_round_value_is_replaced() {
     assert_code(&out, 0);
     assert_eq!(db.one("SELECT active FROM res_users WHERE id = 4"), "t");
     assert!(odoo_accepts(&db, "lisi", NEW));
+    assert_odoo_format(&db, "lisi");
 
     // 25000 rounds is Odoo's own older value: same shape, replaced by 600000.
     assert!(odoo_accepts(&db, "zhangsan", "admin"));
@@ -150,6 +168,7 @@ fn odoo_reset_with_unlock_activates_and_a_lower_round_value_is_replaced() {
     assert_code(&out, 0);
     assert!(odoo_accepts(&db, "zhangsan", NEW));
     assert!(!odoo_accepts(&db, "zhangsan", "admin"));
+    assert_odoo_format(&db, "zhangsan");
 }
 
 #[test]

@@ -432,12 +432,26 @@ fn dolibarr_legacy_setting(algo: &str, vector: &str, len: usize) {
     db.exec(&format!(
         "UPDATE llx_const SET value = '{algo}' WHERE name = 'MAIN_SECURITY_HASH_ALGO'"
     ));
+    // A stale plaintext `pass` as well: dol_verifyHash's fallback accepts it, so the
+    // reset must clear it (and a Locksmith writing the new password there would pass
+    // the vendor check: hence the NULL assertion below).
     db.exec(&format!(
-        "UPDATE llx_user SET pass_crypted = '{vector}', pass = NULL WHERE rowid = 1"
+        "UPDATE llx_user SET pass_crypted = '{vector}', pass = 'old-plaintext' WHERE rowid = 1"
     ));
     connectors_check_passes(&db, Vendor::Dolibarr);
     assert!(vendor_accepts(&db, Vendor::Dolibarr, "admin", "Reset#2024"));
     let doc = reset(&db, Vendor::Dolibarr, "admin", NEW);
+    assert_eq!(
+        row(&db, "SELECT pass, pass_temp FROM llx_user WHERE rowid = 1").unwrap(),
+        ["NULL", "NULL"],
+        "{algo}: the plaintext columns are cleared"
+    );
+    assert!(!vendor_accepts(
+        &db,
+        Vendor::Dolibarr,
+        "admin",
+        "old-plaintext"
+    ));
     assert!(
         warnings(&doc).iter().any(
             |w| w.contains(&format!("MAIN_SECURITY_HASH_ALGO = '{algo}'"))
