@@ -36,7 +36,7 @@ fn no_secret_reaches_the_journal_logs_or_error_text() {
         "GRANT ALL PRIVILEGES ON `{}`.* TO '{db_user}'@'%'",
         db.name
     ));
-    let url = format!("mysql://{db_user}@127.0.0.1:3306/{}", db.name);
+    let url = format!("mysql://{db_user}@{}/{}", db.upstream(), db.name);
     let runner = Runner { db: &db, url: &url };
     let run =
         |args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]| runner.run(args, stdin, env);
@@ -245,7 +245,7 @@ fn a_read_only_login_looks_up_and_is_told_why_it_cannot_write() {
     let user = format!("ro_{}", std::process::id());
     db.exec(&format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'ro-pass'"));
     db.exec(&format!("GRANT SELECT ON `{}`.* TO '{user}'@'%'", db.name));
-    let url = format!("mysql://{user}@127.0.0.1:3306/{}", db.name);
+    let url = format!("mysql://{user}@{}/{}", db.upstream(), db.name);
     let runner = Runner { db: &db, url: &url };
     let run =
         |args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]| runner.run(args, stdin, env);
@@ -307,7 +307,7 @@ fn the_readme_grants_are_enough_for_ruoyi() {
                 .replace("{U}", &format!("'{user}'@'%'")),
         );
     }
-    let url = format!("mysql://{user}@127.0.0.1:3306/{}", db.name);
+    let url = format!("mysql://{user}@{}/{}", db.upstream(), db.name);
     let runner = Runner { db: &db, url: &url };
     let run =
         |args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]| runner.run(args, stdin, env);

@@ -25,11 +25,12 @@ pub fn vendor_schema(file: &str) -> PathBuf {
     p
 }
 
-fn mysql_host() -> String {
+/// The test MariaDB's host and port (LOCKSMITH_TEST_MYSQL_HOST / _PORT).
+pub fn mysql_host() -> String {
     std::env::var("LOCKSMITH_TEST_MYSQL_HOST").unwrap_or_else(|_| "127.0.0.1".into())
 }
 
-fn mysql_port() -> String {
+pub fn mysql_port() -> String {
     std::env::var("LOCKSMITH_TEST_MYSQL_PORT").unwrap_or_else(|_| "3306".into())
 }
 
