@@ -12,32 +12,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::proxy::{Fault, Packet, Proxy, Trigger, When};
-use common::{TestDb, Vendor, assert_code, json, stderr};
+use common::{TestDb, Vendor, assert_code, connector_reset, json, line, stderr};
 
 const NEW: &str = "Fault#2026-pass";
 const OLD: &str = "Zs#2024pass";
 
 fn zhangsan_verifies(db: &TestDb, password: &str) -> bool {
-    let rows = db.rows("SELECT password, salt FROM sys_user WHERE user_id = 100");
-    let out = common::oracle::oracle(
-        "verify",
-        "ruoyi",
-        serde_json::json!({ "password": password, "login": "zhangsan", "stored": rows[0][0], "salt": rows[0][1] }),
-    );
-    out["ok"].as_bool().unwrap()
+    common::proof::oracle_accepts(db, "zhangsan", password)
 }
 
 fn reset_args() -> Vec<&'static str> {
-    vec![
-        "--connector",
-        "ruoyi",
-        "reset",
-        "zhangsan",
-        "--reason",
-        "fault test",
-        "--new-password-stdin",
-        "--yes",
-    ]
+    connector_reset("ruoyi", "zhangsan", "fault test", &[])
 }
 
 fn outcomes(db: &TestDb) -> Vec<(String, Option<String>)> {
@@ -115,7 +100,7 @@ fn cut(trigger: impl FnOnce(&TestDb) -> Trigger, expect: Expect) -> TestDb {
     let what = format!("{:?} {:?}", trigger.packet, trigger.when);
     let proxy = Proxy::start(db.upstream(), trigger);
     let via = db.url_via(proxy.port);
-    let out = db.locksmith_at(&via, &reset_args(), Some(&format!("{NEW}\n")));
+    let out = db.locksmith_at(&via, &reset_args(), Some(&line(NEW)));
     assert!(
         proxy.hit.load(Ordering::SeqCst),
         "the trigger {what} never fired"
@@ -497,7 +482,7 @@ fn a_journal_on_a_full_filesystem_refuses_the_write() {
             journal.display().to_string(),
         ];
         args.extend(reset_args().iter().map(|a| a.to_string()));
-        common::run_locksmith(&args, Some(&format!("{password}\n")))
+        common::run_locksmith(&args, Some(&line(password)))
     };
     assert_code(&run("First#2026-pass"), 0);
     let image = db.row_image("sys_user", "user_id", "100");
@@ -534,7 +519,7 @@ fn an_unwritable_journal_directory_refuses_the_write() {
     let mut blocker = db.journal().into_os_string();
     blocker.push("-journal");
     std::fs::create_dir(&blocker).unwrap();
-    let out = db.locksmith(&reset_args(), Some(&format!("{NEW}\n")));
+    let out = db.locksmith(&reset_args(), Some(&line(NEW)));
     assert_code(&out, 6);
     assert_eq!(db.row_image("sys_user", "user_id", "100"), image);
     std::fs::remove_dir(&blocker).unwrap();
@@ -564,7 +549,7 @@ fn a_row_lock_held_elsewhere_times_out_cleanly() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let url = format!("{}?lock-wait=1", db.url());
-    let out = db.locksmith_at(&url, &reset_args(), Some(&format!("{NEW}\n")));
+    let out = db.locksmith_at(&url, &reset_args(), Some(&line(NEW)));
     drop(holder_in);
     let _ = holder.wait();
     assert_code(&out, 5);

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::{assert_code, json, repo_root, run_locksmith_env, stderr, stdout};
+use common::{assert_code, json, line, repo_root, reset_stdin, run_locksmith_env, stderr, stdout};
 use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
 use tokio::net::TcpStream;
 use tokio_util::compat::TokioAsyncWriteCompatExt;
@@ -732,15 +732,8 @@ fn an_external_encoder_writes_only_after_calibration() {
     };
     // Uncalibrated: refused, nothing written, no intent.
     let out = with_encoder(
-        &[
-            "reset",
-            &target,
-            "--reason",
-            "test",
-            "--new-password-stdin",
-            "--yes",
-        ],
-        Some(&format!("{new_password}\n")),
+        &reset_stdin(&target, "test", &[]),
+        Some(&line(new_password)),
     );
     assert_code(&out, 5);
     assert!(stderr(&out).contains("calibrate"), "{}", stderr(&out));
@@ -750,31 +743,16 @@ fn an_external_encoder_writes_only_after_calibration() {
     let out = with_encoder(&["calibrate", "demo"], Some("not-it\n"));
     assert_code(&out, 8);
     let out = with_encoder(
-        &[
-            "reset",
-            &target,
-            "--reason",
-            "test",
-            "--new-password-stdin",
-            "--yes",
-        ],
-        Some(&format!("{new_password}\n")),
+        &reset_stdin(&target, "test", &[]),
+        Some(&line(new_password)),
     );
     assert_code(&out, 5);
     // The right one does; then the reset goes through the write protocol.
-    let out = with_encoder(&["calibrate", "demo"], Some(&format!("{known}\n")));
+    let out = with_encoder(&["calibrate", "demo"], Some(&line(known)));
     assert_code(&out, 0);
     let out = with_encoder(
-        &[
-            "--json",
-            "reset",
-            &target,
-            "--reason",
-            "test: encoder",
-            "--new-password-stdin",
-            "--yes",
-        ],
-        Some(&format!("{new_password}\n")),
+        &[&["--json"][..], &reset_stdin(&target, "test: encoder", &[])].concat(),
+        Some(&line(new_password)),
     );
     assert_code(&out, 0);
     assert_eq!(db.stored(&target), sha1_b64(new_password));
@@ -824,15 +802,8 @@ fn an_encoder_value_wider_than_the_column_is_refused_without_echoing_it() {
     let new_password = "Long-U8-Pass!";
     let wide = sha1_b64(new_password).repeat(3);
     let out = with_encoder(
-        &[
-            "reset",
-            &target,
-            "--reason",
-            "test: wide",
-            "--new-password-stdin",
-            "--yes",
-        ],
-        &format!("{new_password}\n"),
+        &reset_stdin(&target, "test: wide", &[]),
+        &line(new_password),
     );
     assert_code(&out, 1);
     assert!(stderr(&out).contains("2628"), "{}", stderr(&out));
@@ -852,17 +823,7 @@ fn an_encoder_value_wider_than_the_column_is_refused_without_echoing_it() {
 fn reset_with_a_new_password_and_no_encoder_is_refused_for_the_closed_format() {
     let db = U8Db::new();
     let before = db.stored("lisi");
-    let out = db.locksmith(
-        &[
-            "reset",
-            "lisi",
-            "--reason",
-            "test",
-            "--new-password-stdin",
-            "--yes",
-        ],
-        Some("Whatever-1\n"),
-    );
+    let out = db.locksmith(&reset_stdin("lisi", "test", &[]), Some(&line("Whatever-1")));
     assert_code(&out, 5);
     let err = stderr(&out);
     assert!(

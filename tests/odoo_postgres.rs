@@ -7,7 +7,7 @@ mod common;
 
 use common::oracle::oracle_verify;
 use common::pg::PgTestDb;
-use common::{assert_code, json, stderr, stdout};
+use common::{assert_code, connector_reset, json, line, stderr, stdout};
 use serde_json::json;
 
 const NEW: &str = "N3w!Pass_word-2026";
@@ -41,19 +41,9 @@ fn assert_odoo_format(db: &PgTestDb, login: &str) {
 }
 
 fn reset(db: &PgTestDb, login: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "--connector",
-        "odoo",
-        "--json",
-        "reset",
-        login,
-        "--reason",
-        "INC-7 odoo",
-        "--new-password-stdin",
-        "--yes",
-    ];
-    args.extend_from_slice(extra);
-    db.locksmith(&args, Some(&format!("{NEW}\n")))
+    let mut args = vec!["--json"];
+    args.extend(connector_reset("odoo", login, "INC-7 odoo", extra));
+    db.locksmith(&args, Some(&line(NEW)))
 }
 
 #[test]
@@ -67,7 +57,7 @@ fn odoo_reset_is_accepted_by_odoos_crypt_context_and_needs_no_rehash() {
         stdout(&out)
     );
     // Detection picks odoo on a PostgreSQL target.
-    let out = db.locksmith(&["calibrate", "admin"], Some(&format!("{OLD}\n")));
+    let out = db.locksmith(&["calibrate", "admin"], Some(&line(OLD)));
     assert_code(&out, 0);
 
     assert!(odoo_accepts(&db, "admin", OLD));
@@ -98,7 +88,7 @@ fn odoo_reset_is_accepted_by_odoos_crypt_context_and_needs_no_rehash() {
     assert_code(&out, 0);
     let out = db.locksmith(
         &["--connector", "odoo", "calibrate", "admin"],
-        Some(&format!("{OLD}\n")),
+        Some(&line(OLD)),
     );
     assert_code(&out, 8);
 }

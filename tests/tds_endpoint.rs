@@ -102,6 +102,18 @@ async fn exec(c: &mut Conn, sql: &str) {
         .unwrap();
 }
 
+/// One column of one UA_User row, read from the endpoint's SQLite file by
+/// an independent reader (not through the endpoint).
+fn stored_text(ep: &Endpoint, column: &str, id: &str) -> String {
+    let db = rusqlite::Connection::open(ep.sqlite_path()).unwrap();
+    db.query_row(
+        &format!("SELECT {column} FROM UA_User WHERE cUser_Id = ?1"),
+        [id],
+        |r| r.get(0),
+    )
+    .unwrap_or_else(|e| panic!("{column} of {id}: {e}"))
+}
+
 fn assert_all_parse(ep: &Endpoint) {
     let bad = tds::unparsable_statements(&ep.statements());
     assert!(bad.is_empty(), "statements MsSqlDialect rejects: {bad:#?}");
@@ -300,14 +312,7 @@ fn chinese_text_round_trips_as_varchar_and_nvarchar() {
         assert_eq!(rows[0].get::<i32, _>(0), Some(1));
     });
     // an independent reader sees the same text
-    let db = rusqlite::Connection::open(ep.sqlite_path()).unwrap();
-    let n: String = db
-        .query_row(
-            "SELECT cUser_Name FROM UA_User WHERE cUser_Id = '002'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let n = stored_text(&ep, "cUser_Name", "002");
     assert_eq!(n, "李四");
     assert_all_parse(&ep);
 }
@@ -386,14 +391,7 @@ fn transactions_roll_back_and_commit() {
             .unwrap();
         assert_eq!(rows.last().unwrap()[0].get::<i32, _>(0), Some(1));
     });
-    let db = rusqlite::Connection::open(ep.sqlite_path()).unwrap();
-    let pw: String = db
-        .query_row(
-            "SELECT cPassword FROM UA_User WHERE cUser_Id = '001'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let pw = stored_text(&ep, "cPassword", "001");
     assert_eq!(pw, "h2");
     assert_all_parse(&ep);
 }
@@ -428,14 +426,7 @@ fn datetime_read_back_matches_as_a_parameter() {
             assert_eq!(r.total(), 1, "{id}: {read}");
         }
     });
-    let db = rusqlite::Connection::open(ep.sqlite_path()).unwrap();
-    let d: String = db
-        .query_row(
-            "SELECT dPasswordDate FROM UA_User WHERE cUser_Id = '001'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let d = stored_text(&ep, "dPasswordDate", "001");
     assert_eq!(d, "2024-02-29 13:14:15.123");
 }
 
@@ -820,14 +811,7 @@ fn an_over_long_or_out_of_range_value_is_refused() {
             let n = simple_rows(&mut c, "SELECT COUNT(*) FROM [dbo].[UA_User]").await;
             assert_eq!(n[0].get::<i32, _>(0), Some(3), "nothing was inserted");
         });
-        let db = rusqlite::Connection::open(ep.sqlite_path()).unwrap();
-        let pw: String = db
-            .query_row(
-                "SELECT cPassword FROM UA_User WHERE cUser_Id = '001'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let pw = stored_text(&ep, "cPassword", "001");
         assert_eq!(pw.len(), 255);
     }
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::vendor_oracle::{java_verify, php_verify};
-use common::{TestDb, Vendor, assert_code, json, stderr, stdout};
+use common::{TestDb, Vendor, assert_code, connector_reset, json, line, stderr, stdout};
 use serde_json::json;
 
 const NEW: &str = "N3w!Pass_word-2026";
@@ -92,24 +92,8 @@ fn args<'a>(vendor: Vendor, rest: &[&'a str]) -> Vec<&'a str> {
 }
 
 fn reset(db: &TestDb, vendor: Vendor, login: &str, password: &str) -> serde_json::Value {
-    let out = db.locksmith(
-        &args(
-            vendor,
-            &[
-                "--json",
-                "reset",
-                login,
-                "--reason",
-                "test: vendor verifier",
-                "--new-password-stdin",
-                "--yes",
-            ],
-        ),
-        Some(&format!("{password}\n")),
-    );
-    assert_code(&out, 0);
-    assert!(!stdout(&out).contains(password) && !stderr(&out).contains(password));
-    json(&out)
+    assert_eq!(db.vendor, vendor);
+    db.reset_json(login, password, "test: vendor verifier")
 }
 
 fn connectors_check_passes(db: &TestDb, vendor: Vendor) {
@@ -217,17 +201,7 @@ fn suitecrm_reset_is_accepted_by_check_password_md5_and_sets_the_password_column
 
     // --must-change makes SuiteCRM ask for a new password.
     let out = db.locksmith(
-        &[
-            "--connector",
-            "suitecrm",
-            "reset",
-            "admin",
-            "--reason",
-            "t",
-            "--new-password-stdin",
-            "--yes",
-            "--must-change",
-        ],
+        &connector_reset("suitecrm", "admin", "t", &["--must-change"]),
         Some("An0ther#Pass\n"),
     );
     assert_code(&out, 0);
@@ -349,17 +323,11 @@ fn espocrm_pre9_format_through_a_local_connector_with_the_installs_salt() {
     let env = [("XDG_CONFIG_HOME", config.to_str().unwrap())];
     let out = db.locksmith_env(
         &[
-            "--connector",
-            "espocrm-legacy",
-            "--json",
-            "reset",
-            "legacy",
-            "--reason",
-            "t",
-            "--new-password-stdin",
-            "--yes",
-        ],
-        Some(&format!("{NEW}\n")),
+            &["--json"][..],
+            &connector_reset("espocrm-legacy", "legacy", "t", &[]),
+        ]
+        .concat(),
+        Some(&line(NEW)),
         &env,
     );
     assert_code(&out, 0);
@@ -502,17 +470,8 @@ fn dolibarr_unknown_setting_is_refused_naming_it() {
     db.exec("UPDATE llx_const SET value = 'dolcrypt:AES-256:xyz' WHERE name = 'MAIN_SECURITY_HASH_ALGO'");
     let image = db.row_image("llx_user", "rowid", "1");
     let out = db.locksmith(
-        &[
-            "--connector",
-            "dolibarr",
-            "reset",
-            "admin",
-            "--reason",
-            "t",
-            "--new-password-stdin",
-            "--yes",
-        ],
-        Some(&format!("{NEW}\n")),
+        &connector_reset("dolibarr", "admin", "t", &[]),
+        Some(&line(NEW)),
     );
     assert_code(&out, 5);
     assert!(

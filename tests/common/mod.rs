@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub mod oracle;
 pub mod pg;
+pub mod proof;
 pub mod proxy;
 pub mod tui;
 pub mod vendor_oracle;
@@ -416,4 +417,114 @@ pub fn journal_rows(path: &Path, sql: &str) -> Vec<Vec<String>> {
     .expect("query the journal")
     .map(|r| r.expect("journal row"))
     .collect()
+}
+
+/// The arguments of a reset whose new password comes on stdin (pass it as
+/// `Some(&line(password))`): `reset LOGIN --reason REASON --new-password-stdin --yes`, then `extra`.
+pub fn reset_stdin<'a>(login: &'a str, reason: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
+        "reset",
+        login,
+        "--reason",
+        reason,
+        "--new-password-stdin",
+        "--yes",
+    ];
+    a.extend_from_slice(extra);
+    a
+}
+
+/// A secret as locksmith reads it from stdin: one line.
+pub fn line(secret: &str) -> String {
+    format!("{secret}\n")
+}
+
+/// What a refusal must leave as it was: one row's bytes and the journal's intents.
+pub struct Untouched {
+    table: String,
+    key_col: String,
+    key: String,
+    image: String,
+    intents: usize,
+}
+
+/// Intents of every kind (intent, break_glass, drill) in a journal file; 0 when there is none.
+pub fn intents(journal: &Path) -> usize {
+    if !journal.exists() {
+        return 0;
+    }
+    journal_rows(
+        journal,
+        "SELECT COUNT(*) FROM entries WHERE kind IN ('intent', 'break_glass', 'drill')",
+    )[0][0]
+        .parse()
+        .expect("a count")
+}
+
+impl TestDb {
+    /// `reset LOGIN --reason test --new-password-stdin --yes EXTRA…` through
+    /// this database's connector (and prefix), `password` on stdin.
+    pub fn reset(&self, login: &str, password: &str, extra: &[&str]) -> Output {
+        let mut args = self.vendor.args();
+        args.extend(reset_stdin(login, "test", extra));
+        self.locksmith(&args, Some(&line(password)))
+    }
+
+    /// `--json reset LOGIN` with the new password on stdin, through this
+    /// database's connector (and prefix): exit 0, the password echoed nowhere.
+    /// Returns the JSON answer.
+    pub fn reset_json(&self, login: &str, password: &str, reason: &str) -> serde_json::Value {
+        let mut args = self.vendor.args();
+        args.push("--json");
+        args.extend(reset_stdin(login, reason, &[]));
+        let out = self.locksmith(&args, Some(&line(password)));
+        assert_code(&out, 0);
+        assert!(
+            !stdout(&out).contains(password) && !stderr(&out).contains(password),
+            "the new password was echoed"
+        );
+        json(&out)
+    }
+
+    /// The state a refusal must not change: the row `table.key_col = key` and the intents.
+    pub fn untouched(&self, table: &str, key_col: &str, key: &str) -> Untouched {
+        Untouched {
+            table: table.into(),
+            key_col: key_col.into(),
+            key: key.into(),
+            image: self.row_image(table, key_col, key),
+            intents: intents(&self.journal()),
+        }
+    }
+
+    /// Refused: exit 5, the row byte-identical, and no new intent journaled.
+    #[track_caller]
+    pub fn assert_refused(&self, out: &Output, before: &Untouched) {
+        assert_code(out, 5);
+        assert_eq!(
+            self.row_image(&before.table, &before.key_col, &before.key),
+            before.image,
+            "{}.{} = {} changed",
+            before.table,
+            before.key_col,
+            before.key
+        );
+        assert_eq!(
+            intents(&self.journal()),
+            before.intents,
+            "a refusal journaled an intent"
+        );
+    }
+}
+
+/// `--connector CONNECTOR` followed by `reset_stdin(login, reason, extra)`.
+pub fn connector_reset<'a>(
+    connector: &'a str,
+    login: &'a str,
+    reason: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut a = vec!["--connector", connector];
+    a.extend(reset_stdin(login, reason, extra));
+    a
 }
