@@ -59,23 +59,10 @@ fn reset_and_prove(vendor: Vendor, login: &str, old_password: &str) {
 }
 
 #[test]
-fn ruoyi_reset_is_accepted_by_the_oracle() {
-    reset_and_prove(Vendor::RuoYi, "admin", "admin123");
-}
-
-#[test]
-fn ruoyi_vue_reset_is_accepted_by_the_oracle() {
-    reset_and_prove(Vendor::RuoYiVue, "admin", "admin123");
-}
-
-#[test]
-fn wukong11_reset_is_accepted_by_the_oracle() {
-    reset_and_prove(Vendor::Wukong11, "13800000000", "Reset#2024");
-}
-
-#[test]
-fn jeecg_reset_is_accepted_by_the_oracle() {
-    reset_and_prove(Vendor::Jeecg, "admin", "123456");
+fn foundation_resets_are_accepted_by_the_oracle() {
+    for (vendor, login, old) in common::FOUNDATION {
+        reset_and_prove(vendor, login, old);
+    }
 }
 
 #[test]
@@ -122,12 +109,7 @@ fn search_matches_quotes_wildcards_and_chinese_literally() {
     let ids = |q: &str| -> Vec<String> {
         let out = db.locksmith(&["--connector", "ruoyi", "--json", "lookup", q], None);
         assert_code(&out, 0);
-        json(&out)["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["id"].as_str().unwrap().to_string())
-            .collect()
+        common::account_fields(&json(&out), "id")
     };
     // `_` and `%` would also match the decoy `itXopsY` if they acted as wildcards.
     assert_eq!(ids("it_ops%'\""), ["103"]);
@@ -144,12 +126,7 @@ fn search_matches_quotes_wildcards_and_chinese_literally() {
         None,
     );
     assert_code(&out, 0);
-    let found: Vec<_> = json(&out)["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap().to_string())
-        .collect();
+    let found: Vec<_> = common::account_fields(&json(&out), "id");
     assert_eq!(found, ["14777"]);
 }
 
@@ -161,12 +138,7 @@ fn lookup_filters_admins_and_disabled_and_pages() {
         None,
     );
     assert_code(&out, 0);
-    let ids: Vec<_> = json(&out)["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<_> = common::account_fields(&json(&out), "id");
     assert_eq!(ids, ["1", "105"]);
 
     let out = db.locksmith(
@@ -174,12 +146,7 @@ fn lookup_filters_admins_and_disabled_and_pages() {
         None,
     );
     let doc = json(&out);
-    let ids: Vec<_> = doc["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<_> = common::account_fields(&doc, "id");
     assert_eq!(ids, ["101"]);
     assert_eq!(doc["accounts"][0]["enabled"], false);
 

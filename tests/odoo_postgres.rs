@@ -102,33 +102,18 @@ fn odoo_admins_come_from_base_group_system_only() {
     );
     assert_code(&out, 0);
     let doc = json(&out);
-    let ids: Vec<_> = doc["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<_> = common::account_fields(&doc, "id");
     // The decoy custom_mod.group_system points at group_user (users 1-4): not admins.
     assert_eq!(ids, ["1", "2"]);
     let out = db.locksmith(
         &["--connector", "odoo", "--json", "lookup", "--disabled"],
         None,
     );
-    let ids: Vec<_> = json(&out)["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["login"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<_> = common::account_fields(&json(&out), "login");
     assert_eq!(ids, ["__system__", "lisi"]);
     // ILIKE with the escape character: `_` matches literally.
     let out = db.locksmith(&["--connector", "odoo", "--json", "lookup", "__sys"], None);
-    let ids: Vec<_> = json(&out)["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["login"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<_> = common::account_fields(&json(&out), "login");
     assert_eq!(ids, ["__system__"]);
     let out = db.locksmith(&["--connector", "odoo", "--json", "lookup", "ZHANG"], None);
     assert_eq!(json(&out)["accounts"][0]["login"], "zhangsan");

@@ -131,6 +131,13 @@ const DDL: &str = "CREATE TABLE [dbo].[UA_User] (
   CONSTRAINT [PK_UA_User] PRIMARY KEY CLUSTERED ([cUser_Id])
 )";
 
+/// A connection to `ep` on a freshly seeded UA_User.
+async fn seeded(ep: &Endpoint, enc: EncryptionLevel) -> Conn {
+    let mut c = connect(ep, enc).await;
+    seed(&mut c).await;
+    c
+}
+
 async fn seed(c: &mut Conn) {
     exec(c, DDL).await;
     let r = c
@@ -295,8 +302,7 @@ fn old_tls_server_fails_with_a_tls_error() {
 fn chinese_text_round_trips_as_varchar_and_nvarchar() {
     let ep = endpoint(ServerEncryption::Off);
     rt().block_on(async {
-        let mut c = connect(&ep, EncryptionLevel::Off).await;
-        seed(&mut c).await;
+        let mut c = seeded(&ep, EncryptionLevel::Off).await;
         let rows = query_rows(&mut c, "SELECT [cUser_Name], [cUser_NName] FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1", &[&"001"]).await;
         assert_eq!(rows[0].get::<&str, _>(0), Some("张三"));
         assert_eq!(rows[0].get::<&str, _>(1), Some("张三"));
@@ -350,8 +356,7 @@ fn varchar_travels_as_gbk_bytes() {
 fn transactions_roll_back_and_commit() {
     let ep = endpoint(ServerEncryption::NotSupported);
     rt().block_on(async {
-        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-        seed(&mut c).await;
+        let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
         let update = "UPDATE [UFSystem]..[UA_User] SET [cPassword] = @P1 WHERE [cUser_Id] = @P2 AND ([cPassword] = @P3 OR ([cPassword] IS NULL AND @P3 IS NULL))";
         exec(&mut c, "BEGIN TRANSACTION").await;
         let r = c.execute(update, &[&"h1", &"001", &Option::<&str>::None]).await.unwrap();
@@ -400,8 +405,7 @@ fn transactions_roll_back_and_commit() {
 fn datetime_read_back_matches_as_a_parameter() {
     let ep = endpoint(ServerEncryption::NotSupported);
     rt().block_on(async {
-        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-        seed(&mut c).await;
+        let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
         let when = NaiveDateTime::parse_from_str("2024-02-29 13:14:15.123", "%Y-%m-%d %H:%M:%S%.f").unwrap();
         c.execute("UPDATE [dbo].[UA_User] SET [dPasswordDate] = @P1 WHERE [cUser_Id] = @P2", &[&when, &"001"])
             .await
@@ -434,8 +438,7 @@ fn datetime_read_back_matches_as_a_parameter() {
 fn paging_with_top_and_offset_fetch() {
     let ep = endpoint(ServerEncryption::NotSupported);
     rt().block_on(async {
-        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-        seed(&mut c).await;
+        let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
         let ids = |rows: Vec<tiberius::Row>| rows.iter().map(|r| r.get::<&str, _>(0).unwrap().to_string()).collect::<Vec<_>>();
         let rows = query_rows(&mut c, "SELECT [cUser_Id] FROM [dbo].[UA_User] WHERE [cUser_Id] LIKE @P1 ORDER BY [cUser_Id] OFFSET @P2 ROWS FETCH NEXT @P3 ROWS ONLY",
                 &[&"%", &1i64, &1i64]).await;
@@ -464,8 +467,7 @@ fn paging_with_top_and_offset_fetch() {
 fn object_names_and_errors() {
     let ep = endpoint(ServerEncryption::NotSupported);
     rt().block_on(async {
-        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-        seed(&mut c).await;
+        let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
         for sql in [
             "SELECT COUNT(*) FROM [UFSystem]..[UA_User]",
             "SELECT COUNT(*) FROM UFSystem..UA_User",
@@ -535,8 +537,7 @@ fn columns_probe_and_privilege_probes() {
             ..Default::default()
         });
         rt().block_on(async {
-            let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-            seed(&mut c).await;
+            let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
             let rows = query_rows(&mut c, probe, &[&"ua_user", &"DBO"]).await;
             assert_eq!(rows.len(), 8);
             let r0 = &rows[0];
@@ -740,8 +741,7 @@ fn a_dropped_connection_rolls_back_and_releases_its_rows() {
 fn t_sql_only_sqlite_and_mysql_spellings_are_errors() {
     let ep = endpoint(ServerEncryption::NotSupported);
     rt().block_on(async {
-        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-        seed(&mut c).await;
+        let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
         assert_eq!(batch_error(&mut c, "SELECT [cUser_Id] FROM [dbo].[UA_User] ORDER BY [cUser_Id] LIMIT 1").await, 102);
         assert_eq!(batch_error(&mut c, "SELECT [cUser_Id] FROM [dbo].[UA_User] LIMIT 1 OFFSET 1").await, 102);
         for f in ["IFNULL([cPassword], N'x')", "LENGTH([cUser_Id])", "SUBSTR([cUser_Id], 1, 2)", "INSTR([cUser_Id], N'0')", "strftime('%Y', [dPasswordDate])"] {
@@ -774,8 +774,7 @@ fn an_over_long_or_out_of_range_value_is_refused() {
             ..Default::default()
         });
         rt().block_on(async {
-            let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-            seed(&mut c).await;
+            let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
             let wide = "p".repeat(256);
             assert_eq!(
                 error_code(c.execute(SET_PASSWORD, &[&wide.as_str(), &"001"]).await),
@@ -823,8 +822,7 @@ fn an_over_long_or_out_of_range_value_is_refused() {
 fn errors_rowcount_and_xact_abort_behave_as_on_sql_server() {
     let ep = endpoint(ServerEncryption::NotSupported);
     rt().block_on(async {
-        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-        seed(&mut c).await;
+        let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
         let res = c
             .simple_query("INSERT INTO [dbo].[UA_User] ([cUser_Id], [iAdmin]) VALUES (N'001', 0)\nSELECT @@ERROR AS e\nUPDATE [dbo].[UA_User] SET [iAdmin] = 1 WHERE [cUser_Id] = N'002'\nBEGIN TRANSACTION\nSELECT @@ROWCOUNT AS n, @@ERROR AS e\nCOMMIT")
             .await
@@ -869,8 +867,7 @@ fn like_has_character_classes_and_escapes_them() {
     assert!(tsql_like("a[", "a[", None));
     let ep = endpoint(ServerEncryption::NotSupported);
     rt().block_on(async {
-        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-        seed(&mut c).await;
+        let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
         exec(&mut c, "INSERT INTO [dbo].[UA_User] ([cUser_Id], [iAdmin]) VALUES (N'a[0]1', 0)").await;
         let like = "SELECT [cUser_Id] FROM [dbo].[UA_User] WHERE [cUser_Id] LIKE @P1 ESCAPE '!' ORDER BY [cUser_Id]";
         let ids = |rows: Vec<tiberius::Row>| rows.iter().map(|r| r.get::<&str, _>(0).unwrap().to_string()).collect::<Vec<_>>();
@@ -992,8 +989,8 @@ fn raw_named_rpc_shows_gbk_bytes_on_the_wire() {
     use tds::wire;
     let ep = endpoint(ServerEncryption::NotSupported);
     rt().block_on(async {
-        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-        seed(&mut c).await;
+        // Kept open: the raw client below reads the rows it seeded.
+        let _c = seeded(&ep, EncryptionLevel::NotSupported).await;
 
         let mut s = TcpStream::connect(("127.0.0.1", ep.port())).await.unwrap();
         // PRELOGIN: ENCRYPTION = NOT_SUP only

@@ -600,12 +600,7 @@ fn u8_lookup_reads_states_from_nstate_and_the_error_count() {
     let ids = |filter: &str| -> Vec<String> {
         let out = run(&db, &cfg, &["--json", "lookup", filter], None);
         assert_code(&out, 0);
-        json(&out)["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["id"].as_str().unwrap().to_string())
-            .collect()
+        common::account_fields(&json(&out), "id")
     };
     assert_eq!(ids("--locked"), ["lisi"]);
     assert_eq!(ids("--disabled"), ["wangwu"]);

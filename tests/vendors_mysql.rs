@@ -150,24 +150,12 @@ fn warnings(doc: &serde_json::Value) -> Vec<String> {
 
 // ------------------------------------------------------------- foundation vendors, Java oracles
 
+/// RuoYi's Md5Utils, jBCrypt for RuoYi-Vue, WukongCRM's AuthPasswordUtil, the JDK's PBE for JeecgBoot.
 #[test]
-fn ruoyi_reset_is_accepted_by_ruoyis_md5hash() {
-    prove(Vendor::RuoYi, "admin", "admin123");
-}
-
-#[test]
-fn ruoyi_vue_reset_is_accepted_by_jbcrypt() {
-    prove(Vendor::RuoYiVue, "admin", "admin123");
-}
-
-#[test]
-fn wukong11_reset_is_accepted_by_authpasswordutil() {
-    prove(Vendor::Wukong11, "13800000000", "Reset#2024");
-}
-
-#[test]
-fn jeecg_reset_is_accepted_by_the_jdks_pbe() {
-    prove(Vendor::Jeecg, "admin", "123456");
+fn foundation_resets_are_accepted_by_the_vendors_java_code() {
+    for (vendor, login, old) in common::FOUNDATION {
+        prove(vendor, login, old);
+    }
 }
 
 // ------------------------------------------------------------- PHP vendors
@@ -279,12 +267,7 @@ fn espocrm_reset_is_accepted_by_password_hash_verify() {
         &["--connector", "espocrm", "--json", "lookup", "--admins"],
         None,
     );
-    let ids: Vec<_> = json(&out)["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["login"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<_> = common::account_fields(&json(&out), "login");
     assert_eq!(ids, ["admin", "wangwu"]);
 }
 
@@ -384,12 +367,7 @@ fn dolibarr_password_hash_setting_writes_bcrypt_and_clears_plaintext_columns() {
         &["--connector", "dolibarr", "--json", "lookup", "--admins"],
         None,
     );
-    let ids: Vec<_> = json(&out)["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<_> = common::account_fields(&json(&out), "id");
     assert_eq!(ids, ["1", "3"]);
 }
 
@@ -489,12 +467,7 @@ fn crmeb_reset_is_accepted_by_password_verify() {
         &["--connector", "crmeb", "--json", "lookup", "--disabled"],
         None,
     );
-    let ids: Vec<_> = json(&out)["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["login"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<_> = common::account_fields(&json(&out), "login");
     assert_eq!(ids, ["kefu"]);
 }
 
@@ -516,12 +489,7 @@ fn wukong_php9_with_a_renamed_prefix_reset_is_accepted_by_user_md5() {
         None,
     );
     assert_code(&out, 0);
-    let ids: Vec<_> = json(&out)["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<_> = common::account_fields(&json(&out), "id");
     assert_eq!(ids, ["1", "4"]);
     // Without --prefix the default 5kcrm_ tables are not there: check names the prefixed table.
     let out = db.locksmith(&["--connector", "wukong-php", "connectors", "check"], None);

@@ -187,6 +187,15 @@ impl Vendor {
     }
 }
 
+/// The vendors both independent verifiers know (the Python oracle and the
+/// vendors' own code), each with an account and its known password in the fixture.
+pub const FOUNDATION: [(Vendor, &str, &str); 4] = [
+    (Vendor::RuoYi, "admin", "admin123"),
+    (Vendor::RuoYiVue, "admin", "admin123"),
+    (Vendor::Wukong11, "13800000000", "Reset#2024"),
+    (Vendor::Jeecg, "admin", "123456"),
+];
+
 /// A database that exists for one test and is dropped afterwards.
 pub struct TestDb {
     pub name: String,
@@ -527,4 +536,19 @@ pub fn connector_reset<'a>(
     let mut a = vec!["--connector", connector];
     a.extend(reset_stdin(login, reason, extra));
     a
+}
+
+/// One field of every account in a `--json lookup` answer, in its order.
+pub fn account_fields(doc: &serde_json::Value, field: &str) -> Vec<String> {
+    doc["accounts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no accounts list: {doc}"))
+        .iter()
+        .map(|a| {
+            a[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("an account without {field}: {a}"))
+                .to_string()
+        })
+        .collect()
 }
