@@ -849,6 +849,25 @@ fn errors_rowcount_and_xact_abort_behave_as_on_sql_server() {
     });
 }
 
+/// An IDENTITY column takes no explicit value (544) unless IDENTITY_INSERT is on for its table.
+#[test]
+fn explicit_identity_values_need_identity_insert() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
+        exec(&mut c, "CREATE TABLE [dbo].[Role] ([iId] int IDENTITY(1,1) NOT NULL PRIMARY KEY, [cName] nvarchar(20) NULL)").await;
+        assert_eq!(batch_error(&mut c, "INSERT INTO [dbo].[Role] ([cName]) VALUES (N'a')").await, 0);
+        assert_eq!(batch_error(&mut c, "INSERT INTO [dbo].[Role] ([iId], [cName]) VALUES (7, N'b')").await, 544);
+        exec(&mut c, "SET IDENTITY_INSERT [dbo].[Role] ON").await;
+        assert_eq!(batch_error(&mut c, "INSERT INTO [dbo].[Role] ([iId], [cName]) VALUES (7, N'b')").await, 0);
+        exec(&mut c, "SET IDENTITY_INSERT [dbo].[Role] OFF").await;
+        assert_eq!(batch_error(&mut c, "INSERT INTO [dbo].[Role] ([iId], [cName]) VALUES (8, N'c')").await, 544);
+        let n = simple_rows(&mut c, "SELECT COUNT(*) FROM [dbo].[Role]").await;
+        assert_eq!(n[0].get::<i32, _>(0), Some(2));
+    });
+    assert_all_parse(&ep);
+}
+
 /// T-SQL LIKE: `[…]` classes, `[^…]`, and an escaped `[` (tds/like.rs).
 #[test]
 fn like_has_character_classes_and_escapes_them() {

@@ -99,7 +99,7 @@ SELECT '{db}' AS TABLE_CATALOG, 'dbo' COLLATE NOCASE AS TABLE_SCHEMA, m.name COL
        p.name COLLATE NOCASE AS COLUMN_NAME,
        p.cid + 1 AS ORDINAL_POSITION, p.dflt_value AS COLUMN_DEFAULT,
        CASE WHEN p."notnull" = 1 OR p.pk > 0 THEN 'NO' ELSE 'YES' END AS IS_NULLABLE,
-       lower(trim(CASE WHEN instr(p.type, '(') > 0 THEN substr(p.type, 1, instr(p.type, '(') - 1) ELSE p.type END)) AS DATA_TYPE,
+       replace(lower(trim(CASE WHEN instr(p.type, '(') > 0 THEN substr(p.type, 1, instr(p.type, '(') - 1) ELSE p.type END)), 'integer', 'int') AS DATA_TYPE,
        CASE WHEN instr(p.type, '(') > 0 AND (lower(p.type) LIKE '%char%' OR lower(p.type) LIKE '%binary%')
             THEN CAST(substr(p.type, instr(p.type, '(') + 1) AS INTEGER) ELSE NULL END AS CHARACTER_MAXIMUM_LENGTH
 FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p
@@ -124,6 +124,8 @@ pub struct Session {
     lock_timeout: Option<Duration>,
     trancount: u32,
     tran_desc: u64,
+    /// The table `SET IDENTITY_INSERT … ON` names (lower case).
+    identity_insert: Option<String>,
     /// Every statement runs on SQLite at once (so other sessions' row locks,
     /// not SQLite's database lock, decide who waits); a ROLLBACK undoes these.
     undo: Vec<Undo>,
@@ -161,6 +163,7 @@ impl Session {
             lock_timeout: None,
             trancount: 0,
             tran_desc: 0,
+            identity_insert: None,
             undo: Vec::new(),
         })
     }
@@ -646,6 +649,7 @@ impl Session {
         }
 
         self.check_update_permission(&st)?;
+        self.check_identity(&st)?;
         let hints = sql::projection_hints(&st);
         self.rewrite(&mut st, params, fetch)?;
         let reads = scan::reads(&st);
@@ -659,6 +663,51 @@ impl Session {
         };
         self.shared.locks.restore(self.spid, statement_locks);
         res
+    }
+
+    /// IDENTITY columns: remembered at CREATE TABLE; an INSERT that names one
+    /// is error 544 unless `SET IDENTITY_INSERT <table> ON`.
+    fn check_identity(&self, st: &Statement) -> Result<(), TdsError> {
+        let last = |name: &sqlparser::ast::ObjectName| {
+            name.0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.to_lowercase())
+                .unwrap_or_default()
+        };
+        let mut identity = self.shared.identity.lock().unwrap();
+        match st {
+            Statement::CreateTable(ct) => {
+                for col in &ct.columns {
+                    if col
+                        .options
+                        .iter()
+                        .any(|o| matches!(o.option, sqlparser::ast::ColumnOption::Identity(_)))
+                    {
+                        identity.insert(last(&ct.name), col.name.value.to_lowercase());
+                    }
+                }
+            }
+            Statement::Insert(i) => {
+                let sqlparser::ast::TableObject::TableName(name) = &i.table else {
+                    return Ok(());
+                };
+                let table = last(name);
+                if let Some(col) = identity.get(&table)
+                    && self.identity_insert.as_deref() != Some(table.as_str())
+                    && i.columns.iter().any(|c| last(c) == *col)
+                {
+                    return Err(TdsError::new(
+                        544,
+                        format!(
+                            "Cannot insert explicit value for identity column in table '{table}' when IDENTITY_INSERT is set to OFF."
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn set_option(&mut self, name: &str, value: &str) -> Result<(), TdsError> {
@@ -687,6 +736,20 @@ impl Session {
                             "Snapshot isolation transaction failed accessing database because snapshot isolation is not allowed in this database.",
                         ));
                     }
+                    _ => return Err(syntax()),
+                };
+            }
+            "IDENTITY_INSERT" => {
+                let (table, switch) = value.rsplit_once(' ').ok_or_else(syntax)?;
+                let table = table
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or("")
+                    .trim_matches(['[', ']'])
+                    .to_lowercase();
+                self.identity_insert = match switch {
+                    "ON" => Some(table),
+                    "OFF" => None,
                     _ => return Err(syntax()),
                 };
             }

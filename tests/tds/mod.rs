@@ -92,6 +92,8 @@ pub(crate) struct Shared {
     pub next_spid: AtomicU32,
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub locks: Arc<locks::Locks>,
+    /// Lower-case table → its IDENTITY column (SQLite has no such thing).
+    pub identity: Mutex<std::collections::HashMap<String, String>>,
 }
 
 pub struct Endpoint {
@@ -127,6 +129,7 @@ impl Endpoint {
             next_spid: AtomicU32::new(51),
             tls,
             locks: Arc::new(locks::Locks::default()),
+            identity: Mutex::new(std::collections::HashMap::new()),
         });
         let listener = StdListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");

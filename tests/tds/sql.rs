@@ -741,8 +741,22 @@ pub fn rewrite(stmt: &mut Statement, ctx: &Ctx) -> Result<(), TdsError> {
             let (ty, text) = sqlite_type(&col.data_type);
             col.data_type = ty;
             let mut has_collation = false;
+            let identity = col
+                .options
+                .iter()
+                .any(|o| matches!(o.option, ColumnOption::Identity(_)));
             col.options
                 .retain(|o| !matches!(o.option, ColumnOption::Identity(_)));
+            // An IDENTITY primary key numbers itself as SQLite's INTEGER PRIMARY KEY does.
+            if identity
+                && col
+                    .options
+                    .iter()
+                    .any(|o| matches!(o.option, ColumnOption::PrimaryKey(_)))
+            {
+                col.data_type =
+                    DataType::Custom(ObjectName::from(vec![Ident::new("INTEGER")]), Vec::new());
+            }
             for o in col.options.iter_mut() {
                 if let ColumnOption::Collation(c) = &mut o.option {
                     let up = c.to_string().to_uppercase();
