@@ -25,6 +25,7 @@
 //! - A batch goes on after a statement error (2627, 515, 547, 1222, 2628, …)
 //!   unless XACT_ABORT is on; `@@ERROR` and `@@ROWCOUNT` (reset by BEGIN,
 //!   COMMIT, SET, USE) as SQL Server sets them.
+//!
 //! Not modelled: permissions other than UPDATE (SELECT/INSERT are always
 //! granted), schemas other than `dbo`, trailing-blank equality and
 //! Chinese_PRC_CI_AS folding of non-ASCII letters.
