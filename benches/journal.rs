@@ -1,6 +1,10 @@
 //! Journal benchmark (no harness): durable intent+outcome pairs per second,
 //! and `audit verify` over a large journal. Prints one JSON object per figure.
 //! Sizes: LOCKSMITH_BENCH_PAIRS (default 2000), LOCKSMITH_BENCH_ENTRIES (default 1000000).
+//!
+//! The files go on the filesystem of the default journal (the state folder,
+//! `Journal::default_paths`), not the system temp dir: on tmpfs an fsync is
+//! free and "durable pairs/s" would mean nothing. The filesystem is printed.
 
 use std::time::Instant;
 
@@ -44,8 +48,38 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The mount (point, type) a path lives on, from /proc/mounts: the longest matching mount point.
+fn filesystem_of(path: &std::path::Path) -> (String, String) {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let path = path.to_string_lossy();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 2).then(|| (f[1].to_string(), f[2].to_string()))
+        })
+        .filter(|(point, _)| {
+            path == point.as_str() || path.starts_with(&format!("{}/", point.trim_end_matches('/')))
+        })
+        .max_by_key(|(point, _)| point.len())
+        .unwrap_or_else(|| ("?".into(), "unknown".into()))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
+    let (default_journal, _) = Journal::default_paths()?;
+    let state = default_journal
+        .parent()
+        .ok_or("the default journal has no folder")?
+        .to_path_buf();
+    std::fs::create_dir_all(&state)?;
+    let dir = tempfile::Builder::new()
+        .prefix("bench-")
+        .tempdir_in(&state)?;
+    let (mount, fstype) = filesystem_of(&dir.path().canonicalize()?);
+    println!(
+        "{}",
+        json!({ "figure": "journal_filesystem", "dir": state.display().to_string(), "mount": mount, "fstype": fstype })
+    );
     let pairs = env("LOCKSMITH_BENCH_PAIRS", 2000);
     let entries = env("LOCKSMITH_BENCH_ENTRIES", 1_000_000);
 

@@ -99,7 +99,12 @@ fn ruoyi_restore_repairs_each_kind_of_damage() {
         let db = TestDb::new(Vendor::RuoYi);
         assert!(ruoyi_accepts(&db, "admin", "admin123"), "seed password");
         db.exec(damage);
-        assert!(!ruoyi_accepts(&db, "admin", "admin123") || *code == "role_link_missing");
+        // Only a missing role link leaves the password itself working.
+        assert_eq!(
+            ruoyi_accepts(&db, "admin", "admin123"),
+            *code == "role_link_missing",
+            "{code}"
+        );
         let doc = restore(&db, &[]);
         assert_eq!(problems(&doc), vec![code.to_string()], "{doc}");
         let pw = doc["temporary_password"].as_str().unwrap();
@@ -434,7 +439,30 @@ fn drill_leaves_the_target_byte_identical_and_reports_timings() {
     let doc = json(&out);
     assert_eq!(doc["rolled_back"], true);
     assert!(doc["steps"].as_array().unwrap().len() >= 6);
-    assert!(doc["time_to_recover_ms"].as_f64().unwrap() > 0.0);
+    // Time to recover: every step up to the verified write, not the rollback
+    // or the journal's outcome; the total includes them.
+    let steps = doc["steps"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s["step"].as_str().unwrap()).collect();
+    let verify = names
+        .iter()
+        .position(|n| *n == "verify")
+        .expect("a verify step");
+    assert_eq!(names[verify + 1], "rollback", "{names:?}");
+    let until_verified: f64 = steps[..=verify]
+        .iter()
+        .filter(|s| !s["step"].as_str().unwrap().starts_with("journal outcome"))
+        .map(|s| s["millis"].as_f64().unwrap())
+        .sum();
+    let ttr = doc["time_to_recover_ms"].as_f64().unwrap();
+    assert!(
+        (ttr - until_verified).abs() < 1e-6,
+        "{ttr} vs {until_verified}: {names:?}"
+    );
+    let total = doc["total_ms"].as_f64().unwrap();
+    assert!(
+        total > ttr,
+        "the rollback and the outcome come after recovery"
+    );
     assert_eq!(doc["chain"]["ok"], true);
     assert_eq!(checksums(&db, &tables), before);
 
@@ -463,6 +491,8 @@ fn drill_refuses_myisam_unless_on_a_copy() {
 
     let copy = TestDb::new(Vendor::RuoYi);
     copy.exec("ALTER TABLE sys_user ENGINE = MyISAM");
+    let copy_before = checksums(&copy, &["sys_user"]);
+    assert!(ruoyi_accepts(&copy, "admin", "admin123"));
     let out = db.locksmith(
         &args(
             Vendor::RuoYi,
@@ -478,6 +508,20 @@ fn drill_refuses_myisam_unless_on_a_copy() {
         "MyISAM keeps the change: on the copy"
     );
     assert_eq!(checksums(&db, &["sys_user", "sys_user_role"]), before);
+    // The drill wrote the copy: its admin no longer has the seed password.
+    assert_ne!(
+        checksums(&copy, &["sys_user"]),
+        copy_before,
+        "the copy was not written"
+    );
+    assert!(
+        !ruoyi_accepts(&copy, "admin", "admin123"),
+        "the copy's admin was reset"
+    );
+    assert!(
+        ruoyi_accepts(&db, "admin", "admin123"),
+        "the original was not"
+    );
 }
 
 /// RuoYi's seed leaves admin and ry on admin123: check names both (never the

@@ -7,36 +7,22 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::proxy::{Fault, Proxy, Trigger, When};
-use common::{TestDb, Vendor, assert_code, json, stderr};
+use common::proxy::{Fault, Packet, Proxy, Trigger, When};
+use common::{TestDb, Vendor, assert_code, connector_reset, json, line, stderr};
 
 const NEW: &str = "Fault#2026-pass";
 const OLD: &str = "Zs#2024pass";
 
 fn zhangsan_verifies(db: &TestDb, password: &str) -> bool {
-    let rows = db.rows("SELECT password, salt FROM sys_user WHERE user_id = 100");
-    let out = common::oracle::oracle(
-        "verify",
-        "ruoyi",
-        serde_json::json!({ "password": password, "login": "zhangsan", "stored": rows[0][0], "salt": rows[0][1] }),
-    );
-    out["ok"].as_bool().unwrap()
+    common::proof::oracle_accepts(db, "zhangsan", password)
 }
 
 fn reset_args() -> Vec<&'static str> {
-    vec![
-        "--connector",
-        "ruoyi",
-        "reset",
-        "zhangsan",
-        "--reason",
-        "fault test",
-        "--new-password-stdin",
-        "--yes",
-    ]
+    connector_reset("ruoyi", "zhangsan", "fault test", &[])
 }
 
 fn outcomes(db: &TestDb) -> Vec<(String, Option<String>)> {
@@ -72,35 +58,56 @@ fn reconcile(db: &TestDb, url: &str) -> Vec<String> {
         .collect()
 }
 
-/// Cuts the link at one statement; checks the row, the journal and reconciliation.
-fn cut(
-    pattern: &str,
-    skip: usize,
-    when: When,
-    expect_applied: bool,
-    expect_code: i32,
-    expect_outcome: &str,
-) {
+/// The `step` the journal recorded with the last outcome.
+fn recorded_step(db: &TestDb) -> String {
+    common::journal_rows(
+        &db.journal(),
+        "SELECT IFNULL(json_extract(body, '$.details.step'), 'none') FROM entries WHERE kind = 'outcome' ORDER BY id DESC LIMIT 1",
+    )
+    .first()
+    .map(|r| r[0].clone())
+    .unwrap_or_default()
+}
+
+/// Whether another session finds zhangsan's row locked (an UPDATE inside a
+/// transaction that has not ended): `FOR UPDATE NOWAIT` fails at once.
+fn row_locked_in(database: &str) -> bool {
+    let out = common::client(Some(database))
+        .args([
+            "-N",
+            "-e",
+            "SELECT user_id FROM sys_user WHERE user_id = 100 FOR UPDATE NOWAIT",
+        ])
+        .output()
+        .expect("mariadb client");
+    !out.status.success()
+}
+
+/// What a cut must leave behind.
+struct Expect {
+    applied: bool,
+    code: i32,
+    outcome: &'static str,
+    step: &'static str,
+}
+
+/// Cuts the link at one packet; checks the row, the journal (outcome and
+/// step) and reconciliation.
+fn cut(trigger: impl FnOnce(&TestDb) -> Trigger, expect: Expect) -> TestDb {
     let db = TestDb::new(Vendor::RuoYi);
+    let trigger = trigger(&db);
     let image = db.row_image("sys_user", "user_id", "100");
-    let proxy = Proxy::start(
-        db.upstream(),
-        Trigger {
-            pattern: pattern.as_bytes().to_vec(),
-            skip,
-            when,
-            fault: Fault::Drop,
-        },
-    );
+    let what = format!("{:?} {:?}", trigger.packet, trigger.when);
+    let proxy = Proxy::start(db.upstream(), trigger);
     let via = db.url_via(proxy.port);
-    let out = db.locksmith_at(&via, &reset_args(), Some(&format!("{NEW}\n")));
+    let out = db.locksmith_at(&via, &reset_args(), Some(&line(NEW)));
     assert!(
         proxy.hit.load(Ordering::SeqCst),
-        "the trigger `{pattern}` never fired"
+        "the trigger {what} never fired"
     );
-    assert_code(&out, expect_code);
+    assert_code(&out, expect.code);
     assert!(!stderr(&out).contains(NEW));
-    if expect_applied {
+    if expect.applied {
         assert!(
             zhangsan_verifies(&db, NEW),
             "COMMIT reached the server: the new password is in"
@@ -109,7 +116,7 @@ fn cut(
         assert_eq!(
             db.row_image("sys_user", "user_id", "100"),
             image,
-            "no partial change after a cut at `{pattern}` {when:?}"
+            "no partial change after a cut at {what}"
         );
         assert!(zhangsan_verifies(&db, OLD));
     }
@@ -117,17 +124,22 @@ fn cut(
     assert_eq!(entries[0], ("intent".to_string(), None));
     assert_eq!(
         entries[1],
-        ("outcome".to_string(), Some(expect_outcome.to_string())),
+        ("outcome".to_string(), Some(expect.outcome.to_string())),
         "{entries:?}"
     );
-    if expect_outcome == "unknown" {
+    assert_eq!(
+        recorded_step(&db),
+        expect.step,
+        "the journal's step for {what}"
+    );
+    if expect.outcome == "unknown" {
         // Unknown outcomes stay open until the row is read back.
         // A different address for the same server is not trusted to settle it.
         assert!(reconcile(&db, &db.url()).is_empty());
         let found = reconcile(&db, &via);
         assert_eq!(
             found,
-            [if expect_applied {
+            [if expect.applied {
                 "applied"
             } else {
                 "not_applied"
@@ -136,41 +148,148 @@ fn cut(
     }
     assert!(reconcile(&db, &via).is_empty(), "nothing left open");
     assert_code(&db.locksmith(&["audit", "verify"], None), 0);
+    db
+}
+
+const UPDATE: &str = "UPDATE `sys_user`";
+
+fn failed_at(step: &'static str) -> Expect {
+    Expect {
+        applied: false,
+        code: 3,
+        outcome: "failed",
+        step,
+    }
+}
+
+fn unknown_at(step: &'static str, code: i32, applied: bool) -> Expect {
+    Expect {
+        applied,
+        code,
+        outcome: "unknown",
+        step,
+    }
 }
 
 #[test]
 fn cut_before_start_transaction() {
-    cut("START TRANSACTION", 0, When::Before, false, 3, "failed");
+    let t = |_: &TestDb| {
+        Trigger::new(
+            Packet::query("START TRANSACTION"),
+            When::Before,
+            Fault::Drop,
+        )
+    };
+    cut(t, failed_at("begin"));
 }
 
 #[test]
 fn cut_after_start_transaction() {
-    cut("START TRANSACTION", 0, When::After, false, 3, "failed");
+    let t = |_: &TestDb| Trigger::new(Packet::query("START TRANSACTION"), When::After, Fault::Drop);
+    cut(t, failed_at("begin"));
 }
 
 #[test]
 fn cut_before_the_update_is_prepared() {
-    cut("UPDATE `sys_user`", 0, When::Before, false, 3, "unknown");
+    let t = |_: &TestDb| Trigger::new(Packet::prepare(UPDATE), When::Before, Fault::Drop);
+    cut(t, unknown_at("update", 3, false));
 }
 
 #[test]
 fn cut_before_the_update_executes() {
-    cut("UPDATE `sys_user`", 1, When::Before, false, 3, "unknown");
+    let t = |_: &TestDb| Trigger::new(Packet::execute(UPDATE), When::Before, Fault::Drop);
+    cut(t, unknown_at("update", 3, false));
 }
 
+/// The server ran the UPDATE (another session finds the row locked inside
+/// the open transaction) and its answer was lost: the server rolls back.
 #[test]
 fn cut_after_the_update_executes() {
-    cut("UPDATE `sys_user`", 1, When::After, false, 3, "unknown");
+    let locked = Arc::new(AtomicBool::new(false));
+    let seen = locked.clone();
+    let t = move |db: &TestDb| {
+        let database = db.name.clone();
+        Trigger {
+            on_answer: Some(Arc::new(move || {
+                seen.store(row_locked_in(&database), Ordering::SeqCst)
+            })),
+            ..Trigger::new(Packet::execute(UPDATE), When::After, Fault::Drop)
+        }
+    };
+    let db = cut(t, unknown_at("update", 3, false));
+    assert!(
+        locked.load(Ordering::SeqCst),
+        "the UPDATE ran: {} held zhangsan's row when the link went",
+        db.name
+    );
+}
+
+/// The link goes at the verify re-read (the SELECT executed after the UPDATE).
+#[test]
+fn cut_before_the_verify_re_read() {
+    let t = |_: &TestDb| Trigger {
+        armed_by: Some(Packet::execute(UPDATE)),
+        ..Trigger::new(Packet::execute("SELECT"), When::Before, Fault::Drop)
+    };
+    cut(t, unknown_at("verify", 5, false));
 }
 
 #[test]
 fn cut_before_commit() {
-    cut("COMMIT", 0, When::Before, false, 7, "unknown");
+    let t = |_: &TestDb| Trigger::new(Packet::query("COMMIT"), When::Before, Fault::Drop);
+    cut(t, unknown_at("commit", 7, false));
 }
 
 #[test]
 fn cut_after_commit_reaches_the_server() {
-    cut("COMMIT", 0, When::After, true, 7, "unknown");
+    let t = |_: &TestDb| Trigger::new(Packet::query("COMMIT"), When::After, Fault::Drop);
+    cut(t, unknown_at("commit", 7, true));
+}
+
+/// A drill ends in ROLLBACK; the link cut there leaves the server to roll
+/// back on disconnect: the outcome is failed at step `rollback` and both tables
+/// are as they were.
+#[test]
+fn cut_before_the_drills_rollback() {
+    let db = TestDb::new(Vendor::Wukong11);
+    db.exec(
+        "DELETE FROM wk_admin_user_role WHERE user_id = 14773; DELETE FROM wk_admin_user WHERE user_id = 14773",
+    );
+    let count =
+        "SELECT (SELECT COUNT(*) FROM wk_admin_user) + (SELECT COUNT(*) FROM wk_admin_user_role)";
+    let before = db.one(count);
+    let proxy = Proxy::start(
+        db.upstream(),
+        Trigger::new(Packet::query("ROLLBACK"), When::Before, Fault::Drop),
+    );
+    let via = db.url_via(proxy.port);
+    let out = db.locksmith_at(
+        &via,
+        &[
+            "--connector",
+            "wukong11",
+            "drill",
+            "--account",
+            "13800000000",
+        ],
+        None,
+    );
+    assert!(proxy.hit.load(Ordering::SeqCst), "the drill sent ROLLBACK");
+    assert_code(&out, 3);
+    assert_eq!(db.one(count), before, "the server rolled the drill back");
+    assert_eq!(
+        db.one("SELECT COUNT(*) FROM wk_admin_user WHERE user_id = 14773"),
+        "0"
+    );
+    let entries = outcomes(&db);
+    assert_eq!(
+        entries,
+        [
+            ("drill".to_string(), None),
+            ("outcome".to_string(), Some("failed".to_string()))
+        ]
+    );
+    assert_eq!(recorded_step(&db), "rollback");
 }
 
 /// SIGKILL while the proxy stalls a statement: the intent has no outcome.
@@ -179,12 +298,7 @@ fn kill_at(pattern: &str, when: When, expect_applied: bool) {
     let image = db.row_image("sys_user", "user_id", "100");
     let proxy = Proxy::start(
         db.upstream(),
-        Trigger {
-            pattern: pattern.as_bytes().to_vec(),
-            skip: 0,
-            when,
-            fault: Fault::Hold,
-        },
+        Trigger::new(Packet::query(pattern), when, Fault::Hold),
     );
     let journal = db.journal();
     let mut child = Command::new(env!("CARGO_BIN_EXE_locksmith"))
@@ -209,19 +323,17 @@ fn kill_at(pattern: &str, when: When, expect_applied: bool) {
             .write_all(format!("{NEW}\n").as_bytes())
             .unwrap();
     }
+    // `acted`: the packet is stalled (Before) or the server has answered it (After).
     let start = Instant::now();
-    while !proxy.hit.load(Ordering::SeqCst) {
+    while !proxy.acted.load(Ordering::SeqCst) {
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "trigger never fired"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Let the server act on a forwarded COMMIT before the process dies.
-    std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
 
     let entries = outcomes(&db);
     assert_eq!(
@@ -311,6 +423,92 @@ fn a_full_disk_under_the_journal_refuses_the_write() {
     assert_eq!(outcomes(&db).len(), 2, "only the first write's entries");
 }
 
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct SmallFs {
+    dir: tempfile::TempDir,
+}
+
+impl SmallFs {
+    /// Needs root (CI runs the tests as root; `mount -t tmpfs` needs no package).
+    fn mount(size: &str) -> SmallFs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "this test mounts a {size} tmpfs to fill it (ENOSPC) and needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallFs { dir }
+    }
+
+    /// Writes a file until the filesystem is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.dir.path().join("filler")).expect("filler");
+        let block = [0u8; 4096];
+        loop {
+            match f.write_all(&block) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(e) => panic!("filling the tmpfs: {e}"),
+            }
+        }
+        let _ = f.sync_all();
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// ENOSPC, a really full filesystem (not only RLIMIT_FSIZE's EFBIG): the
+/// journal cannot take the intent, so the target is not touched.
+#[test]
+fn a_journal_on_a_full_filesystem_refuses_the_write() {
+    let db = TestDb::new(Vendor::RuoYi);
+    let fs = SmallFs::mount("1m");
+    let journal = fs.dir.path().join("journal.sqlite");
+    let run = |password: &str| {
+        let mut args = vec![
+            "--target".to_string(),
+            db.url(),
+            "--journal".to_string(),
+            journal.display().to_string(),
+        ];
+        args.extend(reset_args().iter().map(|a| a.to_string()));
+        common::run_locksmith(&args, Some(&line(password)))
+    };
+    assert_code(&run("First#2026-pass"), 0);
+    let image = db.row_image("sys_user", "user_id", "100");
+    fs.fill();
+    let out = run(NEW);
+    assert_code(&out, 6);
+    let err = stderr(&out);
+    assert!(
+        err.contains("could not write to the journal")
+            && err.contains("nothing was written to the target"),
+        "{err}"
+    );
+    assert!(!err.contains(NEW));
+    assert_eq!(
+        db.row_image("sys_user", "user_id", "100"),
+        image,
+        "target untouched"
+    );
+    let kinds = common::journal_rows(&journal, "SELECT kind FROM entries ORDER BY id");
+    assert_eq!(
+        kinds,
+        [["intent"], ["outcome"]],
+        "only the first write's entries"
+    );
+}
+
 #[test]
 fn an_unwritable_journal_directory_refuses_the_write() {
     let db = TestDb::new(Vendor::RuoYi);
@@ -321,7 +519,7 @@ fn an_unwritable_journal_directory_refuses_the_write() {
     let mut blocker = db.journal().into_os_string();
     blocker.push("-journal");
     std::fs::create_dir(&blocker).unwrap();
-    let out = db.locksmith(&reset_args(), Some(&format!("{NEW}\n")));
+    let out = db.locksmith(&reset_args(), Some(&line(NEW)));
     assert_code(&out, 6);
     assert_eq!(db.row_image("sys_user", "user_id", "100"), image);
     std::fs::remove_dir(&blocker).unwrap();
@@ -351,7 +549,7 @@ fn a_row_lock_held_elsewhere_times_out_cleanly() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let url = format!("{}?lock-wait=1", db.url());
-    let out = db.locksmith_at(&url, &reset_args(), Some(&format!("{NEW}\n")));
+    let out = db.locksmith_at(&url, &reset_args(), Some(&line(NEW)));
     drop(holder_in);
     let _ = holder.wait();
     assert_code(&out, 5);

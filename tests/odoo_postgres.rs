@@ -7,7 +7,7 @@ mod common;
 
 use common::oracle::oracle_verify;
 use common::pg::PgTestDb;
-use common::{assert_code, json, stderr, stdout};
+use common::{assert_code, connector_reset, json, line, stderr, stdout};
 use serde_json::json;
 
 const NEW: &str = "N3w!Pass_word-2026";
@@ -24,20 +24,26 @@ fn odoo_accepts(db: &PgTestDb, login: &str, password: &str) -> bool {
     })
 }
 
+/// The format Odoo 17's context writes: pbkdf2-sha512 at 600000 rounds, no rehash due.
+fn assert_odoo_format(db: &PgTestDb, login: &str) {
+    let stored = db.one(&format!(
+        "SELECT password FROM res_users WHERE login = '{}'",
+        login.replace('\'', "''")
+    ));
+    assert!(
+        stored.starts_with("$pbkdf2-sha512$600000$"),
+        "{login}: {stored}"
+    );
+    assert!(
+        !oracle_verify("odoo_needs_update", json!({ "stored": stored })),
+        "{login}: Odoo would rehash it"
+    );
+}
+
 fn reset(db: &PgTestDb, login: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "--connector",
-        "odoo",
-        "--json",
-        "reset",
-        login,
-        "--reason",
-        "INC-7 odoo",
-        "--new-password-stdin",
-        "--yes",
-    ];
-    args.extend_from_slice(extra);
-    db.locksmith(&args, Some(&format!("{NEW}\n")))
+    let mut args = vec!["--json"];
+    args.extend(connector_reset("odoo", login, "INC-7 odoo", extra));
+    db.locksmith(&args, Some(&line(NEW)))
 }
 
 #[test]
@@ -51,7 +57,7 @@ fn odoo_reset_is_accepted_by_odoos_crypt_context_and_needs_no_rehash() {
         stdout(&out)
     );
     // Detection picks odoo on a PostgreSQL target.
-    let out = db.locksmith(&["calibrate", "admin"], Some(&format!("{OLD}\n")));
+    let out = db.locksmith(&["calibrate", "admin"], Some(&line(OLD)));
     assert_code(&out, 0);
 
     assert!(odoo_accepts(&db, "admin", OLD));
@@ -73,12 +79,8 @@ fn odoo_reset_is_accepted_by_odoos_crypt_context_and_needs_no_rehash() {
         !odoo_accepts(&db, "admin", OLD),
         "the previous password still logs in"
     );
+    assert_odoo_format(&db, "admin");
     let stored = db.one("SELECT password FROM res_users WHERE id = 2");
-    assert!(stored.starts_with("$pbkdf2-sha512$600000$"), "{stored}");
-    assert!(
-        !oracle_verify("odoo_needs_update", json!({ "stored": stored })),
-        "Odoo would rehash it"
-    );
 
     let journal = String::from_utf8_lossy(&std::fs::read(db.journal()).unwrap()).into_owned();
     assert!(!journal.contains(NEW) && !journal.contains(&stored));
@@ -86,7 +88,7 @@ fn odoo_reset_is_accepted_by_odoos_crypt_context_and_needs_no_rehash() {
     assert_code(&out, 0);
     let out = db.locksmith(
         &["--connector", "odoo", "calibrate", "admin"],
-        Some(&format!("{OLD}\n")),
+        Some(&line(OLD)),
     );
     assert_code(&out, 8);
 }
@@ -100,33 +102,18 @@ fn odoo_admins_come_from_base_group_system_only() {
     );
     assert_code(&out, 0);
     let doc = json(&out);
-    let ids: Vec<_> = doc["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<_> = common::account_fields(&doc, "id");
     // The decoy custom_mod.group_system points at group_user (users 1-4): not admins.
     assert_eq!(ids, ["1", "2"]);
     let out = db.locksmith(
         &["--connector", "odoo", "--json", "lookup", "--disabled"],
         None,
     );
-    let ids: Vec<_> = json(&out)["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["login"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<_> = common::account_fields(&json(&out), "login");
     assert_eq!(ids, ["__system__", "lisi"]);
     // ILIKE with the escape character: `_` matches literally.
     let out = db.locksmith(&["--connector", "odoo", "--json", "lookup", "__sys"], None);
-    let ids: Vec<_> = json(&out)["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["login"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<_> = common::account_fields(&json(&out), "login");
     assert_eq!(ids, ["__system__"]);
     let out = db.locksmith(&["--connector", "odoo", "--json", "lookup", "ZHANG"], None);
     assert_eq!(json(&out)["accounts"][0]["login"], "zhangsan");
@@ -135,6 +122,11 @@ fn odoo_admins_come_from_base_group_system_only() {
 #[test]
 fn odoo_reset_with_unlock_activates_and_a_lower_round_value_is_replaced() {
     let db = PgTestDb::new("odoo");
+    // The oracle refuses a value in clear (Odoo's "plaintext" scheme is left out).
+    assert!(!oracle_verify(
+        "odoo",
+        json!({ "password": NEW, "stored": NEW })
+    ));
     assert!(
         !odoo_accepts(&db, "lisi", OLD),
         "inactive users cannot log in"
@@ -143,6 +135,7 @@ fn odoo_reset_with_unlock_activates_and_a_lower_round_value_is_replaced() {
     assert_code(&out, 0);
     assert_eq!(db.one("SELECT active FROM res_users WHERE id = 4"), "t");
     assert!(odoo_accepts(&db, "lisi", NEW));
+    assert_odoo_format(&db, "lisi");
 
     // 25000 rounds is Odoo's own older value: same shape, replaced by 600000.
     assert!(odoo_accepts(&db, "zhangsan", "admin"));
@@ -150,6 +143,7 @@ fn odoo_reset_with_unlock_activates_and_a_lower_round_value_is_replaced() {
     assert_code(&out, 0);
     assert!(odoo_accepts(&db, "zhangsan", NEW));
     assert!(!odoo_accepts(&db, "zhangsan", "admin"));
+    assert_odoo_format(&db, "zhangsan");
 }
 
 #[test]

@@ -44,10 +44,53 @@ struct Number {
 
 /// Verification outcome with the file as it is now: true = the journal still looks intact.
 fn looks_intact(j: &mut Journal) -> bool {
+    matches!(j.verify(), Ok(r) if r.ok)
+}
+
+/// The tampered entries `audit verify` names, or why it named none. A
+/// detection counts only if it points the operator at the entry: an error
+/// that names no entry is not one.
+fn named_entries(j: &mut Journal) -> Result<Vec<i64>, String> {
     match j.verify() {
-        Ok(r) => r.ok,
-        // Unreadable entries are a detection too.
-        Err(_) => false,
+        Ok(r) if r.ok => Err("the journal looks intact".into()),
+        Ok(r) => {
+            let p = r.problem.ok_or("not ok, but no problem named")?;
+            if !p.message.contains(&p.entry_id.to_string()) {
+                return Err(format!(
+                    "the message does not name entry {}: {}",
+                    p.entry_id, p.message
+                ));
+            }
+            Ok(vec![p.entry_id])
+        }
+        Err(e) => Err(format!("verify failed without naming an entry: {e}")),
+    }
+}
+
+#[track_caller]
+fn assert_names(j: &mut Journal, allowed: &[i64], what: &str) {
+    match named_entries(j) {
+        Ok(ids) if ids.iter().all(|i| allowed.contains(i)) => {}
+        Ok(ids) => panic!("{what}: verify named entry {ids:?}, not one of {allowed:?}"),
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+/// A flip that leaves a text field invalid UTF-8 stops `verify` from reading
+/// the journal at all. Today that error names the field but not the entry
+/// (src/journal reads every row as text before it checks the chain); the
+/// test holds it to naming the field, and counts these cases.
+#[track_caller]
+fn assert_unreadable_names_the_field(j: &mut Journal, column: &str, what: &str) {
+    match j.verify() {
+        Err(e) => {
+            let text = e.to_string();
+            assert!(
+                text.contains(&format!("field '{column}'")),
+                "{what}: the error names no field: {text}"
+            );
+        }
+        Ok(r) => assert!(!r.ok && r.problem.is_some(), "{what}: not detected"),
     }
 }
 
@@ -70,6 +113,7 @@ fn every_single_bit_flip_in_every_field_is_detected() {
     // One reader handle: every verify re-reads the file, as `audit verify` would.
     let mut j = Journal::open(&db, &key).unwrap();
     let mut checked = 0usize;
+    let mut unreadable = 0usize;
     for id in [1i64, 2, 3] {
         for column in [
             "at",
@@ -103,10 +147,14 @@ fn every_single_bit_flip_in_every_field_is_detected() {
                     .bind::<BigInt, _>(id)
                     .execute(&mut c)
                     .unwrap();
-                    assert!(
-                        !looks_intact(&mut j),
-                        "flip of bit {bit} in byte {byte} of {column} of entry {id} went unnoticed"
-                    );
+                    let what =
+                        format!("flip of bit {bit} in byte {byte} of {column} of entry {id}");
+                    if std::str::from_utf8(&flipped).is_ok() {
+                        assert_names(&mut j, &[id], &what);
+                    } else {
+                        assert_unreadable_names_the_field(&mut j, column, &what);
+                        unreadable += 1;
+                    }
                     checked += 1;
                 }
             }
@@ -137,9 +185,16 @@ fn every_single_bit_flip_in_every_field_is_detected() {
                 if moved.is_err() {
                     continue; // an id collision the primary key itself refuses
                 }
-                assert!(
-                    !looks_intact(&mut j),
-                    "flip of bit {bit} of {column} of entry {id} went unnoticed"
+                // A moved id is named where it now stands, or as the gap it left.
+                let allowed = if column == "id" {
+                    vec![id, flipped, id + 1]
+                } else {
+                    vec![id]
+                };
+                assert_names(
+                    &mut j,
+                    &allowed,
+                    &format!("flip of bit {bit} of {column} of entry {id}"),
                 );
                 checked += 1;
                 let back_where = if column == "id" { flipped } else { id };
@@ -154,6 +209,7 @@ fn every_single_bit_flip_in_every_field_is_detected() {
     }
     let _ = Text;
     assert!(checked > 5_000, "only {checked} flips tried");
+    eprintln!("{checked} flips, {unreadable} of them left a field invalid UTF-8");
 }
 
 #[test]

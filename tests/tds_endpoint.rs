@@ -102,6 +102,18 @@ async fn exec(c: &mut Conn, sql: &str) {
         .unwrap();
 }
 
+/// One column of one UA_User row, read from the endpoint's SQLite file by
+/// an independent reader (not through the endpoint).
+fn stored_text(ep: &Endpoint, column: &str, id: &str) -> String {
+    let db = rusqlite::Connection::open(ep.sqlite_path()).unwrap();
+    db.query_row(
+        &format!("SELECT {column} FROM UA_User WHERE cUser_Id = ?1"),
+        [id],
+        |r| r.get(0),
+    )
+    .unwrap_or_else(|e| panic!("{column} of {id}: {e}"))
+}
+
 fn assert_all_parse(ep: &Endpoint) {
     let bad = tds::unparsable_statements(&ep.statements());
     assert!(bad.is_empty(), "statements MsSqlDialect rejects: {bad:#?}");
@@ -118,6 +130,13 @@ const DDL: &str = "CREATE TABLE [dbo].[UA_User] (
   [cPassword] nvarchar(255) NULL,
   CONSTRAINT [PK_UA_User] PRIMARY KEY CLUSTERED ([cUser_Id])
 )";
+
+/// A connection to `ep` on a freshly seeded UA_User.
+async fn seeded(ep: &Endpoint, enc: EncryptionLevel) -> Conn {
+    let mut c = connect(ep, enc).await;
+    seed(&mut c).await;
+    c
+}
 
 async fn seed(c: &mut Conn) {
     exec(c, DDL).await;
@@ -283,8 +302,7 @@ fn old_tls_server_fails_with_a_tls_error() {
 fn chinese_text_round_trips_as_varchar_and_nvarchar() {
     let ep = endpoint(ServerEncryption::Off);
     rt().block_on(async {
-        let mut c = connect(&ep, EncryptionLevel::Off).await;
-        seed(&mut c).await;
+        let mut c = seeded(&ep, EncryptionLevel::Off).await;
         let rows = query_rows(&mut c, "SELECT [cUser_Name], [cUser_NName] FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1", &[&"001"]).await;
         assert_eq!(rows[0].get::<&str, _>(0), Some("张三"));
         assert_eq!(rows[0].get::<&str, _>(1), Some("张三"));
@@ -300,14 +318,7 @@ fn chinese_text_round_trips_as_varchar_and_nvarchar() {
         assert_eq!(rows[0].get::<i32, _>(0), Some(1));
     });
     // an independent reader sees the same text
-    let db = rusqlite::Connection::open(ep.sqlite_path()).unwrap();
-    let n: String = db
-        .query_row(
-            "SELECT cUser_Name FROM UA_User WHERE cUser_Id = '002'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let n = stored_text(&ep, "cUser_Name", "002");
     assert_eq!(n, "李四");
     assert_all_parse(&ep);
 }
@@ -345,8 +356,7 @@ fn varchar_travels_as_gbk_bytes() {
 fn transactions_roll_back_and_commit() {
     let ep = endpoint(ServerEncryption::NotSupported);
     rt().block_on(async {
-        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-        seed(&mut c).await;
+        let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
         let update = "UPDATE [UFSystem]..[UA_User] SET [cPassword] = @P1 WHERE [cUser_Id] = @P2 AND ([cPassword] = @P3 OR ([cPassword] IS NULL AND @P3 IS NULL))";
         exec(&mut c, "BEGIN TRANSACTION").await;
         let r = c.execute(update, &[&"h1", &"001", &Option::<&str>::None]).await.unwrap();
@@ -386,14 +396,7 @@ fn transactions_roll_back_and_commit() {
             .unwrap();
         assert_eq!(rows.last().unwrap()[0].get::<i32, _>(0), Some(1));
     });
-    let db = rusqlite::Connection::open(ep.sqlite_path()).unwrap();
-    let pw: String = db
-        .query_row(
-            "SELECT cPassword FROM UA_User WHERE cUser_Id = '001'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let pw = stored_text(&ep, "cPassword", "001");
     assert_eq!(pw, "h2");
     assert_all_parse(&ep);
 }
@@ -402,8 +405,7 @@ fn transactions_roll_back_and_commit() {
 fn datetime_read_back_matches_as_a_parameter() {
     let ep = endpoint(ServerEncryption::NotSupported);
     rt().block_on(async {
-        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-        seed(&mut c).await;
+        let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
         let when = NaiveDateTime::parse_from_str("2024-02-29 13:14:15.123", "%Y-%m-%d %H:%M:%S%.f").unwrap();
         c.execute("UPDATE [dbo].[UA_User] SET [dPasswordDate] = @P1 WHERE [cUser_Id] = @P2", &[&when, &"001"])
             .await
@@ -428,14 +430,7 @@ fn datetime_read_back_matches_as_a_parameter() {
             assert_eq!(r.total(), 1, "{id}: {read}");
         }
     });
-    let db = rusqlite::Connection::open(ep.sqlite_path()).unwrap();
-    let d: String = db
-        .query_row(
-            "SELECT dPasswordDate FROM UA_User WHERE cUser_Id = '001'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let d = stored_text(&ep, "dPasswordDate", "001");
     assert_eq!(d, "2024-02-29 13:14:15.123");
 }
 
@@ -443,8 +438,7 @@ fn datetime_read_back_matches_as_a_parameter() {
 fn paging_with_top_and_offset_fetch() {
     let ep = endpoint(ServerEncryption::NotSupported);
     rt().block_on(async {
-        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-        seed(&mut c).await;
+        let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
         let ids = |rows: Vec<tiberius::Row>| rows.iter().map(|r| r.get::<&str, _>(0).unwrap().to_string()).collect::<Vec<_>>();
         let rows = query_rows(&mut c, "SELECT [cUser_Id] FROM [dbo].[UA_User] WHERE [cUser_Id] LIKE @P1 ORDER BY [cUser_Id] OFFSET @P2 ROWS FETCH NEXT @P3 ROWS ONLY",
                 &[&"%", &1i64, &1i64]).await;
@@ -473,8 +467,7 @@ fn paging_with_top_and_offset_fetch() {
 fn object_names_and_errors() {
     let ep = endpoint(ServerEncryption::NotSupported);
     rt().block_on(async {
-        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-        seed(&mut c).await;
+        let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
         for sql in [
             "SELECT COUNT(*) FROM [UFSystem]..[UA_User]",
             "SELECT COUNT(*) FROM UFSystem..UA_User",
@@ -544,8 +537,7 @@ fn columns_probe_and_privilege_probes() {
             ..Default::default()
         });
         rt().block_on(async {
-            let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-            seed(&mut c).await;
+            let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
             let rows = query_rows(&mut c, probe, &[&"ua_user", &"DBO"]).await;
             assert_eq!(rows.len(), 8);
             let r0 = &rows[0];
@@ -581,59 +573,329 @@ fn columns_probe_and_privilege_probes() {
     }
 }
 
+/// The server error number of a failed call, 0 when it succeeded.
+fn error_code<T>(r: tiberius::Result<T>) -> u32 {
+    match r {
+        Err(tiberius::error::Error::Server(e)) => e.code(),
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => 0,
+    }
+}
+
+/// The error number of a SQL batch, 0 when every statement succeeded.
+async fn batch_error(c: &mut Conn, sql: &str) -> u32 {
+    let r = match c.simple_query(sql).await {
+        Ok(s) => s.into_results().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    error_code(r)
+}
+
+async fn password_of(c: &mut Conn, id: &str) -> tiberius::Result<Option<String>> {
+    let row = c
+        .query(
+            "SELECT [cPassword] FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1",
+            &[&id],
+        )
+        .await?
+        .into_row()
+        .await?
+        .expect("the row exists");
+    Ok(row.get::<&str, _>(0).map(str::to_string))
+}
+
+const SET_PASSWORD: &str = "UPDATE [dbo].[UA_User] SET [cPassword] = @P1 WHERE [cUser_Id] = @P2";
+
+/// READ COMMITTED as SQL Server locks it: a row changed by an open
+/// transaction is X-locked, so another session's read of it (or a scan over
+/// it) waits, and fails with 1222 at its LOCK_TIMEOUT; rows the transaction
+/// did not touch are neither blocked for reading nor for writing.
 #[test]
-fn concurrent_sessions_have_their_own_transactions() {
+fn a_row_changed_by_an_open_transaction_blocks_its_readers_only() {
     let ep = endpoint(ServerEncryption::NotSupported);
     rt().block_on(async {
         let mut a = connect(&ep, EncryptionLevel::NotSupported).await;
         let mut b = connect(&ep, EncryptionLevel::NotSupported).await;
         seed(&mut a).await;
         exec(&mut a, "BEGIN TRANSACTION").await;
+        assert_eq!(
+            a.execute(SET_PASSWORD, &[&"a", &"001"])
+                .await
+                .unwrap()
+                .total(),
+            1
+        );
+        exec(&mut b, "SET LOCK_TIMEOUT 300").await;
+        let started = std::time::Instant::now();
+        assert_eq!(error_code(password_of(&mut b, "001").await), 1222);
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "b waited for the lock"
+        );
+        // A scan passes the locked row too.
+        assert_eq!(
+            batch_error(&mut b, "SELECT COUNT(*) FROM [dbo].[UA_User]").await,
+            1222
+        );
+        // LOCK_TIMEOUT 0: any wait at all would fail. Another row is free to read and to write.
+        exec(&mut b, "SET LOCK_TIMEOUT 0").await;
+        assert_eq!(password_of(&mut b, "002").await.unwrap(), None);
+        assert_eq!(
+            b.execute(SET_PASSWORD, &[&"b", &"002"])
+                .await
+                .unwrap()
+                .total(),
+            1
+        );
+        // a, in turn, reads its own change and b's committed one.
+        assert_eq!(
+            password_of(&mut a, "001").await.unwrap().as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            password_of(&mut a, "002").await.unwrap().as_deref(),
+            Some("b")
+        );
+        // A reader that waits long enough gets the committed value once a commits.
+        exec(&mut b, "SET LOCK_TIMEOUT 10000").await;
+        let (read, ()) = tokio::join!(password_of(&mut b, "001"), async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            exec(&mut a, "COMMIT").await;
+        });
+        assert_eq!(read.unwrap().as_deref(), Some("a"));
+    });
+}
+
+/// A guarded UPDATE of a row another transaction holds waits (it must not
+/// see the uncommitted value and report 0 rows), and one session's locking
+/// read (UPDLOCK) excludes another's, not a plain reader.
+#[test]
+fn writers_and_locking_readers_of_one_row_wait_for_each_other() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut a = connect(&ep, EncryptionLevel::NotSupported).await;
+        let mut b = connect(&ep, EncryptionLevel::NotSupported).await;
+        seed(&mut a).await;
+        exec(&mut b, "SET LOCK_TIMEOUT 200").await;
+        exec(&mut a, "BEGIN TRANSACTION").await;
+        let locking = "SELECT [cPassword] FROM [dbo].[UA_User] WITH (UPDLOCK, ROWLOCK) WHERE [cUser_Id] = @P1";
+        assert_eq!(query_rows(&mut a, locking, &[&"001"]).await.len(), 1);
+        // A plain reader is compatible with U ...
+        assert_eq!(password_of(&mut b, "001").await.unwrap(), None);
+        // ... a second locking reader and a writer are not.
+        exec(&mut b, "BEGIN TRANSACTION").await;
+        let r = match b.query(locking, &[&"001"]).await {
+            Ok(s) => s.into_first_result().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        assert_eq!(error_code(r), 1222);
+        assert_eq!(error_code(b.execute(SET_PASSWORD, &[&"b", &"001"]).await), 1222);
+        exec(&mut b, "ROLLBACK").await;
+        assert_eq!(a.execute(SET_PASSWORD, &[&"a", &"001"]).await.unwrap().total(), 1);
+        exec(&mut a, "ROLLBACK").await;
+        // After the rollback the row is back and free.
+        exec(&mut b, "SET LOCK_TIMEOUT 0").await;
+        assert_eq!(password_of(&mut b, "001").await.unwrap(), None);
+    });
+}
+
+/// A connection that goes away with an open transaction is rolled back and its locks released.
+#[test]
+fn a_dropped_connection_rolls_back_and_releases_its_rows() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut a = connect(&ep, EncryptionLevel::NotSupported).await;
+        let mut b = connect(&ep, EncryptionLevel::NotSupported).await;
+        seed(&mut a).await;
+        exec(&mut a, "BEGIN TRANSACTION").await;
+        a.execute(SET_PASSWORD, &[&"gone", &"001"]).await.unwrap();
         a.execute(
-            "UPDATE [dbo].[UA_User] SET [cPassword] = @P1 WHERE [cUser_Id] = @P2",
-            &[&"a", &"001"],
+            "INSERT INTO [dbo].[UA_User] ([cUser_Id], [iAdmin]) VALUES (@P1, 0)",
+            &[&"003"],
         )
         .await
         .unwrap();
-        // b does not see a's uncommitted write (WAL snapshot)
-        let row = b
-            .query(
-                "SELECT [cPassword] FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1",
-                &[&"001"],
-            )
-            .await
-            .unwrap()
-            .into_row()
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(row.get::<&str, _>(0), None);
-        // a writer in b times out with 1222 under SET LOCK_TIMEOUT
-        exec(&mut b, "SET LOCK_TIMEOUT 50").await;
-        let r = b
-            .execute(
-                "UPDATE [dbo].[UA_User] SET [cPassword] = @P1 WHERE [cUser_Id] = @P2",
-                &[&"b", &"002"],
-            )
-            .await;
-        match r {
-            Err(tiberius::error::Error::Server(e)) => assert_eq!(e.code(), 1222),
-            other => panic!("{other:?}"),
-        }
-        exec(&mut a, "COMMIT").await;
-        let row = b
-            .query(
-                "SELECT [cPassword] FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1",
-                &[&"001"],
-            )
-            .await
-            .unwrap()
-            .into_row()
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(row.get::<&str, _>(0), Some("a"));
+        a.execute(
+            "DELETE FROM [dbo].[UA_User] WHERE [cUser_Id] = @P1",
+            &[&"002"],
+        )
+        .await
+        .unwrap();
+        drop(a);
+        exec(&mut b, "SET LOCK_TIMEOUT 5000").await;
+        assert_eq!(password_of(&mut b, "001").await.unwrap(), None);
+        let ids: Vec<String> = simple_rows(
+            &mut b,
+            "SELECT [cUser_Id] FROM [dbo].[UA_User] ORDER BY [cUser_Id]",
+        )
+        .await
+        .iter()
+        .map(|r| r.get::<&str, _>(0).unwrap().to_string())
+        .collect();
+        assert_eq!(ids, ["001", "002", "admin"]);
     });
+}
+
+/// What SQL Server rejects, the endpoint rejects, with SQL Server's number.
+#[test]
+fn t_sql_only_sqlite_and_mysql_spellings_are_errors() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
+        assert_eq!(batch_error(&mut c, "SELECT [cUser_Id] FROM [dbo].[UA_User] ORDER BY [cUser_Id] LIMIT 1").await, 102);
+        assert_eq!(batch_error(&mut c, "SELECT [cUser_Id] FROM [dbo].[UA_User] LIMIT 1 OFFSET 1").await, 102);
+        for f in ["IFNULL([cPassword], N'x')", "LENGTH([cUser_Id])", "SUBSTR([cUser_Id], 1, 2)", "INSTR([cUser_Id], N'0')", "strftime('%Y', [dPasswordDate])"] {
+            assert_eq!(batch_error(&mut c, &format!("SELECT {f} FROM [dbo].[UA_User]")).await, 195, "{f}");
+        }
+        assert_eq!(batch_error(&mut c, "SELECT [cUser_Id] FROM [dbo].[UA_User] WITH (NOLOCKS)").await, 321);
+        assert_eq!(batch_error(&mut c, "SET NOT_AN_OPTION ON").await, 195);
+        assert_eq!(batch_error(&mut c, "SELECT [cUser_Id] FROM [dbo].[UA_User] OFFSET 1 ROWS").await, 102);
+        // What it does model still works.
+        let rows = simple_rows(&mut c, "SELECT ISNULL([cPassword], N'x'), LEN(N'ab  ') FROM [dbo].[UA_User] WITH (NOLOCK) WHERE [cUser_Id] = N'001'").await;
+        assert_eq!(rows[0].get::<&str, _>(0), Some("x"));
+        assert_eq!(rows[0].get::<i32, _>(1), Some(2));
+    });
+}
+
+/// Declared widths and integer types hold: an over-long value is 2628 on
+/// SQL Server 2019 (8152 before), and the row keeps its value.
+#[test]
+fn an_over_long_or_out_of_range_value_is_refused() {
+    for (version, code) in [
+        (EndpointOptions::default().version, 2628),
+        (
+            "Microsoft SQL Server 2008 R2 (SP3) - 10.50.6000.34 (X64)".to_string(),
+            8152,
+        ),
+    ] {
+        let ep = Endpoint::start(EndpointOptions {
+            encryption: ServerEncryption::NotSupported,
+            version,
+            ..Default::default()
+        });
+        rt().block_on(async {
+            let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
+            let wide = "p".repeat(256);
+            assert_eq!(
+                error_code(c.execute(SET_PASSWORD, &[&wide.as_str(), &"001"]).await),
+                code
+            );
+            assert_eq!(
+                error_code(
+                    c.execute(SET_PASSWORD, &[&"p".repeat(255).as_str(), &"001"])
+                        .await
+                ),
+                0
+            );
+            // varchar(40) in code page 936: 21 Chinese characters are 42 bytes.
+            let name = "UPDATE [dbo].[UA_User] SET [cUser_Name] = @P1 WHERE [cUser_Id] = @P2";
+            assert_eq!(
+                error_code(c.execute(name, &[&"张".repeat(21).as_str(), &"002"]).await),
+                code
+            );
+            assert_eq!(
+                error_code(c.execute(name, &[&"张".repeat(20).as_str(), &"002"]).await),
+                0
+            );
+            let insert = "INSERT INTO [dbo].[UA_User] ([cUser_Id], [iAdmin]) VALUES (@P1, @P2)";
+            assert_eq!(
+                error_code(c.execute(insert, &[&"x".repeat(21).as_str(), &0i32]).await),
+                code
+            );
+            assert_eq!(
+                error_code(c.execute(insert, &[&"004", &(1i64 << 40)]).await),
+                8115
+            );
+            assert_eq!(error_code(c.execute(insert, &[&"004", &"many"]).await), 245);
+            let n = simple_rows(&mut c, "SELECT COUNT(*) FROM [dbo].[UA_User]").await;
+            assert_eq!(n[0].get::<i32, _>(0), Some(3), "nothing was inserted");
+        });
+        let pw = stored_text(&ep, "cPassword", "001");
+        assert_eq!(pw.len(), 255);
+    }
+}
+
+/// Without XACT_ABORT a failed statement does not end the batch; `@@ERROR`
+/// holds its number; BEGIN resets `@@ROWCOUNT`. With XACT_ABORT ON the batch
+/// stops and the transaction rolls back.
+#[test]
+fn errors_rowcount_and_xact_abort_behave_as_on_sql_server() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
+        let res = c
+            .simple_query("INSERT INTO [dbo].[UA_User] ([cUser_Id], [iAdmin]) VALUES (N'001', 0)\nSELECT @@ERROR AS e\nUPDATE [dbo].[UA_User] SET [iAdmin] = 1 WHERE [cUser_Id] = N'002'\nBEGIN TRANSACTION\nSELECT @@ROWCOUNT AS n, @@ERROR AS e\nCOMMIT")
+            .await
+            .unwrap()
+            .into_results()
+            .await;
+        // tiberius reports the 2627; the rest of the batch ran all the same.
+        assert_eq!(error_code(res), 2627);
+        let admin = simple_rows(&mut c, "SELECT [iAdmin] FROM [dbo].[UA_User] WHERE [cUser_Id] = N'002'").await;
+        assert_eq!(admin[0].get::<i32, _>(0), Some(1));
+        let rows = c
+            .simple_query("UPDATE [dbo].[UA_User] SET [iAdmin] = 0 WHERE [cUser_Id] = N'002'\nSELECT @@ROWCOUNT AS n\nBEGIN TRANSACTION\nSELECT @@ROWCOUNT AS n\nCOMMIT")
+            .await
+            .unwrap()
+            .into_results()
+            .await
+            .unwrap();
+        assert_eq!(rows[0][0].get::<i32, _>(0), Some(1));
+        assert_eq!(rows[1][0].get::<i32, _>(0), Some(0), "BEGIN TRANSACTION resets @@ROWCOUNT");
+        assert_eq!(batch_error(&mut c, "SET XACT_ABORT ON\nBEGIN TRANSACTION\nUPDATE [dbo].[UA_User] SET [cPassword] = N'x' WHERE [cUser_Id] = N'002'\nINSERT INTO [dbo].[UA_User] ([cUser_Id], [iAdmin]) VALUES (N'001', 0)\nCOMMIT").await, 2627);
+        let rows = simple_rows(&mut c, "SELECT @@TRANCOUNT, [cPassword] FROM [dbo].[UA_User] WHERE [cUser_Id] = N'002'").await;
+        assert_eq!(rows[0].get::<i32, _>(0), Some(0), "XACT_ABORT rolled the transaction back");
+        assert_eq!(rows[0].get::<&str, _>(1), None);
+    });
+}
+
+/// An IDENTITY column takes no explicit value (544) unless IDENTITY_INSERT is on for its table.
+#[test]
+fn explicit_identity_values_need_identity_insert() {
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
+        exec(&mut c, "CREATE TABLE [dbo].[Role] ([iId] int IDENTITY(1,1) NOT NULL PRIMARY KEY, [cName] nvarchar(20) NULL)").await;
+        assert_eq!(batch_error(&mut c, "INSERT INTO [dbo].[Role] ([cName]) VALUES (N'a')").await, 0);
+        assert_eq!(batch_error(&mut c, "INSERT INTO [dbo].[Role] ([iId], [cName]) VALUES (7, N'b')").await, 544);
+        exec(&mut c, "SET IDENTITY_INSERT [dbo].[Role] ON").await;
+        assert_eq!(batch_error(&mut c, "INSERT INTO [dbo].[Role] ([iId], [cName]) VALUES (7, N'b')").await, 0);
+        exec(&mut c, "SET IDENTITY_INSERT [dbo].[Role] OFF").await;
+        assert_eq!(batch_error(&mut c, "INSERT INTO [dbo].[Role] ([iId], [cName]) VALUES (8, N'c')").await, 544);
+        let n = simple_rows(&mut c, "SELECT COUNT(*) FROM [dbo].[Role]").await;
+        assert_eq!(n[0].get::<i32, _>(0), Some(2));
+    });
+    assert_all_parse(&ep);
+}
+
+/// T-SQL LIKE: `[…]` classes, `[^…]`, and an escaped `[` (tds/like.rs).
+#[test]
+fn like_has_character_classes_and_escapes_them() {
+    use tds::like::tsql_like;
+    assert!(tsql_like("abc", "a[b]c", None));
+    assert!(!tsql_like("a[b]c", "a[b]c", None));
+    assert!(tsql_like("a[b]c", "a![b]c", Some('!')));
+    assert!(!tsql_like("abc", "a![b]c", Some('!')));
+    assert!(tsql_like("x7", "x[0-9]", None));
+    assert!(!tsql_like("x7", "x[^0-9]", None));
+    assert!(tsql_like("ADMIN", "%dm%", None));
+    assert!(tsql_like("张三丰", "%三%", Some('!')));
+    assert!(tsql_like("a%b", "%!%%", Some('!')));
+    assert!(!tsql_like("ab", "%!%%", Some('!')));
+    assert!(!tsql_like("axb", "a!_b", Some('!')));
+    assert!(tsql_like("a[", "a[", None));
+    let ep = endpoint(ServerEncryption::NotSupported);
+    rt().block_on(async {
+        let mut c = seeded(&ep, EncryptionLevel::NotSupported).await;
+        exec(&mut c, "INSERT INTO [dbo].[UA_User] ([cUser_Id], [iAdmin]) VALUES (N'a[0]1', 0)").await;
+        let like = "SELECT [cUser_Id] FROM [dbo].[UA_User] WHERE [cUser_Id] LIKE @P1 ESCAPE '!' ORDER BY [cUser_Id]";
+        let ids = |rows: Vec<tiberius::Row>| rows.iter().map(|r| r.get::<&str, _>(0).unwrap().to_string()).collect::<Vec<_>>();
+        assert_eq!(ids(query_rows(&mut c, like, &[&"00[12]"]).await), ["001", "002"]);
+        assert_eq!(ids(query_rows(&mut c, like, &[&"%[0]%"]).await), ["001", "002", "a[0]1"]);
+        assert_eq!(ids(query_rows(&mut c, like, &[&"%![0]%"]).await), ["a[0]1"]);
+        assert_eq!(ids(query_rows(&mut c, "SELECT [cUser_Id] FROM [dbo].[UA_User] WHERE [cUser_Id] NOT LIKE @P1 ORDER BY [cUser_Id]", &[&"[0a]%"]).await), Vec::<String>::new());
+    });
+    assert_all_parse(&ep);
 }
 
 #[test]
@@ -746,8 +1008,8 @@ fn raw_named_rpc_shows_gbk_bytes_on_the_wire() {
     use tds::wire;
     let ep = endpoint(ServerEncryption::NotSupported);
     rt().block_on(async {
-        let mut c = connect(&ep, EncryptionLevel::NotSupported).await;
-        seed(&mut c).await;
+        // Kept open: the raw client below reads the rows it seeded.
+        let _c = seeded(&ep, EncryptionLevel::NotSupported).await;
 
         let mut s = TcpStream::connect(("127.0.0.1", ep.port())).await.unwrap();
         // PRELOGIN: ENCRYPTION = NOT_SUP only

@@ -9,7 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{TestDb, Vendor, assert_code, json, stderr, stdout};
+use common::{TestDb, Vendor, assert_code, json, line, reset_stdin, stderr, stdout};
 
 /// fixtures/u8.sql, T-SQL → MariaDB: brackets, batches, the Chinese collation,
 /// `bit` (MariaDB returns BIT as bytes; SQL Server's bit reads as 0/1).
@@ -229,7 +229,7 @@ fn transplant_on_vtiger_copies_into_copy_hash_to_and_refuses_an_older_format_don
 #[test]
 fn transplant_into_a_login_bound_scheme_is_refused_before_the_journal() {
     let db = TestDb::new(Vendor::RuoYi);
-    let ry = db.row_image("sys_user", "user_id", "2");
+    let ry = db.untouched("sys_user", "user_id", "2");
     let admin = db.row_image("sys_user", "user_id", "1");
     let out = db.locksmith(
         &[
@@ -245,14 +245,13 @@ fn transplant_into_a_login_bound_scheme_is_refused_before_the_journal() {
         ],
         None,
     );
-    assert_code(&out, 5);
+    db.assert_refused(&out, &ry);
     let err = stderr(&out);
     assert!(
         err.contains("the stored value of ruoyi")
             && err.contains("depends on the login, so a value copied from another account would not verify; reset with a new password instead"),
         "{err}"
     );
-    assert_eq!(db.row_image("sys_user", "user_id", "2"), ry);
     assert_eq!(db.row_image("sys_user", "user_id", "1"), admin);
     assert!(kinds(&db, "intent").is_empty());
     assert!(kinds(&db, "outcome").is_empty());
@@ -320,7 +319,7 @@ fn transplant_refuses_mismatched_shapes_empty_donors_and_itself() {
             "t",
             "--yes",
         ],
-        Some("x\n"),
+        Some(&line("x")),
     );
     assert_code(&out, 2);
 
@@ -367,19 +366,7 @@ fn an_external_encoder_writes_only_after_a_matching_calibration() {
         run(&db, &cfg, &full, stdin)
     };
     let new_pw = "Fresh#Pass-2026";
-    let reset = || {
-        enc(
-            &[
-                "reset",
-                "zhaoliu",
-                "--new-password-stdin",
-                "--reason",
-                "t",
-                "--yes",
-            ],
-            Some(&format!("{new_pw}\n")),
-        )
-    };
+    let reset = || enc(&reset_stdin("zhaoliu", "t", &[]), Some(&line(new_pw)));
     let zhaoliu = db.row_image("UA_User", "cUser_Id", "zhaoliu");
 
     // Before any calibration: refused, nothing written, no intent.
@@ -408,7 +395,7 @@ fn an_external_encoder_writes_only_after_a_matching_calibration() {
     assert!(kinds(&db, "intent").is_empty());
 
     // The right one: the reset goes through and stores the encoder's output.
-    let out = enc(&["calibrate", "admin"], Some(&format!("{known}\n")));
+    let out = enc(&["calibrate", "admin"], Some(&line(known)));
     assert_code(&out, 0);
     assert!(stdout(&out).contains("calibrated"), "{}", stdout(&out));
     let cal = kinds(&db, "calibrate");
@@ -434,12 +421,12 @@ fn an_external_encoder_writes_only_after_a_matching_calibration() {
             &script_s,
             "reset",
             "zhaoliu",
-            "--new-password-stdin",
             "--reason",
             "t",
+            "--new-password-stdin",
             "--yes",
         ],
-        Some("Again#Pass-2026\n"),
+        Some(&line("Again#Pass-2026")),
         &[
             ("XDG_CONFIG_HOME", cfg.to_str().unwrap()),
             ("LOCKSMITH_ENCODER", "python3"),
@@ -487,15 +474,8 @@ fn a_connector_encoder_is_gated_the_same_way() {
     let out = run(
         &db,
         &cfg,
-        &[
-            "reset",
-            "zhaoliu",
-            "--new-password-stdin",
-            "--reason",
-            "t",
-            "--yes",
-        ],
-        Some("Fresh#Pass-2026\n"),
+        &reset_stdin("zhaoliu", "t", &[]),
+        Some(&line("Fresh#Pass-2026")),
     );
     assert_code(&out, 5);
     assert!(
@@ -546,17 +526,7 @@ fn encoder_failures_say_what_happened_without_the_password() {
     for (i, (body, expect)) in cases.iter().enumerate() {
         let script = db.dir.path().join(format!("bad{i}.py"));
         std::fs::write(&script, body).unwrap();
-        for args in [
-            vec![
-                "reset",
-                "zhaoliu",
-                "--new-password-stdin",
-                "--reason",
-                "t",
-                "--yes",
-            ],
-            vec!["calibrate", "admin"],
-        ] {
+        for args in [reset_stdin("zhaoliu", "t", &[]), vec!["calibrate", "admin"]] {
             let mut full = vec![
                 "--encoder",
                 "python3",
@@ -564,7 +534,7 @@ fn encoder_failures_say_what_happened_without_the_password() {
                 script.to_str().unwrap(),
             ];
             full.extend(args);
-            let out = run(&db, &cfg, &full, Some(&format!("{secret}\n")));
+            let out = run(&db, &cfg, &full, Some(&line(secret)));
             assert_code(&out, 5);
             let err = stderr(&out);
             assert!(err.contains(expect), "{err}");
@@ -630,12 +600,7 @@ fn u8_lookup_reads_states_from_nstate_and_the_error_count() {
     let ids = |filter: &str| -> Vec<String> {
         let out = run(&db, &cfg, &["--json", "lookup", filter], None);
         assert_code(&out, 0);
-        json(&out)["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["id"].as_str().unwrap().to_string())
-            .collect()
+        common::account_fields(&json(&out), "id")
     };
     assert_eq!(ids("--locked"), ["lisi"]);
     assert_eq!(ids("--disabled"), ["wangwu"]);

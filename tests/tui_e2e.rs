@@ -1,6 +1,6 @@
 //! The real binary driven in tmux: find a user, reset, confirm, read the
 //! generated password off the screen, and prove it against the stored value —
-//! with the independent oracle against MariaDB, and with calibrate in the demo.
+//! with the independent oracle, against MariaDB and in the demo's SQLite file.
 
 mod common;
 
@@ -44,9 +44,10 @@ impl Tmux {
         let status = Command::new("tmux")
             .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "30"])
             .arg(format!(
-                "env -u LOCKSMITH_TARGET -u LOCKSMITH_JOURNAL -u LOCKSMITH_DB_PASSWORD -u NO_COLOR {} HOME='{}' TERM=xterm-256color LANG=C.UTF-8 {shell}{redirect}; sleep 60",
+                "env -u LOCKSMITH_TARGET -u LOCKSMITH_JOURNAL -u LOCKSMITH_DB_PASSWORD -u NO_COLOR {} HOME='{}' TMPDIR='{}' TERM=xterm-256color LANG=C.UTF-8 {shell}{redirect}; sleep 60",
                 if redirect.is_empty() { "-u LOCKSMITH_LOG" } else { "LOCKSMITH_LOG=trace" },
-                home.display()
+                home.display(),
+                tmp_dir(home).display()
             ))
             .status()
             .expect("tmux must be installed (scripts/ensure-services installs it)");
@@ -118,6 +119,30 @@ fn password_on(screen: &str) -> String {
 }
 
 /// Search, select, reset, confirm; returns the password read off the screen.
+/// The console's temporary directory (TMPDIR), where `demo` creates its database.
+fn tmp_dir(home: &Path) -> std::path::PathBuf {
+    let dir = home.join("tmp");
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    dir
+}
+
+/// The stored value and salt of a WukongCRM login in the running demo's SQLite file.
+fn demo_wukong_row(home: &Path, login: &str) -> (String, String) {
+    let demo = std::fs::read_dir(tmp_dir(home))
+        .expect("read TMPDIR")
+        .flatten()
+        .map(|e| e.path().join("demo.sqlite"))
+        .find(|p| p.is_file())
+        .expect("the demo's database in TMPDIR");
+    let c = rusqlite::Connection::open(demo).expect("open the demo database");
+    c.query_row(
+        "SELECT password, salt FROM wk_admin_user WHERE username = ?1",
+        [login],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .expect("the demo row")
+}
+
 fn reset_through_the_console(t: &Tmux, search: &str, login: &str) -> String {
     t.wait_for("Search:");
     t.keys(&["/"]); // the table has the focus: `/` to search
@@ -162,12 +187,10 @@ fn console_resets_a_wukong_user_on_mariadb_and_the_oracle_accepts_it() {
     t.keys(&["q"]);
 
     let rows = db.rows("SELECT password, salt FROM wk_admin_user WHERE username = '13900000001'");
-    let out = oracle(
-        "verify",
-        "wukong11",
-        json!({ "password": password, "login": "13900000001", "stored": rows[0][0], "salt": rows[0][1] }),
+    assert!(
+        common::proof::oracle_accepts(&db, "13900000001", &password),
+        "the oracle rejects the value the console wrote"
     );
-    assert_eq!(out["ok"], true, "oracle: {out}");
     let journal = std::fs::read(db.journal()).unwrap();
     assert!(!String::from_utf8_lossy(&journal).contains(&password));
     // The console's trace log shows the statements it ran, and no secret.
@@ -185,7 +208,7 @@ fn console_resets_a_wukong_user_on_mariadb_and_the_oracle_accepts_it() {
 }
 
 #[test]
-fn demo_console_resets_and_calibrate_proves_the_new_password() {
+fn demo_console_resets_and_the_oracle_and_calibrate_accept_the_new_password() {
     let home = tempfile::tempdir().unwrap();
     let t = Tmux::start(
         &[
@@ -199,6 +222,14 @@ fn demo_console_resets_and_calibrate_proves_the_new_password() {
     t.wait_for("Demo · WukongCRM");
     t.keys(&["Enter"]);
     let password = reset_through_the_console(&t, "1380", "13800000000");
+    // The independent oracle on the demo's own file, not Locksmith's calibrate alone.
+    let (stored, salt) = demo_wukong_row(home.path(), "13800000000");
+    let out = oracle(
+        "verify",
+        "wukong11",
+        json!({ "password": password, "login": "13800000000", "stored": stored, "salt": salt }),
+    );
+    assert_eq!(out["ok"], true, "oracle: {out}");
     t.keys(&["Escape"]);
     t.wait_for("Rows 1");
     t.keys(&["c"]);

@@ -57,7 +57,14 @@ fn schemes() -> &'static Vec<Box<dyn locksmith::schemes::Scheme>> {
             },
             SchemeSpec::Opaque { note: None },
         ];
-        specs.iter().filter_map(|s| build(s).ok()).collect()
+        // A spec that stops building is a failure, not a scheme silently left out.
+        specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                build(s).unwrap_or_else(|e| panic!("scheme spec #{i} no longer builds: {e}"))
+            })
+            .collect()
     })
 }
 

@@ -206,6 +206,12 @@ pub trait Dialect: Send + Sync {
     }
     /// Case-insensitive `LIKE` with `!` as escape character.
     fn like(&self, column: &str, ph: &str) -> String;
+    /// The `LIKE` pattern (for `like`) that finds `term` anywhere, matched
+    /// literally: every character this engine's LIKE treats specially is
+    /// escaped with `!`.
+    fn like_pattern(&self, term: &str) -> String {
+        like_pattern_escaping(term, &['!', '%', '_'])
+    }
     /// What follows a FROM-less `SELECT <values>` before its WHERE
     /// (`INSERT … SELECT ?, ? FROM DUAL WHERE NOT EXISTS (…)` on MySQL).
     fn values_source(&self) -> &'static str;
@@ -219,12 +225,12 @@ pub trait Dialect: Send + Sync {
     }
 }
 
-/// Escapes `!`, `%` and `_` with `!` so a search term matches literally.
-pub fn like_pattern(term: &str) -> String {
+/// `%term%` with each of `specials` escaped by `!`, so the term matches literally.
+pub fn like_pattern_escaping(term: &str, specials: &[char]) -> String {
     let mut out = String::with_capacity(term.len() + 2);
     out.push('%');
     for c in term.chars() {
-        if matches!(c, '!' | '%' | '_') {
+        if specials.contains(&c) {
             out.push('!');
         }
         out.push(c);
@@ -283,7 +289,12 @@ mod tests {
 
     #[test]
     fn like_pattern_escapes_wildcards_and_the_escape_char() {
-        assert_eq!(like_pattern("a%b_c!d"), "%a!%b!_c!!d%");
-        assert_eq!(like_pattern("张三'\""), "%张三'\"%");
+        let d = mysql::MySqlDialect;
+        assert_eq!(d.like_pattern("a%b_c!d"), "%a!%b!_c!!d%");
+        assert_eq!(d.like_pattern("张三'\""), "%张三'\"%");
+        // `[` is literal in MySQL's LIKE; only SQL Server opens a class with it.
+        assert_eq!(d.like_pattern("a[b]c"), "%a[b]c%");
+        let d = mssql::MsSqlDialect::default();
+        assert_eq!(d.like_pattern("a[b]c_!"), "%a![b]c!_!!%");
     }
 }

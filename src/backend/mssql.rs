@@ -90,6 +90,10 @@ impl Dialect for MsSqlDialect {
     fn like(&self, column: &str, ph: &str) -> String {
         format!("{column} LIKE {ph} ESCAPE '!'")
     }
+    /// `[` opens a character class in T-SQL's LIKE (`a[b]c` matches `abc`).
+    fn like_pattern(&self, term: &str) -> String {
+        super::like_pattern_escaping(term, &['!', '%', '_', '['])
+    }
     fn values_source(&self) -> &'static str {
         ""
     }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::sql::Stmt;
 use super::{OpError, Session};
-use crate::backend::{Value, like_pattern};
+use crate::backend::Value;
 use crate::connector::Connector;
 use crate::schemes::AccountInput;
 
@@ -356,7 +356,7 @@ pub async fn lookup(s: &mut Session, f: &LookupFilter) -> Result<LookupPage, OpE
     let aliases = select_accounts(&mut stmt, c);
     let mut conds: Vec<String> = Vec::new();
     if let Some(q) = f.query.as_deref().filter(|q| !q.is_empty()) {
-        let pattern = like_pattern(q);
+        let pattern = stmt.dialect().like_pattern(q);
         let mut ors = Vec::new();
         let searchable = [
             Some(&c.columns.login),

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub mod oracle;
 pub mod pg;
+pub mod proof;
 pub mod proxy;
 pub mod tui;
 pub mod vendor_oracle;
@@ -25,11 +26,12 @@ pub fn vendor_schema(file: &str) -> PathBuf {
     p
 }
 
-fn mysql_host() -> String {
+/// The test MariaDB's host and port (LOCKSMITH_TEST_MYSQL_HOST / _PORT).
+pub fn mysql_host() -> String {
     std::env::var("LOCKSMITH_TEST_MYSQL_HOST").unwrap_or_else(|_| "127.0.0.1".into())
 }
 
-fn mysql_port() -> String {
+pub fn mysql_port() -> String {
     std::env::var("LOCKSMITH_TEST_MYSQL_PORT").unwrap_or_else(|_| "3306".into())
 }
 
@@ -184,6 +186,15 @@ impl Vendor {
         a
     }
 }
+
+/// The vendors both independent verifiers know (the Python oracle and the
+/// vendors' own code), each with an account and its known password in the fixture.
+pub const FOUNDATION: [(Vendor, &str, &str); 4] = [
+    (Vendor::RuoYi, "admin", "admin123"),
+    (Vendor::RuoYiVue, "admin", "admin123"),
+    (Vendor::Wukong11, "13800000000", "Reset#2024"),
+    (Vendor::Jeecg, "admin", "123456"),
+];
 
 /// A database that exists for one test and is dropped afterwards.
 pub struct TestDb {
@@ -389,4 +400,155 @@ pub fn journal_sql(path: &Path, sql: &str) {
     diesel::sql_query(sql)
         .execute(&mut c)
         .expect("tamper statement");
+}
+
+/// Rows of a query on a journal file (read-only), every value as text
+/// (NULL as "NULL", blobs as hex).
+pub fn journal_rows(path: &Path, sql: &str) -> Vec<Vec<String>> {
+    use rusqlite::types::Value;
+    let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open journal");
+    let mut st = c.prepare(sql).expect("journal SQL");
+    let n = st.column_count();
+    st.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                r.get::<_, Value>(i).map(|v| match v {
+                    Value::Null => "NULL".to_string(),
+                    Value::Integer(i) => i.to_string(),
+                    Value::Real(f) => f.to_string(),
+                    Value::Text(t) => t,
+                    Value::Blob(b) => hex::encode(b),
+                })
+            })
+            .collect::<rusqlite::Result<Vec<String>>>()
+    })
+    .expect("query the journal")
+    .map(|r| r.expect("journal row"))
+    .collect()
+}
+
+/// The arguments of a reset whose new password comes on stdin (pass it as
+/// `Some(&line(password))`): `reset LOGIN --reason REASON --new-password-stdin --yes`, then `extra`.
+pub fn reset_stdin<'a>(login: &'a str, reason: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
+        "reset",
+        login,
+        "--reason",
+        reason,
+        "--new-password-stdin",
+        "--yes",
+    ];
+    a.extend_from_slice(extra);
+    a
+}
+
+/// A secret as locksmith reads it from stdin: one line.
+pub fn line(secret: &str) -> String {
+    format!("{secret}\n")
+}
+
+/// What a refusal must leave as it was: one row's bytes and the journal's intents.
+pub struct Untouched {
+    table: String,
+    key_col: String,
+    key: String,
+    image: String,
+    intents: usize,
+}
+
+/// Intents of every kind (intent, break_glass, drill) in a journal file; 0 when there is none.
+pub fn intents(journal: &Path) -> usize {
+    if !journal.exists() {
+        return 0;
+    }
+    journal_rows(
+        journal,
+        "SELECT COUNT(*) FROM entries WHERE kind IN ('intent', 'break_glass', 'drill')",
+    )[0][0]
+        .parse()
+        .expect("a count")
+}
+
+impl TestDb {
+    /// `reset LOGIN --reason test --new-password-stdin --yes EXTRA…` through
+    /// this database's connector (and prefix), `password` on stdin.
+    pub fn reset(&self, login: &str, password: &str, extra: &[&str]) -> Output {
+        let mut args = self.vendor.args();
+        args.extend(reset_stdin(login, "test", extra));
+        self.locksmith(&args, Some(&line(password)))
+    }
+
+    /// `--json reset LOGIN` with the new password on stdin, through this
+    /// database's connector (and prefix): exit 0, the password echoed nowhere.
+    /// Returns the JSON answer.
+    pub fn reset_json(&self, login: &str, password: &str, reason: &str) -> serde_json::Value {
+        let mut args = self.vendor.args();
+        args.push("--json");
+        args.extend(reset_stdin(login, reason, &[]));
+        let out = self.locksmith(&args, Some(&line(password)));
+        assert_code(&out, 0);
+        assert!(
+            !stdout(&out).contains(password) && !stderr(&out).contains(password),
+            "the new password was echoed"
+        );
+        json(&out)
+    }
+
+    /// The state a refusal must not change: the row `table.key_col = key` and the intents.
+    pub fn untouched(&self, table: &str, key_col: &str, key: &str) -> Untouched {
+        Untouched {
+            table: table.into(),
+            key_col: key_col.into(),
+            key: key.into(),
+            image: self.row_image(table, key_col, key),
+            intents: intents(&self.journal()),
+        }
+    }
+
+    /// Refused: exit 5, the row byte-identical, and no new intent journaled.
+    #[track_caller]
+    pub fn assert_refused(&self, out: &Output, before: &Untouched) {
+        assert_code(out, 5);
+        assert_eq!(
+            self.row_image(&before.table, &before.key_col, &before.key),
+            before.image,
+            "{}.{} = {} changed",
+            before.table,
+            before.key_col,
+            before.key
+        );
+        assert_eq!(
+            intents(&self.journal()),
+            before.intents,
+            "a refusal journaled an intent"
+        );
+    }
+}
+
+/// `--connector CONNECTOR` followed by `reset_stdin(login, reason, extra)`.
+pub fn connector_reset<'a>(
+    connector: &'a str,
+    login: &'a str,
+    reason: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut a = vec!["--connector", connector];
+    a.extend(reset_stdin(login, reason, extra));
+    a
+}
+
+/// One field of every account in a `--json lookup` answer, in its order.
+pub fn account_fields(doc: &serde_json::Value, field: &str) -> Vec<String> {
+    doc["accounts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no accounts list: {doc}"))
+        .iter()
+        .map(|a| {
+            a[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("an account without {field}: {a}"))
+                .to_string()
+        })
+        .collect()
 }

@@ -216,9 +216,12 @@ def do_hash(kind: str, req: dict) -> dict:
 
 def odoo_context():
     # odoo/addons/base/models/res_users.py _crypt_context() (17+, MIN_ROUNDS = 600_000).
+    # Odoo's own context also lists "plaintext" (to upgrade old databases at the next
+    # login); the oracle leaves it out, so that a value written in clear is rejected
+    # instead of passing for the right password.
     from passlib.context import CryptContext
 
-    return CryptContext(["pbkdf2_sha512", "plaintext"], deprecated=["auto"], pbkdf2_sha512__rounds=600000)
+    return CryptContext(["pbkdf2_sha512"], deprecated=["auto"], pbkdf2_sha512__rounds=600000)
 
 
 def do_verify(kind: str, req: dict) -> bool:
@@ -231,7 +234,10 @@ def do_verify(kind: str, req: dict) -> bool:
         return bcrypt_verify(pw, stored)
     if kind == "odoo":
         # res_users._check_credentials: verify_and_update(password, hashed).
-        ok, _replacement = odoo_context().verify_and_update(pw, stored)
+        ctx = odoo_context()
+        if ctx.identify(stored) is None:
+            return False  # not a pbkdf2-sha512 hash: clear text among others
+        ok, _replacement = ctx.verify_and_update(pw, stored)
         return ok
     if kind == "suitecrm":
         return bcrypt_verify(md5hex(pw), stored)

@@ -10,9 +10,88 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode};
 use sqlparser::ast::Statement;
 
+use super::locks::{Key, LockMode, Previous};
+use super::scan::{self, Scan, Write};
 use super::sql::{self, Ctx, Hint, TdsError};
 use super::wire::{self, ColType, Column, Tokens};
 use super::{Shared, UpdatePermission};
+
+/// SQL Server's default LOCK_TIMEOUT is -1 (wait for ever); the endpoint waits
+/// this long at most so that a test that forgets to release a row fails instead of hanging.
+const LOCK_WAIT_CAP: Duration = Duration::from_secs(60);
+
+/// Errors after which SQL Server goes on with the rest of the batch (without
+/// XACT_ABORT): the statement fails, the batch and the transaction do not.
+const STATEMENT_ERRORS: &[u32] = &[2627, 2601, 515, 547, 1222, 2628, 8152, 8115, 229, 230];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Isolation {
+    ReadUncommitted,
+    ReadCommitted,
+    RepeatableRead,
+    Serializable,
+}
+
+/// How to put a row back when the transaction rolls back.
+enum Undo {
+    /// An UPDATE changed it: the whole row as it was.
+    Restore {
+        table: String,
+        rowid: i64,
+        columns: Vec<String>,
+        values: Vec<Value>,
+    },
+    /// A DELETE removed it.
+    Reinsert {
+        table: String,
+        rowid: i64,
+        columns: Vec<String>,
+        values: Vec<Value>,
+    },
+    /// An INSERT added it.
+    Remove { table: String, rowid: i64 },
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A width-limited or integer column, from its declared type.
+#[derive(Debug, Clone)]
+enum Limit {
+    /// varchar/char: bytes in code page 936.
+    Bytes936(usize),
+    /// nvarchar/nchar: UTF-16 code units.
+    Utf16(usize),
+    /// varbinary/binary: bytes.
+    Binary(usize),
+    /// int types: the range and the type's name.
+    Int(i64, i64, &'static str),
+}
+
+fn limit_of(decl: &str) -> Option<Limit> {
+    let d = decl.trim().to_lowercase();
+    let base = d.split('(').next().unwrap_or("").trim();
+    let n = d
+        .split_once('(')
+        .and_then(|(_, r)| r.trim_end_matches(')').trim().parse::<i64>().ok());
+    let width = |n: Option<i64>| match n {
+        Some(n) if n > 0 => Some(n as usize),
+        // (MAX) is stored as (-1); a bare char/varchar is 1 wide.
+        Some(_) => None,
+        None => Some(1),
+    };
+    match base {
+        "varchar" | "char" => width(n).map(Limit::Bytes936),
+        "nvarchar" | "nchar" => width(n).map(Limit::Utf16),
+        "varbinary" | "binary" => width(n).map(Limit::Binary),
+        "int" => Some(Limit::Int(i32::MIN as i64, i32::MAX as i64, "int")),
+        "smallint" => Some(Limit::Int(i16::MIN as i64, i16::MAX as i64, "smallint")),
+        "tinyint" => Some(Limit::Int(0, 255, "tinyint")),
+        "bigint" => Some(Limit::Int(i64::MIN, i64::MAX, "bigint")),
+        _ => None,
+    }
+}
 
 const VIEWS: &str = r#"
 CREATE TEMP VIEW IF NOT EXISTS information_schema_columns AS
@@ -20,7 +99,7 @@ SELECT '{db}' AS TABLE_CATALOG, 'dbo' COLLATE NOCASE AS TABLE_SCHEMA, m.name COL
        p.name COLLATE NOCASE AS COLUMN_NAME,
        p.cid + 1 AS ORDINAL_POSITION, p.dflt_value AS COLUMN_DEFAULT,
        CASE WHEN p."notnull" = 1 OR p.pk > 0 THEN 'NO' ELSE 'YES' END AS IS_NULLABLE,
-       lower(trim(CASE WHEN instr(p.type, '(') > 0 THEN substr(p.type, 1, instr(p.type, '(') - 1) ELSE p.type END)) AS DATA_TYPE,
+       replace(lower(trim(CASE WHEN instr(p.type, '(') > 0 THEN substr(p.type, 1, instr(p.type, '(') - 1) ELSE p.type END)), 'integer', 'int') AS DATA_TYPE,
        CASE WHEN instr(p.type, '(') > 0 AND (lower(p.type) LIKE '%char%' OR lower(p.type) LIKE '%binary%')
             THEN CAST(substr(p.type, instr(p.type, '(') + 1) AS INTEGER) ELSE NULL END AS CHARACTER_MAXIMUM_LENGTH
 FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p
@@ -34,10 +113,29 @@ WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%';
 pub struct Session {
     conn: Connection,
     shared: Arc<Shared>,
+    spid: u32,
     rowcount: i64,
+    /// `@@ERROR`: the previous statement's error number.
+    error: u32,
     nocount: bool,
+    xact_abort: bool,
+    isolation: Isolation,
+    /// None: SET LOCK_TIMEOUT -1 (capped at LOCK_WAIT_CAP).
+    lock_timeout: Option<Duration>,
     trancount: u32,
     tran_desc: u64,
+    /// The table `SET IDENTITY_INSERT … ON` names (lower case).
+    identity_insert: Option<String>,
+    /// Every statement runs on SQLite at once (so other sessions' row locks,
+    /// not SQLite's database lock, decide who waits); a ROLLBACK undoes these.
+    undo: Vec<Undo>,
+}
+
+impl Drop for Session {
+    /// SQL Server rolls back the open transaction of a connection that goes away.
+    fn drop(&mut self) {
+        self.rollback_all();
+    }
 }
 
 enum Mode {
@@ -48,15 +146,25 @@ enum Mode {
 impl Session {
     pub fn open(shared: Arc<Shared>) -> rusqlite::Result<Session> {
         let conn = Connection::open(&shared.db_path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        // SQLite's own lock is held for one statement at a time only.
+        conn.busy_timeout(Duration::from_secs(10))?;
         conn.execute_batch(&VIEWS.replace("{db}", &shared.opts.database.replace('\'', "''")))?;
+        super::like::register(&conn)?;
+        let spid = shared.next_spid.fetch_add(1, Ordering::SeqCst);
         Ok(Session {
             conn,
             shared,
+            spid,
             rowcount: 0,
+            error: 0,
             nocount: false,
+            xact_abort: false,
+            isolation: Isolation::ReadCommitted,
+            lock_timeout: None,
             trancount: 0,
             tran_desc: 0,
+            identity_insert: None,
+            undo: Vec::new(),
         })
     }
 
@@ -197,9 +305,213 @@ impl Session {
     ) -> Result<(), TdsError> {
         let (stmts, fetch) = sql::parse_batch(text)?;
         for st in stmts {
-            self.exec_stmt(st, params, &fetch, t, &mode, last)?;
+            match self.exec_stmt(st, params, &fetch, t, &mode, last) {
+                Ok(()) => self.error = 0,
+                Err(e) => {
+                    self.error = e.number;
+                    if self.xact_abort {
+                        // XACT_ABORT ON: any run-time error ends the batch and the transaction.
+                        self.rollback_all();
+                        return Err(e);
+                    }
+                    if !STATEMENT_ERRORS.contains(&e.number) {
+                        return Err(e);
+                    }
+                    let token = match mode {
+                        Mode::Batch => wire::TOKEN_DONE,
+                        Mode::Proc => wire::TOKEN_DONEINPROC,
+                    };
+                    t.error(e.number, 1, e.class, &e.msg);
+                    *last = Some(t.buf.len());
+                    t.done(token, wire::DONE_ERROR | wire::DONE_MORE, 0, 0);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// ROLLBACK, a dropped connection or XACT_ABORT: undo every change of the
+    /// transaction, newest first, and give back its locks.
+    fn rollback_all(&mut self) {
+        self.trancount = 0;
+        if !self.undo.is_empty() {
+            let undo = std::mem::take(&mut self.undo);
+            let _ = self.conn.execute_batch("BEGIN IMMEDIATE");
+            for u in undo.into_iter().rev() {
+                let _ = self.apply_undo(u);
+            }
+            let _ = self.conn.execute_batch("COMMIT");
+        }
+        self.shared.locks.release_all(self.spid);
+    }
+
+    fn apply_undo(&self, u: Undo) -> rusqlite::Result<usize> {
+        match u {
+            Undo::Restore {
+                table,
+                rowid,
+                columns,
+                mut values,
+            } => {
+                let sets: Vec<String> = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("{} = ?{}", quoted(c), i + 1))
+                    .collect();
+                values.push(Value::Integer(rowid));
+                let sql = format!(
+                    "UPDATE {} SET {} WHERE rowid = ?{}",
+                    quoted(&table),
+                    sets.join(", "),
+                    values.len()
+                );
+                self.conn
+                    .execute(&sql, rusqlite::params_from_iter(values.iter()))
+            }
+            Undo::Reinsert {
+                table,
+                rowid,
+                columns,
+                mut values,
+            } => {
+                let cols: Vec<String> = columns.iter().map(|c| quoted(c)).collect();
+                let phs: Vec<String> = (1..=values.len() + 1).map(|i| format!("?{i}")).collect();
+                values.push(Value::Integer(rowid));
+                let sql = format!(
+                    "INSERT INTO {} ({}, rowid) VALUES ({})",
+                    quoted(&table),
+                    cols.join(", "),
+                    phs.join(", ")
+                );
+                self.conn
+                    .execute(&sql, rusqlite::params_from_iter(values.iter()))
+            }
+            Undo::Remove { table, rowid } => self.conn.execute(
+                &format!("DELETE FROM {} WHERE rowid = ?1", quoted(&table)),
+                [rowid],
+            ),
+        }
+    }
+
+    fn wait_limit(&self, hints: &[String]) -> Option<Duration> {
+        if hints.iter().any(|h| h == "NOWAIT") {
+            return Some(Duration::ZERO);
+        }
+        Some(self.lock_timeout.unwrap_or(LOCK_WAIT_CAP))
+    }
+
+    /// The table's one-column primary key, if it has one.
+    fn primary_key(&self, table: &str) -> Option<String> {
+        let mut st = self
+            .conn
+            .prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0")
+            .ok()?;
+        let cols: Vec<String> = st
+            .query_map([table], |r| r.get(0))
+            .ok()?
+            .flatten()
+            .collect();
+        (cols.len() == 1).then(|| cols[0].clone())
+    }
+
+    fn known_table(&self, table: &str) -> Option<String> {
+        self.tables()
+            .into_iter()
+            .find(|t| t.eq_ignore_ascii_case(table))
+    }
+
+    fn rowids(&self, sql: &str, params: &HashMap<String, Value>) -> Result<Vec<i64>, TdsError> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.map_err(e))?;
+        bind(&mut stmt, params)?;
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| self.map_err(e))? {
+            out.push(r.get::<_, i64>(0).map_err(|e| self.map_err(e))?);
+        }
+        Ok(out)
+    }
+
+    /// The rows an access to `scan` touches: the pinned key's row (a seek),
+    /// or every row (a scan).
+    fn candidates(
+        &self,
+        table: &str,
+        scan: &Scan,
+        params: &HashMap<String, Value>,
+    ) -> Result<Vec<Key>, TdsError> {
+        let pinned = match (self.primary_key(table), &scan.selection) {
+            (Some(pk), Some(sel)) => scan::pinned_key(sel, &pk, &scan.qualifier).map(|v| (pk, v)),
+            _ => None,
+        };
+        let sql = match pinned {
+            Some((pk, v)) => format!(
+                "SELECT rowid FROM {} WHERE {} = {v}",
+                quoted(table),
+                quoted(&pk)
+            ),
+            None => format!("SELECT rowid FROM {}", quoted(table)),
+        };
+        let key = table.to_lowercase();
+        Ok(self
+            .rowids(&sql, params)?
+            .into_iter()
+            .map(|r| (key.clone(), r))
+            .collect())
+    }
+
+    /// Takes the locks the statement's reads need. Returns what to give back
+    /// when the statement ends (locks that do not last to the end of the transaction).
+    fn lock_reads(
+        &self,
+        reads: &[Scan],
+        params: &HashMap<String, Value>,
+    ) -> Result<Previous, TdsError> {
+        let mut statement_only = Vec::new();
+        for scan in reads {
+            let Some(table) = self.known_table(&scan.table) else {
+                continue;
+            };
+            let has = |w: &str| scan.hints.iter().any(|h| h == w);
+            let mode = if has("XLOCK") {
+                LockMode::X
+            } else if has("UPDLOCK") {
+                LockMode::U
+            } else {
+                LockMode::S
+            };
+            let dirty = has("NOLOCK")
+                || has("READUNCOMMITTED")
+                || (self.isolation == Isolation::ReadUncommitted && !has("READCOMMITTED"));
+            if mode == LockMode::S && dirty {
+                continue;
+            }
+            let to_the_end = self.trancount > 0
+                && (mode != LockMode::S
+                    || has("HOLDLOCK")
+                    || has("SERIALIZABLE")
+                    || has("REPEATABLEREAD")
+                    || self.isolation >= Isolation::RepeatableRead);
+            let keys = match self.candidates(&table, scan, params) {
+                Ok(k) => k,
+                Err(e) => {
+                    self.shared.locks.restore(self.spid, statement_only);
+                    return Err(e);
+                }
+            };
+            match self
+                .shared
+                .locks
+                .acquire(self.spid, &keys, mode, self.wait_limit(&scan.hints))
+            {
+                Ok(prev) if !to_the_end => statement_only.extend(prev),
+                Ok(_) => {}
+                Err(e) => {
+                    self.shared.locks.restore(self.spid, statement_only);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(statement_only)
     }
 
     fn tables(&self) -> Vec<String> {
@@ -226,13 +538,11 @@ impl Session {
         match &st {
             Statement::StartTransaction { .. } => {
                 if self.trancount == 0 {
-                    self.conn
-                        .execute_batch("BEGIN")
-                        .map_err(|e| self.map_err(e))?;
                     self.tran_desc = self.shared.next_tran.fetch_add(1, Ordering::SeqCst);
                     t.envchange_bytes(8, &self.tran_desc.to_le_bytes(), &[]);
                 }
                 self.trancount += 1;
+                self.rowcount = 0;
                 self.done(t, mode, None, last);
                 return Ok(());
             }
@@ -245,11 +555,12 @@ impl Session {
                 }
                 self.trancount -= 1;
                 if self.trancount == 0 {
-                    self.conn
-                        .execute_batch("COMMIT")
-                        .map_err(|e| self.map_err(e))?;
+                    // Every change is in SQLite already: committing forgets the undo and the locks.
+                    self.undo.clear();
+                    self.shared.locks.release_all(self.spid);
                     t.envchange_bytes(9, &[], &self.tran_desc.to_le_bytes());
                 }
+                self.rowcount = 0;
                 self.done(t, mode, None, last);
                 return Ok(());
             }
@@ -263,12 +574,7 @@ impl Session {
                         "The ROLLBACK TRANSACTION request has no corresponding BEGIN TRANSACTION.",
                     ));
                 }
-                self.trancount = 0;
-                if !self.conn.is_autocommit() {
-                    self.conn
-                        .execute_batch("ROLLBACK")
-                        .map_err(|e| self.map_err(e))?;
-                }
+                self.rollback_all();
                 t.envchange_bytes(10, &[], &self.tran_desc.to_le_bytes());
                 self.done(t, mode, None, last);
                 return Ok(());
@@ -282,21 +588,8 @@ impl Session {
                     .map(|w| w.join(" "))
                     .unwrap_or_default()
                     .to_uppercase();
-                match name.as_str() {
-                    "NOCOUNT" => self.nocount = value == "ON",
-                    "LOCK_TIMEOUT" => {
-                        let ms: i64 = value.parse().map_err(|_| {
-                            TdsError::new(102, format!("Incorrect syntax near '{value}'."))
-                        })?;
-                        let d = if ms < 0 {
-                            Duration::from_secs(60)
-                        } else {
-                            Duration::from_millis(ms as u64)
-                        };
-                        self.conn.busy_timeout(d).map_err(|e| self.map_err(e))?;
-                    }
-                    _ => {}
-                }
+                self.set_option(&name, &value)?;
+                self.rowcount = 0;
                 self.done(t, mode, None, last);
                 return Ok(());
             }
@@ -327,6 +620,7 @@ impl Session {
                     .trim_matches(['[', ']'])
                     .to_string();
                 if db.eq_ignore_ascii_case(&self.shared.opts.database) {
+                    self.rowcount = 0;
                     self.done(t, mode, None, last);
                     return Ok(());
                 }
@@ -355,23 +649,470 @@ impl Session {
         }
 
         self.check_update_permission(&st)?;
+        self.check_identity(&st)?;
         let hints = sql::projection_hints(&st);
-        let text = self.to_sqlite(&mut st, params, fetch)?;
-        let dml = matches!(
-            st,
-            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
+        self.rewrite(&mut st, params, fetch)?;
+        let reads = scan::reads(&st);
+        let write = scan::write(&st);
+        sql::strip_hints(&mut st);
+        let text = sql::render(&st);
+        let statement_locks = self.lock_reads(&reads, params)?;
+        let res = match write {
+            Some((kind, target)) => self.run_dml(&text, params, kind, &target, t, mode, last),
+            None => self.run_sql(&text, params, &hints, false, t, mode, last),
+        };
+        self.shared.locks.restore(self.spid, statement_locks);
+        res
+    }
+
+    /// IDENTITY columns: remembered at CREATE TABLE; an INSERT that names one
+    /// is error 544 unless `SET IDENTITY_INSERT <table> ON`.
+    fn check_identity(&self, st: &Statement) -> Result<(), TdsError> {
+        let last = |name: &sqlparser::ast::ObjectName| {
+            name.0
+                .last()
+                .and_then(|p| p.as_ident())
+                .map(|i| i.value.to_lowercase())
+                .unwrap_or_default()
+        };
+        let mut identity = self.shared.identity.lock().unwrap();
+        match st {
+            Statement::CreateTable(ct) => {
+                for col in &ct.columns {
+                    if col
+                        .options
+                        .iter()
+                        .any(|o| matches!(o.option, sqlparser::ast::ColumnOption::Identity(_)))
+                    {
+                        identity.insert(last(&ct.name), col.name.value.to_lowercase());
+                    }
+                }
+            }
+            Statement::Insert(i) => {
+                let sqlparser::ast::TableObject::TableName(name) = &i.table else {
+                    return Ok(());
+                };
+                let table = last(name);
+                if let Some(col) = identity.get(&table)
+                    && self.identity_insert.as_deref() != Some(table.as_str())
+                    && i.columns.iter().any(|c| last(c) == *col)
+                {
+                    return Err(TdsError::new(
+                        544,
+                        format!(
+                            "Cannot insert explicit value for identity column in table '{table}' when IDENTITY_INSERT is set to OFF."
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn set_option(&mut self, name: &str, value: &str) -> Result<(), TdsError> {
+        let on = value == "ON";
+        let syntax = || TdsError::new(102, format!("Incorrect syntax near '{value}'."));
+        match name {
+            "NOCOUNT" => self.nocount = on,
+            "XACT_ABORT" => self.xact_abort = on,
+            "LOCK_TIMEOUT" => {
+                let ms: i64 = value.parse().map_err(|_| syntax())?;
+                self.lock_timeout = (ms >= 0).then(|| Duration::from_millis(ms as u64));
+            }
+            "TRANSACTION" => {
+                let level = value
+                    .split_once("LEVEL")
+                    .map(|(_, l)| l.trim().to_string())
+                    .unwrap_or_default();
+                self.isolation = match level.as_str() {
+                    "READ UNCOMMITTED" => Isolation::ReadUncommitted,
+                    "READ COMMITTED" => Isolation::ReadCommitted,
+                    "REPEATABLE READ" => Isolation::RepeatableRead,
+                    "SERIALIZABLE" => Isolation::Serializable,
+                    "SNAPSHOT" => {
+                        return Err(TdsError::new(
+                            3952,
+                            "Snapshot isolation transaction failed accessing database because snapshot isolation is not allowed in this database.",
+                        ));
+                    }
+                    _ => return Err(syntax()),
+                };
+            }
+            "IDENTITY_INSERT" => {
+                let (table, switch) = value.rsplit_once(' ').ok_or_else(syntax)?;
+                let table = table
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or("")
+                    .trim_matches(['[', ']'])
+                    .to_lowercase();
+                self.identity_insert = match switch {
+                    "ON" => Some(table),
+                    "OFF" => None,
+                    _ => return Err(syntax()),
+                };
+            }
+            "ROWCOUNT" | "IMPLICIT_TRANSACTIONS" if value != "0" && value != "OFF" => {
+                return Err(TdsError::unsupported(format_args!("SET {name} {value}")));
+            }
+            "ROWCOUNT"
+            | "IMPLICIT_TRANSACTIONS"
+            | "ANSI_NULLS"
+            | "ANSI_PADDING"
+            | "ANSI_WARNINGS"
+            | "ARITHABORT"
+            | "CONCAT_NULL_YIELDS_NULL"
+            | "QUOTED_IDENTIFIER"
+            | "NUMERIC_ROUNDABORT"
+            | "DATEFORMAT"
+            | "DATEFIRST"
+            | "LANGUAGE"
+            | "TEXTSIZE"
+            | "DEADLOCK_PRIORITY"
+            | "ANSI_NULL_DFLT_ON"
+            | "CURSOR_CLOSE_ON_COMMIT" => {}
+            other => {
+                return Err(TdsError::new(
+                    195,
+                    format!("'{other}' is not a recognized SET option."),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// INSERT, UPDATE or DELETE under row locks: U on the rows the WHERE may
+    /// touch, X on those it does, the change made in SQLite at once (widths and
+    /// integer ranges checked, as SQL Server does) and its undo kept until the
+    /// transaction ends.
+    #[allow(clippy::too_many_arguments)]
+    fn run_dml(
+        &mut self,
+        text: &str,
+        params: &HashMap<String, Value>,
+        kind: Write,
+        target: &Scan,
+        t: &mut Tokens,
+        mode: &Mode,
+        last: &mut Option<usize>,
+    ) -> Result<(), TdsError> {
+        let Some(table) = self.known_table(&target.table) else {
+            // SQLite names the missing table.
+            return self.run_sql(text, params, &[], true, t, mode, last);
+        };
+        let locks = self.shared.locks.clone();
+        let spid = self.spid;
+        let wait = self.wait_limit(&target.hints);
+        let mut taken: Vec<Previous> = Vec::new();
+        let give_back = |taken: Vec<Previous>| {
+            for prev in taken.into_iter().rev() {
+                locks.restore(spid, prev);
+            }
+        };
+        let result = (|| {
+            let mut changed = Vec::new();
+            if kind != Write::Insert {
+                let candidates = self.candidates(&table, target, params)?;
+                taken.push(locks.acquire(spid, &candidates, LockMode::U, wait)?);
+                // Under our U locks nobody else changes these rows: which of them the WHERE takes is stable.
+                let qualifier = quoted(&target.qualifier);
+                let filter = target
+                    .selection
+                    .as_ref()
+                    .map(|w| format!(" WHERE {w}"))
+                    .unwrap_or_default();
+                let sql = format!(
+                    "SELECT {qualifier}.rowid FROM {} AS {qualifier}{filter}",
+                    quoted(&table)
+                );
+                changed = self.rowids(&sql, params)?;
+                let key = table.to_lowercase();
+                let keys: Vec<Key> = changed.iter().map(|r| (key.clone(), *r)).collect();
+                taken.push(locks.acquire(spid, &keys, LockMode::X, wait)?);
+            }
+            self.write_rows(text, params, kind, &table, changed)
+        })();
+        match result {
+            Ok((n, added)) => {
+                if self.trancount > 0 {
+                    // X on what the transaction changed, to its end.
+                    let key = table.to_lowercase();
+                    let keys: Vec<Key> = added.iter().map(|r| (key.clone(), *r)).collect();
+                    locks.grant(spid, &keys, LockMode::X);
+                    if let Some(x) = taken.pop() {
+                        // Keep the X; give back the U on rows the WHERE did not take.
+                        let held: std::collections::HashSet<Key> =
+                            x.iter().map(|(k, _)| k.clone()).collect();
+                        for prev in taken {
+                            let rest: Previous = prev
+                                .into_iter()
+                                .filter(|(k, _)| !held.contains(k))
+                                .collect();
+                            locks.restore(spid, rest);
+                        }
+                    }
+                } else {
+                    give_back(taken);
+                }
+                self.rowcount = n as i64;
+                self.done(t, mode, Some(n), last);
+                Ok(())
+            }
+            Err(e) => {
+                give_back(taken);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs the DML in one short SQLite transaction; returns the row count and
+    /// the rowids it inserted.
+    fn write_rows(
+        &mut self,
+        text: &str,
+        params: &HashMap<String, Value>,
+        kind: Write,
+        table: &str,
+        changed: Vec<i64>,
+    ) -> Result<(u64, Vec<i64>), TdsError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.map_err(e))?;
+        let res = (|| {
+            let before = self.images(table, &changed)?;
+            let max_rowid: i64 = self
+                .conn
+                .query_row(
+                    &format!("SELECT coalesce(max(rowid), 0) FROM {}", quoted(table)),
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.map_err(e))?;
+            let n = {
+                let mut stmt = self.conn.prepare(text).map_err(|e| self.map_err(e))?;
+                bind(&mut stmt, params)?;
+                stmt.raw_execute().map_err(|e| self.map_err(e))?
+            };
+            let added = if kind == Write::Insert {
+                self.rowids(
+                    &format!(
+                        "SELECT rowid FROM {} WHERE rowid > {max_rowid}",
+                        quoted(table)
+                    ),
+                    &HashMap::new(),
+                )?
+            } else {
+                Vec::new()
+            };
+            if kind != Write::Delete {
+                let written = if kind == Write::Insert {
+                    &added
+                } else {
+                    &changed
+                };
+                self.check_values(table, written)?;
+            }
+            Ok((n as u64, before, added))
+        })();
+        match res {
+            Ok((n, before, added)) => {
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map_err(|e| self.map_err(e))?;
+                if self.trancount > 0 {
+                    for (rowid, columns, values) in before {
+                        let table = table.to_string();
+                        self.undo.push(match kind {
+                            Write::Delete => Undo::Reinsert {
+                                table,
+                                rowid,
+                                columns,
+                                values,
+                            },
+                            _ => Undo::Restore {
+                                table,
+                                rowid,
+                                columns,
+                                values,
+                            },
+                        });
+                    }
+                    for rowid in &added {
+                        self.undo.push(Undo::Remove {
+                            table: table.to_string(),
+                            rowid: *rowid,
+                        });
+                    }
+                }
+                Ok((n, added))
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Whole rows by rowid: (rowid, column names, values).
+    #[allow(clippy::type_complexity)]
+    fn images(
+        &self,
+        table: &str,
+        rowids: &[i64],
+    ) -> Result<Vec<(i64, Vec<String>, Vec<Value>)>, TdsError> {
+        let mut out = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT * FROM {} WHERE rowid = ?1", quoted(table)))
+            .map_err(|e| self.map_err(e))?;
+        let columns: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
+        for rowid in rowids {
+            let values = stmt
+                .query_row([rowid], |r| {
+                    (0..columns.len())
+                        .map(|i| r.get::<_, Value>(i))
+                        .collect::<rusqlite::Result<Vec<Value>>>()
+                })
+                .map_err(|e| self.map_err(e))?;
+            out.push((*rowid, columns.clone(), values));
+        }
+        Ok(out)
+    }
+
+    /// SQL Server's checks on written values that SQLite does not make:
+    /// (n)varchar/varbinary widths (2628 from SQL Server 2019 on, 8152 before)
+    /// and integer types (245 for text, 8115 out of range).
+    fn check_values(&self, table: &str, rowids: &[i64]) -> Result<(), TdsError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT name, type FROM pragma_table_info(?1)")
+            .map_err(|e| self.map_err(e))?;
+        let limits: Vec<(String, Limit)> = st
+            .query_map([table], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| self.map_err(e))?
+            .flatten()
+            .filter_map(|(n, ty)| limit_of(&ty).map(|l| (n, l)))
+            .collect();
+        if limits.is_empty() {
+            return Ok(());
+        }
+        let cols: Vec<String> = limits.iter().map(|(n, _)| quoted(n)).collect();
+        let sql = format!(
+            "SELECT {} FROM {} WHERE rowid = ?1",
+            cols.join(", "),
+            quoted(table)
         );
-        self.run_sql(&text, params, &hints, dml, t, mode, last)
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.map_err(e))?;
+        for rowid in rowids {
+            let values: Vec<Value> = stmt
+                .query_row([rowid], |r| {
+                    (0..limits.len())
+                        .map(|i| r.get::<_, Value>(i))
+                        .collect::<rusqlite::Result<Vec<Value>>>()
+                })
+                .map_err(|e| self.map_err(e))?;
+            for ((column, limit), v) in limits.iter().zip(values) {
+                self.check_value(table, column, limit, &v)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_value(
+        &self,
+        table: &str,
+        column: &str,
+        limit: &Limit,
+        v: &Value,
+    ) -> Result<(), TdsError> {
+        let text_len = |s: &str, l: &Limit| match l {
+            Limit::Bytes936(_) => encoding_rs::GBK.encode(s).0.len(),
+            Limit::Utf16(_) => s.encode_utf16().count(),
+            _ => s.len(),
+        };
+        let (len, max) = match (limit, v) {
+            (Limit::Bytes936(n) | Limit::Utf16(n), Value::Text(s)) => (text_len(s, limit), *n),
+            (Limit::Binary(n), Value::Blob(b)) => (b.len(), *n),
+            (Limit::Int(lo, hi, name), Value::Integer(i)) => {
+                if i < lo || i > hi {
+                    return Err(TdsError::new(
+                        8115,
+                        format!(
+                            "Arithmetic overflow error converting expression to data type {name}."
+                        ),
+                    ));
+                }
+                return Ok(());
+            }
+            (Limit::Int(_, _, name), Value::Text(s)) => {
+                return Err(TdsError::new(
+                    245,
+                    format!(
+                        "Conversion failed when converting the nvarchar value '{s}' to data type {name}."
+                    ),
+                ));
+            }
+            _ => return Ok(()),
+        };
+        if len <= max {
+            return Ok(());
+        }
+        if self.major_version() >= 15 {
+            let shown: String = match v {
+                Value::Text(s) => s.chars().take(max).collect(),
+                _ => String::new(),
+            };
+            Err(TdsError::new(
+                2628,
+                format!(
+                    "String or binary data would be truncated in table '{}.dbo.{table}', column '{column}'. Truncated value: '{shown}'.",
+                    self.shared.opts.database
+                ),
+            ))
+        } else {
+            Err(TdsError::new(
+                8152,
+                "String or binary data would be truncated.",
+            ))
+        }
+    }
+
+    /// The major version in @@VERSION ("… - 15.0.2000.5 …").
+    fn major_version(&self) -> u32 {
+        self.shared
+            .opts
+            .version
+            .split(" - ")
+            .nth(1)
+            .and_then(|v| v.split('.').next())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(15)
     }
 
     /// Rewrites one parsed T-SQL statement for SQLite in this session's
-    /// context (database, @@ROWCOUNT, permissions, known tables) and renders it.
+    /// context and renders it (a condition of IF: no table, so no locks).
     fn to_sqlite(
         &self,
         st: &mut Statement,
         params: &HashMap<String, Value>,
         fetch: &HashMap<u64, String>,
     ) -> Result<String, TdsError> {
+        self.rewrite(st, params, fetch)?;
+        sql::strip_hints(st);
+        Ok(sql::render(st))
+    }
+
+    /// Rewrites one parsed T-SQL statement for SQLite in this session's
+    /// context (database, @@ROWCOUNT, @@ERROR, permissions, known tables).
+    fn rewrite(
+        &self,
+        st: &mut Statement,
+        params: &HashMap<String, Value>,
+        fetch: &HashMap<u64, String>,
+    ) -> Result<(), TdsError> {
         let tables = self.tables();
         let opts = &self.shared.opts;
         let ctx = Ctx {
@@ -379,14 +1120,14 @@ impl Session {
             version: &opts.version,
             user: &opts.user,
             rowcount: self.rowcount,
+            error: self.error,
             trancount: self.trancount,
             params,
             fetch_params: fetch,
             perm: &opts.update_permission,
             tables: &tables,
         };
-        sql::rewrite(st, &ctx)?;
-        Ok(sql::render(st))
+        sql::rewrite(st, &ctx)
     }
 
     fn eval_condition(

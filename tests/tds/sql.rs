@@ -174,6 +174,8 @@ pub struct Ctx<'a> {
     pub version: &'a str,
     pub user: &'a str,
     pub rowcount: i64,
+    /// The number of the previous statement's error, 0 after success (`@@ERROR`).
+    pub error: u32,
     pub trancount: u32,
     pub params: &'a HashMap<String, SqlValue>,
     pub fetch_params: &'a HashMap<u64, String>,
@@ -379,6 +381,49 @@ fn rewrite_name(ctx: &Ctx, name: &mut ObjectName) -> Result<(), TdsError> {
     Ok(())
 }
 
+/// The built-in functions the endpoint knows, by their T-SQL names. Anything
+/// else (SQLite's IFNULL, LENGTH, SUBSTR, INSTR, strftime, …) is error 195, as
+/// on SQL Server.
+const BUILT_INS: &[&str] = &[
+    "GETDATE",
+    "CURRENT_TIMESTAMP",
+    "SYSDATETIME",
+    "DB_NAME",
+    "SCHEMA_NAME",
+    "SUSER_SNAME",
+    "USER_NAME",
+    "SUSER_NAME",
+    "ISNULL",
+    "LEN",
+    "OBJECT_ID",
+    "HAS_PERMS_BY_NAME",
+    "COUNT",
+    "MAX",
+    "MIN",
+    "SUM",
+    "AVG",
+    "COALESCE",
+    "NULLIF",
+    "LOWER",
+    "UPPER",
+    "ABS",
+    "ROW_NUMBER",
+];
+
+/// Table hints the endpoint models (tds/locks.rs); others are error 321.
+pub const TABLE_HINTS: &[&str] = &[
+    "NOLOCK",
+    "READUNCOMMITTED",
+    "READCOMMITTED",
+    "UPDLOCK",
+    "XLOCK",
+    "ROWLOCK",
+    "HOLDLOCK",
+    "SERIALIZABLE",
+    "REPEATABLEREAD",
+    "NOWAIT",
+];
+
 fn rewrite_expr(ctx: &Ctx, e: &mut Expr) -> Result<(), TdsError> {
     match e {
         Expr::Identifier(i) if i.value.starts_with("@@") => {
@@ -388,7 +433,7 @@ fn rewrite_expr(ctx: &Ctx, e: &mut Expr) -> Result<(), TdsError> {
                 "@@TRANCOUNT" => lit_num(ctx.trancount as i64),
                 "@@SPID" => lit_num(51),
                 "@@SERVERNAME" => lit_str("LOCKSMITH-TDS"),
-                "@@ERROR" => lit_num(0),
+                "@@ERROR" => lit_num(ctx.error as i64),
                 other => {
                     return Err(TdsError::unsupported(format_args!(
                         "the global variable {other}"
@@ -411,9 +456,58 @@ fn rewrite_expr(ctx: &Ctx, e: &mut Expr) -> Result<(), TdsError> {
                 },
             )]);
         }
+        Expr::Like {
+            negated,
+            any: false,
+            expr,
+            pattern,
+            escape_char,
+        } => {
+            // SQLite's LIKE has no `[…]` classes: T-SQL's semantics in tds/like.rs.
+            let escape = match escape_char {
+                Some(e) => format!(", {e}"),
+                None => String::new(),
+            };
+            let call = format!("tsql_like({expr}, {pattern}{escape})");
+            *e = parse_expr(&if *negated {
+                format!("NOT {call}")
+            } else {
+                call
+            })?;
+        }
+        Expr::Substring {
+            shorthand: true, ..
+        } => {
+            return Err(TdsError::new(
+                195,
+                "'SUBSTR' is not a recognized built-in function name.",
+            ));
+        }
+        Expr::Substring { special: false, .. } => {
+            return Err(TdsError::new(
+                156,
+                "Incorrect syntax near the keyword 'FROM'.",
+            ));
+        }
+        Expr::Extract { .. } | Expr::Position { .. } | Expr::Overlay { .. } => {
+            return Err(TdsError::new(
+                195,
+                format!("'{e}' is not a recognized built-in function name."),
+            ));
+        }
+        Expr::ILike { .. } | Expr::Like { any: true, .. } | Expr::SimilarTo { .. } => {
+            return Err(TdsError::new(102, "Incorrect syntax near 'ILIKE'."));
+        }
         Expr::Function(f) => {
             let args = function_args(f);
-            match function_name(f).as_str() {
+            let name = function_name(f);
+            if !BUILT_INS.contains(&name.as_str()) {
+                return Err(TdsError::new(
+                    195,
+                    format!("'{name}' is not a recognized built-in function name."),
+                ));
+            }
+            match name.as_str() {
                 "GETDATE" | "CURRENT_TIMESTAMP" => *e = parse_expr("datetime('now', 'localtime')")?,
                 "SYSDATETIME" => {
                     *e = parse_expr("strftime('%Y-%m-%d %H:%M:%f', 'now', 'localtime')")?
@@ -422,7 +516,16 @@ fn rewrite_expr(ctx: &Ctx, e: &mut Expr) -> Result<(), TdsError> {
                 "SCHEMA_NAME" => *e = lit_str("dbo"),
                 "SUSER_SNAME" | "USER_NAME" | "SUSER_NAME" => *e = lit_str(ctx.user),
                 "ISNULL" => f.name = ObjectName::from(vec![Ident::new("ifnull")]),
-                "LEN" => f.name = ObjectName::from(vec![Ident::new("length")]),
+                // LEN ignores trailing blanks.
+                "LEN" => match args.first() {
+                    Some(a) => *e = parse_expr(&format!("length(rtrim({a}))"))?,
+                    None => {
+                        return Err(TdsError::new(
+                            174,
+                            "The len function requires 1 argument(s).",
+                        ));
+                    }
+                },
                 "OBJECT_ID" => {
                     let t = args
                         .first()
@@ -485,18 +588,62 @@ impl VisitorMut for QueryRewriter<'_, '_> {
         ControlFlow::Continue(())
     }
 
-    /// Table hints (`WITH (UPDLOCK, ROWLOCK)`, `NOLOCK`) have no SQLite meaning.
+    /// Table hints (`WITH (UPDLOCK, ROWLOCK)`, `NOLOCK`) drive the row locks
+    /// (tds/scan.rs) and are removed before SQLite sees the text (`strip_hints`).
     fn pre_visit_table_factor(
         &mut self,
         tf: &mut sqlparser::ast::TableFactor,
     ) -> ControlFlow<TdsError> {
         if let sqlparser::ast::TableFactor::Table { with_hints, .. } = tf {
-            with_hints.clear();
+            for h in with_hints.iter() {
+                let word = h.to_string().to_uppercase();
+                if word == "READPAST" {
+                    return ControlFlow::Break(TdsError::unsupported("the READPAST hint"));
+                }
+                if !TABLE_HINTS.contains(&word.as_str()) {
+                    return ControlFlow::Break(TdsError::new(
+                        321,
+                        format!("'{word}' is not a recognized table hints option."),
+                    ));
+                }
+            }
         }
         ControlFlow::Continue(())
     }
 
     fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<TdsError> {
+        // T-SQL has no LIMIT; OFFSET needs ROWS and an ORDER BY, and excludes TOP.
+        match &q.limit_clause {
+            Some(LimitClause::LimitOffset { limit: Some(_), .. })
+            | Some(LimitClause::OffsetCommaLimit { .. }) => {
+                return ControlFlow::Break(TdsError::new(102, "Incorrect syntax near 'LIMIT'."));
+            }
+            Some(LimitClause::LimitOffset {
+                offset: Some(o), ..
+            }) => {
+                if o.rows == OffsetRows::None {
+                    return ControlFlow::Break(TdsError::new(
+                        102,
+                        format!("Incorrect syntax near '{}'.", o.value),
+                    ));
+                }
+                if q.order_by.is_none() {
+                    return ControlFlow::Break(TdsError::new(
+                        102,
+                        "Incorrect syntax near 'OFFSET'.",
+                    ));
+                }
+                if let SetExpr::Select(sel) = q.body.as_ref()
+                    && sel.top.is_some()
+                {
+                    return ControlFlow::Break(TdsError::new(
+                        10741,
+                        "A TOP can not be used in the same query or sub-query as a OFFSET.",
+                    ));
+                }
+            }
+            _ => {}
+        }
         let mut limit: Option<Expr> = None;
         if let SetExpr::Select(sel) = q.body.as_mut()
             && let Some(top) = sel.top.take()
@@ -594,8 +741,22 @@ pub fn rewrite(stmt: &mut Statement, ctx: &Ctx) -> Result<(), TdsError> {
             let (ty, text) = sqlite_type(&col.data_type);
             col.data_type = ty;
             let mut has_collation = false;
+            let identity = col
+                .options
+                .iter()
+                .any(|o| matches!(o.option, ColumnOption::Identity(_)));
             col.options
                 .retain(|o| !matches!(o.option, ColumnOption::Identity(_)));
+            // An IDENTITY primary key numbers itself as SQLite's INTEGER PRIMARY KEY does.
+            if identity
+                && col
+                    .options
+                    .iter()
+                    .any(|o| matches!(o.option, ColumnOption::PrimaryKey(_)))
+            {
+                col.data_type =
+                    DataType::Custom(ObjectName::from(vec![Ident::new("INTEGER")]), Vec::new());
+            }
             for o in col.options.iter_mut() {
                 if let ColumnOption::Collation(c) = &mut o.option {
                     let up = c.to_string().to_uppercase();
@@ -618,6 +779,24 @@ pub fn rewrite(stmt: &mut Statement, ctx: &Ctx) -> Result<(), TdsError> {
         }
     }
     Ok(())
+}
+
+/// Removes table hints, which SQLite does not parse (they were read first).
+pub fn strip_hints(stmt: &mut Statement) {
+    struct Strip;
+    impl VisitorMut for Strip {
+        type Break = ();
+        fn pre_visit_table_factor(
+            &mut self,
+            tf: &mut sqlparser::ast::TableFactor,
+        ) -> ControlFlow<()> {
+            if let sqlparser::ast::TableFactor::Table { with_hints, .. } = tf {
+                with_hints.clear();
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut Strip);
 }
 
 /// Renders a rewritten statement as SQLite text.
