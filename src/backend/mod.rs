@@ -85,6 +85,30 @@ pub struct ColumnInfo {
     pub nullable: bool,
 }
 
+impl ColumnInfo {
+    /// One row of an information_schema-style probe: name, data type,
+    /// maximum characters (negative = MAX), IS_NULLABLE.
+    pub fn from_row(r: &[Value]) -> ColumnInfo {
+        ColumnInfo {
+            name: r.first().and_then(Value::as_text).unwrap_or_default(),
+            data_type: r
+                .get(1)
+                .and_then(Value::as_text)
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
+            max_chars: r
+                .get(2)
+                .and_then(Value::as_text)
+                .and_then(|s| s.parse::<i64>().ok())
+                .and_then(|n| u64::try_from(n).ok()),
+            nullable: r
+                .get(3)
+                .and_then(Value::as_text)
+                .is_some_and(|s| s.eq_ignore_ascii_case("YES")),
+        }
+    }
+}
+
 /// What the connected login may UPDATE in one table, as far as the server says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteAccess {

@@ -682,26 +682,7 @@ impl Backend for MsSql {
         let rows = self
             .query(&sql, &[Value::Text(name), Value::Text(schema)])
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ColumnInfo {
-                name: r.first().and_then(Value::as_text).unwrap_or_default(),
-                data_type: r
-                    .get(1)
-                    .and_then(Value::as_text)
-                    .unwrap_or_default()
-                    .to_ascii_lowercase(),
-                max_chars: r
-                    .get(2)
-                    .and_then(Value::as_text)
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .and_then(|n| u64::try_from(n).ok()),
-                nullable: r
-                    .get(3)
-                    .and_then(Value::as_text)
-                    .is_some_and(|s| s.eq_ignore_ascii_case("YES")),
-            })
-            .collect())
+        Ok(rows.into_iter().map(|r| ColumnInfo::from_row(&r)).collect())
     }
 
     async fn transactional(&mut self, _table: &str) -> Result<bool, BackendError> {

@@ -346,22 +346,7 @@ impl Backend for MySql {
                 &[Value::Text(table.to_string())],
             )
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ColumnInfo {
-                name: r.first().and_then(Value::as_text).unwrap_or_default(),
-                data_type: r
-                    .get(1)
-                    .and_then(Value::as_text)
-                    .unwrap_or_default()
-                    .to_ascii_lowercase(),
-                max_chars: r
-                    .get(2)
-                    .and_then(Value::as_text)
-                    .and_then(|s| s.parse().ok()),
-                nullable: r.get(3).and_then(Value::as_text).as_deref() == Some("YES"),
-            })
-            .collect())
+        Ok(rows.into_iter().map(|r| ColumnInfo::from_row(&r)).collect())
     }
 
     async fn transactional(&mut self, table: &str) -> Result<bool, BackendError> {
