@@ -7,6 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod backend;
+pub mod backup;
 pub mod cli;
 pub mod connector;
 pub mod demo;

@@ -217,9 +217,16 @@ pub async fn write(cli: &Cli, request: WriteRequest, args: &WriteArgs) -> Result
     Ok(render::committed(text, &prepared, &applied))
 }
 
-pub async fn calibrate(cli: &Cli, who: &str) -> Result<Report, OpError> {
+pub async fn calibrate(cli: &Cli, who: &str, backup: Option<&str>) -> Result<Report, OpError> {
     let known = prompt::read_secret_line("known password")?;
     let mut s = session(cli).await?;
+    if let Some(source) = backup {
+        // The backup's value: read, verified, nothing written (not even the journal).
+        let c = crate::ops::backup::calibrate(&mut s, who, source, &known).await;
+        let warnings = s.warnings.clone();
+        s.close().await?;
+        return Ok(render::calibration(&c?, &warnings));
+    }
     let mut warnings = s.warnings.clone();
     let mut journal = open_journal(cli)
         .inspect_err(|e| warnings.push(format!("{e}; the calibration is not journaled")))

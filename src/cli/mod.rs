@@ -96,6 +96,10 @@ pub enum Command {
         /// hashing a new password; afterwards ACCOUNT accepts DONOR's password
         #[arg(long, value_name = "DONOR", conflicts_with = "new_password_stdin")]
         from: Option<String>,
+        /// Restore ACCOUNT's own stored value from a backup: a restored copy's URL
+        /// (mysql://…/crm_restore) or a dump file (mysqldump .sql/.sql.gz, pg_dump plain)
+        #[arg(long, value_name = "SOURCE", conflicts_with_all = ["new_password_stdin", "from", "force"])]
+        from_backup: Option<String>,
     },
     /// Write the connector's unlock / enable values through the guarded write protocol
     Unlock {
@@ -104,7 +108,12 @@ pub enum Command {
         write: WriteArgs,
     },
     /// Check that the scheme reproduces an account's stored value (known password on stdin)
-    Calibrate { account: String },
+    Calibrate {
+        account: String,
+        /// Check the value in this backup (restored copy URL or dump file) instead; writes nothing
+        #[arg(long, value_name = "SOURCE")]
+        from_backup: Option<String>,
+    },
     /// Break glass: restore the emergency admin in one guarded transaction (re-enable, undelete,
     /// unlock, re-link the admin role, re-create the row from the connector's template, reset the
     /// password — generated, shown once). Journaled as a break-glass entry that stays open until
@@ -283,13 +292,21 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             must_change,
             force,
             from,
+            from_backup,
         } => {
             let flags = crate::ops::write::ResetFlags {
                 unlock: *unlock,
                 must_change: *must_change,
                 force: *force,
             };
-            let request = commands::reset_request(account, flags, from, *new_password_stdin)?;
+            let request = match from_backup {
+                Some(source) => crate::ops::write::WriteRequest::FromBackup {
+                    account: account.clone(),
+                    source: source.clone(),
+                    flags,
+                },
+                None => commands::reset_request(account, flags, from, *new_password_stdin)?,
+            };
             commands::write(&cli, request, write).await
         }
         Command::Unlock { account, write } => {
@@ -304,7 +321,10 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             };
             commands::write(&cli, request, write).await
         }
-        Command::Calibrate { account } => commands::calibrate(&cli, account).await,
+        Command::Calibrate {
+            account,
+            from_backup,
+        } => commands::calibrate(&cli, account, from_backup.as_deref()).await,
         Command::Audit { command } => audit::run(&cli, command).await,
         Command::Status { max_open_hours } => audit::status(&cli, *max_open_hours),
         Command::Drill {

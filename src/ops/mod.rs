@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod backup;
 pub mod check;
 pub mod connect;
 pub mod drill;

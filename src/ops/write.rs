@@ -45,6 +45,14 @@ pub enum WriteRequest {
         donor: String,
         flags: ResetFlags,
     },
+    /// Restore `account`'s own stored password value (and salt, and
+    /// `copy_hash_to` columns) from a backup: a restored copy's URL or a dump
+    /// file (`reset --from-backup`).
+    FromBackup {
+        account: String,
+        source: String,
+        flags: ResetFlags,
+    },
     Unlock {
         account: String,
     },
@@ -96,7 +104,7 @@ impl Prepared {
     }
 
     pub fn donor_label(&self) -> Option<String> {
-        self.plan.donor.as_ref().map(|d| d.account.label())
+        self.plan.donor.as_ref().and_then(|d| d.donor_label())
     }
 
     /// The password to show once: only a generated one.
@@ -197,6 +205,17 @@ async fn build(
             flags,
         } => {
             let opts = options(flags, Some(donor));
+            let plan = plan::build(s, &account, Action::Reset, None, &opts).await?;
+            Ok((plan, None, false))
+        }
+        WriteRequest::FromBackup {
+            account,
+            source,
+            flags,
+        } => {
+            let live = super::account::resolve(s, &account).await?;
+            let mut opts = options(flags, None);
+            opts.backup = Some(super::backup::fetch(s, &source, &live).await?);
             let plan = plan::build(s, &account, Action::Reset, None, &opts).await?;
             Ok((plan, None, false))
         }
