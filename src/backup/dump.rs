@@ -160,7 +160,7 @@ fn take_ident(text: &str) -> (String, &str) {
             }
             Some(_) => {}
             None if ch == '`' || ch == '"' => quote = Some(ch),
-            None if ch.is_whitespace() || ch == '(' || ch == ';' => {
+            None if ch.is_whitespace() || matches!(ch, '(' | ')' | ',' | ';') => {
                 end = i;
                 break;
             }

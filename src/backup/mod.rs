@@ -216,3 +216,6 @@ pub fn scan_bytes(
         dump::scan(bytes, database, queries)
     }
 }
+
+#[cfg(test)]
+mod tests;
