@@ -66,7 +66,10 @@ struct SideDb(String);
 impl SideDb {
     fn restore(db: &PgTestDb, dump: &Path) -> SideDb {
         let side = SideDb(format!("{}_restore", db.name));
-        psql("postgres", &["-c", &format!("CREATE DATABASE \"{}\"", side.0)]);
+        psql(
+            "postgres",
+            &["-c", &format!("CREATE DATABASE \"{}\"", side.0)],
+        );
         psql(&side.0, &["-f", dump.to_str().unwrap()]);
         side
     }
@@ -85,9 +88,21 @@ impl SideDb {
 impl Drop for SideDb {
     fn drop(&mut self) {
         let _ = Command::new("psql")
-            .args(["-h", &host(), "-p", &port(), "-U", &user(), "-d", "postgres"])
+            .args([
+                "-h",
+                &host(),
+                "-p",
+                &port(),
+                "-U",
+                &user(),
+                "-d",
+                "postgres",
+            ])
             .args(["-X", "-q", "-c"])
-            .arg(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.0))
+            .arg(format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.0
+            ))
             .output();
     }
 }
