@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod backup;
 pub mod cli;
+pub mod config;
 pub mod connector;
 pub mod demo;
 pub mod journal;

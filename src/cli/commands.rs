@@ -53,6 +53,7 @@ fn spec_for(cli: &Cli, target: crate::backend::Target) -> Result<ConnectSpec, Op
         prefix: cli.prefix.clone(),
         encoder,
         prompt_on_denied: true,
+        config: cli.config.clone(),
     })
 }
 

@@ -37,6 +37,9 @@ pub struct Cli {
     /// Journal file (default: the user state dir); its HMAC key lives beside it as PATH.key
     #[arg(long, global = true, env = "LOCKSMITH_JOURNAL")]
     pub journal: Option<PathBuf>,
+    /// Config file (default: <config dir>/locksmith/config.toml, read when present)
+    #[arg(long, global = true, env = "LOCKSMITH_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Print one JSON document instead of text
     #[arg(long, global = true)]
     pub json: bool,
@@ -100,6 +103,17 @@ pub enum Command {
         /// (mysql://…/crm_restore) or a dump file (mysqldump .sql/.sql.gz, pg_dump plain)
         #[arg(long, value_name = "SOURCE", conflicts_with_all = ["new_password_stdin", "from", "force"])]
         from_backup: Option<String>,
+    },
+    /// Undo a write: put back the before-values its journal entry sealed to `[journal] seal_to`
+    /// (UPDATE-only writes: reset, unlock, transplant, backup restore), guarded by the values it wrote
+    Undo {
+        /// The write's intent entry (`locksmith audit list`)
+        entry: i64,
+        /// The age identity file whose recipient is `[journal] seal_to`
+        #[arg(long)]
+        identity: PathBuf,
+        #[command(flatten)]
+        write: WriteArgs,
     },
     /// Write the connector's unlock / enable values through the guarded write protocol
     Unlock {
@@ -312,6 +326,17 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
         Command::Unlock { account, write } => {
             let request = crate::ops::write::WriteRequest::Unlock {
                 account: account.clone(),
+            };
+            commands::write(&cli, request, write).await
+        }
+        Command::Undo {
+            entry,
+            identity,
+            write,
+        } => {
+            let request = crate::ops::write::WriteRequest::Undo {
+                entry: *entry,
+                identity: identity.clone(),
             };
             commands::write(&cli, request, write).await
         }

@@ -29,6 +29,9 @@ pub struct BackupIdentity {
     /// The dump's own date line (`-- Dump completed on …`), when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dumped_at: Option<String>,
+    /// An undo: the journal entry whose sealed before-values are written back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<i64>,
 }
 
 impl BackupIdentity {
@@ -37,6 +40,7 @@ impl BackupIdentity {
         match (&self.sha256, &self.dumped_at) {
             (Some(sha), Some(at)) => format!("dump {} (sha256 {sha}, dumped {at})", self.source),
             (Some(sha), None) => format!("dump {} (sha256 {sha})", self.source),
+            _ if self.entry.is_some() => format!("the before-image sealed in {}", self.source),
             _ => format!("restored copy {}", self.source),
         }
     }
@@ -114,6 +118,7 @@ async fn from_copy(s: &mut Session, url: &str, live: &Account) -> Result<BackupR
         source: target.display(),
         sha256: None,
         dumped_at: None,
+        entry: None,
     };
     let (found, values) = out?;
     Ok(BackupRow {
@@ -339,6 +344,7 @@ async fn from_dump(
             source: read.file_name.clone(),
             sha256: Some(read.sha256.clone()),
             dumped_at: read.scanned.dumped_at.clone(),
+            entry: None,
         },
         values,
         login: their_login,

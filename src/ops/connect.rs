@@ -24,6 +24,8 @@ pub struct ConnectSpec {
     /// Ask on the terminal (no echo) when the server denies access and no password was given.
     /// The console leaves this off: its form has a password field.
     pub prompt_on_denied: bool,
+    /// `--config PATH`; None reads `<config>/locksmith/config.toml` when present.
+    pub config: Option<PathBuf>,
 }
 
 impl ConnectSpec {
@@ -37,6 +39,7 @@ impl ConnectSpec {
             prefix: None,
             encoder: None,
             prompt_on_denied: false,
+            config: None,
         })
     }
 }
@@ -92,6 +95,9 @@ pub async fn open_session(spec: &ConnectSpec, all: &[Connector]) -> Result<Sessi
     if let Some((encoder, origin)) = &spec.encoder {
         s.set_encoder(encoder.clone(), origin)?;
     }
+    let config =
+        crate::config::load(spec.config.as_deref()).map_err(|e| OpError::Usage(e.to_string()))?;
+    s.seal_to = config.journal.seal_to;
     Ok(s)
 }
 

@@ -169,7 +169,9 @@ impl Plan {
     /// How the password column gets its value, for the journal: "backup",
     /// "transplant", "new_password", or None (no password written).
     pub fn method(&self) -> Option<&'static str> {
-        if self.backup().is_some() {
+        if self.backup().is_some_and(|b| b.entry.is_some()) {
+            Some("undo")
+        } else if self.backup().is_some() {
             Some("backup")
         } else if self.donor.is_some() {
             Some("transplant")
@@ -351,7 +353,14 @@ pub async fn build(
             &mut warnings,
         )?);
     }
-    writes.extend(setting_writes(s, action, opts, &mut warnings).await?);
+    // An undo writes the sealed old values only: no reset settings on top.
+    let undo = opts
+        .backup
+        .as_ref()
+        .is_some_and(|b| b.identity.entry.is_some());
+    if !undo {
+        writes.extend(setting_writes(s, action, opts, &mut warnings).await?);
+    }
     if action != Action::Reset || opts.unlock {
         warnings.extend(c.notes.iter().filter(|n| n.contains("lockout")).cloned());
     }
@@ -770,6 +779,7 @@ fn backup_writes(
     warnings: &mut Vec<String>,
 ) -> Result<(Donor, Vec<Write>), OpError> {
     let c = &s.connector;
+    let undo = row.identity.entry.is_some();
     if row.login != target.login {
         return Err(OpError::Refused(format!(
             "the backup's row has the login `{}`, the live account {}; nothing was written",
@@ -778,7 +788,7 @@ fn backup_writes(
         )));
     }
     let password = row.value(&c.columns.password);
-    if password.as_text().unwrap_or_default().is_empty() {
+    if !undo && password.as_text().unwrap_or_default().is_empty() {
         return Err(OpError::Refused(format!(
             "the backup's row of {} has no stored password value (NULL or empty): there is nothing to restore",
             target.label()
@@ -788,23 +798,26 @@ fn backup_writes(
     let mut copied = Vec::new();
     let mut values = Vec::new();
     let mut same = true;
-    for col in super::backup::copied_columns(s) {
-        let role = if col == c.columns.password {
+    for (col, v) in &row.values {
+        let role = if *col == c.columns.password {
             Some("password")
-        } else if Some(&col) == c.columns.salt.as_ref() {
+        } else if Some(col) == c.columns.salt.as_ref() {
             Some("salt")
         } else {
             None
         };
-        let v = row.value(&col);
         if let Some(r) = role {
-            same &= same_value(&v, target.get(r).unwrap_or(&Value::Null));
+            same &= same_value(v, target.get(r).unwrap_or(&Value::Null));
         }
-        writes.push(Write::secret(&col, role, v.clone()));
-        copied.push((col.clone(), col));
-        values.push(v);
+        let secret = role.is_some() || c.reset.copy_hash_to.contains(col);
+        writes.push(match secret {
+            true => Write::secret(col, role, v.clone()),
+            false => Write::plain(col.clone(), v.clone()),
+        });
+        copied.push((col.clone(), col.clone()));
+        values.push(v.clone());
     }
-    if same {
+    if same && !undo {
         return Err(OpError::Refused(format!(
             "{} already holds the backup's password value: there is nothing to restore",
             target.label()

@@ -180,7 +180,13 @@ pub async fn apply_with(
     }
     let mut clock = Clock::new();
     // Step 3: intent, durable before the target is touched.
-    let details = intent_details(s, plan, j, mode);
+    let mut details = intent_details(s, plan, j, mode);
+    // With `[journal] seal_to`, the before-values travel sealed (undo).
+    if mode == Mode::Commit
+        && let Some(sealed) = super::undo::seal_before(s, plan)?
+    {
+        details["sealed_before"] = sealed;
+    }
     let intent = j
         .append(&entry(
             s,

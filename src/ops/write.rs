@@ -56,6 +56,12 @@ pub enum WriteRequest {
     Unlock {
         account: String,
     },
+    /// Write back the before-values journal entry `entry` sealed, opened
+    /// with the age identity in `identity` (`undo ENTRY --identity FILE`).
+    Undo {
+        entry: i64,
+        identity: std::path::PathBuf,
+    },
     /// Break glass: the emergency admin, `account` when given (else the
     /// connector's declared one).
     RestoreAdmin {
@@ -147,7 +153,7 @@ pub async fn prepare(
             notes.push(r.note());
         }
     }
-    let (plan, diagnosis, generated) = build(s, request).await?;
+    let (plan, diagnosis, generated) = build(s, journal.as_deref_mut(), request).await?;
     let view = match journal.as_deref() {
         Some(j) => plan.view(&|d: &str, b: &[u8]| j.fingerprint(d, b)),
         None => plan.view(&|_: &str, _: &[u8]| "hmac-sha256:(no journal key yet)".to_string()),
@@ -176,6 +182,7 @@ pub async fn prepare(
 
 async fn build(
     s: &mut Session,
+    journal: Option<&mut Journal>,
     request: WriteRequest,
 ) -> Result<(Plan, Option<Diagnosis>, bool), OpError> {
     let options = |flags: ResetFlags, donor: Option<String>| PlanOptions {
@@ -216,6 +223,18 @@ async fn build(
             let live = super::account::resolve(s, &account).await?;
             let mut opts = options(flags, None);
             opts.backup = Some(super::backup::fetch(s, &source, &live).await?);
+            let plan = plan::build(s, &account, Action::Reset, None, &opts).await?;
+            Ok((plan, None, false))
+        }
+        WriteRequest::Undo { entry, identity } => {
+            let j = journal.ok_or_else(|| {
+                OpError::Usage("undo reads the journal, and there is none yet".into())
+            })?;
+            let (account, row) = super::undo::undo_row(s, j, entry, &identity).await?;
+            let opts = PlanOptions {
+                backup: Some(row),
+                ..PlanOptions::default()
+            };
             let plan = plan::build(s, &account, Action::Reset, None, &opts).await?;
             Ok((plan, None, false))
         }
