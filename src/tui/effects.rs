@@ -213,6 +213,15 @@ impl Runner {
                 donor,
                 flags: ResetFlags::default(),
             }),
+            Effect::PlanFromBackup {
+                req,
+                reference,
+                source,
+            } => self.prepare(req, move |_| WriteRequest::FromBackup {
+                account: reference,
+                source,
+                flags: ResetFlags::default(),
+            }),
             Effect::DropPlan { token } => {
                 self.handles.prepared.borrow_mut().remove(&token);
             }

@@ -238,6 +238,9 @@ pub struct TransplantInput {
     pub donor: String,
     /// A catalog key explaining why the last Enter was refused.
     pub refused: Option<String>,
+    /// The prompt asks for a backup (a restored copy's URL or a dump file)
+    /// instead of a donor: `reset --from-backup`.
+    pub backup: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -440,6 +443,12 @@ pub enum Effect {
         reference: String,
         donor: String,
     },
+    /// Plan a backup restore of `reference` from `source` (as `reset --from-backup`).
+    PlanFromBackup {
+        req: u64,
+        reference: String,
+        source: String,
+    },
     Apply {
         req: u64,
         token: u64,
@@ -621,7 +630,7 @@ impl AppState {
     }
 
     /// The transplant key (detail screen): opens the donor prompt; nothing is read yet.
-    fn start_transplant(&mut self) -> Vec<Effect> {
+    fn start_transplant(&mut self, backup: bool) -> Vec<Effect> {
         let Some((reference, login)) = self.action_target() else {
             return vec![];
         };
@@ -630,6 +639,7 @@ impl AppState {
             login,
             donor: String::new(),
             refused: None,
+            backup,
         };
         self.screen = Screen::Transplant;
         vec![]
@@ -886,7 +896,8 @@ fn run(s: &mut AppState, ctx: Context, command: Command, k: &KeyEvent) -> Vec<Ef
         Command::Calibrate => s.start_calibrate(),
         Command::Emergency => s.start_emergency(),
         Command::Drill | Command::DrillAgain => s.start_drill(),
-        Command::Transplant => s.start_transplant(),
+        Command::Transplant => s.start_transplant(false),
+        Command::FromBackup => s.start_transplant(true),
         Command::Filter => filter(s, k),
         Command::Page => page(s, k),
         Command::Journal => s.open_journal(),
@@ -1155,13 +1166,24 @@ fn plan_transplant(s: &mut AppState) -> Vec<Effect> {
     let tp = &mut s.transplant;
     let donor = tp.donor.trim().to_string();
     if donor.is_empty() {
-        tp.refused = Some("transplant.need_donor".into());
+        tp.refused = Some(match tp.backup {
+            true => "backup.need_source".into(),
+            false => "transplant.need_donor".into(),
+        });
         return vec![];
     }
     tp.refused = None;
     let reference = tp.reference.clone();
+    let backup = tp.backup;
     let req = s.start("busy.plan", true);
     s.confirm = ConfirmInput::default();
+    if backup {
+        return vec![Effect::PlanFromBackup {
+            req,
+            reference,
+            source: donor,
+        }];
+    }
     vec![Effect::PlanTransplant {
         req,
         reference,
