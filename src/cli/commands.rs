@@ -147,15 +147,22 @@ pub async fn show(cli: &Cli, who: &str) -> Result<Report, OpError> {
     .await
 }
 
-/// `reset`'s request: a transplant with `--from`, else a new password
-/// (from stdin, or generated).
+/// `reset`'s request: a backup restore with `--from-backup`, a transplant
+/// with `--from`, else a new password (from stdin, or generated).
 pub fn reset_request(
     who: &str,
     flags: ResetFlags,
-    from: &Option<String>,
+    (from, from_backup): (&Option<String>, &Option<String>),
     new_password_stdin: bool,
 ) -> Result<WriteRequest, OpError> {
     let account = who.to_string();
+    if let Some(source) = from_backup {
+        return Ok(WriteRequest::FromBackup {
+            account,
+            source: source.clone(),
+            flags,
+        });
+    }
     Ok(match from {
         Some(donor) => WriteRequest::Transplant {
             account,
@@ -171,6 +178,14 @@ pub fn reset_request(
             flags,
         },
     })
+}
+
+/// `undo ENTRY --identity FILE`.
+pub fn undo_request(entry: i64, identity: &Path) -> WriteRequest {
+    WriteRequest::Undo {
+        entry,
+        identity: identity.to_path_buf(),
+    }
 }
 
 /// Every write: check the flags, open the journal (a dry run only borrows an

@@ -313,14 +313,8 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
                 must_change: *must_change,
                 force: *force,
             };
-            let request = match from_backup {
-                Some(source) => crate::ops::write::WriteRequest::FromBackup {
-                    account: account.clone(),
-                    source: source.clone(),
-                    flags,
-                },
-                None => commands::reset_request(account, flags, from, *new_password_stdin)?,
-            };
+            let source = (from, from_backup);
+            let request = commands::reset_request(account, flags, source, *new_password_stdin)?;
             commands::write(&cli, request, write).await
         }
         Command::Unlock { account, write } => {
@@ -333,13 +327,7 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             entry,
             identity,
             write,
-        } => {
-            let request = crate::ops::write::WriteRequest::Undo {
-                entry: *entry,
-                identity: identity.clone(),
-            };
-            commands::write(&cli, request, write).await
-        }
+        } => commands::write(&cli, commands::undo_request(*entry, identity), write).await,
         Command::RestoreAdmin { account, write } => {
             let request = crate::ops::write::WriteRequest::RestoreAdmin {
                 account: account.clone(),

@@ -54,9 +54,19 @@ fn fp(j: &Journal, column: &str, v: &Value) -> String {
     j.fingerprint(&format!("column:{column}"), &v.canonical_bytes())
 }
 
-/// The intent's details: what will be written, as fingerprints only.
-fn intent_details(s: &Session, plan: &Plan, j: &Journal, mode: Mode) -> serde_json::Value {
-    json!({
+/// The intent's details: what will be written, as fingerprints only; with
+/// `[journal] seal_to`, a committed write's before-values sealed (undo).
+fn intent_details(
+    s: &Session,
+    plan: &Plan,
+    j: &Journal,
+    mode: Mode,
+) -> Result<serde_json::Value, OpError> {
+    let sealed = match mode {
+        Mode::Commit => super::undo::seal_before(s, plan)?,
+        _ => None,
+    };
+    Ok(json!({
         "table": plan.table,
         "pk": { "column": s.connector.columns.id, "value": plan.account.id_text() },
         "sql": plan.sql(),
@@ -85,7 +95,8 @@ fn intent_details(s: &Session, plan: &Plan, j: &Journal, mode: Mode) -> serde_js
         "target": s.target,
         "rehearsal": mode.rehearsal(),
         "on_copy": mode == Mode::RehearseOnCopy,
-    })
+        "sealed_before": sealed,
+    }))
 }
 
 fn entry(
@@ -180,13 +191,7 @@ pub async fn apply_with(
     }
     let mut clock = Clock::new();
     // Step 3: intent, durable before the target is touched.
-    let mut details = intent_details(s, plan, j, mode);
-    // With `[journal] seal_to`, the before-values travel sealed (undo).
-    if mode == Mode::Commit
-        && let Some(sealed) = super::undo::seal_before(s, plan)?
-    {
-        details["sealed_before"] = sealed;
-    }
+    let details = intent_details(s, plan, j, mode)?;
     let intent = j
         .append(&entry(
             s,
