@@ -380,3 +380,40 @@ fn a_backup_row_with_another_login_or_no_table_or_a_broken_gzip_is_refused() {
     );
     assert!(err.contains("WITH MOVE"), "{err}");
 }
+
+#[test]
+fn dolibarr_backup_with_another_install_salt_is_refused_naming_the_setting() {
+    let db = TestDb::new(Vendor::Dolibarr);
+    let gz = db.dir.path().join("dolibarr.sql.gz");
+    dump(&db.name, &[], &gz);
+    let plain = db.dir.path().join("dolibarr.sql");
+    dump(&db.name, &[], &plain);
+    let side = SideDb::restore(&db, &plain);
+    // The live install's salt changed after the backup was taken.
+    db.exec("UPDATE llx_const SET value = '20991231000000' WHERE name = 'MAIN_SECURITY_SALT'");
+    db.exec("UPDATE llx_user SET pass_crypted = 'x' WHERE rowid = 1");
+    let before = db.row_image("llx_user", "rowid", "1");
+    for source in [gz.to_str().unwrap().to_string(), side.url()] {
+        let out = db.locksmith(
+            &[
+                "--connector",
+                "dolibarr",
+                "reset",
+                "admin",
+                "--from-backup",
+                &source,
+                "--reason",
+                "INC-12",
+                "--yes",
+            ],
+            None,
+        );
+        assert_code(&out, 5);
+        let err = common::stderr(&out);
+        assert!(
+            err.contains("install-wide setting MAIN_SECURITY_SALT differs"),
+            "{err}"
+        );
+        assert_eq!(db.row_image("llx_user", "rowid", "1"), before);
+    }
+}

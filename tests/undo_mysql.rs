@@ -129,7 +129,10 @@ fn undo_puts_the_old_password_back_and_the_journal_holds_only_ciphertext() {
         .collect();
     assert_eq!(intents.last().unwrap()["details"]["method"], "undo");
     let sealed = &intents[0]["details"]["sealed_before"];
-    assert!(sealed["age"].as_str().is_some_and(|c| c.len() > 100), "{sealed}");
+    assert!(
+        sealed["age"].as_str().is_some_and(|c| c.len() > 100),
+        "{sealed}"
+    );
     assert_code(&db.locksmith(&["audit", "verify"], None), 0);
 }
 
