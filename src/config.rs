@@ -4,10 +4,13 @@
 //! `/etc/locksmith/config.toml`; a table the user's file sets wins over the
 //! system file's.
 //!
+//! `--config PATH` (or `LOCKSMITH_CONFIG`) names one file instead, which must exist.
+//!
 //! ```toml
 //! [journal]
 //! path = "/var/lib/locksmith/journal.sqlite"   # key: the same path + ".key"
 //! group = "locksmith"                          # shared by this group (Unix)
+//! seal_to = "age1…"                            # seal every write's before-values (`locksmith undo`)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -42,6 +45,9 @@ pub struct JournalConfig {
     /// The OS group whose members share the journal (a system journal): its
     /// files are the group's, the key readable by the group only.
     pub group: Option<String>,
+    /// An age X25519 recipient (`age1…`): every write seals the before-values
+    /// of the columns it changes to it, inside its journal entry.
+    pub seal_to: Option<String>,
 }
 
 /// The files read, most specific first.
@@ -70,6 +76,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             p.display()
         )));
     }
+    if let Some(r) = &config.journal.seal_to
+        && r.trim().parse::<age::x25519::Recipient>().is_err()
+    {
+        return Err(invalid(
+            "[journal] seal_to must be an age X25519 recipient (age1…, from `age-keygen -y`)"
+                .into(),
+        ));
+    }
     if config.journal.group.is_some() && config.journal.path.is_none() {
         return Err(invalid(
             "[journal] group needs a path too: a shared journal lives in a folder of its own (e.g. /var/lib/locksmith/journal.sqlite)".into(),
@@ -78,9 +92,17 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
-/// The effective config: the user's file, then the system file, table by table.
-pub fn load() -> Result<Config, ConfigError> {
-    load_from(&files())
+/// The effective config: `explicit` alone (it must exist), else the user's
+/// file, then the system file, table by table.
+pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+    match explicit {
+        Some(p) if !p.is_file() => Err(ConfigError::Invalid {
+            path: p.to_path_buf(),
+            reason: "does not exist (--config names a file that must exist)".into(),
+        }),
+        Some(p) => load_from(&[p.to_path_buf()]),
+        None => load_from(&files()),
+    }
 }
 
 pub fn load_from(files: &[PathBuf]) -> Result<Config, ConfigError> {
@@ -99,7 +121,11 @@ pub fn load_from(files: &[PathBuf]) -> Result<Config, ConfigError> {
         let one = parse(path, &text)?;
         // A more specific file's [journal] replaces the whole table: a path and its group go together.
         if one.journal.path.is_some() {
-            merged.journal = one.journal;
+            merged.journal.path = one.journal.path;
+            merged.journal.group = one.journal.group;
+        }
+        if one.journal.seal_to.is_some() {
+            merged.journal.seal_to = one.journal.seal_to;
         }
     }
     Ok(merged)
@@ -162,7 +188,7 @@ pub fn journal_location(
 /// Opens the journal at `path` (key `key`) with the sharing config.toml
 /// gives that path: the console's way in, which holds paths, not a location.
 pub fn open_journal(path: &Path, key: &Path) -> Result<Journal, JournalError> {
-    let sharing = load()
+    let sharing = load(None)
         .and_then(|c| journal_location(Some(path), &c.journal))
         .map(|l| l.sharing)
         .map_err(|e| JournalError::Open {
@@ -180,6 +206,25 @@ fn same_path(a: &Path, b: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_seal_to_and_refuses_a_bad_recipient() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        let id = age::x25519::Identity::generate();
+        std::fs::write(&p, format!("[journal]\nseal_to = \"{}\"\n", id.to_public())).unwrap();
+        assert!(load(Some(&p)).unwrap().journal.seal_to.is_some());
+        std::fs::write(&p, "[journal]\nseal_to = \"ssh-rsa AAAA\"\n").unwrap();
+        assert!(
+            load(Some(&p))
+                .unwrap_err()
+                .to_string()
+                .contains("age X25519")
+        );
+        std::fs::write(&p, "[jornal]\n").unwrap();
+        assert!(load(Some(&p)).is_err());
+        assert!(load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
 
     #[test]
     fn journal_table_parses_and_rejects_what_would_be_a_mistake() {
@@ -236,6 +281,7 @@ mod tests {
         let config = JournalConfig {
             path: Some(PathBuf::from("/var/lib/locksmith/journal.sqlite")),
             group: None,
+            seal_to: None,
         };
         let loc = journal_location(None, &config).unwrap();
         assert_eq!(loc.key, Path::new("/var/lib/locksmith/journal.sqlite.key"));

@@ -5,6 +5,7 @@
 #![warn(clippy::too_many_lines)]
 
 pub mod backend;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod connector;

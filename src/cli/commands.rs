@@ -53,6 +53,7 @@ fn spec_for(cli: &Cli, target: crate::backend::Target) -> Result<ConnectSpec, Op
         prefix: cli.prefix.clone(),
         encoder,
         prompt_on_denied: true,
+        config: cli.config.clone(),
     })
 }
 
@@ -157,15 +158,22 @@ pub async fn show(cli: &Cli, who: &str) -> Result<Report, OpError> {
     .await
 }
 
-/// `reset`'s request: a transplant with `--from`, else a new password
-/// (from stdin, or generated).
+/// `reset`'s request: a backup restore with `--from-backup`, a transplant
+/// with `--from`, else a new password (from stdin, or generated).
 pub fn reset_request(
     who: &str,
     flags: ResetFlags,
-    from: &Option<String>,
+    (from, from_backup): (&Option<String>, &Option<String>),
     new_password_stdin: bool,
 ) -> Result<WriteRequest, OpError> {
     let account = who.to_string();
+    if let Some(source) = from_backup {
+        return Ok(WriteRequest::FromBackup {
+            account,
+            source: source.clone(),
+            flags,
+        });
+    }
     Ok(match from {
         Some(donor) => WriteRequest::Transplant {
             account,
@@ -181,6 +189,14 @@ pub fn reset_request(
             flags,
         },
     })
+}
+
+/// `undo ENTRY --identity FILE`.
+pub fn undo_request(entry: i64, identity: &Path) -> WriteRequest {
+    WriteRequest::Undo {
+        entry,
+        identity: identity.to_path_buf(),
+    }
 }
 
 /// Every write: check the flags, open the journal (a dry run only borrows an
@@ -228,9 +244,16 @@ pub async fn write(cli: &Cli, request: WriteRequest, args: &WriteArgs) -> Result
     Ok(render::committed(text, &prepared, &applied))
 }
 
-pub async fn calibrate(cli: &Cli, who: &str) -> Result<Report, OpError> {
+pub async fn calibrate(cli: &Cli, who: &str, backup: Option<&str>) -> Result<Report, OpError> {
     let known = prompt::read_secret_line("known password")?;
     let mut s = session(cli).await?;
+    if let Some(source) = backup {
+        // The backup's value: read, verified, nothing written (not even the journal).
+        let c = crate::ops::backup::calibrate(&mut s, who, source, &known).await;
+        let warnings = s.warnings.clone();
+        s.close().await?;
+        return Ok(render::calibration(&c?, &warnings));
+    }
     let mut warnings = s.warnings.clone();
     let mut journal = open_journal(cli)
         .inspect_err(|e| warnings.push(format!("{e}; the calibration is not journaled")))

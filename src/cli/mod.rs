@@ -39,6 +39,9 @@ pub struct Cli {
     /// Journal file (default: journal.sqlite in the user state dir, key journal.key beside it); with a PATH, the HMAC key is PATH.key
     #[arg(long, global = true, env = "LOCKSMITH_JOURNAL")]
     pub journal: Option<PathBuf>,
+    /// Config file (default: <config dir>/locksmith/config.toml, read when present)
+    #[arg(long, global = true, env = "LOCKSMITH_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Print one JSON document instead of text
     #[arg(long, global = true)]
     pub json: bool,
@@ -114,6 +117,21 @@ pub enum Command {
         /// hashing a new password; afterwards ACCOUNT accepts DONOR's password
         #[arg(long, value_name = "DONOR", conflicts_with = "new_password_stdin")]
         from: Option<String>,
+        /// Restore ACCOUNT's own stored value from a backup: a restored copy's URL
+        /// (mysql://…/crm_restore) or a dump file (mysqldump .sql/.sql.gz, pg_dump plain)
+        #[arg(long, value_name = "SOURCE", conflicts_with_all = ["new_password_stdin", "from", "force"])]
+        from_backup: Option<String>,
+    },
+    /// Undo a write: put back the before-values its journal entry sealed to `[journal] seal_to`
+    /// (UPDATE-only writes: reset, unlock, transplant, backup restore), guarded by the values it wrote
+    Undo {
+        /// The write's intent entry (`locksmith audit list`)
+        entry: i64,
+        /// The age identity file whose recipient is `[journal] seal_to`
+        #[arg(long)]
+        identity: PathBuf,
+        #[command(flatten)]
+        write: WriteArgs,
     },
     /// Write the connector's unlock / enable values through the guarded write protocol
     Unlock {
@@ -126,6 +144,9 @@ pub enum Command {
     Calibrate {
         /// The account: its exact login, or #ID for the primary key
         account: String,
+        /// Check the value in this backup (restored copy URL or dump file) instead; writes nothing
+        #[arg(long, value_name = "SOURCE")]
+        from_backup: Option<String>,
     },
     /// Break glass: restore the emergency admin in one guarded transaction (re-enable, undelete,
     /// unlock, re-link the admin role, re-create the row from the connector's template, reset the
@@ -305,13 +326,15 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             must_change,
             force,
             from,
+            from_backup,
         } => {
             let flags = crate::ops::write::ResetFlags {
                 unlock: *unlock,
                 must_change: *must_change,
                 force: *force,
             };
-            let request = commands::reset_request(account, flags, from, *new_password_stdin)?;
+            let source = (from, from_backup);
+            let request = commands::reset_request(account, flags, source, *new_password_stdin)?;
             commands::write(&cli, request, write).await
         }
         Command::Unlock { account, write } => {
@@ -320,13 +343,21 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             };
             commands::write(&cli, request, write).await
         }
+        Command::Undo {
+            entry,
+            identity,
+            write,
+        } => commands::write(&cli, commands::undo_request(*entry, identity), write).await,
         Command::RestoreAdmin { account, write } => {
             let request = crate::ops::write::WriteRequest::RestoreAdmin {
                 account: account.clone(),
             };
             commands::write(&cli, request, write).await
         }
-        Command::Calibrate { account } => commands::calibrate(&cli, account).await,
+        Command::Calibrate {
+            account,
+            from_backup,
+        } => commands::calibrate(&cli, account, from_backup.as_deref()).await,
         Command::Audit { command } => audit::run(&cli, command).await,
         Command::Status { max_open_hours } => audit::status(&cli, *max_open_hours),
         Command::Drill {

@@ -173,6 +173,7 @@ pub fn plan(v: &PlanView) -> String {
         "  guarded by: primary key + {}\n",
         v.guarded.join(", ")
     ));
+
     for w in &v.warnings {
         t.push_str(&format!("  warning: {w}\n"));
     }
@@ -197,7 +198,8 @@ pub fn prepared(s: &Session, p: &Prepared) -> String {
 }
 
 fn plan_json(p: &Prepared) -> serde_json::Value {
-    let mut json = json!({ "plan": p.view, "applied": false, "notes": p.notes });
+    let mut json = json!({ "plan": p.view, "applied": false, "notes": p.notes,
+        "method": p.plan.method(), "backup": p.plan.backup() });
     if p.diagnosis.is_some() {
         json["problems"] = json!(p.problems());
     }
@@ -251,6 +253,7 @@ pub fn committed(mut text: String, p: &Prepared, applied: &Applied) -> Report {
     } else {
         json["method"] = json!(p.plan.method());
         json["donor"] = json!(p.donor_label());
+        json["backup"] = json!(p.plan.backup());
     }
     if let Some(pw) = p.shown_password() {
         let seal = match p.diagnosis.is_some() {

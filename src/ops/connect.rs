@@ -25,6 +25,8 @@ pub struct ConnectSpec {
     /// Ask on the terminal (no echo) when the server denies access and no password was given.
     /// The console leaves this off: its form has a password field.
     pub prompt_on_denied: bool,
+    /// `--config PATH`; None reads `<config>/locksmith/config.toml` when present.
+    pub config: Option<PathBuf>,
 }
 
 impl ConnectSpec {
@@ -38,6 +40,7 @@ impl ConnectSpec {
             prefix: None,
             encoder: None,
             prompt_on_denied: false,
+            config: None,
         })
     }
 }
@@ -100,6 +103,9 @@ pub async fn open_session(spec: &ConnectSpec, all: &[Connector]) -> Result<Sessi
     if let Some((encoder, origin)) = &spec.encoder {
         s.set_encoder(encoder.clone(), origin)?;
     }
+    let config =
+        crate::config::load(spec.config.as_deref()).map_err(|e| OpError::Usage(e.to_string()))?;
+    s.seal_to = config.journal.seal_to;
     Ok(s)
 }
 
@@ -108,7 +114,7 @@ pub async fn open_session(spec: &ConnectSpec, all: &[Connector]) -> Result<Sessi
 /// user's own in the state dir.
 pub fn journal_location(explicit: Option<&Path>) -> Result<config::JournalLocation, OpError> {
     let usage = |e: config::ConfigError| OpError::Usage(e.to_string());
-    let cfg = config::load().map_err(usage)?;
+    let cfg = config::load(None).map_err(usage)?;
     config::journal_location(explicit, &cfg.journal).map_err(usage)
 }
 

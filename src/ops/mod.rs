@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod backup;
 pub mod check;
 pub mod connect;
 pub mod drill;
@@ -14,6 +15,7 @@ pub mod plan;
 pub mod posture;
 pub mod protocol;
 pub mod sql;
+pub mod undo;
 pub mod write;
 
 use crate::backend::{self, Backend, BackendError, Target, WriteAccess};
@@ -97,6 +99,9 @@ pub struct Session {
     pub write_access: WriteAccess,
     /// The external encoder that replaced the connector's scheme, if any.
     pub encoder: Option<EncoderInfo>,
+    /// `[journal] seal_to`: every committed write seals its before-values to
+    /// this age recipient (`undo`).
+    pub seal_to: Option<String>,
 }
 
 /// An external encoder in use (`[encoder]`, `--encoder`, a profile's `encoder`).
@@ -182,6 +187,7 @@ impl Session {
             warnings,
             write_access,
             encoder: None,
+            seal_to: None,
         };
         if let Some(spec) = encoder {
             s.set_encoder(spec, &origin)?;

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::account::{Account, read_by_pk, resolve};
+use super::backup::{BackupIdentity, BackupRow};
 use super::sql::Stmt;
 use super::{OpError, Session};
 use crate::backend::Value;
@@ -41,14 +42,36 @@ pub struct PlanOptions {
     /// Transplant: copy this account's (login or #ID) stored password value
     /// (and salt, and `copy_hash_to` columns) instead of hashing a new password.
     pub donor: Option<String>,
+    /// Backup restore: copy the account's own values from this backup row.
+    pub backup: Option<BackupRow>,
 }
 
-/// The account a transplant copies from, and which of its columns land where.
+/// Where copied password values come from: another account (a transplant),
+/// or the account's own row in a backup. Which columns land where.
 #[derive(Debug, Clone)]
 pub struct Donor {
+    /// The donor account; for a backup restore, the account itself.
     pub account: Account,
-    /// (target column, donor column): re-read and compared inside the transaction.
+    /// (target column, source column): compared after the UPDATE, inside the transaction.
     pub copied: Vec<(String, String)>,
+    /// A backup restore: the backup and the values read from it (in `copied`
+    /// order). None: a live donor, re-read inside the transaction.
+    pub backup: Option<(BackupIdentity, Vec<Value>)>,
+}
+
+impl Donor {
+    /// The backup a restore copies from.
+    pub fn backup_identity(&self) -> Option<&BackupIdentity> {
+        self.backup.as_ref().map(|(b, _)| b)
+    }
+
+    /// The live donor's label (None for a backup restore).
+    pub fn donor_label(&self) -> Option<String> {
+        match self.backup {
+            None => Some(self.account.label()),
+            Some(_) => None,
+        }
+    }
 }
 
 /// One column the plan writes.
@@ -143,16 +166,25 @@ impl Plan {
         self.changes.is_empty() && self.statements.len() <= 1
     }
 
-    /// How the password column gets its value, for the journal: "transplant",
-    /// "new_password", or None (no password written).
+    /// How the password column gets its value, for the journal: "backup",
+    /// "transplant", "new_password", or None (no password written).
     pub fn method(&self) -> Option<&'static str> {
-        if self.donor.is_some() {
+        if self.backup().is_some_and(|b| b.entry.is_some()) {
+            Some("undo")
+        } else if self.backup().is_some() {
+            Some("backup")
+        } else if self.donor.is_some() {
             Some("transplant")
         } else if self.new_password.is_some() {
             Some("new_password")
         } else {
             None
         }
+    }
+
+    /// The backup a restore copies from.
+    pub fn backup(&self) -> Option<&BackupIdentity> {
+        self.donor.as_ref().and_then(Donor::backup_identity)
     }
 
     /// The first statement's SQL text ("" when there is none).
@@ -284,6 +316,11 @@ pub async fn build(
     if opts.donor.is_some() {
         refuse_transplant_request(s, action, new_password.is_some())?;
     }
+    if opts.backup.is_some() && (action != Action::Reset || new_password.is_some()) {
+        return Err(OpError::Usage(
+            "--from-backup restores the backup's stored value with reset only; it takes no new password".into(),
+        ));
+    }
     let found = resolve(s, account).await?;
     // Step 1 of the protocol: the before-image, read by primary key.
     let before = read_by_pk(s, &found.id)
@@ -299,6 +336,11 @@ pub async fn build(
         writes.extend(copies);
         donor = Some(d);
     }
+    if let (Action::Reset, Some(b)) = (action, &opts.backup) {
+        let (d, copies) = backup_writes(s, &before, b, &mut warnings)?;
+        writes.extend(copies);
+        donor = Some(d);
+    }
     if matches!(action, Action::Reset | Action::RestoreAdmin) && donor.is_none() {
         let password = new_password
             .as_ref()
@@ -311,7 +353,14 @@ pub async fn build(
             &mut warnings,
         )?);
     }
-    writes.extend(setting_writes(s, action, opts, &mut warnings).await?);
+    // An undo writes the sealed old values only: no reset settings on top.
+    let undo = opts
+        .backup
+        .as_ref()
+        .is_some_and(|b| b.identity.entry.is_some());
+    if !undo {
+        writes.extend(setting_writes(s, action, opts, &mut warnings).await?);
+    }
     if action != Action::Reset || opts.unlock {
         warnings.extend(c.notes.iter().filter(|n| n.contains("lockout")).cloned());
     }
@@ -334,14 +383,19 @@ pub async fn build(
     }
     let (statement, guarded) = guarded_update(s, &before, &changes);
     if let Some(d) = &donor {
-        warnings.insert(
-            0,
-            format!(
+        let warning = match d.backup_identity() {
+            Some(b) => format!(
+                "after this, account {} accepts the password it had in the backup ({})",
+                before.label(),
+                b.label()
+            ),
+            None => format!(
                 "after this, account {} accepts the password of account {}",
                 before.label(),
                 d.account.label()
             ),
-        );
+        };
+        warnings.insert(0, warning);
     }
     Ok(Plan {
         action,
@@ -716,6 +770,79 @@ async fn transplant_writes(
         Donor {
             account: donor,
             copied,
+            backup: None,
+        },
+        writes,
+    ))
+}
+
+/// The account's own values from a backup row: password (+ copy_hash_to)
+/// and salt. It is the account's old value, so it fits login-bound schemes
+/// and closed formats alike; a backup that holds exactly the live values
+/// has nothing to restore.
+fn backup_writes(
+    s: &Session,
+    target: &Account,
+    row: &BackupRow,
+    warnings: &mut Vec<String>,
+) -> Result<(Donor, Vec<Write>), OpError> {
+    let c = &s.connector;
+    let undo = row.identity.entry.is_some();
+    if row.login != target.login {
+        return Err(OpError::Refused(format!(
+            "the backup's row has the login `{}`, the live account {}; nothing was written",
+            row.login,
+            target.label()
+        )));
+    }
+    let password = row.value(&c.columns.password);
+    if !undo && password.as_text().unwrap_or_default().is_empty() {
+        return Err(OpError::Refused(format!(
+            "the backup's row of {} has no stored password value (NULL or empty): there is nothing to restore",
+            target.label()
+        )));
+    }
+    let mut writes = Vec::new();
+    let mut copied = Vec::new();
+    let mut values = Vec::new();
+    let mut same = true;
+    for (col, v) in &row.values {
+        let role = if *col == c.columns.password {
+            Some("password")
+        } else if Some(col) == c.columns.salt.as_ref() {
+            Some("salt")
+        } else {
+            None
+        };
+        if let Some(r) = role {
+            same &= same_value(v, target.get(r).unwrap_or(&Value::Null));
+        }
+        let secret = role.is_some() || c.reset.copy_hash_to.contains(col);
+        writes.push(match secret {
+            true => Write::secret(col, role, v.clone()),
+            false => Write::plain(col.clone(), v.clone()),
+        });
+        copied.push((col.clone(), col.clone()));
+        values.push(v.clone());
+    }
+    if same && !undo {
+        return Err(OpError::Refused(format!(
+            "{} already holds the backup's password value: there is nothing to restore",
+            target.label()
+        )));
+    }
+    if s.scheme.opaque_values() {
+        warnings.push(format!(
+            "{} cannot verify this format: after the write Locksmith checks that the written values equal the backup's; log in as {} with the old password to confirm",
+            s.scheme.id(),
+            target.login
+        ));
+    }
+    Ok((
+        Donor {
+            account: target.clone(),
+            copied,
+            backup: Some((row.identity.clone(), values)),
         },
         writes,
     ))

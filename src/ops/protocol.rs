@@ -15,7 +15,7 @@ use serde_json::json;
 use std::time::Instant;
 
 use super::account::read_columns;
-use super::plan::{Action, Plan, same_value};
+use super::plan::{Action, Donor, Plan, same_value};
 use super::sql::Stmt;
 use super::{OpError, Session, account};
 use crate::backend::{BackendError, Value};
@@ -64,9 +64,19 @@ fn fp(j: &Journal, column: &str, v: &Value) -> String {
     j.fingerprint(&format!("column:{column}"), &v.canonical_bytes())
 }
 
-/// The intent's details: what will be written, as fingerprints only.
-fn intent_details(s: &Session, plan: &Plan, j: &Journal, mode: Mode) -> serde_json::Value {
-    json!({
+/// The intent's details: what will be written, as fingerprints only; with
+/// `[journal] seal_to`, a committed write's before-values sealed (undo).
+fn intent_details(
+    s: &Session,
+    plan: &Plan,
+    j: &Journal,
+    mode: Mode,
+) -> Result<serde_json::Value, OpError> {
+    let sealed = match mode {
+        Mode::Commit => super::undo::seal_before(s, plan)?,
+        _ => None,
+    };
+    Ok(json!({
         "table": plan.table,
         "pk": { "column": s.connector.columns.id, "value": plan.account.id_text() },
         "sql": plan.sql(),
@@ -84,7 +94,8 @@ fn intent_details(s: &Session, plan: &Plan, j: &Journal, mode: Mode) -> serde_js
         "guarded": plan.guarded,
         "scheme": plan.scheme_id,
         "method": plan.method(),
-        "donor": plan.donor.as_ref().map(|d| d.account.label()),
+        "donor": plan.donor.as_ref().and_then(|d| d.donor_label()),
+        "backup": plan.backup(),
         "encoder": s.encoder.as_ref().filter(|_| plan.new_password.is_some()).map(|e| json!({
             "identity": e.identity,
             "program": e.program,
@@ -94,7 +105,8 @@ fn intent_details(s: &Session, plan: &Plan, j: &Journal, mode: Mode) -> serde_js
         "target": s.target,
         "rehearsal": mode.rehearsal(),
         "on_copy": mode == Mode::RehearseOnCopy,
-    })
+        "sealed_before": sealed,
+    }))
 }
 
 fn entry(
@@ -193,7 +205,7 @@ pub async fn apply_with(
     }
     let mut clock = Clock::new();
     // Step 3: intent, durable before the target is touched.
-    let details = intent_details(s, plan, j, mode);
+    let details = intent_details(s, plan, j, mode)?;
     // Owned by this session until its outcome: no reconcile elsewhere touches it.
     let intent = j
         .append_owned(&entry(
@@ -551,6 +563,44 @@ async fn verify(s: &mut Session, plan: &Plan) -> Result<(), String> {
         }
     }
     if let Some(donor) = &plan.donor {
+        verify_copies(s, plan, donor).await?;
+    }
+    for check in &plan.post_checks {
+        let rows = s
+            .backend
+            .query(&check.sql, &check.params)
+            .await
+            .map_err(|e| format!("re-reading {} failed: {e}", check.what))?;
+        if rows.is_empty() {
+            return Err(format!(
+                "{} is missing after the statements ran",
+                check.what
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The copied columns after the UPDATE: equal to the backup's values, or to
+/// the live donor's values re-read now, inside the transaction.
+async fn verify_copies(s: &mut Session, plan: &Plan, donor: &Donor) -> Result<(), String> {
+    if let Some((identity, values)) = &donor.backup {
+        // A backup restore: the written columns must equal the backup's values.
+        let cols: Vec<String> = donor.copied.iter().map(|(t, _)| t.clone()).collect();
+        let ours = read_columns(s, &plan.account.id, &cols)
+            .await
+            .map_err(|e| format!("re-reading the row failed: {e}"))?
+            .ok_or_else(|| format!("{} is gone after the UPDATE", plan.account.label()))?;
+        for ((col, mine), theirs) in cols.iter().zip(&ours).zip(values) {
+            if !same_value(mine, theirs) {
+                return Err(format!(
+                    "column `{col}` of {} does not equal the value in the backup ({}) after the UPDATE (a trigger or column width changed it)",
+                    plan.account.label(),
+                    identity.label()
+                ));
+            }
+        }
+    } else {
         // The donor's values now, inside the transaction: the copies must equal them.
         let donor_cols: Vec<String> = donor.copied.iter().map(|(_, d)| d.clone()).collect();
         let target_cols: Vec<String> = donor.copied.iter().map(|(t, _)| t.clone()).collect();
@@ -570,19 +620,6 @@ async fn verify(s: &mut Session, plan: &Plan) -> Result<(), String> {
                     donor.account.label()
                 ));
             }
-        }
-    }
-    for check in &plan.post_checks {
-        let rows = s
-            .backend
-            .query(&check.sql, &check.params)
-            .await
-            .map_err(|e| format!("re-reading {} failed: {e}", check.what))?;
-        if rows.is_empty() {
-            return Err(format!(
-                "{} is missing after the statements ran",
-                check.what
-            ));
         }
     }
     Ok(())

@@ -45,8 +45,22 @@ pub enum WriteRequest {
         donor: String,
         flags: ResetFlags,
     },
+    /// Restore `account`'s own stored password value (and salt, and
+    /// `copy_hash_to` columns) from a backup: a restored copy's URL or a dump
+    /// file (`reset --from-backup`).
+    FromBackup {
+        account: String,
+        source: String,
+        flags: ResetFlags,
+    },
     Unlock {
         account: String,
+    },
+    /// Write back the before-values journal entry `entry` sealed, opened
+    /// with the age identity in `identity` (`undo ENTRY --identity FILE`).
+    Undo {
+        entry: i64,
+        identity: std::path::PathBuf,
     },
     /// Break glass: the emergency admin, `account` when given (else the
     /// connector's declared one).
@@ -59,10 +73,11 @@ impl WriteRequest {
     /// The request writes the connector's unlock values.
     pub fn unlocks(&self) -> bool {
         match self {
-            WriteRequest::Reset { flags, .. } | WriteRequest::Transplant { flags, .. } => {
-                flags.unlock
-            }
+            WriteRequest::Reset { flags, .. }
+            | WriteRequest::Transplant { flags, .. }
+            | WriteRequest::FromBackup { flags, .. } => flags.unlock,
             WriteRequest::Unlock { .. } | WriteRequest::RestoreAdmin { .. } => true,
+            WriteRequest::Undo { .. } => false,
         }
     }
 
@@ -115,7 +130,7 @@ impl Prepared {
     }
 
     pub fn donor_label(&self) -> Option<String> {
-        self.plan.donor.as_ref().map(|d| d.account.label())
+        self.plan.donor.as_ref().and_then(|d| d.donor_label())
     }
 
     /// The password to show once: only a generated one.
@@ -159,7 +174,7 @@ pub async fn prepare(
         }
     }
     let unlocks = request.unlocks();
-    let (plan, diagnosis, generated) = build(s, request).await?;
+    let (plan, diagnosis, generated) = build(s, journal.as_deref_mut(), request).await?;
     let state = plan.account.state(&s.connector);
     let blocked = state.locked == Some(true) || state.enabled == Some(false);
     let view = match journal.as_deref() {
@@ -192,6 +207,7 @@ pub async fn prepare(
 
 async fn build(
     s: &mut Session,
+    journal: Option<&mut Journal>,
     request: WriteRequest,
 ) -> Result<(Plan, Option<Diagnosis>, bool), OpError> {
     let options = |flags: ResetFlags, donor: Option<String>| PlanOptions {
@@ -221,6 +237,29 @@ async fn build(
             flags,
         } => {
             let opts = options(flags, Some(donor));
+            let plan = plan::build(s, &account, Action::Reset, None, &opts).await?;
+            Ok((plan, None, false))
+        }
+        WriteRequest::FromBackup {
+            account,
+            source,
+            flags,
+        } => {
+            let live = super::account::resolve(s, &account).await?;
+            let mut opts = options(flags, None);
+            opts.backup = Some(super::backup::fetch(s, &source, &live).await?);
+            let plan = plan::build(s, &account, Action::Reset, None, &opts).await?;
+            Ok((plan, None, false))
+        }
+        WriteRequest::Undo { entry, identity } => {
+            let j = journal.ok_or_else(|| {
+                OpError::Usage("undo reads the journal, and there is none yet".into())
+            })?;
+            let (account, row) = super::undo::undo_row(s, j, entry, &identity).await?;
+            let opts = PlanOptions {
+                backup: Some(row),
+                ..PlanOptions::default()
+            };
             let plan = plan::build(s, &account, Action::Reset, None, &opts).await?;
             Ok((plan, None, false))
         }

@@ -221,6 +221,19 @@ impl Runner {
                     ..ResetFlags::default()
                 },
             }),
+            Effect::PlanFromBackup {
+                req,
+                reference,
+                source,
+                unlock,
+            } => self.prepare(req, move |_| WriteRequest::FromBackup {
+                account: reference,
+                source,
+                flags: ResetFlags {
+                    unlock,
+                    ..ResetFlags::default()
+                },
+            }),
             Effect::DropPlan { token } => {
                 self.handles.prepared.borrow_mut().remove(&token);
             }

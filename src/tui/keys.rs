@@ -108,6 +108,8 @@ pub enum Command {
     Emergency,
     Drill,
     Transplant,
+    /// Restore from a backup: the transplant prompt asking for a source.
+    FromBackup,
     /// a, l, d: the admins / locked / disabled filters.
     Filter,
     /// n, p, PgDn, PgUp.
@@ -229,6 +231,7 @@ pub static BINDINGS: &[Binding] = &[
     bind(ACCOUNT, &[c('r'), f(5)], "r/F5", Command::Reset, "key.reset", true),
     bind(ACCOUNT, &[c('u'), f(6)], "u/F6", Command::Unlock, "key.unlock", true),
     bind(&[X::Detail], &[c('t'), f(11)], "t/F11", Command::Transplant, "key.transplant", true),
+    bind(&[X::Detail], &[c('b'), f(9)], "b/F9", Command::FromBackup, "key.from_backup", false),
     bind(ACCOUNT, &[c('c'), f(7)], "c/F7", Command::Calibrate, "key.calibrate", true),
     bind(ACCOUNT, &[c('e'), f(4)], "e/F4", Command::Emergency, "key.emergency", true),
     bind(ACCOUNT, &[c('x'), f(12)], "x/F12", Command::Drill, "key.drill", true),

@@ -215,6 +215,7 @@ pub struct PlanInfo {
 pub enum PlanAsk {
     Write { action: Action, reference: String },
     Transplant { reference: String, donor: String },
+    FromBackup { reference: String, source: String },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -250,6 +251,9 @@ pub struct TransplantInput {
     pub donor: String,
     /// A catalog key explaining why the last Enter was refused.
     pub refused: Option<String>,
+    /// The prompt asks for a backup (a restored copy's URL or a dump file)
+    /// instead of a donor: `reset --from-backup`.
+    pub backup: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -507,6 +511,13 @@ pub enum Effect {
         donor: String,
         unlock: bool,
     },
+    /// Plan a backup restore of `reference` from `source` (as `reset --from-backup`).
+    PlanFromBackup {
+        req: u64,
+        reference: String,
+        source: String,
+        unlock: bool,
+    },
     Apply {
         req: u64,
         token: u64,
@@ -685,6 +696,12 @@ impl AppState {
                 donor,
                 unlock: true,
             },
+            PlanAsk::FromBackup { reference, source } => Effect::PlanFromBackup {
+                req,
+                reference,
+                source,
+                unlock: true,
+            },
         }]
     }
 
@@ -726,7 +743,7 @@ impl AppState {
     }
 
     /// The transplant key (detail screen): opens the donor prompt; nothing is read yet.
-    fn start_transplant(&mut self) -> Vec<Effect> {
+    fn start_transplant(&mut self, backup: bool) -> Vec<Effect> {
         let Some((reference, login)) = self.action_target() else {
             return vec![];
         };
@@ -735,6 +752,7 @@ impl AppState {
             login,
             donor: String::new(),
             refused: None,
+            backup,
         };
         self.screen = Screen::Transplant;
         vec![]
@@ -1031,7 +1049,8 @@ fn run(s: &mut AppState, ctx: Context, command: Command, k: &KeyEvent) -> Vec<Ef
         Command::Calibrate => s.start_calibrate(),
         Command::Emergency => s.start_emergency(),
         Command::Drill | Command::DrillAgain => s.start_drill(),
-        Command::Transplant => s.start_transplant(),
+        Command::Transplant => s.start_transplant(false),
+        Command::FromBackup => s.start_transplant(true),
         Command::Filter => filter(s, k),
         Command::Page => page(s, k),
         Command::Journal => s.open_journal(),
@@ -1296,17 +1315,35 @@ fn plan_transplant(s: &mut AppState) -> Vec<Effect> {
     let tp = &mut s.transplant;
     let donor = tp.donor.trim().to_string();
     if donor.is_empty() {
-        tp.refused = Some("transplant.need_donor".into());
+        tp.refused = Some(match tp.backup {
+            true => "backup.need_source".into(),
+            false => "transplant.need_donor".into(),
+        });
         return vec![];
     }
     tp.refused = None;
     let reference = tp.reference.clone();
-    s.plan_ask = Some(PlanAsk::Transplant {
-        reference: reference.clone(),
-        donor: donor.clone(),
+    let backup = tp.backup;
+    s.plan_ask = Some(match backup {
+        true => PlanAsk::FromBackup {
+            reference: reference.clone(),
+            source: donor.clone(),
+        },
+        false => PlanAsk::Transplant {
+            reference: reference.clone(),
+            donor: donor.clone(),
+        },
     });
     let req = s.start("busy.plan", true);
     s.confirm = ConfirmInput::default();
+    if backup {
+        return vec![Effect::PlanFromBackup {
+            req,
+            reference,
+            source: donor,
+            unlock: false,
+        }];
+    }
     vec![Effect::PlanTransplant {
         req,
         reference,

@@ -967,22 +967,27 @@ fn wrapped_rows(lines: &[Line], w: usize) -> u16 {
 fn render_transplant(f: &mut Frame, s: &AppState, area: Rect) {
     render_detail(f, s, area);
     let tp = &s.transplant;
+    // The same prompt asks for a backup source (`b`) or a donor (`t`).
+    let k = |key: &str| match tp.backup {
+        true => format!("backup.{key}"),
+        false => format!("transplant.{key}"),
+    };
     let w = area.width.saturating_sub(6).min(76);
     let inner_w = w.saturating_sub(2) as usize;
     let mut lines = vec![
         Line::styled(
             tf(
                 s.lang,
-                "transplant.headline",
+                &k("headline"),
                 &[("account", &format!("{} ({})", tp.login, tp.reference))],
             ),
             style(s, Tone::Title),
         ),
-        Line::raw(t(s.lang, "transplant.question")),
+        Line::raw(t(s.lang, &k("question"))),
         Line::raw(""),
         Line::from(vec![
             Span::styled(
-                format!("› {} ", t(s.lang, "transplant.donor")),
+                format!("› {} ", t(s.lang, &k("donor"))),
                 style(s, Tone::Title),
             ),
             Span::styled(
@@ -991,7 +996,7 @@ fn render_transplant(f: &mut Frame, s: &AppState, area: Rect) {
             ),
         ]),
         Line::raw(""),
-        Line::styled(t(s.lang, "transplant.explain"), style(s, Tone::Muted)),
+        Line::styled(t(s.lang, &k("explain")), style(s, Tone::Muted)),
     ];
     if let Some(r) = &tp.refused {
         lines.push(Line::raw(""));
@@ -1000,7 +1005,7 @@ fn render_transplant(f: &mut Frame, s: &AppState, area: Rect) {
     if let Some(e) = &s.error {
         lines.push(Line::raw(""));
         lines.push(Line::styled(
-            t(s.lang, "transplant.refused"),
+            t(s.lang, &k("refused")),
             style(s, Tone::Danger),
         ));
         lines.push(Line::raw(e.clone()));
@@ -1016,7 +1021,14 @@ fn render_transplant(f: &mut Frame, s: &AppState, area: Rect) {
     f.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .block(block(s, "title.transplant")),
+            .block(block(
+                s,
+                if tp.backup {
+                    "title.backup"
+                } else {
+                    "title.transplant"
+                },
+            )),
         rect,
     );
 }
