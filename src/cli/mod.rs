@@ -7,6 +7,7 @@ mod audit;
 mod commands;
 mod prompt;
 mod render;
+mod shell;
 
 use std::path::PathBuf;
 
@@ -161,6 +162,10 @@ pub enum Command {
         #[command(subcommand)]
         command: HashCommand,
     },
+    /// Print the shell completion script: bash, zsh, fish or powershell
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff): `locksmith man | man -l -`
+    Man,
 }
 
 #[derive(Args, Debug)]
@@ -328,5 +333,7 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
         Command::Hash {
             command: HashCommand::Detect { value },
         } => Ok(render::detected(value)),
+        Command::Completions { shell } => shell::completions(*shell),
+        Command::Man => shell::man(),
     }
 }
