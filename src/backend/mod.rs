@@ -4,6 +4,7 @@
 
 pub mod mssql;
 pub mod mysql;
+mod pg_tls;
 pub mod postgres;
 pub mod sqlite;
 pub mod target;

@@ -147,10 +147,11 @@ impl Target {
             match k.as_ref() {
                 "tls" | "ssl-mode" | "sslmode" => {
                     t.tls = match v.to_ascii_lowercase().as_str() {
-                        "required" | "require" | "verify_ca" | "verify_identity" => {
-                            TlsMode::Required
-                        }
-                        "preferred" | "prefer" => TlsMode::Preferred,
+                        // MySQL's ssl-mode and libpq's sslmode spellings; every
+                        // required mode verifies the certificate (stricter than libpq's `require`).
+                        "required" | "require" | "verify_ca" | "verify_identity" | "verify-ca"
+                        | "verify-full" => TlsMode::Required,
+                        "preferred" | "prefer" | "allow" => TlsMode::Preferred,
                         "disabled" | "disable" | "off" => TlsMode::Disabled,
                         other => {
                             return Err(bad(format!(
@@ -159,7 +160,7 @@ impl Target {
                         }
                     }
                 }
-                "ca" | "ssl-ca" => t.ca_file = Some(PathBuf::from(v.as_ref())),
+                "ca" | "ssl-ca" | "sslrootcert" => t.ca_file = Some(PathBuf::from(v.as_ref())),
                 "skip-verify" | "insecure" => {
                     t.skip_verify = matches!(v.as_ref(), "1" | "true" | "yes")
                 }
