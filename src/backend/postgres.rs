@@ -349,6 +349,15 @@ impl Backend for Postgres {
         self.client.execute(sql, &refs).await.map_err(map_err)
     }
 
+    async fn set_session_read_only(&mut self) -> Result<bool, BackendError> {
+        // Every later transaction on this connection is READ ONLY (SQLSTATE 25006 on a write).
+        self.client
+            .batch_execute("SET default_transaction_read_only = on")
+            .await
+            .map_err(map_err)?;
+        Ok(true)
+    }
+
     async fn begin(&mut self) -> Result<(), BackendError> {
         self.client.batch_execute("BEGIN").await.map_err(map_err)
     }

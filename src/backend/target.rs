@@ -68,6 +68,9 @@ pub struct Target {
     pub warnings: Vec<String>,
     /// SQL Server named instance (`host\INSTANCE`), found through SQL Browser.
     pub instance: Option<String>,
+    /// `--read-only`, `?read-only=true` or a profile's `read_only = true`: every write is
+    /// refused before any journal entry and the DB session is read-only where the engine can.
+    pub read_only: bool,
     pub auth: AuthKind,
 }
 
@@ -103,14 +106,33 @@ impl Target {
                 )));
             }
         };
+        // What the URL leaves out, PostgreSQL targets take from PGUSER, PGHOST, PGPORT and
+        // PGDATABASE, as psql does (`postgres:///odoo` with PGHOST set).
+        let pg = engine == "postgres";
+        let pg_env = |name: &str| {
+            pg.then(|| std::env::var(name).ok())
+                .flatten()
+                .filter(|v| !v.is_empty())
+        };
         let user = percent_decode(url.username());
         let user = if user.is_empty() {
-            "root".to_string()
+            pg_env("PGUSER").unwrap_or_else(|| "root".to_string())
         } else {
             user
         };
-        let host = url.host_str().unwrap_or("localhost").to_string();
-        let database = url.path().trim_start_matches('/').to_string();
+        let (host, pg_socket) = match url.host_str().filter(|h| !h.is_empty()) {
+            Some(h) => (h.to_string(), None),
+            None => match pg_env("PGHOST") {
+                // A directory: the Unix socket's, as libpq reads PGHOST.
+                Some(h) if h.starts_with('/') => ("localhost".to_string(), Some(PathBuf::from(h))),
+                Some(h) => (h, None),
+                None => ("localhost".to_string(), None),
+            },
+        };
+        let mut database = url.path().trim_start_matches('/').to_string();
+        if database.is_empty() {
+            database = pg_env("PGDATABASE").unwrap_or_default();
+        }
         if database.is_empty() || database.contains('/') {
             return Err(bad(
                 "name the database in the path: mysql://user@host/DATABASE".into(),
@@ -123,8 +145,9 @@ impl Target {
             // PostgreSQL's port is explicit so messages and the journal name it.
             port: url
                 .port()
+                .or_else(|| pg_env("PGPORT").and_then(|p| p.parse().ok()))
                 .or_else(|| (engine_is_pg(url.scheme())).then_some(5432)),
-            socket: None,
+            socket: pg_socket,
             database: percent_decode(&database),
             tls: TlsMode::Preferred,
             ca_file: None,
@@ -135,6 +158,7 @@ impl Target {
             warnings: Vec::new(),
             instance: None,
             auth: AuthKind::Sql,
+            read_only: false,
         };
         if let Some(pw) = url.password() {
             t.password = Some(DbPassword(Zeroizing::new(percent_decode(pw))));
@@ -165,10 +189,11 @@ impl Target {
                     t.skip_verify = matches!(v.as_ref(), "1" | "true" | "yes")
                 }
                 "socket" => t.socket = Some(PathBuf::from(v.as_ref())),
+                "read-only" => t.read_only = truthy(&v),
                 "lock-wait" => t.lock_wait_secs = lock_wait(&v).map_err(bad)?,
                 other => {
                     return Err(bad(format!(
-                        "unknown option `{other}`; known: tls, ca, skip-verify, socket, lock-wait"
+                        "unknown option `{other}`; known: tls, ca, skip-verify, socket, lock-wait, read-only"
                     )));
                 }
             }
@@ -182,8 +207,12 @@ impl Target {
         if path.is_empty() {
             return Err("name the database file: sqlite:///path/to/file.db".into());
         }
-        if url.query().is_some() {
-            return Err("sqlite targets take no options".into());
+        let mut read_only = false;
+        for (k, v) in url.query_pairs() {
+            match k.as_ref() {
+                "read-only" => read_only = truthy(&v),
+                _ => return Err("sqlite targets take one option: read-only=true".into()),
+            }
         }
         Ok(Target {
             engine: "sqlite".into(),
@@ -201,6 +230,7 @@ impl Target {
             warnings: Vec::new(),
             instance: None,
             auth: AuthKind::Sql,
+            read_only,
         })
     }
 
@@ -295,6 +325,7 @@ impl Target {
             warnings: Vec::new(),
             instance,
             auth: AuthKind::Sql,
+            read_only: false,
         };
         if let Some(server) = from_env_server {
             t.warnings
@@ -328,6 +359,7 @@ impl Target {
                     t.skip_verify = matches!(v.as_ref(), "1" | "true" | "yes")
                 }
                 "instance" => t.instance = Some(v.into_owned()),
+                "read-only" => t.read_only = truthy(&v),
                 "auth" => {
                     t.auth = match v.to_ascii_lowercase().as_str() {
                         "sql" => AuthKind::Sql,
@@ -342,7 +374,7 @@ impl Target {
                 "lock-wait" => t.lock_wait_secs = lock_wait(&v).map_err(bad)?,
                 other => {
                     return Err(bad(format!(
-                        "unknown option `{other}`; known: tls, ca, trust-server-certificate, instance, auth, lock-wait"
+                        "unknown option `{other}`; known: tls, ca, trust-server-certificate, instance, auth, lock-wait, read-only"
                     )));
                 }
             }
@@ -383,8 +415,9 @@ impl Target {
         Ok(t)
     }
 
-    /// Fills the password from LOCKSMITH_DB_PASSWORD or ~/.my.cnf [client]
-    /// when the URL had none. Prompting is left to `prompt_password`.
+    /// Fills the password from LOCKSMITH_DB_PASSWORD, then the engine's own
+    /// convention (MySQL ~/.my.cnf [client], PostgreSQL PGPASSWORD / ~/.pgpass,
+    /// SQL Server SQLCMDPASSWORD) when the URL had none. Prompting is left to `prompt_password`.
     pub fn resolve_password(&mut self) {
         if self.password.is_some() || self.engine == "sqlite" {
             return;
@@ -399,6 +432,14 @@ impl Target {
             if let Ok(pw) = std::env::var("SQLCMDPASSWORD") {
                 self.password = Some(DbPassword(Zeroizing::new(pw)));
                 self.password_source = Some("SQLCMDPASSWORD".into());
+            }
+            return;
+        }
+        if self.engine == "postgres" {
+            // What psql users already have: PGPASSWORD, then ~/.pgpass (or PGPASSFILE).
+            if let Some((pw, source)) = super::pgpass::password_for(self) {
+                self.password = Some(DbPassword(pw));
+                self.password_source = Some(source);
             }
             return;
         }
@@ -447,6 +488,18 @@ impl Target {
             self.engine, self.user, self.host, instance, port, self.database
         )
     }
+}
+
+/// `true`, `1` or `yes` (as for skip-verify).
+fn truthy(v: &str) -> bool {
+    matches!(v, "1" | "true" | "yes")
+}
+
+/// `url` with `read-only=true` added: the console's `--read-only` applies it
+/// to every profile, as a profile's `read_only = true` does to its own.
+pub fn with_read_only(url: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}read-only=true")
 }
 
 /// `lock-wait=SECONDS`: how long to wait behind another session's row lock.

@@ -23,7 +23,7 @@ pub const EXIT_CHECK_FAILED: i32 = 8;
     name = "locksmith",
     version,
     about = "Win back access to on-premises CRMs by working directly on their databases",
-    after_help = "The DB password comes from LOCKSMITH_DB_PASSWORD, ~/.my.cnf [client], or a no-echo prompt."
+    after_help = "The DB password comes from LOCKSMITH_DB_PASSWORD, ~/.my.cnf [client] (MySQL), PGPASSWORD or ~/.pgpass (PostgreSQL), SQLCMDPASSWORD (SQL Server), or a no-echo prompt."
 )]
 pub struct Cli {
     /// Target database, e.g. mysql://root@127.0.0.1:3306/crm, postgres://odoo@127.0.0.1:5432/odoo or mssql://sa@u8db\U8/UFSystem (no password here: use LOCKSMITH_DB_PASSWORD or SQLCMDPASSWORD)
@@ -48,6 +48,10 @@ pub struct Cli {
     /// An argument for --encoder (repeat for several)
     #[arg(long = "encoder-arg", global = true, allow_hyphen_values = true)]
     pub encoder_arg: Vec<String>,
+    /// Read-only session: lookups, show, calibrate, check and audit work; every write (and drill)
+    /// is refused before any journal entry (exit 5), and the DB session is read-only where the engine allows
+    #[arg(long, global = true, env = "LOCKSMITH_READ_ONLY")]
+    pub read_only: bool,
     /// Console language: en or zh (default: from LC_ALL / LC_MESSAGES / LANG)
     #[arg(long, global = true, value_parser = ["en", "zh"])]
     pub lang: Option<String>,
