@@ -106,33 +106,8 @@ impl Target {
                 )));
             }
         };
-        // What the URL leaves out, PostgreSQL targets take from PGUSER, PGHOST, PGPORT and
-        // PGDATABASE, as psql does (`postgres:///odoo` with PGHOST set).
         let pg = engine == "postgres";
-        let pg_env = |name: &str| {
-            pg.then(|| std::env::var(name).ok())
-                .flatten()
-                .filter(|v| !v.is_empty())
-        };
-        let user = percent_decode(url.username());
-        let user = if user.is_empty() {
-            pg_env("PGUSER").unwrap_or_else(|| "root".to_string())
-        } else {
-            user
-        };
-        let (host, pg_socket) = match url.host_str().filter(|h| !h.is_empty()) {
-            Some(h) => (h.to_string(), None),
-            None => match pg_env("PGHOST") {
-                // A directory: the Unix socket's, as libpq reads PGHOST.
-                Some(h) if h.starts_with('/') => ("localhost".to_string(), Some(PathBuf::from(h))),
-                Some(h) => (h, None),
-                None => ("localhost".to_string(), None),
-            },
-        };
-        let mut database = url.path().trim_start_matches('/').to_string();
-        if database.is_empty() {
-            database = pg_env("PGDATABASE").unwrap_or_default();
-        }
+        let (user, host, pg_socket, database) = url_parts(&url, pg);
         if database.is_empty() || database.contains('/') {
             return Err(bad(
                 "name the database in the path: mysql://user@host/DATABASE".into(),
@@ -145,7 +120,7 @@ impl Target {
             // PostgreSQL's port is explicit so messages and the journal name it.
             port: url
                 .port()
-                .or_else(|| pg_env("PGPORT").and_then(|p| p.parse().ok()))
+                .or_else(|| pg_env(pg, "PGPORT").and_then(|p| p.parse().ok()))
                 .or_else(|| (engine_is_pg(url.scheme())).then_some(5432)),
             socket: pg_socket,
             database: percent_decode(&database),
@@ -488,6 +463,38 @@ impl Target {
             self.engine, self.user, self.host, instance, port, self.database
         )
     }
+}
+
+/// User, host, socket directory and database from the URL. What it leaves
+/// out, PostgreSQL targets take from PGUSER, PGHOST (a directory: the socket)
+/// and PGDATABASE, as psql does (`postgres:///odoo` with PGHOST set).
+fn url_parts(url: &Url, pg: bool) -> (String, String, Option<PathBuf>, String) {
+    let user = percent_decode(url.username());
+    let user = if user.is_empty() {
+        pg_env(pg, "PGUSER").unwrap_or_else(|| "root".to_string())
+    } else {
+        user
+    };
+    let (host, socket) = match url.host_str().filter(|h| !h.is_empty()) {
+        Some(h) => (h.to_string(), None),
+        None => match pg_env(pg, "PGHOST") {
+            Some(h) if h.starts_with('/') => ("localhost".to_string(), Some(PathBuf::from(h))),
+            Some(h) => (h, None),
+            None => ("localhost".to_string(), None),
+        },
+    };
+    let mut database = url.path().trim_start_matches('/').to_string();
+    if database.is_empty() {
+        database = pg_env(pg, "PGDATABASE").unwrap_or_default();
+    }
+    (user, host, socket, database)
+}
+
+/// A non-empty libpq environment variable, for PostgreSQL targets only.
+fn pg_env(pg: bool, name: &str) -> Option<String> {
+    pg.then(|| std::env::var(name).ok())
+        .flatten()
+        .filter(|v| !v.is_empty())
 }
 
 /// `true`, `1` or `yes` (as for skip-verify).
