@@ -278,4 +278,74 @@ async fn tls_modes_against_a_server_with_and_without_tls() {
     // disabled: plain, no warning.
     let (ssl, warnings) = connect(&cluster.url("tls=disabled")).await.unwrap();
     assert!(!ssl && warnings.is_empty(), "{warnings:?}");
+
+    passwords_come_from_pgpassword_and_pgpass(&cluster, files.path()).await;
+}
+
+/// psql users' conventions on a login that needs a password (scram-sha-256).
+/// Runs inside the one test: it sets PGPASSWORD / PGPASSFILE for this process.
+async fn passwords_come_from_pgpassword_and_pgpass(cluster: &Cluster, dir: &Path) {
+    let admin = Target::parse(&cluster.url("tls=disabled")).unwrap();
+    let mut b = backend::connect(&admin).await.unwrap();
+    b.execute("CREATE ROLE ls_pw LOGIN PASSWORD 'pgpass-secret'", &[])
+        .await
+        .unwrap();
+    b.close().await.unwrap();
+    let hba = cluster.dir.path().join("data").join("pg_hba.conf");
+    let rules = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(
+        &hba,
+        format!("host all ls_pw 127.0.0.1/32 scram-sha-256\n{rules}"),
+    )
+    .unwrap();
+    cluster.set_ssl(false); // a reload, which also rereads pg_hba.conf
+
+    let url = format!(
+        "postgres://ls_pw@127.0.0.1:{}/postgres?tls=disabled",
+        cluster.port
+    );
+    let with_resolved = async |url: &str| {
+        let mut t = Target::parse(url).unwrap();
+        t.resolve_password();
+        let source = t.password_source.clone();
+        let r = backend::connect(&t)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        (source, r)
+    };
+    // SAFETY: this is the only test in this binary; nothing else reads the environment now.
+    unsafe {
+        std::env::remove_var("LOCKSMITH_DB_PASSWORD");
+        std::env::remove_var("PGPASSWORD");
+        std::env::set_var("PGPASSFILE", dir.join("none"));
+    }
+    let (_, r) = with_resolved(&url).await;
+    assert!(
+        r.unwrap_err().contains("access denied"),
+        "no password must fail"
+    );
+
+    let pgpass = dir.join("pgpass");
+    let line = format!(
+        "# comment\n127.0.0.1:{}:postgres:ls_pw:pgpass-secret\n",
+        cluster.port
+    );
+    std::fs::write(&pgpass, line).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    unsafe { std::env::set_var("PGPASSFILE", &pgpass) };
+    let (source, r) = with_resolved(&url).await;
+    assert_eq!(r, Ok(()));
+    assert_eq!(source.as_deref(), Some(pgpass.to_str().unwrap()));
+    // As libpq does, a password file others can read is ignored.
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (source, r) = with_resolved(&url).await;
+    assert!(r.is_err() && source.is_none(), "{source:?}");
+
+    unsafe { std::env::set_var("PGPASSWORD", "pgpass-secret") };
+    let (source, r) = with_resolved(&url).await;
+    assert_eq!(r, Ok(()));
+    assert_eq!(source.as_deref(), Some("PGPASSWORD"));
+    unsafe { std::env::remove_var("PGPASSWORD") };
 }

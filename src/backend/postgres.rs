@@ -229,6 +229,16 @@ fn connect_reason(target: &Target, e: &tokio_postgres::Error) -> String {
     if let Some(tls) = pg_tls::explain(e) {
         return tls;
     }
+    // tokio-postgres keeps the reason in the error's source, not in its text.
+    let cause = std::error::Error::source(e)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    if cause == "password missing" {
+        return format!(
+            "access denied for {}: the server asks for a password and none was given (LOCKSMITH_DB_PASSWORD, PGPASSWORD or ~/.pgpass)",
+            target.user
+        );
+    }
     match e.as_db_error().map(|d| d.code().clone()) {
         Some(c)
             if c == SqlState::INVALID_PASSWORD
@@ -243,6 +253,9 @@ fn connect_reason(target: &Target, e: &tokio_postgres::Error) -> String {
             "database `{}` does not exist on this server",
             target.database
         ),
+        _ if !cause.is_empty() => {
+            format!("{e}: {cause}; is the server running and reachable?")
+        }
         _ => format!("{e}; is the server running and reachable?"),
     }
 }
