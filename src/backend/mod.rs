@@ -4,6 +4,8 @@
 
 pub mod mssql;
 pub mod mysql;
+mod pg_tls;
+mod pgpass;
 pub mod postgres;
 pub mod sqlite;
 pub mod target;
@@ -277,6 +279,13 @@ pub trait Backend: Send {
     fn read_only(&self) -> Option<&ReadOnly> {
         None
     }
+
+    /// A read-only session (`Target::read_only`): the server itself refuses
+    /// writes on this connection from now on. False when the engine has no
+    /// session-level switch (SQL Server): Locksmith's own refusal is the guard.
+    async fn set_session_read_only(&mut self) -> Result<bool, BackendError> {
+        Ok(false)
+    }
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, BackendError>;
     /// Rows matched by the statement (found rows, not only changed ones).
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, BackendError>;
@@ -295,16 +304,23 @@ pub trait Backend: Send {
 }
 
 /// Connects to a target with the backend for its engine.
+/// A read-only target's session is made read-only before anything else runs on it.
 pub async fn connect(target: &Target) -> Result<Box<dyn Backend>, BackendError> {
-    match target.engine.as_str() {
-        "mysql" => Ok(Box::new(mysql::MySql::connect(target).await?)),
-        "postgres" => Ok(Box::new(postgres::Postgres::connect(target).await?)),
-        "mssql" => Ok(Box::new(mssql::MsSql::connect(target).await?)),
-        "sqlite" => Ok(Box::new(sqlite::Sqlite::connect(target)?)),
-        other => Err(BackendError::Unsupported(format!(
-            "engine `{other}` is not supported yet; use a mysql://, postgres://, mssql:// or sqlite:// target"
-        ))),
+    let mut backend: Box<dyn Backend> = match target.engine.as_str() {
+        "mysql" => Box::new(mysql::MySql::connect(target).await?),
+        "postgres" => Box::new(postgres::Postgres::connect(target).await?),
+        "mssql" => Box::new(mssql::MsSql::connect(target).await?),
+        "sqlite" => Box::new(sqlite::Sqlite::connect(target)?),
+        other => {
+            return Err(BackendError::Unsupported(format!(
+                "engine `{other}` is not supported yet; use a mysql://, postgres://, mssql:// or sqlite:// target"
+            )));
+        }
+    };
+    if target.read_only {
+        backend.set_session_read_only().await?;
     }
+    Ok(backend)
 }
 
 #[cfg(test)]

@@ -322,6 +322,15 @@ impl Backend for MySql {
         Ok(self.conn.affected_rows())
     }
 
+    async fn set_session_read_only(&mut self) -> Result<bool, BackendError> {
+        // Every later transaction on this connection is READ ONLY (error 1792 on a write).
+        self.conn
+            .query_drop("SET SESSION TRANSACTION READ ONLY")
+            .await
+            .map_err(map_err)?;
+        Ok(true)
+    }
+
     async fn begin(&mut self) -> Result<(), BackendError> {
         self.conn
             .query_drop("START TRANSACTION")

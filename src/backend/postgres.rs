@@ -8,22 +8,25 @@
 //! given as `#2` compares with an integer column, `'true'` writes a boolean.
 //! Results are decoded by column type.
 //!
-//! TLS is not implemented for PostgreSQL targets yet: `tls=required` is
-//! refused with a clear error; `preferred` (the default) and `disabled`
-//! connect without TLS, and `preferred` says so in a warning.
+//! TLS (`pg_tls`): `required` verifies the server against `ca=` or the
+//! system store; `preferred` (the default) does the same and falls back to a
+//! plain connection only when the server offers no TLS, with a warning that
+//! says so; an untrusted certificate is an error in both modes.
 
 use std::error::Error as StdError;
 
 use async_trait::async_trait;
 use bytes::BytesMut;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::types::{Format, FromSql, IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config, NoTls, Socket};
 
 use super::{
     Backend, BackendError, ColumnInfo, Dialect, ReadOnly, Row, Target, TlsMode, Value, WriteAccess,
-    server_time,
+    pg_tls, server_time,
 };
 
 pub struct PgDialect;
@@ -233,6 +236,83 @@ fn map_err(e: tokio_postgres::Error) -> BackendError {
     }
 }
 
+/// The connection settings of `target`; TLS is chosen by the connector passed to `open`.
+fn config(target: &Target) -> Config {
+    let mut cfg = Config::new();
+    cfg.user(&target.user)
+        .dbname(&target.database)
+        .application_name("locksmith")
+        .connect_timeout(std::time::Duration::from_secs(15));
+    if let Some(pw) = &target.password {
+        cfg.password(pw.0.as_bytes());
+    }
+    match &target.socket {
+        Some(dir) => {
+            cfg.host_path(dir);
+        }
+        None => {
+            cfg.host(&target.host);
+        }
+    }
+    cfg.port(target.port.unwrap_or(5432));
+    cfg
+}
+
+/// Connects with `tls` (`NoTls` with `SslMode::Disable`, a rustls connector
+/// with `Require`); the connection task drives the socket and ends when the
+/// client is dropped.
+async fn open<T>(cfg: &Config, mode: SslMode, tls: T) -> Result<Client, tokio_postgres::Error>
+where
+    T: MakeTlsConnect<Socket>,
+    T::Stream: Send + 'static,
+    T::TlsConnect: Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    let mut cfg = cfg.clone();
+    cfg.ssl_mode(mode);
+    let (client, connection) = cfg.connect(tls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// What the operator can act on when the connection failed; no secrets.
+fn connect_reason(target: &Target, e: &tokio_postgres::Error) -> String {
+    if let Some(tls) = pg_tls::explain(e) {
+        return tls;
+    }
+    // tokio-postgres keeps the reason in the error's source, not in its text.
+    let cause = std::error::Error::source(e)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    if cause == "password missing" {
+        return format!(
+            "access denied for {}: the server asks for a password and none was given (LOCKSMITH_DB_PASSWORD, PGPASSWORD or ~/.pgpass)",
+            target.user
+        );
+    }
+    match e.as_db_error().map(|d| d.code().clone()) {
+        Some(c)
+            if c == SqlState::INVALID_PASSWORD
+                || c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+        {
+            format!(
+                "access denied for {}: check the user and the password (set LOCKSMITH_DB_PASSWORD) and pg_hba.conf",
+                target.user
+            )
+        }
+        Some(c) if c == SqlState::INVALID_CATALOG_NAME => format!(
+            "database `{}` does not exist on this server",
+            target.database
+        ),
+        _ if !cause.is_empty() => {
+            format!("{e}: {cause}; is the server running and reachable?")
+        }
+        _ => format!("{e}; is the server running and reachable?"),
+    }
+}
+
 pub struct Postgres {
     client: Client,
     host: String,
@@ -245,69 +325,45 @@ impl Postgres {
     /// Connects; warnings about the connection (TLS) are kept for the session.
     pub async fn connect(target: &Target) -> Result<Postgres, BackendError> {
         let shown = target.display();
+        let refuse = |reason: String| BackendError::Connect {
+            target: shown.clone(),
+            reason,
+        };
         let mut warnings = Vec::new();
-        match target.tls {
-            TlsMode::Required => {
-                return Err(BackendError::Connect {
-                    target: shown,
-                    reason: "tls=required is not supported for postgres:// targets yet; use an SSH tunnel to the database host and tls=disabled".into(),
-                });
-            }
-            TlsMode::Preferred => warnings.push(
-                "postgres:// targets connect without TLS (not implemented yet); on an untrusted network use an SSH tunnel, and pass tls=disabled to silence this warning".into(),
-            ),
-            TlsMode::Disabled => {}
+        let cfg = config(target);
+        let over_socket = target.socket.is_some();
+        let client = match target.tls {
             TlsMode::LoginOnly | TlsMode::Legacy => {
-                return Err(BackendError::Connect {
-                    target: shown,
-                    reason: "tls=off/legacy are SQL Server modes; use tls=disabled".into(),
-                });
+                return Err(refuse(
+                    "tls=off/legacy are SQL Server modes; use tls=required, preferred or disabled"
+                        .into(),
+                ));
             }
-        }
-        let mut cfg = Config::new();
-        cfg.user(&target.user)
-            .dbname(&target.database)
-            .application_name("locksmith")
-            .ssl_mode(tokio_postgres::config::SslMode::Disable)
-            .connect_timeout(std::time::Duration::from_secs(15));
-        if let Some(pw) = &target.password {
-            cfg.password(pw.0.as_bytes());
-        }
-        match &target.socket {
-            Some(dir) => {
-                cfg.host_path(dir);
+            TlsMode::Required if over_socket => {
+                return Err(refuse(
+                    "tls=required needs a TCP host; a Unix socket carries no TLS (drop socket= or use tls=disabled)".into(),
+                ));
             }
-            None => {
-                cfg.host(&target.host);
+            // A local socket: nothing crosses the network.
+            TlsMode::Disabled | TlsMode::Preferred if over_socket => {
+                open(&cfg, SslMode::Disable, NoTls).await
             }
-        }
-        cfg.port(target.port.unwrap_or(5432));
-        let (client, connection) = cfg.connect(NoTls).await.map_err(|e| {
-            let reason = match e.as_db_error().map(|d| d.code().clone()) {
-                Some(c)
-                    if c == SqlState::INVALID_PASSWORD
-                        || c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
-                {
-                    format!(
-                        "access denied for {}: check the user and the password (set LOCKSMITH_DB_PASSWORD) and pg_hba.conf",
-                        target.user
-                    )
+            TlsMode::Disabled => open(&cfg, SslMode::Disable, NoTls).await,
+            TlsMode::Required | TlsMode::Preferred => {
+                let tls = pg_tls::connector(target).map_err(&refuse)?;
+                if target.skip_verify {
+                    warnings.push("skip-verify=true: the server's certificate is not checked; the session is encrypted but the server is not authenticated".into());
                 }
-                Some(c) if c == SqlState::INVALID_CATALOG_NAME => format!(
-                    "database `{}` does not exist on this server",
-                    target.database
-                ),
-                _ => format!("{e}; is the server running and reachable?"),
-            };
-            BackendError::Connect {
-                target: shown.clone(),
-                reason,
+                match open(&cfg, SslMode::Require, tls).await {
+                    Err(e) if target.tls == TlsMode::Preferred && pg_tls::server_lacks_tls(&e) => {
+                        warnings.push("the server does not offer TLS, so tls=preferred connected without it: statements and values cross the network in clear (tls=required refuses this)".into());
+                        open(&cfg, SslMode::Disable, NoTls).await
+                    }
+                    other => other,
+                }
             }
-        })?;
-        // The connection task drives the socket; it ends when the client is dropped.
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        };
+        let client = client.map_err(|e| refuse(connect_reason(target, &e)))?;
         // Wait for another session's row lock no longer than lock-wait (the
         // default waits forever). The value is a validated integer.
         client
@@ -370,6 +426,15 @@ impl Backend for Postgres {
         let refs: Vec<&(dyn ToSql + Sync)> =
             owned.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         self.client.execute(sql, &refs).await.map_err(map_err)
+    }
+
+    async fn set_session_read_only(&mut self) -> Result<bool, BackendError> {
+        // Every later transaction on this connection is READ ONLY (SQLSTATE 25006 on a write).
+        self.client
+            .batch_execute("SET default_transaction_read_only = on")
+            .await
+            .map_err(map_err)?;
+        Ok(true)
     }
 
     async fn begin(&mut self) -> Result<(), BackendError> {

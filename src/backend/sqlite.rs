@@ -181,6 +181,14 @@ impl Backend for Sqlite {
         Ok(n as u64)
     }
 
+    async fn set_session_read_only(&mut self) -> Result<bool, BackendError> {
+        // SQLite's switch: any change to the file on this connection fails (SQLITE_READONLY).
+        self.conn
+            .execute_batch("PRAGMA query_only = ON")
+            .map_err(map_err)?;
+        Ok(true)
+    }
+
     async fn begin(&mut self) -> Result<(), BackendError> {
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)
     }

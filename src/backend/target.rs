@@ -68,6 +68,9 @@ pub struct Target {
     pub warnings: Vec<String>,
     /// SQL Server named instance (`host\INSTANCE`), found through SQL Browser.
     pub instance: Option<String>,
+    /// `--read-only`, `?read-only=true` or a profile's `read_only = true`: every write is
+    /// refused before any journal entry and the DB session is read-only where the engine can.
+    pub read_only: bool,
     pub auth: AuthKind,
 }
 
@@ -103,14 +106,8 @@ impl Target {
                 )));
             }
         };
-        let user = percent_decode(url.username());
-        let user = if user.is_empty() {
-            "root".to_string()
-        } else {
-            user
-        };
-        let host = url.host_str().unwrap_or("localhost").to_string();
-        let database = url.path().trim_start_matches('/').to_string();
+        let pg = engine == "postgres";
+        let (user, host, pg_socket, database) = url_parts(&url, pg);
         if database.is_empty() || database.contains('/') {
             return Err(bad(
                 "name the database in the path: mysql://user@host/DATABASE".into(),
@@ -122,10 +119,12 @@ impl Target {
             host,
             // PostgreSQL's port is explicit so messages and the journal name it.
             url.port()
+                .or_else(|| pg_env(pg, "PGPORT").and_then(|p| p.parse().ok()))
                 .or_else(|| (engine_is_pg(url.scheme())).then_some(5432)),
             percent_decode(&database),
             TlsMode::Preferred,
         );
+        t.socket = pg_socket;
         if let Some(pw) = url.password() {
             t.take_url_password(pw, "LOCKSMITH_DB_PASSWORD or ~/.my.cnf");
         }
@@ -160,6 +159,7 @@ impl Target {
             warnings: Vec::new(),
             instance: None,
             auth: AuthKind::Sql,
+            read_only: false,
         }
     }
 
@@ -178,8 +178,11 @@ impl Target {
         match key {
             "tls" | "ssl-mode" | "sslmode" => {
                 self.tls = match value.to_ascii_lowercase().as_str() {
-                    "required" | "require" | "verify_ca" | "verify_identity" => TlsMode::Required,
-                    "preferred" | "prefer" => TlsMode::Preferred,
+                    // MySQL's ssl-mode and libpq's sslmode spellings; every
+                    // required mode verifies the certificate (stricter than libpq's `require`).
+                    "required" | "require" | "verify_ca" | "verify_identity" | "verify-ca"
+                    | "verify-full" => TlsMode::Required,
+                    "preferred" | "prefer" | "allow" => TlsMode::Preferred,
                     "disabled" | "disable" | "off" => TlsMode::Disabled,
                     other => {
                         return Err(format!(
@@ -188,13 +191,14 @@ impl Target {
                     }
                 }
             }
-            "ca" | "ssl-ca" => self.ca_file = Some(PathBuf::from(value)),
+            "ca" | "ssl-ca" | "sslrootcert" => self.ca_file = Some(PathBuf::from(value)),
             "skip-verify" | "insecure" => self.skip_verify = matches!(value, "1" | "true" | "yes"),
             "socket" => self.socket = Some(PathBuf::from(value)),
+            "read-only" => self.read_only = truthy(value),
             "lock-wait" => self.lock_wait_secs = lock_wait(value)?,
             other => {
                 return Err(format!(
-                    "unknown option `{other}`; known: tls, ca, skip-verify, socket, lock-wait"
+                    "unknown option `{other}`; known: tls, ca, skip-verify, socket, lock-wait, read-only"
                 ));
             }
         }
@@ -207,8 +211,12 @@ impl Target {
         if path.is_empty() {
             return Err("name the database file: sqlite:///path/to/file.db".into());
         }
-        if url.query().is_some() {
-            return Err("sqlite targets take no options".into());
+        let mut read_only = false;
+        for (k, v) in url.query_pairs() {
+            match k.as_ref() {
+                "read-only" => read_only = truthy(&v),
+                _ => return Err("sqlite targets take one option: read-only=true".into()),
+            }
         }
         Ok(Target::with_defaults(
             "sqlite".into(),
@@ -218,6 +226,10 @@ impl Target {
             path,
             TlsMode::Disabled,
         ))
+        .map(|mut t| {
+            t.read_only = read_only;
+            t
+        })
     }
 
     /// `mssql://user@host[\INSTANCE][:port]/database?tls=required|off|legacy&ca=…&trust-server-certificate=true&auth=sql|windows&lock-wait=N`.
@@ -306,6 +318,7 @@ impl Target {
                 self.skip_verify = matches!(value, "1" | "true" | "yes")
             }
             "instance" => self.instance = Some(value.to_string()),
+            "read-only" => self.read_only = truthy(value),
             "auth" => {
                 self.auth = match value.to_ascii_lowercase().as_str() {
                     "sql" => AuthKind::Sql,
@@ -320,7 +333,7 @@ impl Target {
             "lock-wait" => self.lock_wait_secs = lock_wait(value)?,
             other => {
                 return Err(format!(
-                    "unknown option `{other}`; known: tls, ca, trust-server-certificate, instance, auth, lock-wait"
+                    "unknown option `{other}`; known: tls, ca, trust-server-certificate, instance, auth, lock-wait, read-only"
                 ));
             }
         }
@@ -370,8 +383,9 @@ impl Target {
         }
     }
 
-    /// Fills the password from LOCKSMITH_DB_PASSWORD or ~/.my.cnf [client]
-    /// when the URL had none. Prompting is left to `prompt_password`.
+    /// Fills the password from LOCKSMITH_DB_PASSWORD, then the engine's own
+    /// convention (MySQL ~/.my.cnf [client], PostgreSQL PGPASSWORD / ~/.pgpass,
+    /// SQL Server SQLCMDPASSWORD) when the URL had none. Prompting is left to `prompt_password`.
     pub fn resolve_password(&mut self) {
         if self.password.is_some() || self.engine == "sqlite" {
             return;
@@ -386,6 +400,14 @@ impl Target {
             if let Ok(pw) = std::env::var("SQLCMDPASSWORD") {
                 self.password = Some(DbPassword(Zeroizing::new(pw)));
                 self.password_source = Some("SQLCMDPASSWORD".into());
+            }
+            return;
+        }
+        if self.engine == "postgres" {
+            // What psql users already have: PGPASSWORD, then ~/.pgpass (or PGPASSFILE).
+            if let Some((pw, source)) = super::pgpass::password_for(self) {
+                self.password = Some(DbPassword(pw));
+                self.password_source = Some(source);
             }
             return;
         }
@@ -434,6 +456,50 @@ impl Target {
             self.engine, self.user, self.host, instance, port, self.database
         )
     }
+}
+
+/// User, host, socket directory and database from the URL. What it leaves
+/// out, PostgreSQL targets take from PGUSER, PGHOST (a directory: the socket)
+/// and PGDATABASE, as psql does (`postgres:///odoo` with PGHOST set).
+fn url_parts(url: &Url, pg: bool) -> (String, String, Option<PathBuf>, String) {
+    let user = percent_decode(url.username());
+    let user = if user.is_empty() {
+        pg_env(pg, "PGUSER").unwrap_or_else(|| "root".to_string())
+    } else {
+        user
+    };
+    let (host, socket) = match url.host_str().filter(|h| !h.is_empty()) {
+        Some(h) => (h.to_string(), None),
+        None => match pg_env(pg, "PGHOST") {
+            Some(h) if h.starts_with('/') => ("localhost".to_string(), Some(PathBuf::from(h))),
+            Some(h) => (h, None),
+            None => ("localhost".to_string(), None),
+        },
+    };
+    let mut database = url.path().trim_start_matches('/').to_string();
+    if database.is_empty() {
+        database = pg_env(pg, "PGDATABASE").unwrap_or_default();
+    }
+    (user, host, socket, database)
+}
+
+/// A non-empty libpq environment variable, for PostgreSQL targets only.
+fn pg_env(pg: bool, name: &str) -> Option<String> {
+    pg.then(|| std::env::var(name).ok())
+        .flatten()
+        .filter(|v| !v.is_empty())
+}
+
+/// `true`, `1` or `yes` (as for skip-verify).
+fn truthy(v: &str) -> bool {
+    matches!(v, "1" | "true" | "yes")
+}
+
+/// `url` with `read-only=true` added: the console's `--read-only` applies it
+/// to every profile, as a profile's `read_only = true` does to its own.
+pub fn with_read_only(url: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}read-only=true")
 }
 
 /// `lock-wait=SECONDS`: how long to wait behind another session's row lock.

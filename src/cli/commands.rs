@@ -39,7 +39,8 @@ fn operator_encoder(cli: &Cli) -> Result<Option<Vec<String>>, OpError> {
 }
 
 /// How this command connects: to `target` with the global flags.
-fn spec_for(cli: &Cli, target: crate::backend::Target) -> Result<ConnectSpec, OpError> {
+fn spec_for(cli: &Cli, mut target: crate::backend::Target) -> Result<ConnectSpec, OpError> {
+    target.read_only |= cli.read_only;
     let encoder = match operator_encoder(cli)? {
         Some(command) => Some((
             connect::encoder_spec(command, "--encoder")?,
@@ -126,6 +127,7 @@ pub async fn console(cli: &Cli, demo: Option<Option<&Path>>) -> Result<Report, O
             }
         }
     };
+    let opts = read_only_console(opts, cli.read_only);
     tui::run(opts).await.map_err(|e| usage(&e))?;
     let text = demo_env
         .as_ref()
@@ -138,6 +140,19 @@ pub async fn console(cli: &Cli, demo: Option<Option<&Path>>) -> Result<Report, O
 /// Shipped, the operator's, and `--connectors-dir` connectors.
 fn all_connectors(cli: &Cli) -> Result<Vec<crate::connector::Connector>, OpError> {
     connect::connectors_with(cli.connectors_dir.as_deref())
+}
+
+/// `--read-only` on the console: every profile (and --target) connects read-only.
+fn read_only_console(
+    mut opts: crate::tui::ConsoleOptions,
+    read_only: bool,
+) -> crate::tui::ConsoleOptions {
+    if read_only {
+        for p in opts.profiles.iter_mut().chain(opts.start.iter_mut()) {
+            p.target = crate::backend::target::with_read_only(&p.target);
+        }
+    }
+    opts
 }
 
 pub async fn lookup(cli: &Cli, filter: &LookupFilter) -> Result<Report, OpError> {

@@ -7,6 +7,7 @@ mod audit;
 mod commands;
 mod prompt;
 mod render;
+mod shell;
 
 use std::path::PathBuf;
 
@@ -24,7 +25,7 @@ pub const EXIT_CONTRADICTION: i32 = 9;
     name = "locksmith",
     version,
     about = "Win back access to on-premises CRMs by working directly on their databases",
-    after_help = "The DB password comes from LOCKSMITH_DB_PASSWORD, ~/.my.cnf [client], or a no-echo prompt."
+    after_help = "The DB password comes from LOCKSMITH_DB_PASSWORD, ~/.my.cnf [client] (MySQL), PGPASSWORD or ~/.pgpass (PostgreSQL), SQLCMDPASSWORD (SQL Server), or a no-echo prompt."
 )]
 pub struct Cli {
     /// Target database, e.g. mysql://root@127.0.0.1:3306/crm, postgres://odoo@127.0.0.1:5432/odoo or mssql://sa@u8db\U8/UFSystem (no password here: use LOCKSMITH_DB_PASSWORD or SQLCMDPASSWORD)
@@ -60,6 +61,10 @@ pub struct Cli {
         value_name = "DIR"
     )]
     pub connectors_dir: Option<PathBuf>,
+    /// Read-only session: lookups, show, calibrate, check and audit work; every write (and drill)
+    /// is refused before any journal entry (exit 5), and the DB session is read-only where the engine allows
+    #[arg(long, global = true, env = "LOCKSMITH_READ_ONLY")]
+    pub read_only: bool,
     /// Console language: en or zh (default: from LC_ALL / LC_MESSAGES / LANG)
     #[arg(long, global = true, value_parser = ["en", "zh"])]
     pub lang: Option<String>,
@@ -204,6 +209,10 @@ pub enum Command {
         #[command(subcommand)]
         command: HashCommand,
     },
+    /// Print the shell completion script: bash, zsh, fish or powershell
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff): `locksmith man | man -l -`
+    Man,
 }
 
 #[derive(Args, Debug)]
@@ -381,5 +390,7 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
         Command::Hash {
             command: HashCommand::Detect { value },
         } => Ok(render::detected(value)),
+        Command::Completions { shell } => shell::completions(*shell),
+        Command::Man => shell::man(),
     }
 }

@@ -83,6 +83,8 @@ pub async fn run(
     timer: &mut Timer<'_>,
     dormant_days: i64,
 ) -> Result<DrillReport, OpError> {
+    // A drill writes and rolls back, and journals the rehearsal: not in a read-only session.
+    s.refuse_if_read_only("a drill")?;
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let diag = emergency::locate(s, account).await?;
     timer.lap("locate the emergency admin");

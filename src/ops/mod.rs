@@ -102,6 +102,9 @@ pub struct Session {
     /// `[journal] seal_to`: every committed write seals its before-values to
     /// this age recipient (`undo`).
     pub seal_to: Option<String>,
+    /// The operator asked for a read-only session (`Target::read_only`): writes
+    /// are refused by `refuse_if_read_only` before anything is journaled.
+    pub read_only: bool,
 }
 
 /// An external encoder in use (`[encoder]`, `--encoder`, a profile's `encoder`).
@@ -188,11 +191,23 @@ impl Session {
             write_access,
             encoder: None,
             seal_to: None,
+            read_only: target.read_only,
         };
         if let Some(spec) = encoder {
             s.set_encoder(spec, &origin)?;
         }
         Ok(s)
+    }
+
+    /// A read-only session refuses every write here (exit 5), before the
+    /// journal or the target is touched. `what` names the refused action.
+    pub fn refuse_if_read_only(&self, what: &str) -> Result<(), OpError> {
+        if !self.read_only {
+            return Ok(());
+        }
+        Err(OpError::Refused(format!(
+            "read-only session: {what} would write to the target, and this session was opened read-only (--read-only, read-only=true in the URL or read_only = true in the profile); nothing was written, not even the journal"
+        )))
     }
 
     /// Replaces the scheme with an external encoder for this session. Writes

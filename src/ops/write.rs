@@ -88,6 +88,18 @@ impl WriteRequest {
             _ => "this write is made",
         }
     }
+
+    /// The action, for a refusal ("read-only session: a reset would write …").
+    pub fn action(&self) -> &'static str {
+        match self {
+            WriteRequest::Reset { .. } => "a reset",
+            WriteRequest::Transplant { .. } => "a transplant",
+            WriteRequest::FromBackup { .. } => "a backup restore",
+            WriteRequest::Undo { .. } => "an undo",
+            WriteRequest::Unlock { .. } => "an unlock",
+            WriteRequest::RestoreAdmin { .. } => "restore-admin",
+        }
+    }
 }
 
 /// A planned write, every refusal known before confirmation already raised.
@@ -166,6 +178,8 @@ pub async fn prepare(
     request: WriteRequest,
     dry_run: bool,
 ) -> Result<Prepared, OpError> {
+    // Before reconcile: a read-only session journals nothing, not even settled intents.
+    s.refuse_if_read_only(request.action())?;
     let mut notes = Vec::new();
     if !dry_run {
         let j = journal.as_deref_mut().ok_or_else(journal_missing)?;

@@ -517,6 +517,7 @@ fn conn_info(s: &Session) -> ConnInfo {
         can_hash: s.scheme.id() != "opaque",
         notes: s.connector.notes.clone(),
         warnings: s.warnings.clone(),
+        read_only: s.read_only,
     }
 }
 

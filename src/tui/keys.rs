@@ -130,6 +130,25 @@ pub enum Command {
     DrillAgain,
 }
 
+impl Command {
+    /// Commands that lead to a write on the target (or a drill): a read-only
+    /// session neither shows nor obeys them.
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Command::Reset
+                | Command::Unlock
+                | Command::Transplant
+                | Command::PlanTransplant
+                | Command::Emergency
+                | Command::Drill
+                | Command::DrillAgain
+                | Command::Continue
+                | Command::Apply
+        )
+    }
+}
+
 /// A key as the table names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
@@ -306,6 +325,21 @@ pub fn binding(ctx: Context, e: &KeyEvent) -> Option<&'static Binding> {
         .iter()
         .filter(|b| b.contexts.contains(&ctx))
         .find(|b| b.keys.iter().any(|key| key.matches(e)))
+}
+
+/// Hides the write bindings when the session is read-only.
+fn allowed(s: &AppState, b: &Binding) -> bool {
+    !(s.conn.as_ref().is_some_and(|c| c.read_only) && b.command.writes())
+}
+
+/// `binding`, except that a read-only session has no write keys: they do nothing.
+pub fn binding_for(s: &AppState, ctx: Context, e: &KeyEvent) -> Option<&'static Binding> {
+    binding(ctx, e).filter(|b| allowed(s, b))
+}
+
+/// The bindings of the current screen that work in this session (key bar, help).
+pub fn bindings_for(s: &AppState) -> impl Iterator<Item = &'static Binding> {
+    bindings(Context::of(s)).filter(move |b| allowed(s, b))
 }
 
 /// Every binding of a context, in table order (the help lists them all).

@@ -10,6 +10,7 @@
 //! skip_verify = false           # optional
 //! prefix = "5kcrm_"             # optional
 //! encoder = ["/opt/u8/encode", "--utf8"]  # optional: external password encoder
+//! read_only = true              # optional: lookups and checks only; every write is refused
 //! ```
 //!
 //! A profile never holds a password: one with a password in its URL is refused.
@@ -52,6 +53,8 @@ struct Entry {
     /// An external encoder: `encoder = ["/path/to/encoder", "arg"]`.
     #[serde(default)]
     encoder: Option<Vec<String>>,
+    #[serde(default)]
+    read_only: Option<bool>,
 }
 
 pub fn default_path() -> Option<PathBuf> {
@@ -77,6 +80,9 @@ pub fn parse_profiles(path: &str, text: &str) -> Result<Vec<Profile>, ProfileErr
         }
         if e.skip_verify == Some(true) {
             opts.push("skip-verify=true".into());
+        }
+        if e.read_only == Some(true) {
+            opts.push("read-only=true".into());
         }
         let target = if opts.is_empty() {
             e.target.clone()

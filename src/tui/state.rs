@@ -145,6 +145,8 @@ pub struct ConnInfo {
     pub can_hash: bool,
     pub notes: Vec<String>,
     pub warnings: Vec<String>,
+    /// A read-only session: the title says so and the key bars omit write keys.
+    pub read_only: bool,
 }
 
 /// One table row of the accounts screen.
@@ -957,7 +959,7 @@ fn key(s: &mut AppState, k: KeyEvent) -> Vec<Effect> {
         return vec![];
     }
     let ctx = Context::of(s);
-    let command = keys::binding(ctx, &k).map(|b| b.command);
+    let command = keys::binding_for(s, ctx, &k).map(|b| b.command);
     let armed = std::mem::take(&mut s.quit_armed);
     if armed && k.code == KeyCode::Esc {
         s.quit = true;

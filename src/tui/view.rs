@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
 use super::i18n::{t, tf};
-use super::keys::{self, Context};
+use super::keys;
 use super::state::{AppState, Chain, PlanInfo, Screen, TlsChoice};
 use super::text::{fit, truncate, width};
 use crate::ops::plan::Action;
@@ -54,7 +54,7 @@ fn style(s: &AppState, tone: Tone) -> Style {
 /// (key label, catalog key of what it does) for the key bar: the key table's
 /// bindings of the current screen that it marks for the bar.
 pub fn keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
-    keys::bindings(Context::of(s))
+    keys::bindings_for(s)
         .filter(|b| b.bar)
         .map(|b| (b.label, b.what))
         .collect()
@@ -62,9 +62,7 @@ pub fn keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
 
 /// Every binding of the current screen, for the help.
 pub fn help_keys(s: &AppState) -> Vec<(&'static str, &'static str)> {
-    keys::bindings(Context::of(s))
-        .map(|b| (b.label, b.what))
-        .collect()
+    keys::bindings_for(s).map(|b| (b.label, b.what)).collect()
 }
 
 /// The key bar in `rows` lines of `width` cells: bindings in the table's
@@ -224,6 +222,13 @@ fn render_header(f: &mut Frame, s: &AppState, area: Rect) {
         Screen::Transplant => t(s.lang, "title.transplant"),
     };
     spans.push(Span::styled(format!(" {title}"), style(s, Tone::Title)));
+    if s.conn.as_ref().is_some_and(|c| c.read_only) {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(
+            t(s.lang, "read_only_badge"),
+            style(s, Tone::Badge),
+        ));
+    }
     if let Some(c) = &s.conn {
         let used: usize = spans.iter().map(|sp| width(&sp.content)).sum();
         let rest = (area.width as usize).saturating_sub(used + 3);

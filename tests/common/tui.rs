@@ -85,6 +85,7 @@ pub fn conn() -> ConnInfo {
         can_hash: true,
         notes: vec!["Failed-login lockout lives in Redis.".into()],
         warnings: vec![],
+        read_only: false,
     }
 }
 
