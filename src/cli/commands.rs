@@ -150,10 +150,28 @@ pub async fn lookup(cli: &Cli, filter: &LookupFilter) -> Result<Report, OpError>
 pub async fn show(cli: &Cli, who: &str) -> Result<Report, OpError> {
     with_session(cli, async |s: &mut Session| {
         let a = account::resolve(s, who).await?;
-        let summary = account::AccountSummary::of(s, &a);
+        let mut summary = account::AccountSummary::of(s, &a);
+        summary.notes.extend(second_factor_notes(s, &a).await?);
         Ok(render::show(s, &summary))
     })
     .await
+}
+
+/// What `show` says about an account's second factors / external sign-in.
+async fn second_factor_notes(
+    s: &mut Session,
+    a: &account::Account,
+) -> Result<Vec<String>, OpError> {
+    Ok(crate::ops::second_factor::active(s, &a.id)
+        .await?
+        .into_iter()
+        .map(|f| {
+            format!(
+                "second factor: {} is on ({}); a new password alone does not sign in: reset / restore-admin --clear-2fa turns it off",
+                f.what, f.column
+            )
+        })
+        .collect())
 }
 
 /// `reset`'s request: a transplant with `--from`, else a new password
@@ -286,9 +304,14 @@ pub async fn drill(cli: &Cli, args: &DrillArgs<'_>) -> Result<Report, OpError> {
     Ok(render::drill(&r, args.report, body))
 }
 
-pub async fn check(cli: &Cli, dormant_days: i64) -> Result<Report, OpError> {
+pub async fn check(cli: &Cli, dormant_days: i64, all_accounts: bool) -> Result<Report, OpError> {
     with_session(cli, async |s: &mut Session| {
-        let p = posture::check(s, dormant_days).await?;
+        let opts = posture::CheckOptions {
+            dormant_days,
+            all_accounts,
+            progress: Some(&prompt::survey_progress),
+        };
+        let p = posture::check_with(s, &opts).await?;
         Ok(render::posture(&p, &s.warnings))
     })
     .await

@@ -108,6 +108,9 @@ pub enum Command {
         /// Reset even when the stored value does not have the scheme's shape
         #[arg(long)]
         force: bool,
+        /// Also turn off the account's second factor / external-only sign-in (connector [second_factor])
+        #[arg(long)]
+        clear_2fa: bool,
         /// Transplant: copy this account's stored password value (and salt) instead of
         /// hashing a new password; afterwards ACCOUNT accepts DONOR's password
         #[arg(long, value_name = "DONOR", conflicts_with = "new_password_stdin")]
@@ -133,6 +136,9 @@ pub enum Command {
         /// The emergency admin's login or #ID (default: the connector's [emergency])
         #[arg(long)]
         account: Option<String>,
+        /// Also turn off its second factor / external-only sign-in (connector [second_factor])
+        #[arg(long)]
+        clear_2fa: bool,
         #[command(flatten)]
         write: WriteArgs,
     },
@@ -165,6 +171,9 @@ pub enum Command {
         /// Admins without a login for longer are reported as dormant
         #[arg(long, default_value_t = 90)]
         dormant_days: i64,
+        /// Try the default passwords on every account, not only the admins and the emergency admin (uses every core; slow with bcrypt)
+        #[arg(long)]
+        all_accounts: bool,
     },
     /// Read and verify the journal
     Audit {
@@ -302,12 +311,14 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             unlock,
             must_change,
             force,
+            clear_2fa,
             from,
         } => {
             let flags = crate::ops::write::ResetFlags {
                 unlock: *unlock,
                 must_change: *must_change,
                 force: *force,
+                clear_2fa: *clear_2fa,
             };
             let request = commands::reset_request(account, flags, from, *new_password_stdin)?;
             commands::write(&cli, request, write).await
@@ -318,9 +329,14 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             };
             commands::write(&cli, request, write).await
         }
-        Command::RestoreAdmin { account, write } => {
+        Command::RestoreAdmin {
+            account,
+            clear_2fa,
+            write,
+        } => {
             let request = crate::ops::write::WriteRequest::RestoreAdmin {
                 account: account.clone(),
+                clear_2fa: *clear_2fa,
             };
             commands::write(&cli, request, write).await
         }
@@ -343,7 +359,10 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             };
             commands::drill(&cli, &args).await
         }
-        Command::Check { dormant_days } => commands::check(&cli, *dormant_days).await,
+        Command::Check {
+            dormant_days,
+            all_accounts,
+        } => commands::check(&cli, *dormant_days, *all_accounts).await,
         Command::Connectors { command } => commands::connectors(&cli, command).await,
         Command::Hash {
             command: HashCommand::Detect { value },

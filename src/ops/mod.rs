@@ -13,6 +13,7 @@ pub mod emergency;
 pub mod plan;
 pub mod posture;
 pub mod protocol;
+pub mod second_factor;
 pub mod sql;
 pub mod write;
 

@@ -190,6 +190,7 @@ impl Runner {
             } => self.prepare(req, move |_| match action {
                 ops::Action::RestoreAdmin => WriteRequest::RestoreAdmin {
                     account: Some(reference),
+                    clear_2fa: false,
                 },
                 ops::Action::Unlock => WriteRequest::Unlock { account: reference },
                 ops::Action::Reset => WriteRequest::Reset {
@@ -204,6 +205,7 @@ impl Runner {
             Effect::PlanRestore { req, account } => {
                 self.prepare(req, move |s| WriteRequest::RestoreAdmin {
                     account: write::emergency_account(s, account, true),
+                    clear_2fa: false,
                 })
             }
             // The same request as the CLI's `reset --from`: it resolves the donor
