@@ -438,30 +438,7 @@ pub async fn plan_restore_with(
         }
         None => plan_create(s, diag, password).await?,
     };
-    if !clear_2fa && diag.problems.iter().any(|p| p.code == "second_factor") {
-        plan.warnings.push(
-            "a second factor or external-only sign-in stays on: the new password alone will not sign in; plan again with --clear-2fa".into(),
-        );
-    }
-    // A problem whose column the plan does not write is said out loud, not hidden.
-    if !plan.creates_row {
-        for (code, column) in [
-            ("deleted", &c.columns.deleted),
-            ("disabled", &c.columns.status),
-            ("locked", &c.columns.locked),
-        ] {
-            let found = diag.problems.iter().any(|p| p.code == code);
-            let fixed = column
-                .as_ref()
-                .is_some_and(|col| plan.changes.iter().any(|ch| &ch.column == col));
-            if found && !fixed {
-                plan.warnings.push(format!(
-                    "this plan does not fix `{code}`: connector `{}` declares no emergency.undelete / emergency.enable value for it",
-                    c.name
-                ));
-            }
-        }
-    }
+    unfixed_warnings(&c, diag, &mut plan, clear_2fa);
     if c.admin.role.is_some() {
         let role = role_value(s).await?;
         let user = plan.account.id.clone();
@@ -491,6 +468,34 @@ pub async fn plan_restore_with(
         }
     }
     Ok(plan)
+}
+
+/// A problem the plan does not fix is said out loud in its warnings, not hidden.
+fn unfixed_warnings(c: &Connector, diag: &Diagnosis, plan: &mut Plan, clear_2fa: bool) {
+    if !clear_2fa && diag.problems.iter().any(|p| p.code == "second_factor") {
+        plan.warnings.push(
+            "a second factor or external-only sign-in stays on: the new password alone will not sign in; plan again with --clear-2fa".into(),
+        );
+    }
+    if plan.creates_row {
+        return;
+    }
+    for (code, column) in [
+        ("deleted", &c.columns.deleted),
+        ("disabled", &c.columns.status),
+        ("locked", &c.columns.locked),
+    ] {
+        let found = diag.problems.iter().any(|p| p.code == code);
+        let fixed = column
+            .as_ref()
+            .is_some_and(|col| plan.changes.iter().any(|ch| &ch.column == col));
+        if found && !fixed {
+            plan.warnings.push(format!(
+                "this plan does not fix `{code}`: connector `{}` declares no emergency.undelete / emergency.enable value for it",
+                c.name
+            ));
+        }
+    }
 }
 
 /// Refuses the plan, before any intent, when the login may not INSERT into
