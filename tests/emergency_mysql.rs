@@ -529,7 +529,33 @@ fn drill_refuses_myisam_unless_on_a_copy() {
 #[test]
 fn check_finds_default_passwords_and_a_single_admin() {
     let db = TestDb::new(Vendor::RuoYi);
+    // Without --all-accounts only the admins (and the emergency admin) are tried.
     let out = db.locksmith(&args(Vendor::RuoYi, &["--json", "check"]), None);
+    assert_code(&out, 8);
+    let doc = json(&out);
+    let tried = doc["posture"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "default_passwords")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        tried["accounts"],
+        serde_json::json!(["admin (#1)"]),
+        "{tried}"
+    );
+    assert!(
+        tried["message"]
+            .as_str()
+            .unwrap()
+            .contains("--all-accounts")
+    );
+    assert_eq!(doc["posture"]["all_accounts"], false);
+    let out = db.locksmith(
+        &args(Vendor::RuoYi, &["--json", "check", "--all-accounts"]),
+        None,
+    );
     assert_code(&out, 8);
     assert!(!stdout(&out).contains("admin123"));
     let doc = json(&out);
@@ -570,6 +596,11 @@ fn check_passes_on_a_sound_setup() {
         "UPDATE wk_admin_user SET password = MD5(CONCAT(username, '123456', 'erp', salt)) WHERE user_id = 14775",
     );
     let out = db.locksmith(&args(Vendor::Wukong11, &["--json", "check"]), None);
+    assert_code(&out, 0);
+    let out = db.locksmith(
+        &args(Vendor::Wukong11, &["--json", "check", "--all-accounts"]),
+        None,
+    );
     assert_code(&out, 8);
     assert!(stdout(&out).contains("13900000002 (#14775)"));
 }

@@ -1216,10 +1216,88 @@ fn the_u8_connector_is_detected_and_the_posture_check_runs() {
         "{}",
         stdout(&out)
     );
-    // No [emergency] in u8: restore-admin says what to pass instead of guessing a row.
-    let out = run(&["restore-admin", "--reason", "test", "--dry-run"]);
-    assert_code(&out, 2);
-    assert!(stderr(&out).contains("--account"), "{}", stderr(&out));
+    // u8 declares `admin` as its emergency admin: a dry run diagnoses it, and
+    // without an encoder says that no value of the closed format can be written.
+    let out = run(&["--json", "restore-admin", "--reason", "test", "--dry-run"]);
+    assert_code(&out, 5);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(said.contains("encoder"), "{said}");
+}
+
+/// Issue 18: U8's emergency admin (`admin`), disabled, over the error limit and
+/// without iAdmin, is restored by one restore-admin through a calibrated
+/// encoder (the closed format's stand-in): the encoder's value is stored, the
+/// account is enabled, unlocked and an admin again. A drill leaves the table
+/// as it was; a missing row is not re-created.
+#[test]
+fn u8_restore_admin_repairs_admin_through_the_calibrated_encoder() {
+    let db = U8Db::new();
+    let encoder = write_encoder(db.dir.path());
+    let enc = encoder.display().to_string();
+    let known = "Donor-Known-1";
+    db.exec(&format!(
+        "UPDATE UA_User SET cPassword = N'{}' WHERE cUser_Id = N'demo'",
+        sha1_b64(known)
+    ));
+    db.exec("UPDATE UA_User SET nState = 2, iErrorCount = 5, iAdmin = 0 WHERE cUser_Id = N'admin'");
+    let with_encoder = |args: &[&str], stdin: Option<&str>| {
+        let mut full = vec!["--encoder", "python3", "--encoder-arg", enc.as_str()];
+        full.extend_from_slice(args);
+        db.locksmith(&full, stdin)
+    };
+    assert_code(
+        &with_encoder(&["calibrate", "demo"], Some(&format!("{known}\n"))),
+        0,
+    );
+    let image = || db.rows("SELECT * FROM UA_User ORDER BY cUser_Id");
+    let before = image();
+    let out = with_encoder(&["--json", "drill"], None);
+    assert_code(&out, 0);
+    assert_eq!(json(&out)["rolled_back"], true);
+    assert_eq!(image(), before, "the drill left a trace");
+
+    let out = with_encoder(
+        &[
+            "--json",
+            "restore-admin",
+            "--reason",
+            "test: u8 break glass",
+            "--yes",
+        ],
+        None,
+    );
+    assert_code(&out, 0);
+    let doc = json(&out);
+    let codes: Vec<&str> = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        codes.contains(&"disabled") && codes.contains(&"not_admin"),
+        "{doc}"
+    );
+    let pw = doc["temporary_password"].as_str().unwrap();
+    assert_eq!(db.stored("admin"), sha1_b64(pw));
+    assert_eq!(
+        db.rows("SELECT nState, iErrorCount, iAdmin FROM UA_User WHERE cUser_Id = N'admin'"),
+        vec![vec!["0".to_string(), "0".to_string(), "1".to_string()]]
+    );
+    assert!(
+        !db.journal_text().contains(pw),
+        "the password reached the journal"
+    );
+    assert!(!stderr(&out).contains(pw));
+
+    db.exec("DELETE FROM UA_User WHERE cUser_Id = N'admin'");
+    let out = with_encoder(&["restore-admin", "--reason", "t", "--yes"], None);
+    assert_code(&out, 5);
+    assert!(
+        stderr(&out).contains("no template to re-create it"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

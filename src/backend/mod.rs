@@ -298,6 +298,12 @@ pub trait Backend: Send {
     async fn transactional(&mut self, table: &str) -> Result<bool, BackendError>;
     /// What the login may UPDATE in `table`, probed at connect time.
     async fn write_access(&mut self, table: &str) -> Result<WriteAccess, BackendError>;
+    /// Whether the login may INSERT into `table` (restore-admin re-creates a
+    /// row or a role link). A backend that cannot tell says yes: the INSERT
+    /// then fails inside the transaction, which rolls back.
+    async fn insert_access(&mut self, _table: &str) -> Result<bool, BackendError> {
+        Ok(true)
+    }
     /// The server's current time, so written timestamps match the server clock.
     async fn now(&mut self) -> Result<NaiveDateTime, BackendError>;
     async fn close(self: Box<Self>) -> Result<(), BackendError>;

@@ -405,6 +405,12 @@ impl Backend for MySql {
         Ok(WriteAccess::from_columns(cols))
     }
 
+    async fn insert_access(&mut self, table: &str) -> Result<bool, BackendError> {
+        let sql = insert_grants_sql();
+        let t = Value::Text(table.to_string());
+        Ok(!self.query(&sql, &[t.clone(), t]).await?.is_empty())
+    }
+
     async fn now(&mut self) -> Result<NaiveDateTime, BackendError> {
         let sql = "SELECT NOW()";
         server_time(self.query(sql, &[]).await?, sql)
@@ -413,4 +419,16 @@ impl Backend for MySql {
     async fn close(self: Box<Self>) -> Result<(), BackendError> {
         self.conn.disconnect().await.map_err(map_err)
     }
+}
+
+/// Any INSERT grant of the current user that reaches `?` (the table, bound
+/// twice): global, on the database, on the table, or on one of its columns.
+fn insert_grants_sql() -> String {
+    const GRANTEE: &str = "CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
+    format!(
+        "SELECT 1 FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = {GRANTEE} AND PRIVILEGE_TYPE = 'INSERT' \
+         UNION ALL SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = {GRANTEE} AND PRIVILEGE_TYPE = 'INSERT' AND TABLE_SCHEMA = DATABASE() \
+         UNION ALL SELECT 1 FROM information_schema.TABLE_PRIVILEGES WHERE GRANTEE = {GRANTEE} AND PRIVILEGE_TYPE = 'INSERT' AND TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? \
+         UNION ALL SELECT 1 FROM information_schema.COLUMN_PRIVILEGES WHERE GRANTEE = {GRANTEE} AND PRIVILEGE_TYPE = 'INSERT' AND TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
+    )
 }

@@ -521,6 +521,21 @@ impl Backend for Postgres {
         Ok(WriteAccess::from_columns(cols))
     }
 
+    async fn insert_access(&mut self, table: &str) -> Result<bool, BackendError> {
+        let rows = self
+            .query(
+                "SELECT has_table_privilege(c.oid, 'INSERT') FROM pg_class c \
+                 WHERE c.relname = $1 AND pg_table_is_visible(c.oid)",
+                &[Value::Text(table.to_string())],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_text)
+            .is_some_and(|v| v == "true" || v == "t" || v == "1"))
+    }
+
     async fn now(&mut self) -> Result<NaiveDateTime, BackendError> {
         let sql = "SELECT LOCALTIMESTAMP";
         server_time(self.query(sql, &[]).await?, sql)

@@ -167,10 +167,30 @@ pub async fn show(cli: &Cli, who: &str) -> Result<Report, OpError> {
     let zh = crate::tui::i18n::Lang::detect(cli.lang.as_deref()) == crate::tui::i18n::Lang::Zh;
     with_session(cli, async |s: &mut Session| {
         let a = account::resolve(s, who).await?;
-        let summary = account::AccountSummary::of(s, &a);
+        let mut summary = account::AccountSummary::of(s, &a);
+        let second = second_factor_notes(s, &a).await?;
+        summary.notes.extend(second.iter().cloned());
+        summary.notes_zh.extend(second);
         Ok(render::show(s, &summary, zh))
     })
     .await
+}
+
+/// What `show` says about an account's second factors / external sign-in.
+async fn second_factor_notes(
+    s: &mut Session,
+    a: &account::Account,
+) -> Result<Vec<String>, OpError> {
+    Ok(crate::ops::second_factor::active(s, &a.id)
+        .await?
+        .into_iter()
+        .map(|f| {
+            format!(
+                "second factor: {} is on ({}); a new password alone does not sign in: reset / restore-admin --clear-2fa turns it off",
+                f.what, f.column
+            )
+        })
+        .collect())
 }
 
 /// `reset`'s request: a backup restore with `--from-backup`, a transplant
@@ -325,9 +345,14 @@ pub async fn drill(cli: &Cli, args: &DrillArgs<'_>) -> Result<Report, OpError> {
     Ok(render::drill(&r, args.report, body))
 }
 
-pub async fn check(cli: &Cli, dormant_days: i64) -> Result<Report, OpError> {
+pub async fn check(cli: &Cli, dormant_days: i64, all_accounts: bool) -> Result<Report, OpError> {
     with_session(cli, async |s: &mut Session| {
-        let p = posture::check(s, dormant_days).await?;
+        let opts = posture::CheckOptions {
+            dormant_days,
+            all_accounts,
+            progress: Some(&prompt::survey_progress),
+        };
+        let p = posture::check_with(s, &opts).await?;
         Ok(render::posture(&p, &s.warnings))
     })
     .await

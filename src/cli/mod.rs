@@ -82,19 +82,7 @@ pub enum Command {
         keep: Option<PathBuf>,
     },
     /// Search accounts by login, name, email or phone (substring, matched literally)
-    Lookup {
-        query: Option<String>,
-        #[arg(long)]
-        admins: bool,
-        #[arg(long)]
-        locked: bool,
-        #[arg(long)]
-        disabled: bool,
-        #[arg(long, default_value_t = 50)]
-        limit: u64,
-        #[arg(long, default_value_t = 0)]
-        offset: u64,
-    },
+    Lookup(LookupArgs),
     /// Every mapped field of one account (login or #ID), its scheme and the connector's notes
     Show {
         /// The account: its exact login, or #ID for the primary key
@@ -118,6 +106,9 @@ pub enum Command {
         /// Reset even when the stored value does not have the scheme's shape
         #[arg(long)]
         force: bool,
+        /// Also turn off the account's second factor / external-only sign-in (connector [second_factor])
+        #[arg(long)]
+        clear_2fa: bool,
         /// Transplant: copy this account's stored password value (and salt) instead of
         /// hashing a new password; afterwards ACCOUNT accepts DONOR's password
         #[arg(long, value_name = "DONOR", conflicts_with = "new_password_stdin")]
@@ -161,6 +152,9 @@ pub enum Command {
         /// The emergency admin's login or #ID (default: the connector's [emergency])
         #[arg(long)]
         account: Option<String>,
+        /// Also turn off its second factor / external-only sign-in (connector [second_factor])
+        #[arg(long)]
+        clear_2fa: bool,
         #[command(flatten)]
         write: WriteArgs,
     },
@@ -193,6 +187,9 @@ pub enum Command {
         /// Admins without a login for longer are reported as dormant
         #[arg(long, default_value_t = 90)]
         dormant_days: i64,
+        /// Try the default passwords on every account, not only the admins and the emergency admin (uses every core; slow with bcrypt)
+        #[arg(long)]
+        all_accounts: bool,
     },
     /// Read and verify the journal
     Audit {
@@ -213,6 +210,40 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff): `locksmith man | man -l -`
     Man,
+}
+
+#[derive(Args, Debug)]
+pub struct LookupArgs {
+    /// Substring of the login, name, email or phone (matched literally)
+    query: Option<String>,
+    /// Administrators only
+    #[arg(long)]
+    admins: bool,
+    /// Locked accounts only (where the database keeps lockouts)
+    #[arg(long)]
+    locked: bool,
+    /// Disabled accounts only
+    #[arg(long)]
+    disabled: bool,
+    /// Rows per page (1 to 10,000)
+    #[arg(long, default_value_t = 50)]
+    limit: u64,
+    /// Rows to skip (the next page: --offset of the previous plus its rows)
+    #[arg(long, default_value_t = 0)]
+    offset: u64,
+}
+
+impl LookupArgs {
+    fn filter(&self) -> crate::ops::LookupFilter {
+        crate::ops::LookupFilter {
+            query: self.query.clone(),
+            admins: self.admins,
+            locked: self.locked,
+            disabled: self.disabled,
+            limit: self.limit.clamp(1, 10_000),
+            offset: self.offset,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -308,24 +339,7 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
     };
     match command {
         Command::Demo { keep } => commands::console(&cli, Some(keep.as_deref())).await,
-        Command::Lookup {
-            query,
-            admins,
-            locked,
-            disabled,
-            limit,
-            offset,
-        } => {
-            let filter = crate::ops::LookupFilter {
-                query: query.clone(),
-                admins: *admins,
-                locked: *locked,
-                disabled: *disabled,
-                limit: (*limit).clamp(1, 10_000),
-                offset: *offset,
-            };
-            commands::lookup(&cli, &filter).await
-        }
+        Command::Lookup(args) => commands::lookup(&cli, &args.filter()).await,
         Command::Show { account } => commands::show(&cli, account).await,
         Command::Reset {
             account,
@@ -334,6 +348,7 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             unlock,
             must_change,
             force,
+            clear_2fa,
             from,
             from_backup,
         } => {
@@ -341,6 +356,7 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
                 unlock: *unlock,
                 must_change: *must_change,
                 force: *force,
+                clear_2fa: *clear_2fa,
             };
             let source = (from, from_backup);
             let request = commands::reset_request(account, flags, source, *new_password_stdin)?;
@@ -357,9 +373,14 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             identity,
             write,
         } => commands::write(&cli, commands::undo_request(*entry, identity), write).await,
-        Command::RestoreAdmin { account, write } => {
+        Command::RestoreAdmin {
+            account,
+            clear_2fa,
+            write,
+        } => {
             let request = crate::ops::write::WriteRequest::RestoreAdmin {
                 account: account.clone(),
+                clear_2fa: *clear_2fa,
             };
             commands::write(&cli, request, write).await
         }
@@ -385,7 +406,10 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             };
             commands::drill(&cli, &args).await
         }
-        Command::Check { dormant_days } => commands::check(&cli, *dormant_days).await,
+        Command::Check {
+            dormant_days,
+            all_accounts,
+        } => commands::check(&cli, *dormant_days, *all_accounts).await,
         Command::Connectors { command } => commands::connectors(&cli, command).await,
         Command::Hash {
             command: HashCommand::Detect { value },

@@ -6,6 +6,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::ops::OpError;
+use crate::ops::posture::SurveyProgress;
 use crate::ops::protocol::StepTime;
 use crate::secret::Password;
 
@@ -57,4 +58,34 @@ pub fn confirm(plan_text: &str, login: &str) -> Result<(), OpError> {
 /// A drill step as it ends (long runs show progress).
 pub fn drill_step(t: &StepTime) {
     eprintln!("drill: {:<48} {:>9.1} ms", t.step, t.millis);
+}
+
+/// The default-password survey of `check`: the estimate before it starts,
+/// then a progress bar on a terminal (nothing more when stderr is a file).
+pub fn survey_progress(p: SurveyProgress) {
+    match p {
+        // A handful of admins takes no time worth announcing.
+        SurveyProgress::Estimate {
+            accounts,
+            threads,
+            seconds,
+        } if accounts > 100 || seconds >= 1.0 => eprintln!(
+            "check: trying the default passwords on {accounts} account(s) with {threads} thread(s), about {seconds:.0} s"
+        ),
+        SurveyProgress::Checked { done, total } if std::io::stderr().is_terminal() => {
+            // About a hundred redraws whatever the count.
+            if done % (total / 100).max(1) == 0 || done == total {
+                let filled = done * 30 / total.max(1);
+                eprint!(
+                    "\r[{}{}] {done}/{total}",
+                    "#".repeat(filled),
+                    " ".repeat(30 - filled)
+                );
+                if done == total {
+                    eprintln!();
+                }
+            }
+        }
+        SurveyProgress::Estimate { .. } | SurveyProgress::Checked { .. } => {}
+    }
 }

@@ -82,6 +82,9 @@ pub enum WriteSpec {
     /// `"@uuid32"`: 32 lowercase hex characters from the OS CSPRNG, for vendors
     /// whose keys are varchar ids without a default (emergency templates only).
     Uuid32,
+    /// `"@unixnow"`: the current Unix time in seconds, for vendors that keep
+    /// creation times in integer columns (emergency templates only).
+    UnixNow,
 }
 
 impl WriteValue {
@@ -92,6 +95,7 @@ impl WriteValue {
             WriteValue::Text(s) if s == "@now" => WriteSpec::Now,
             WriteValue::Text(s) if s == "@login" => WriteSpec::Login,
             WriteValue::Text(s) if s == "@uuid32" => WriteSpec::Uuid32,
+            WriteValue::Text(s) if s == "@unixnow" => WriteSpec::UnixNow,
             WriteValue::Text(s) => WriteSpec::Text(s.strip_prefix('@').unwrap_or(s).to_string()),
         }
     }
@@ -310,6 +314,21 @@ impl EmergencySpec {
     }
 }
 
+/// Second factors and external sign-in the vendor keeps in the user row: a
+/// restored admin with one of them on still cannot log in with the password
+/// alone. `show`, `check` and restore-admin flag them; `--clear-2fa` writes `clear`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorSpec {
+    /// column = the value that turns it off (`@null` for a secret column).
+    /// A column holding NULL, '' or this value is off.
+    #[serde(default)]
+    pub clear: BTreeMap<String, WriteValue>,
+    /// What each column means to the operator (column = text).
+    #[serde(default)]
+    pub describe: BTreeMap<String, String>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnlockSpec {
@@ -356,6 +375,9 @@ pub struct Connector {
     /// The emergency admin restored by `restore-admin` and rehearsed by `drill`.
     #[serde(default)]
     pub emergency: EmergencySpec,
+    /// Second factors / external sign-in switches in the user row.
+    #[serde(default)]
+    pub second_factor: SecondFactorSpec,
     /// An external program that encodes passwords; replaces `scheme` for every session.
     #[serde(default)]
     pub encoder: Option<schemes::external::EncoderSpec>,
@@ -618,12 +640,16 @@ impl Connector {
             ("unlock.set", &self.unlock.set),
             ("emergency.undelete", &self.emergency.undelete),
             ("emergency.enable", &self.emergency.enable),
+            ("second_factor.clear", &self.second_factor.clear),
         ] {
             for (col, v) in map {
-                if matches!(v.spec(), WriteSpec::Login | WriteSpec::Uuid32) {
+                if matches!(
+                    v.spec(),
+                    WriteSpec::Login | WriteSpec::Uuid32 | WriteSpec::UnixNow
+                ) {
                     return Err(self.invalid(
                         &format!("{section}.{col}"),
-                        "@login and @uuid32 are for emergency.create and emergency.link only",
+                        "@login, @uuid32 and @unixnow are for emergency.create and emergency.link only",
                     ));
                 }
             }
@@ -657,6 +683,7 @@ impl Connector {
             ("emergency.undelete", &e.undelete),
             ("emergency.enable", &e.enable),
             ("emergency.create", &e.create),
+            ("second_factor.clear", &self.second_factor.clear),
         ] {
             for col in map.keys() {
                 self.check_ident(&format!("{section}.{col}"), col)?;

@@ -333,6 +333,9 @@ impl Checker<'_> {
                     ),
                     WriteSpec::Text(t) => self.expect_values_fit(&key, &info, &[t]),
                     WriteSpec::Uuid32 => self.expect_len(&key, &info, 32, "@uuid32"),
+                    WriteSpec::UnixNow => {
+                        self.expect_type(&key, &info, INT_TYPES, "an integer column for @unixnow")
+                    }
                     _ => {}
                 }
             }

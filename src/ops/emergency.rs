@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::account::{Account, read_by_pk, resolve};
 use super::plan::{self, Action, Change, Plan, PlanOptions, PostCheck, Statement};
+use super::second_factor;
 use super::sql::Stmt;
 use super::{OpError, Session};
 use crate::backend::Value;
@@ -183,8 +184,26 @@ async fn row_problems(
                 ),
             ));
         }
-    } else if !acc.is_admin && c.admin.flag.is_some() {
-        problems.push(problem("not_admin", "the admin flag is not set".into()));
+    } else if let Some(flag) = &c.admin.flag
+        && !flag_set(s, acc).await?
+    {
+        problems.push(problem(
+            "not_admin",
+            format!(
+                "the admin flag is not set ({} is not {})",
+                flag.column,
+                flag.values.join(" / ")
+            ),
+        ));
+    }
+    for flag in second_factor::active(s, &acc.id).await? {
+        problems.push(problem(
+            "second_factor",
+            format!(
+                "{} is on ({}): the password alone does not sign in; restore-admin --clear-2fa turns it off",
+                flag.what, flag.column
+            ),
+        ));
     }
     if !acc.shape_ok(s) {
         problems.push(problem(
@@ -196,6 +215,31 @@ async fn row_problems(
         ));
     }
     Ok(problems)
+}
+
+/// Whether the row itself carries the admin flag. An id in `admin.ids` makes
+/// Locksmith call the row an admin, but vendors such as SuiteCRM test only the
+/// flag at login, so the emergency admin needs the flag itself.
+async fn flag_set(s: &mut Session, acc: &Account) -> Result<bool, OpError> {
+    let c = s.connector.clone();
+    let Some(flag) = &c.admin.flag else {
+        return Ok(true);
+    };
+    let mut stmt = Stmt::new(s.backend.dialect());
+    let t = stmt.ident(&c.table_name());
+    let id_q = stmt.ident(&c.columns.id);
+    let flag_q = stmt.ident(&flag.column);
+    let key = stmt.bind(acc.id.clone());
+    let phs: Vec<String> = flag
+        .values
+        .iter()
+        .map(|v| stmt.bind(Value::Text(v.clone())))
+        .collect();
+    stmt.push(&format!(
+        "SELECT 1 FROM {t} WHERE {id_q} = {key} AND {flag_q} IN ({})",
+        phs.join(", ")
+    ));
+    Ok(!s.backend.query(&stmt.text, &stmt.params).await?.is_empty())
 }
 
 /// The value of the link table's role column for the emergency role: the
@@ -273,6 +317,11 @@ async fn template_value(
         WriteSpec::Uuid32 => Ok(Value::Text(
             random_string(32, HEX_LOWER).map_err(|e| OpError::Refused(e.to_string()))?,
         )),
+        // Unix time is the same on both machines, so Locksmith's own clock is fine here.
+        WriteSpec::UnixNow => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| Value::Int(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
+            .map_err(|e| OpError::Refused(format!("the system clock is before 1970: {e}"))),
         other => plan::resolve_write(s, other, now).await,
     }
 }
@@ -339,12 +388,27 @@ pub async fn plan_restore(
     diag: &Diagnosis,
     password: Password,
 ) -> Result<Plan, OpError> {
+    plan_restore_with(s, diag, password, false).await
+}
+
+/// `plan_restore`, and with `clear_2fa` the connector's `second_factor.clear`
+/// columns too (a second factor or external-only sign-in is turned off).
+pub async fn plan_restore_with(
+    s: &mut Session,
+    diag: &Diagnosis,
+    password: Password,
+    clear_2fa: bool,
+) -> Result<Plan, OpError> {
     let c = s.connector.clone();
     let e = &c.emergency;
+    let demoted = diag.problems.iter().any(|p| p.code == "not_admin");
     let mut plan = match &diag.account {
         Some(acc) => {
             let mut extra: BTreeMap<String, WriteValue> = BTreeMap::new();
             extra.extend(e.undelete.clone());
+            if clear_2fa {
+                extra.extend(second_factor::clear_writes(s));
+            }
             if e.enable.is_empty() {
                 extra.extend(c.unlock.set.clone());
             } else {
@@ -352,7 +416,7 @@ pub async fn plan_restore(
             }
             if let Some(flag) = &c.admin.flag
                 && c.admin.role.is_none()
-                && !acc.is_admin
+                && demoted
                 && let Some(v) = flag.values.first()
             {
                 extra.insert(flag.column.clone(), WriteValue::Text(v.clone()));
@@ -374,29 +438,18 @@ pub async fn plan_restore(
         }
         None => plan_create(s, diag, password).await?,
     };
-    // A problem whose column the plan does not write is said out loud, not hidden.
-    if !plan.creates_row {
-        for (code, column) in [
-            ("deleted", &c.columns.deleted),
-            ("disabled", &c.columns.status),
-            ("locked", &c.columns.locked),
-        ] {
-            let found = diag.problems.iter().any(|p| p.code == code);
-            let fixed = column
-                .as_ref()
-                .is_some_and(|col| plan.changes.iter().any(|ch| &ch.column == col));
-            if found && !fixed {
-                plan.warnings.push(format!(
-                    "this plan does not fix `{code}`: connector `{}` declares no emergency.undelete / emergency.enable value for it",
-                    c.name
-                ));
-            }
-        }
-    }
+    unfixed_warnings(&c, diag, &mut plan, clear_2fa);
     if c.admin.role.is_some() {
         let role = role_value(s).await?;
         let user = plan.account.id.clone();
         if !link_exists(s, &user, &role).await? {
+            let link = c.admin.role.as_ref().map(|r| c.prefixed(&r.table));
+            require_insert(
+                s,
+                link.as_deref().unwrap_or_default(),
+                "links the admin role",
+            )
+            .await?;
             let (st, check) = link_statement(s, &user, &role, &diag.login).await?;
             if !s.backend.transactional(&st.table).await? {
                 plan.transactional = false;
@@ -415,6 +468,46 @@ pub async fn plan_restore(
         }
     }
     Ok(plan)
+}
+
+/// A problem the plan does not fix is said out loud in its warnings, not hidden.
+fn unfixed_warnings(c: &Connector, diag: &Diagnosis, plan: &mut Plan, clear_2fa: bool) {
+    if !clear_2fa && diag.problems.iter().any(|p| p.code == "second_factor") {
+        plan.warnings.push(
+            "a second factor or external-only sign-in stays on: the new password alone will not sign in; plan again with --clear-2fa".into(),
+        );
+    }
+    if plan.creates_row {
+        return;
+    }
+    for (code, column) in [
+        ("deleted", &c.columns.deleted),
+        ("disabled", &c.columns.status),
+        ("locked", &c.columns.locked),
+    ] {
+        let found = diag.problems.iter().any(|p| p.code == code);
+        let fixed = column
+            .as_ref()
+            .is_some_and(|col| plan.changes.iter().any(|ch| &ch.column == col));
+        if found && !fixed {
+            plan.warnings.push(format!(
+                "this plan does not fix `{code}`: connector `{}` declares no emergency.undelete / emergency.enable value for it",
+                c.name
+            ));
+        }
+    }
+}
+
+/// Refuses the plan, before any intent, when the login may not INSERT into
+/// `table`: the statement would fail only inside the transaction otherwise.
+async fn require_insert(s: &mut Session, table: &str, why: &str) -> Result<(), OpError> {
+    if s.backend.insert_access(table).await? {
+        return Ok(());
+    }
+    Err(OpError::Refused(format!(
+        "the database login may not INSERT into `{table}`, and this restore {why} there: \
+         GRANT INSERT ON {table} TO the login (README, \"Least privilege\"), then run it again; nothing was written"
+    )))
 }
 
 /// The row is gone: an INSERT from the connector's template, guarded by
@@ -438,6 +531,7 @@ async fn plan_create(
             c.columns.id, other.login, other.login
         )));
     }
+    require_insert(s, &table, "re-creates the row").await?;
     let changes = template_changes(s, id, &diag.login, &password).await?;
     let (sql, params) = insert_unless_exists(s, &table, id, &diag.login, &changes);
     let transactional = s.backend.transactional(&table).await?;

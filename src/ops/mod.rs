@@ -14,6 +14,7 @@ pub mod emergency;
 pub mod plan;
 pub mod posture;
 pub mod protocol;
+pub mod second_factor;
 pub mod sql;
 pub mod undo;
 pub mod write;

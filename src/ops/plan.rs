@@ -260,7 +260,7 @@ pub(crate) async fn resolve_write(
         WriteSpec::Int(i) => Value::Int(i),
         WriteSpec::Text(t) => Value::Text(t),
         // Validation keeps these to emergency templates, which resolve them first.
-        WriteSpec::Login | WriteSpec::Uuid32 => {
+        WriteSpec::Login | WriteSpec::Uuid32 | WriteSpec::UnixNow => {
             return Err(OpError::Usage(
                 "internal: @login / @uuid32 outside an emergency template".into(),
             ));

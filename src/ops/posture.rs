@@ -10,7 +10,10 @@ use serde::Serialize;
 
 use super::account::{Account, LookupFilter, lookup};
 use super::{OpError, Session, emergency};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::connector::Connector;
+use crate::schemes::Scheme;
 use crate::secret::Password;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -35,9 +38,38 @@ pub struct Finding {
 pub struct Posture {
     pub connector: String,
     pub accounts_checked: usize,
+    /// Accounts verified against the default passwords: the admins and the
+    /// emergency admin, or every account with `all_accounts`.
+    pub defaults_checked: usize,
+    pub all_accounts: bool,
     pub findings: Vec<Finding>,
     /// No finding failed.
     pub ok: bool,
+}
+
+/// The default-password survey as it runs, for a progress display (the
+/// library never prints: the caller renders these).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SurveyProgress {
+    /// Before the bulk of the work: accounts to verify, threads used, and the
+    /// time it should take (measured on the first account).
+    Estimate {
+        accounts: usize,
+        threads: usize,
+        seconds: f64,
+    },
+    /// Accounts verified so far (called from the worker threads).
+    Checked { done: usize, total: usize },
+}
+
+/// How `check` runs.
+pub struct CheckOptions<'a> {
+    /// An admin who has not logged in for longer is reported as dormant.
+    pub dormant_days: i64,
+    /// Verify every account against the default passwords, not only the
+    /// admins and the emergency admin (slow with bcrypt: spread across cores).
+    pub all_accounts: bool,
+    pub progress: Option<&'a (dyn Fn(SurveyProgress) + Sync)>,
 }
 
 fn finding(check: &'static str, level: Level, message: String, accounts: Vec<String>) -> Finding {
@@ -78,10 +110,22 @@ fn parse_time(text: &str) -> Option<NaiveDateTime> {
         .ok()
 }
 
-/// Runs every check. `dormant_days`: an admin who has not logged in for
+/// Runs every check; the default passwords are tried on the admins and the
+/// emergency admin only. `dormant_days`: an admin who has not logged in for
 /// longer is reported as dormant.
 pub async fn check(s: &mut Session, dormant_days: i64) -> Result<Posture, OpError> {
+    let opts = CheckOptions {
+        dormant_days,
+        all_accounts: false,
+        progress: None,
+    };
+    check_with(s, &opts).await
+}
+
+/// Runs every check as `opts` says.
+pub async fn check_with(s: &mut Session, opts: &CheckOptions<'_>) -> Result<Posture, OpError> {
     let c = s.connector.clone();
+    let dormant_days = opts.dormant_days;
 
     // 1. At least two enabled admins (emergency-access practice: two or more).
     let admins = all_accounts(s, true).await?;
@@ -99,8 +143,15 @@ pub async fn check(s: &mut Session, dormant_days: i64) -> Result<Posture, OpErro
 
     // 3. and 4. Default passwords (each account with its own salt) and older formats.
     let accounts = all_accounts(s, false).await?;
-    let survey = survey_passwords(s, &accounts);
-    findings.push(default_passwords_finding(&c, survey.on_default));
+    let survey = survey_passwords(s, &accounts, opts);
+    let defaults_checked = survey.verified;
+    let unchecked = survey.unchecked;
+    findings.push(default_passwords_finding(
+        &c,
+        survey.on_default,
+        defaults_checked,
+        unchecked,
+    ));
     if !survey.empty.is_empty() {
         findings.push(empty_password_finding(&c, survey.empty));
     }
@@ -115,6 +166,8 @@ pub async fn check(s: &mut Session, dormant_days: i64) -> Result<Posture, OpErro
     Ok(Posture {
         connector: c.name.clone(),
         accounts_checked: accounts.len(),
+        defaults_checked,
+        all_accounts: opts.all_accounts,
         findings,
         ok,
     })
@@ -187,20 +240,37 @@ struct PasswordSurvey {
     legacy: Vec<String>,
     /// NULL or blank.
     empty: Vec<String>,
+    /// Accounts tried against the default passwords.
+    verified: usize,
+    /// Accounts with a verifiable value left out (not admins, no --all-accounts).
+    unchecked: usize,
 }
 
-fn survey_passwords(s: &Session, accounts: &[Account]) -> PasswordSurvey {
+/// One account to try against the default passwords, with its scheme.
+struct Job<'a> {
+    account: &'a Account,
+    scheme: &'a dyn Scheme,
+    stored: String,
+}
+
+/// Admins and the emergency admin are always tried (they are what an
+/// attacker tries first); the others only with `all_accounts`.
+fn always_tried(c: &Connector, a: &Account) -> bool {
+    a.is_admin
+        || c.emergency.id.as_deref() == Some(a.id_text().as_str())
+        || (c.emergency.id.is_none() && c.emergency.login.as_deref() == Some(a.login.as_str()))
+}
+
+fn survey_passwords(s: &Session, accounts: &[Account], opts: &CheckOptions<'_>) -> PasswordSurvey {
     let c = &s.connector;
-    let defaults: Vec<Password> = c
-        .default_passwords
-        .iter()
-        .map(|p| Password::new(p.clone()))
-        .collect();
     let mut survey = PasswordSurvey {
         on_default: Vec::new(),
         legacy: Vec::new(),
         empty: Vec::new(),
+        verified: 0,
+        unchecked: 0,
     };
+    let mut jobs = Vec::new();
     for a in accounts.iter().filter(|a| !a.state(c).deleted) {
         let stored = a.stored_password();
         if stored.trim().is_empty() {
@@ -216,19 +286,126 @@ fn survey_passwords(s: &Session, accounts: &[Account]) -> PasswordSurvey {
         if !scheme.has_shape(&stored) {
             continue;
         }
-        for pw in &defaults {
-            if a.with_input(|input| scheme.verify(pw, input, &stored))
-                .unwrap_or(false)
-            {
-                survey.on_default.push(a.label());
-                break;
-            }
+        if opts.all_accounts || always_tried(c, a) {
+            jobs.push(Job {
+                account: a,
+                scheme,
+                stored,
+            });
+        } else {
+            survey.unchecked += 1;
         }
+    }
+    let defaults: Vec<Password> = c
+        .default_passwords
+        .iter()
+        .map(|p| Password::new(p.clone()))
+        .collect();
+    survey.verified = jobs.len();
+    if !defaults.is_empty() {
+        let hits = verify_defaults(&jobs, &defaults, opts.progress);
+        survey.on_default = jobs
+            .iter()
+            .zip(hits)
+            .filter(|(_, hit)| *hit)
+            .map(|(j, _)| j.account.label())
+            .collect();
     }
     survey
 }
 
-fn default_passwords_finding(c: &Connector, on_default: Vec<String>) -> Finding {
+/// Whether the account's value verifies with one of the default passwords.
+fn on_a_default(job: &Job<'_>, defaults: &[Password]) -> bool {
+    defaults.iter().any(|pw| {
+        job.account
+            .with_input(|input| job.scheme.verify(pw, input, &job.stored))
+            .unwrap_or(false)
+    })
+}
+
+/// `on_a_default` for every job, spread over the machine's cores (bcrypt and
+/// PBKDF2 are slow on purpose); the first job is timed for the estimate.
+fn verify_defaults(
+    jobs: &[Job<'_>],
+    defaults: &[Password],
+    progress: Option<&(dyn Fn(SurveyProgress) + Sync)>,
+) -> Vec<bool> {
+    let Some(first) = jobs.first() else {
+        return Vec::new();
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, jobs.len());
+    let started = std::time::Instant::now();
+    let first_hit = on_a_default(first, defaults);
+    let rest = &jobs[1..];
+    let report = |p: SurveyProgress| {
+        if let Some(f) = progress {
+            f(p);
+        }
+    };
+    report(SurveyProgress::Estimate {
+        accounts: jobs.len(),
+        threads,
+        seconds: started.elapsed().as_secs_f64() * rest.len() as f64 / threads as f64,
+    });
+    let done = AtomicUsize::new(1);
+    let total = jobs.len();
+    report(SurveyProgress::Checked { done: 1, total });
+    let mut hits = vec![false; total];
+    hits[0] = first_hit;
+    let chunk = rest.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = rest
+            .chunks(chunk)
+            .map(|part| {
+                let (done, report) = (&done, &report);
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|job| {
+                            let hit = on_a_default(job, defaults);
+                            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                            report(SurveyProgress::Checked { done: n, total });
+                            hit
+                        })
+                        .collect::<Vec<bool>>()
+                })
+            })
+            .collect();
+        let mut at = 1;
+        for w in workers {
+            // A panicking verifier is a bug; its accounts count as not on a default.
+            let part = w.join().unwrap_or_default();
+            for (k, hit) in part.into_iter().enumerate() {
+                hits[at + k] = hit;
+            }
+            at += chunk;
+        }
+    });
+    hits
+}
+
+fn default_passwords_finding(
+    c: &Connector,
+    on_default: Vec<String>,
+    verified: usize,
+    unchecked: usize,
+) -> Finding {
+    let scope = if unchecked == 0 {
+        format!("{verified} account(s) tried")
+    } else {
+        format!(
+            "{verified} admin account(s) tried; {unchecked} other account(s) not tried: pass --all-accounts"
+        )
+    };
+    let mut f = default_passwords_verdict(c, on_default);
+    if !c.default_passwords.is_empty() {
+        f.message = format!("{} ({scope})", f.message);
+    }
+    f
+}
+
+fn default_passwords_verdict(c: &Connector, on_default: Vec<String>) -> Finding {
     if c.default_passwords.is_empty() {
         finding(
             "default_passwords",

@@ -30,6 +30,8 @@ pub struct ResetFlags {
     pub must_change: bool,
     /// Reset even when the stored value does not have the scheme's shape.
     pub force: bool,
+    /// Also turn off the connector's second factors / external-only sign-in.
+    pub clear_2fa: bool,
 }
 
 /// One write an operator asks for.
@@ -66,6 +68,8 @@ pub enum WriteRequest {
     /// connector's declared one).
     RestoreAdmin {
         account: Option<String>,
+        /// Also turn off second factors / external-only sign-in (`--clear-2fa`).
+        clear_2fa: bool,
     },
 }
 
@@ -241,7 +245,10 @@ async fn build(
                 NewPassword::Generate => (generate_password()?, true),
                 NewPassword::Given(p) => (p, false),
             };
-            let opts = options(flags, None);
+            let mut opts = options(flags, None);
+            if flags.clear_2fa {
+                opts.extra.extend(super::second_factor::clear_writes(s));
+            }
             let plan = plan::build(s, &account, Action::Reset, Some(password), &opts).await?;
             Ok((plan, None, generated))
         }
@@ -282,9 +289,10 @@ async fn build(
             let plan = plan::build(s, &account, Action::Unlock, None, &opts).await?;
             Ok((plan, None, false))
         }
-        WriteRequest::RestoreAdmin { account } => {
+        WriteRequest::RestoreAdmin { account, clear_2fa } => {
             let diag = emergency::locate(s, account.as_deref()).await?;
-            let plan = emergency::plan_restore(s, &diag, generate_password()?).await?;
+            let plan =
+                emergency::plan_restore_with(s, &diag, generate_password()?, clear_2fa).await?;
             Ok((plan, Some(diag), true))
         }
     }

@@ -182,6 +182,31 @@ impl Runner {
                 reference,
                 known,
             } => self.read(req, Read::Calibrate(reference, known)),
+            Effect::Plan { .. }
+            | Effect::PlanRestore { .. }
+            | Effect::PlanTransplant { .. }
+            | Effect::PlanFromBackup { .. } => self.plan(effect),
+            Effect::DropPlan { token } => {
+                self.handles.prepared.borrow_mut().remove(&token);
+            }
+            Effect::Apply { req, token, reason } => self.commit(req, token, reason),
+            Effect::LoadJournal { req } => {
+                self.spawn(
+                    req,
+                    async |h: Handles| h.with_journal(journal_view).await,
+                    move |view| Msg::JournalLoaded { req, view },
+                );
+            }
+            Effect::Drill { req, account } => self.drill(req, account),
+            Effect::Copy(_) => {
+                // Handled by the terminal loop, which owns the terminal.
+            }
+        }
+    }
+
+    /// The plan effects: each asks `prepare` for one `WriteRequest`.
+    fn plan(&self, effect: Effect) {
+        match effect {
             Effect::Plan {
                 req,
                 action,
@@ -190,6 +215,7 @@ impl Runner {
             } => self.prepare(req, move |_| match action {
                 ops::Action::RestoreAdmin => WriteRequest::RestoreAdmin {
                     account: Some(reference),
+                    clear_2fa: false,
                 },
                 ops::Action::Unlock => WriteRequest::Unlock { account: reference },
                 ops::Action::Reset => WriteRequest::Reset {
@@ -204,6 +230,7 @@ impl Runner {
             Effect::PlanRestore { req, account } => {
                 self.prepare(req, move |s| WriteRequest::RestoreAdmin {
                     account: write::emergency_account(s, account, true),
+                    clear_2fa: false,
                 })
             }
             // The same request as the CLI's `reset --from`: it resolves the donor
@@ -234,21 +261,7 @@ impl Runner {
                     ..ResetFlags::default()
                 },
             }),
-            Effect::DropPlan { token } => {
-                self.handles.prepared.borrow_mut().remove(&token);
-            }
-            Effect::Apply { req, token, reason } => self.commit(req, token, reason),
-            Effect::LoadJournal { req } => {
-                self.spawn(
-                    req,
-                    async |h: Handles| h.with_journal(journal_view).await,
-                    move |view| Msg::JournalLoaded { req, view },
-                );
-            }
-            Effect::Drill { req, account } => self.drill(req, account),
-            Effect::Copy(_) => {
-                // Handled by the terminal loop, which owns the terminal.
-            }
+            _ => {}
         }
     }
 
