@@ -333,8 +333,28 @@ impl Scan<'_> {
             let (name, _) = take_ident(t);
             columns.push(name);
         }
+        self.set_columns(q, columns, input.line)
+    }
+
+    /// A table's column list. Rows already kept under another list would no
+    /// longer line up with it: a table defined twice is refused.
+    fn set_columns(
+        &mut self,
+        q: usize,
+        columns: Vec<String>,
+        line: u64,
+    ) -> Result<(), BackupError> {
         let found = &mut self.out.tables[q];
         found.seen = true;
+        if !found.rows.is_empty() && found.columns != columns {
+            return Err(BackupError::Syntax {
+                line,
+                message: format!(
+                    "the table `{}` appears again with other columns after rows of it",
+                    self.queries[q].table
+                ),
+            });
+        }
         found.columns = columns;
         Ok(())
     }
@@ -366,7 +386,7 @@ impl Scan<'_> {
         }
         input.unread(&pushed);
         if let Some(cols) = columns {
-            self.out.tables[q].columns = cols;
+            self.set_columns(q, cols, input.line)?;
         }
         self.out.tables[q].seen = true;
         let mut first = true;
@@ -395,7 +415,7 @@ impl Scan<'_> {
                 });
             }
             if let Some((cols, _)) = column_list(after) {
-                self.out.tables[q].columns = cols;
+                self.set_columns(q, cols, input.line)?;
             }
             self.out.tables[q].seen = true;
         } else if !complete {
