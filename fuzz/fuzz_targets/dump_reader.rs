@@ -9,7 +9,10 @@ fuzz_target!(|data: &[u8]| {
     let queries = [
         TableQuery {
             table: "sys_user".into(),
-            matches: vec![("user_id".into(), "1".into()), ("login_name".into(), "admin".into())],
+            matches: vec![
+                ("user_id".into(), "1".into()),
+                ("login_name".into(), "admin".into()),
+            ],
         },
         TableQuery {
             table: "res_users".into(),
@@ -21,7 +24,9 @@ fuzz_target!(|data: &[u8]| {
             for row in &found.rows {
                 assert_eq!(row.len(), found.columns.len());
                 let matched = q.matches.iter().any(|(col, want)| {
-                    found.value(row, col).is_some_and(|v| v.as_deref() == Some(want.as_str()))
+                    found
+                        .value(row, col)
+                        .is_some_and(|v| v.as_deref() == Some(want.as_str()))
                 });
                 assert!(matched, "a kept row matches no query");
             }

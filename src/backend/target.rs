@@ -92,9 +92,10 @@ impl Target {
                 "{e}; expected mysql://user@host:port/database, postgres://user@host:port/database, mssql://user@host[\\INSTANCE]/database or sqlite:///path/to/file.db"
             ),
         })?;
+        // A refusal may quote a piece of the URL: no `user:password@` in it.
         let bad = |reason: String| TargetError::Url {
             shown: redact(raw),
-            reason,
+            reason: mask_userinfo(&reason),
         };
         let engine = match url.scheme() {
             "mysql" | "mariadb" => "mysql".to_string(),
@@ -239,9 +240,10 @@ impl Target {
     /// no host, `SQLCMDSERVER` (`host\INSTANCE,port`, as sqlcmd reads it) is
     /// used; with no user, `SQLCMDUSER`.
     fn mssql(raw: &str, rest: &str) -> Result<Target, TargetError> {
+        // A refusal may quote a piece of the URL: no `user:password@` in it.
         let bad = |reason: String| TargetError::Url {
             shown: redact(raw),
-            reason,
+            reason: mask_userinfo(&reason),
         };
         let mut parts = MssqlAuthority::split(rest);
         let mut from_env_server = None;
@@ -443,7 +445,8 @@ impl Target {
     /// `mysql://user@host:port/db` without any password, for messages and the journal.
     pub fn display(&self) -> String {
         if self.engine == "sqlite" {
-            return format!("sqlite://{}", self.database);
+            // A file name could hold URL-like text: no `user:password@` in it is shown.
+            return mask_userinfo(&format!("sqlite://{}", self.database));
         }
         let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
         let instance = self
@@ -604,17 +607,58 @@ fn percent_decode(s: &str) -> String {
 
 /// The URL with any password replaced, safe for error text.
 pub fn redact(raw: &str) -> String {
-    match Url::parse(raw) {
-        Ok(mut u) if u.password().is_some() => {
+    let typed = typed_password(raw);
+    let parsed = Url::parse(raw).ok();
+    let shown = match parsed {
+        Some(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));
-            u.to_string()
+            Some(u.to_string())
         }
-        Ok(u) => u.to_string(),
-        Err(_) => match raw.find('@') {
+        Some(u) if typed.is_none() => Some(u.to_string()),
+        None if typed.is_none() && !raw.contains('@') => Some(raw.to_string()),
+        _ => None,
+    };
+    match shown {
+        // The parser and the text agree: nothing of the password is left.
+        Some(s) if typed.is_none_or(|p| !s.contains(p)) => mask_userinfo(&s),
+        // Otherwise show nothing before the last `@` (a mistyped scheme in
+        // front of a real URL, a backslash the parser reads as a path).
+        _ => match raw.rfind('@') {
             Some(at) => format!("***{}", &raw[at..]),
-            None => raw.to_string(),
+            None => "***".to_string(),
         },
     }
+}
+
+/// Masks the password of every `scheme://user:password@` inside `text`,
+/// nested and overlapping ones included (each `://` starts its own authority).
+fn mask_userinfo(text: &str) -> String {
+    let mut out = text.to_string();
+    let mut from = 0;
+    while let Some(i) = out[from..].find("://").map(|i| from + i) {
+        let start = i + 3;
+        let end = out[start..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |e| start + e);
+        if let Some(at) = out[start..end].rfind('@').map(|a| start + a)
+            && let Some(colon) = out[start..at].find(':').map(|c| start + c)
+            && colon + 1 < at
+        {
+            out.replace_range(colon + 1..at, "***");
+        }
+        from = start;
+    }
+    out
+}
+
+/// The password as the text reads: `scheme://user:PASSWORD@host`, taking the
+/// first `://` and the last `@` of its authority, whatever a parser makes of it.
+fn typed_password(raw: &str) -> Option<&str> {
+    let rest = &raw[raw.find("://")? + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    let (_, password) = userinfo.split_once(':')?;
+    (!password.is_empty()).then_some(password)
 }
 
 /// `password=` in the `[client]` (or `[mysql]`) group of a my.cnf file.
@@ -671,6 +715,13 @@ mod tests {
         assert_eq!(t.warnings.len(), 1);
         assert!(!t.display().contains("s3cr"));
         assert!(!redact("mysql://u:s3cr@t@db/crm").contains("s3cr"));
+        // A mistyped scheme in front of a real URL: the parser sees no authority.
+        let shown = redact("mssal::/@/0dmssql://CORP%5Cdba:pw@db01/UFSystem?");
+        assert!(!shown.contains(":pw@"), "{shown}");
+        let shown = redact("m\0P%=Cdb.:pw@db\0Nssql://CORP%=Cdb.:pw@db01/U?a=t");
+        assert!(!shown.contains("pw"), "{shown}");
+        let shown = redact("http://u\\:pw@h/db");
+        assert!(!shown.contains("pw"), "{shown}");
         assert_eq!(t.tls, TlsMode::Required);
     }
 
