@@ -799,18 +799,10 @@ pub async fn reconcile(s: &mut Session, j: &mut Journal) -> Result<Vec<Reconcile
     Ok(out)
 }
 
-/// Reads one intent's row with a locking read inside a transaction and
-/// journals what it holds; the row stays locked until the entry is durable,
-/// so a writer cannot commit between our read and our entry. `None` when
-/// another transaction held the row beyond lock-wait.
-async fn settle(
-    s: &mut Session,
-    j: &mut Journal,
-    intent: &crate::journal::Entry,
-) -> Result<Option<Reconciled>, OpError> {
-    let d = &intent.entry.details;
-    let pk = d["pk"]["value"].as_str().unwrap_or_default();
-    let columns: Vec<(String, String, String)> = d["columns"]
+/// The columns an intent's details name, with their before- and
+/// after-fingerprints: (column, before, after). Reconcile and undo read them.
+pub(crate) fn journaled_columns(details: &serde_json::Value) -> Vec<(String, String, String)> {
+    details["columns"]
         .as_array()
         .map(|a| {
             a.iter()
@@ -823,7 +815,21 @@ async fn settle(
                 })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Reads one intent's row with a locking read inside a transaction and
+/// journals what it holds; the row stays locked until the entry is durable,
+/// so a writer cannot commit between our read and our entry. `None` when
+/// another transaction held the row beyond lock-wait.
+async fn settle(
+    s: &mut Session,
+    j: &mut Journal,
+    intent: &crate::journal::Entry,
+) -> Result<Option<Reconciled>, OpError> {
+    let d = &intent.entry.details;
+    let pk = d["pk"]["value"].as_str().unwrap_or_default();
+    let columns = journaled_columns(d);
     let names: Vec<String> = columns.iter().map(|c| c.0.clone()).collect();
     s.backend.begin().await?;
     let current = match read_locked(s, &Value::Text(pk.to_string()), &names).await {

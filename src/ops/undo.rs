@@ -191,19 +191,10 @@ async fn after_guard(
     d: &serde_json::Value,
     id: i64,
 ) -> Result<(), OpError> {
-    let written: Vec<(String, String)> = d["columns"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| {
-                    Some((
-                        c["column"].as_str()?.to_string(),
-                        c["after"].as_str()?.to_string(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let written: Vec<(String, String)> = super::protocol::journaled_columns(d)
+        .into_iter()
+        .map(|(column, _, after)| (column, after))
+        .collect();
     let names: Vec<String> = written.iter().map(|(c, _)| c.clone()).collect();
     let now = read_columns(s, &live.id, &names)
         .await?
