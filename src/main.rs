@@ -24,6 +24,7 @@ fn main() {
     }
     let cli = Cli::parse();
     let json = cli.json;
+    let lang = locksmith::i18n::Lang::detect(cli.lang.as_deref());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -61,14 +62,14 @@ fn main() {
                 }
                 println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else {
-                let message = e.to_string();
-                eprintln!("error: {message}");
+                let message = e.text(lang);
+                eprintln!("{} {message}", locksmith::i18n::t(lang, "cli.error"));
                 let mut source = std::error::Error::source(&e);
                 while let Some(s) = source {
                     // A cause the message already quotes is not said twice.
                     let cause = s.to_string();
                     if !message.contains(&cause) {
-                        eprintln!("  caused by: {cause}");
+                        eprintln!("  {} {cause}", locksmith::i18n::t(lang, "cli.caused_by"));
                     }
                     source = s.source();
                 }

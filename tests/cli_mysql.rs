@@ -174,6 +174,59 @@ fn lookup_filters_admins_and_disabled_and_pages() {
     );
 }
 
+/// `lookup 70070` over rows that match it exactly, as a prefix and as a substring.
+fn ranked_db() -> TestDb {
+    let db = TestDb::new(Vendor::RuoYi);
+    db.exec(
+        "INSERT INTO sys_user (user_id, dept_id, login_name, user_name, email, phonenumber, password, salt, status, del_flag) VALUES \
+         (201, 103, 'ops-a', '甲', 'a@example.cn', '13970070', MD5('x'), 's', '0', '0'), \
+         (202, 103, '70070', '乙', 'b@example.cn', '13700000202', MD5('x'), 's', '0', '0'), \
+         (203, 103, '70070b', '丙', 'c@example.cn', '13700000203', MD5('x'), 's', '0', '0'), \
+         (204, 103, 'x70070', '丁', 'd@example.cn', '13700000204', MD5('x'), 's', '0', '0'), \
+         (205, 103, 'yy', '70070号', 'e@example.cn', '13700000205', MD5('x'), 's', '0', '0')",
+    );
+    db
+}
+
+#[test]
+fn search_ranks_the_exact_login_then_prefixes_then_substrings() {
+    let db = ranked_db();
+    let page = |args: &[&str]| {
+        let mut all = vec!["--connector", "ruoyi", "--json", "lookup"];
+        all.extend_from_slice(args);
+        let out = db.locksmith(&all, None);
+        assert_code(&out, 0);
+        json(&out)
+    };
+    // The exact login first (its id is not the lowest), then prefixes of the
+    // login or the name, then substrings (here the phone's tail), each by id.
+    let doc = page(&["70070"]);
+    assert_eq!(
+        common::account_fields(&doc, "id"),
+        ["202", "203", "205", "201", "204"]
+    );
+    // `#ID` is an exact match too.
+    assert_eq!(common::account_fields(&page(&["#204"]), "id"), ["204"]);
+
+    // Keyset pages: a row deleted before the cursor shifts nothing (an
+    // OFFSET would now skip 205).
+    let first = page(&["70070", "--limit", "2"]);
+    assert_eq!(common::account_fields(&first, "id"), ["202", "203"]);
+    let next = first["next"].as_str().expect("a cursor for the next page").to_string();
+    db.exec("DELETE FROM sys_user WHERE user_id = 202");
+    let second = page(&["70070", "--limit", "2", "--after", &next]);
+    assert_eq!(common::account_fields(&second, "id"), ["205", "201"]);
+    let next = second["next"].as_str().expect("a third page").to_string();
+    let third = page(&["70070", "--limit", "2", "--after", &next]);
+    assert_eq!(common::account_fields(&third, "id"), ["204"]);
+    assert_eq!(third["more"], false);
+    assert!(third["next"].is_null());
+
+    let out = db.locksmith(&["--connector", "ruoyi", "lookup", "--after", "bogus"], None);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("--after `bogus`"), "{}", stderr(&out));
+}
+
 #[test]
 fn ambiguous_and_unknown_accounts_are_refused_with_candidates() {
     let db = TestDb::new(Vendor::RuoYi);

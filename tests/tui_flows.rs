@@ -18,13 +18,13 @@ fn search_select_reset_confirm_result_and_the_password_is_cleared_on_leave() {
     let (
         Some(Effect::Lookup { req: old, .. }),
         Some(Effect::Lookup {
-            req, query, offset, ..
+            req, query, after, ..
         }),
     ) = (first.into_iter().next(), second.into_iter().next())
     else {
         panic!("typing must look up")
     };
-    assert_eq!((query.as_str(), offset), ("张三", 0));
+    assert_eq!((query.as_str(), after), ("张三", None));
     // A stale page arrives late: dropped.
     reduce(
         &mut s,
@@ -411,13 +411,34 @@ fn a_failed_connection_opens_the_form_with_the_error() {
 }
 
 #[test]
-fn paging_uses_limit_and_offset_and_ctrl_c_quits_anywhere() {
+fn paging_starts_after_the_last_row_and_goes_back_and_ctrl_c_quits_anywhere() {
     let mut s = accounts(Lang::En);
-    let Some(Effect::Lookup { offset, limit, .. }) = reduce(&mut s, key(KeyCode::PageDown)).pop()
+    let last = s.rows.last().expect("a page").cursor.clone();
+    let Some(Effect::Lookup {
+        req, after, limit, ..
+    }) = reduce(&mut s, key(KeyCode::PageDown)).pop()
     else {
         panic!()
     };
-    assert_eq!((offset, limit), (PAGE_SIZE, PAGE_SIZE));
+    // Keyset paging: the next page starts after the last row shown, not at an offset.
+    assert_eq!((after, limit), (Some(last), PAGE_SIZE));
+    let shown = s.rows.len() as u64;
+    reduce(
+        &mut s,
+        Msg::Page {
+            req,
+            rows: common::tui::rows(),
+            more: false,
+            notes: vec![],
+        },
+    );
+    assert_eq!(s.offset, shown, "the second page says where it starts");
+    // No more pages: PgDn does nothing; PgUp goes back to the first page.
+    assert!(reduce(&mut s, key(KeyCode::PageDown)).is_empty());
+    let Some(Effect::Lookup { after, .. }) = reduce(&mut s, key(KeyCode::PageUp)).pop() else {
+        panic!()
+    };
+    assert_eq!((after, s.offset), (None, 0));
     s = accounts(Lang::En);
     reduce(
         &mut s,
@@ -499,7 +520,11 @@ fn transplant_prompt_plans_with_the_donor_confirms_and_applies_without_a_passwor
     assert_eq!(s.screen, Screen::Plan);
     let p = s.plan.as_ref().expect("the plan is shown");
     assert_eq!(p.donor.as_deref(), Some("demo (#demo)"));
-    assert!(p.view.warnings[0].contains("accepts the password of account demo"));
+    assert!(
+        p.view.warnings[0]
+            .to_string()
+            .contains("accepts the password of account demo")
+    );
     // The same type-the-login confirm, with a reason.
     reduce(&mut s, key(KeyCode::Enter));
     assert_eq!(s.screen, Screen::Confirm);

@@ -212,31 +212,39 @@ pub trait Dialect: Send + Sync {
     fn placeholder(&self, n: usize) -> String;
     /// `a = b` that is true when both are NULL.
     fn null_safe_eq(&self, left: &str, right: &str) -> String;
-    /// Paging clause with two placeholders: limit then offset.
-    fn limit_offset(&self, limit_ph: &str, offset_ph: &str) -> String;
-    /// One page of `select` (`SELECT <items AS aliases> FROM … WHERE …`)
-    /// in `order_by` order. Engines with LIMIT/OFFSET append it; SQL Server
-    /// numbers the rows instead, which works from 2005 on (OFFSET/FETCH needs 2012).
+    /// One page of `select` (`SELECT <items AS aliases> FROM … WHERE …`), read
+    /// as the derived table [`PAGE`]: its rows that pass `after` (a condition
+    /// on `ls_page.<alias>`: the keyset cursor), in `order_by` order, at most
+    /// `limit_ph` of them. A keyset page stays stable when rows before it
+    /// change, where an OFFSET over a ranked order would skip or repeat rows.
+    /// `limit_ph` is bound after every placeholder in `after`.
     fn paged(
         &self,
         select: &str,
-        _aliases: &[String],
+        aliases: &[String],
+        after: &str,
         order_by: &str,
         limit_ph: &str,
-        offset_ph: &str,
     ) -> String {
         format!(
-            "{select} ORDER BY {order_by} {}",
-            self.limit_offset(limit_ph, offset_ph)
+            "SELECT {} FROM ({select}) {PAGE} WHERE {after} ORDER BY {order_by} LIMIT {limit_ph}",
+            page_columns(self, aliases)
         )
     }
     /// Case-insensitive `LIKE` with `!` as escape character.
     fn like(&self, column: &str, ph: &str) -> String;
-    /// The `LIKE` pattern (for `like`) that finds `term` anywhere, matched
-    /// literally: every character this engine's LIKE treats specially is
-    /// escaped with `!`.
+    /// `term` for a `like` pattern, matched literally: every character this
+    /// engine's LIKE treats specially is escaped with `!`.
+    fn like_escaped(&self, term: &str) -> String {
+        like_escaping(term, &['!', '%', '_'])
+    }
+    /// The `LIKE` pattern (for `like`) that finds `term` anywhere.
     fn like_pattern(&self, term: &str) -> String {
-        like_pattern_escaping(term, &['!', '%', '_'])
+        format!("%{}%", self.like_escaped(term))
+    }
+    /// The `LIKE` pattern that finds values starting with `term`.
+    fn like_prefix(&self, term: &str) -> String {
+        format!("{}%", self.like_escaped(term))
     }
     /// What follows a FROM-less `SELECT <values>` before its WHERE
     /// (`INSERT … SELECT ?, ? FROM DUAL WHERE NOT EXISTS (…)` on MySQL).
@@ -251,17 +259,27 @@ pub trait Dialect: Send + Sync {
     }
 }
 
-/// `%term%` with each of `specials` escaped by `!`, so the term matches literally.
-pub fn like_pattern_escaping(term: &str, specials: &[char]) -> String {
+/// The derived table a [`Dialect::paged`] query reads its page from.
+pub const PAGE: &str = "ls_page";
+
+/// `ls_page.<alias>, …`: the outer select list of a paged query.
+fn page_columns(d: &(impl Dialect + ?Sized), aliases: &[String]) -> String {
+    aliases
+        .iter()
+        .map(|a| format!("{PAGE}.{}", d.quote_ident(a)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `term` with each of `specials` escaped by `!`, so it matches literally.
+pub fn like_escaping(term: &str, specials: &[char]) -> String {
     let mut out = String::with_capacity(term.len() + 2);
-    out.push('%');
     for c in term.chars() {
         if specials.contains(&c) {
             out.push('!');
         }
         out.push(c);
     }
-    out.push('%');
     out
 }
 

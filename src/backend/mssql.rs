@@ -64,35 +64,27 @@ impl Dialect for MsSqlDialect {
     fn null_safe_eq(&self, left: &str, right: &str) -> String {
         format!("({left} = {right} OR ({left} IS NULL AND {right} IS NULL))")
     }
-    fn limit_offset(&self, limit_ph: &str, offset_ph: &str) -> String {
-        // SQL Server 2012 and later. Lookups page with `paged` (ROW_NUMBER),
-        // which 2008 R2 understands too.
-        format!("OFFSET {offset_ph} ROWS FETCH NEXT {limit_ph} ROWS ONLY")
-    }
+    /// TOP and a derived table: SQL Server 2005 and later (OFFSET/FETCH needs 2012).
     fn paged(
         &self,
         select: &str,
         aliases: &[String],
+        after: &str,
         order_by: &str,
         limit_ph: &str,
-        offset_ph: &str,
     ) -> String {
-        let inner = select.strip_prefix("SELECT ").unwrap_or(select);
-        let outer: Vec<String> = aliases
-            .iter()
-            .map(|a| format!("[ls_page].{}", self.quote_ident(a)))
-            .collect();
         format!(
-            "SELECT TOP ({limit_ph}) {} FROM (SELECT ROW_NUMBER() OVER (ORDER BY {order_by}) AS [ls_rn], {inner}) AS [ls_page] WHERE [ls_page].[ls_rn] > {offset_ph} ORDER BY [ls_page].[ls_rn]",
-            outer.join(", ")
+            "SELECT TOP ({limit_ph}) {} FROM ({select}) AS {} WHERE {after} ORDER BY {order_by}",
+            super::page_columns(self, aliases),
+            super::PAGE
         )
     }
     fn like(&self, column: &str, ph: &str) -> String {
         format!("{column} LIKE {ph} ESCAPE '!'")
     }
     /// `[` opens a character class in T-SQL's LIKE (`a[b]c` matches `abc`).
-    fn like_pattern(&self, term: &str) -> String {
-        super::like_pattern_escaping(term, &['!', '%', '_', '['])
+    fn like_escaped(&self, term: &str) -> String {
+        super::like_escaping(term, &['!', '%', '_', '['])
     }
     fn values_source(&self) -> &'static str {
         ""

@@ -24,9 +24,6 @@ impl Dialect for MySqlDialect {
     fn null_safe_eq(&self, left: &str, right: &str) -> String {
         format!("{left} <=> {right}")
     }
-    fn limit_offset(&self, limit_ph: &str, offset_ph: &str) -> String {
-        format!("LIMIT {limit_ph} OFFSET {offset_ph}")
-    }
     fn like(&self, column: &str, ph: &str) -> String {
         format!("{column} LIKE {ph} ESCAPE '!'")
     }

@@ -42,9 +42,6 @@ impl Dialect for PgDialect {
     fn null_safe_eq(&self, left: &str, right: &str) -> String {
         format!("{left} IS NOT DISTINCT FROM {right}")
     }
-    fn limit_offset(&self, limit_ph: &str, offset_ph: &str) -> String {
-        format!("LIMIT {limit_ph} OFFSET {offset_ph}")
-    }
     fn like(&self, column: &str, ph: &str) -> String {
         // ILIKE needs text on the left; the cast keeps integer columns searchable.
         format!("CAST({column} AS text) ILIKE {ph} ESCAPE '!'")
@@ -557,7 +554,10 @@ mod tests {
         assert_eq!(d.quote_ident("res_users"), "\"res_users\"");
         assert_eq!(d.placeholder(3), "$3");
         assert_eq!(d.null_safe_eq("a", "$1"), "a IS NOT DISTINCT FROM $1");
-        assert_eq!(d.limit_offset("$1", "$2"), "LIMIT $1 OFFSET $2");
+        assert_eq!(
+            d.paged("SELECT 1 AS \"c0\"", &["c0".into()], "1 = 1", "\"c0\"", "$1"),
+            "SELECT ls_page.\"c0\" FROM (SELECT 1 AS \"c0\") ls_page WHERE 1 = 1 ORDER BY \"c0\" LIMIT $1"
+        );
         assert!(d.like("t.\"login\"", "$4").ends_with("ILIKE $4 ESCAPE '!'"));
     }
 

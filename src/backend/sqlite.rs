@@ -27,9 +27,6 @@ impl Dialect for SqliteDialect {
     fn null_safe_eq(&self, left: &str, right: &str) -> String {
         format!("{left} IS {right}")
     }
-    fn limit_offset(&self, limit_ph: &str, offset_ph: &str) -> String {
-        format!("LIMIT {limit_ph} OFFSET {offset_ph}")
-    }
     fn like(&self, column: &str, ph: &str) -> String {
         // SQLite's LIKE is case-insensitive for ASCII, like MySQL's default collations.
         format!("{column} LIKE {ph} ESCAPE '!'")

@@ -87,7 +87,7 @@ async fn with_session<T>(
 pub async fn console(cli: &Cli, demo: Option<Option<&Path>>) -> Result<Report, OpError> {
     use crate::tui::{self, ConsoleOptions, i18n::Lang, state::Profile};
     let lang = Lang::detect(cli.lang.as_deref());
-    let usage = |e: &dyn std::fmt::Display| OpError::Usage(e.to_string());
+    let usage = |e: &dyn std::fmt::Display| OpError::Usage(e.to_string().into());
     let demo_env = match demo {
         Some(keep) => Some(crate::demo::Demo::create(keep).map_err(|e| usage(&e))?),
         None => None,
@@ -158,7 +158,7 @@ fn read_only_console(
 pub async fn lookup(cli: &Cli, filter: &LookupFilter) -> Result<Report, OpError> {
     with_session(cli, async |s: &mut Session| {
         let page = account::lookup(s, filter).await?;
-        Ok(render::lookup(s, &page, filter.offset))
+        Ok(render::lookup(s, &page))
     })
     .await
 }
@@ -241,7 +241,7 @@ pub async fn write(cli: &Cli, request: WriteRequest, args: &WriteArgs) -> Result
         return Err(OpError::Usage(format!(
             "--reason must say why {}",
             request.why()
-        )));
+        ).into()));
     }
     if !args.dry_run && !args.yes && !prompt::interactive() {
         return Err(OpError::Usage(
@@ -262,7 +262,8 @@ pub async fn write(cli: &Cli, request: WriteRequest, args: &WriteArgs) -> Result
             return Err(e);
         }
     };
-    let mut text = render::prepared(&s, &prepared);
+    let lang = crate::i18n::Lang::detect(cli.lang.as_deref());
+    let mut text = render::prepared(&s, &prepared, lang);
     let Some(j) = journal
         .as_mut()
         .filter(|_| !args.dry_run && !prepared.nothing_to_do())

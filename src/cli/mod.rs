@@ -228,21 +228,22 @@ pub struct LookupArgs {
     /// Rows per page (1 to 10,000)
     #[arg(long, default_value_t = 50)]
     limit: u64,
-    /// Rows to skip (the next page: --offset of the previous plus its rows)
-    #[arg(long, default_value_t = 0)]
-    offset: u64,
+    /// The next page: the cursor the previous page printed after "more with --after"
+    #[arg(long, value_name = "CURSOR")]
+    after: Option<String>,
 }
 
 impl LookupArgs {
-    fn filter(&self) -> crate::ops::LookupFilter {
-        crate::ops::LookupFilter {
+    fn filter(&self) -> Result<crate::ops::LookupFilter, OpError> {
+        let after = self.after.as_deref().map(crate::ops::account::PageCursor::parse);
+        Ok(crate::ops::LookupFilter {
             query: self.query.clone(),
             admins: self.admins,
             locked: self.locked,
             disabled: self.disabled,
             limit: self.limit.clamp(1, 10_000),
-            offset: self.offset,
-        }
+            after: after.transpose()?,
+        })
     }
 }
 
@@ -339,7 +340,7 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
     };
     match command {
         Command::Demo { keep } => commands::console(&cli, Some(keep.as_deref())).await,
-        Command::Lookup(args) => commands::lookup(&cli, &args.filter()).await,
+        Command::Lookup(args) => commands::lookup(&cli, &args.filter()?).await,
         Command::Show { account } => commands::show(&cli, account).await,
         Command::Reset {
             account,

@@ -20,18 +20,18 @@ pub fn read_secret_line(what: &str) -> Result<Password, OpError> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         let pw = rpassword::prompt_password(format!("{what} (not echoed): "))
-            .map_err(|e| OpError::Usage(format!("cannot read {what}: {e}")))?;
+            .map_err(|e| OpError::Usage(format!("cannot read {what}: {e}").into()))?;
         return Ok(Password::new(pw));
     }
     let mut line = String::new();
     stdin
         .lock()
         .read_line(&mut line)
-        .map_err(|e| OpError::Usage(format!("cannot read {what} from stdin: {e}")))?;
+        .map_err(|e| OpError::Usage(format!("cannot read {what} from stdin: {e}").into()))?;
     let trimmed = line.trim_end_matches(['\n', '\r']).to_string();
     zeroize::Zeroize::zeroize(&mut line);
     if trimmed.is_empty() {
-        return Err(OpError::Usage(format!("{what} on stdin is empty")));
+        return Err(OpError::Usage(format!("{what} on stdin is empty").into()));
     }
     Ok(Password::new(trimmed))
 }
@@ -45,7 +45,7 @@ pub fn confirm(plan_text: &str, login: &str) -> Result<(), OpError> {
     std::io::stdin()
         .lock()
         .read_line(&mut typed)
-        .map_err(|e| OpError::Usage(format!("cannot read the confirmation: {e}")))?;
+        .map_err(|e| OpError::Usage(format!("cannot read the confirmation: {e}").into()))?;
     if typed.trim_end_matches(['\n', '\r']) == login {
         Ok(())
     } else {

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::Report;
 use crate::connector::{self, Connector};
+use crate::i18n::Lang;
 use crate::ops::account::AccountSummary;
 use crate::ops::check::CheckReport;
 use crate::ops::drill::DrillReport;
@@ -42,11 +43,21 @@ pub fn warnings_text(ws: &[String]) -> String {
     ws.iter().map(|w| format!("warning: {w}\n")).collect()
 }
 
+/// `word` as the shell reads it back: quoted when it holds anything but
+/// plain characters.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || ":=._-@".contains(c);
+    match word.chars().all(plain) {
+        true => word.to_string(),
+        false => format!("'{}'", word.replace('\'', "'\\''")),
+    }
+}
+
 fn notes_text(notes: &[String]) -> String {
     notes.iter().map(|n| format!("note: {n}\n")).collect()
 }
 
-pub fn lookup(s: &Session, page: &LookupPage, offset: u64) -> Report {
+pub fn lookup(s: &Session, page: &LookupPage) -> Report {
     let mut text = warnings_text(&s.warnings);
     text.push_str(&format!(
         "{} {} {} {:<7} {:<10} {}\n",
@@ -77,19 +88,17 @@ pub fn lookup(s: &Session, page: &LookupPage, offset: u64) -> Report {
             "scheme_shape": shape,
         }));
     }
-    let more = match page.more {
-        true => format!(
-            "; more with --offset {}",
-            offset + page.accounts.len() as u64
-        ),
-        false => String::new(),
+    let next = page.next.as_ref().map(|c| c.token());
+    let more = match &next {
+        Some(token) => format!("; more with --after {}", shell_word(token)),
+        None => String::new(),
     };
     text.push_str(&format!("{} account(s){more}\n", page.accounts.len()));
     let notes: Vec<String> = page.notes.iter().map(|n| n.text()).collect();
     text.push_str(&notes_text(&notes));
     let json = json!({
         "connector": s.connector.name, "accounts": rows, "more": page.more,
-        "notes": notes, "warnings": s.warnings,
+        "next": next, "notes": notes, "warnings": s.warnings,
     });
     Report::ok(text, json)
 }
@@ -148,7 +157,7 @@ pub fn show(s: &Session, a: &AccountSummary, zh: bool) -> Report {
 }
 
 /// The plan as the operator reads it before confirming.
-pub fn plan(v: &PlanView) -> String {
+pub fn plan(v: &PlanView, lang: Lang) -> String {
     let mut t = format!(
         "Plan: {} {} in `{}` ({})\n",
         v.action.name(),
@@ -175,13 +184,13 @@ pub fn plan(v: &PlanView) -> String {
     ));
 
     for w in &v.warnings {
-        t.push_str(&format!("  warning: {w}\n"));
+        t.push_str(&format!("  warning: {}\n", w.text(lang)));
     }
     t
 }
 
 /// Warnings, reconcile notes, the emergency admin's problems and the plan.
-pub fn prepared(s: &Session, p: &Prepared) -> String {
+pub fn prepared(s: &Session, p: &Prepared, lang: Lang) -> String {
     let mut text = warnings_text(&s.warnings);
     text.push_str(&notes_text(&p.notes));
     if let Some(diag) = &p.diagnosis {
@@ -193,7 +202,7 @@ pub fn prepared(s: &Session, p: &Prepared) -> String {
             text.push_str(&format!("  wrong: {} — {}\n", pr.code, pr.message));
         }
     }
-    text.push_str(&plan(&p.view));
+    text.push_str(&plan(&p.view, lang));
     text
 }
 
@@ -299,7 +308,8 @@ pub fn calibration(c: &Calibration, warnings: &[String]) -> Report {
 }
 
 pub fn drill(r: &DrillReport, report: Option<&Path>, body: String) -> Report {
-    let mut text = warnings_text(&r.plan.warnings);
+    let warnings: Vec<String> = r.plan.warnings.iter().map(|w| w.to_string()).collect();
+    let mut text = warnings_text(&warnings);
     match report {
         Some(path) => text.push_str(&format!(
             "drill done: time to recover {:.1} ms, rolled back: {}; report written to {}\n",

@@ -10,7 +10,7 @@ use super::{Cli, Report};
 use crate::ops::OpError;
 
 fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, OpError> {
-    String::from_utf8(bytes).map_err(|_| OpError::Usage(format!("{what} is not UTF-8")))
+    String::from_utf8(bytes).map_err(|_| OpError::Usage(format!("{what} is not UTF-8").into()))
 }
 
 /// The completion script for `shell` (bash, zsh, fish, powershell, elvish).
@@ -28,7 +28,7 @@ pub(super) fn man() -> Result<Report, OpError> {
     let mut out = Vec::new();
     clap_mangen::Man::new(Cli::command())
         .render(&mut out)
-        .map_err(|e| OpError::Usage(format!("cannot render the manual page: {e}")))?;
+        .map_err(|e| OpError::Usage(format!("cannot render the manual page: {e}").into()))?;
     let page = utf8(out, "the manual page")?;
     let doc = json!({ "roff": page });
     Ok(Report::ok(page, doc))

@@ -387,6 +387,15 @@ pub struct Connector {
 }
 
 impl Connector {
+    /// The notes, each with its Chinese text (the English one where the
+    /// connector has no `notes_zh`).
+    pub fn notes_said(&self) -> impl Iterator<Item = crate::i18n::Said> + '_ {
+        self.notes.iter().enumerate().map(|(i, en)| crate::i18n::Said::Pair {
+            en: en.clone(),
+            zh: self.notes_zh.get(i).unwrap_or(en).clone(),
+        })
+    }
+
     /// Parses and validates one connector file. `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<Connector, ConnectorError> {
         let mut c: Connector = toml::from_str(text).map_err(|e| ConnectorError::Parse {

@@ -5,8 +5,9 @@ use serde::Serialize;
 
 use super::sql::Stmt;
 use super::{OpError, Session};
-use crate::backend::Value;
+use crate::backend::{PAGE, Value};
 use crate::connector::Connector;
+use crate::i18n::Said;
 use crate::schemes::AccountInput;
 
 /// One account row with every mapped column.
@@ -205,13 +206,56 @@ pub struct LookupFilter {
     pub locked: bool,
     pub disabled: bool,
     pub limit: u64,
-    pub offset: u64,
+    /// Where the page starts: after this row (none: the first page).
+    pub after: Option<PageCursor>,
+}
+
+/// A row's place in a lookup's order: its match tier, then its id. A page
+/// starts after a cursor (keyset paging), so it stays stable when rows
+/// before it change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageCursor {
+    /// 0 exact login or `#ID`, 1 a prefix match, 2 a substring match (0 without a query).
+    pub tier: i64,
+    pub id: Value,
+}
+
+impl PageCursor {
+    /// The cursor as one word for `lookup --after`: `TIER:ID` for a numeric
+    /// id, `TIER:=ID` for a text one (so `007` stays text).
+    pub fn token(&self) -> String {
+        match &self.id {
+            Value::Int(i) => format!("{}:{i}", self.tier),
+            Value::UInt(u) => format!("{}:{u}", self.tier),
+            other => format!("{}:={}", self.tier, other.as_text().unwrap_or_default()),
+        }
+    }
+
+    /// Reads a [`token`](Self::token) back.
+    pub fn parse(token: &str) -> Result<PageCursor, OpError> {
+        let bad = || {
+            OpError::Usage(format!(
+                "--after `{token}` is not a page cursor: give the value `lookup` printed after `more with --after`"
+            ).into())
+        };
+        let (tier, id) = token.split_once(':').ok_or_else(bad)?;
+        let tier = tier.parse::<i64>().ok().filter(|t| (0..=2).contains(t)).ok_or_else(bad)?;
+        let id = match id.strip_prefix('=') {
+            Some(text) => Value::Text(text.to_string()),
+            None => Value::Int(id.parse().map_err(|_| bad())?),
+        };
+        Ok(PageCursor { tier, id })
+    }
 }
 
 pub struct LookupPage {
     pub accounts: Vec<Account>,
+    /// Each account's match tier, in order (see [`PageCursor::tier`]).
+    pub tiers: Vec<i64>,
     /// More rows exist past this page.
     pub more: bool,
+    /// Where the next page starts, when there is one.
+    pub next: Option<PageCursor>,
     pub notes: Vec<PageNote>,
 }
 
@@ -238,10 +282,11 @@ impl PageNote {
 }
 
 /// `SELECT <mapped columns>, <is_admin expr> FROM <table> t` with the admin
-/// rule's values bound. Every item is aliased `c0`, `c1`, … (the same column
-/// may be mapped twice) so a dialect can page it as a derived table; the
-/// aliases are returned in order.
-fn select_accounts(stmt: &mut Stmt, c: &Connector) -> Vec<String> {
+/// rule's values bound (and, with a search, the match tier of `rank_query`
+/// last). Every item is aliased `c0`, `c1`, … (the same column may be mapped
+/// twice) so a dialect can page it as a derived table; the aliases are
+/// returned in order.
+fn select_accounts(stmt: &mut Stmt, c: &Connector, rank_query: Option<&str>) -> Vec<String> {
     let mut aliases = Vec::new();
     let mut items: Vec<String> = Vec::new();
     for (i, (_, col)) in c.columns.mapped().iter().enumerate() {
@@ -254,6 +299,15 @@ fn select_accounts(stmt: &mut Stmt, c: &Connector) -> Vec<String> {
     let alias = format!("c{}", aliases.len());
     stmt.push(&format!("{admin} AS {}", stmt.ident(&alias)));
     aliases.push(alias);
+    if let Some(q) = rank_query {
+        let tier = match q {
+            "" => "0".to_string(),
+            q => match_tier(stmt, c, q),
+        };
+        let alias = format!("c{}", aliases.len());
+        stmt.push(&format!(", {tier} AS {}", stmt.ident(&alias)));
+        aliases.push(alias);
+    }
     let table = stmt.ident(&c.table_name());
     stmt.push(" FROM ").push(&table).push(" t");
     aliases
@@ -319,6 +373,48 @@ fn admin_expr(stmt: &mut Stmt, c: &Connector) -> String {
     }
 }
 
+/// The columns a search looks in.
+fn searchable(c: &Connector) -> impl Iterator<Item = &String> {
+    [
+        Some(&c.columns.login),
+        c.columns.display.as_ref(),
+        c.columns.email.as_ref(),
+        c.columns.phone.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// `t.<id>` read as text equals the `#ID` of a query `#…`: compared as text
+/// so `#1x` never matches id 1 through a numeric coercion.
+fn id_match(stmt: &mut Stmt, c: &Connector, q: &str) -> Option<String> {
+    let id = q.strip_prefix('#').filter(|id| !id.is_empty())?;
+    let col = format!("t.{}", stmt.ident(&c.columns.id));
+    let ph = stmt.bind(Value::Text(stmt.dialect().like_escaped(id)));
+    Some(stmt.dialect().like(&col, &ph))
+}
+
+/// `CASE` 0 for the exact login (or `#ID`), 1 for a prefix of a searched
+/// column, else 2: the order an operator expects, who types `003` for 003
+/// before the account whose phone ends in 003.
+fn match_tier(stmt: &mut Stmt, c: &Connector, q: &str) -> String {
+    let login = format!("t.{}", stmt.ident(&c.columns.login));
+    let ph = stmt.bind(Value::Text(stmt.dialect().like_escaped(q)));
+    let mut exact = vec![stmt.dialect().like(&login, &ph)];
+    exact.extend(id_match(stmt, c, q));
+    let mut prefix = Vec::new();
+    for col in searchable(c) {
+        let col = format!("t.{}", stmt.ident(col));
+        let ph = stmt.bind(Value::Text(stmt.dialect().like_prefix(q)));
+        prefix.push(stmt.dialect().like(&col, &ph));
+    }
+    format!(
+        "(CASE WHEN {} THEN 0 WHEN {} THEN 1 ELSE 2 END)",
+        exact.join(" OR "),
+        prefix.join(" OR ")
+    )
+}
+
 fn in_list(stmt: &mut Stmt, col: &str, values: &[String]) -> String {
     let col = format!("t.{}", stmt.ident(col));
     let phs: Vec<String> = values
@@ -351,34 +447,90 @@ fn row_to_account(c: &Connector, row: Vec<Value>) -> Account {
 
 pub async fn lookup(s: &mut Session, f: &LookupFilter) -> Result<LookupPage, OpError> {
     let c = &s.connector;
-    let mut notes = Vec::new();
+    let query = f.query.as_deref().filter(|q| !q.is_empty());
     let mut stmt = Stmt::new(s.backend.dialect());
-    let aliases = select_accounts(&mut stmt, c);
+    let aliases = select_accounts(&mut stmt, c, Some(query.unwrap_or_default()));
     let mut conds: Vec<String> = Vec::new();
-    if let Some(q) = f.query.as_deref().filter(|q| !q.is_empty()) {
+    if let Some(q) = query {
         let pattern = stmt.dialect().like_pattern(q);
         let mut ors = Vec::new();
-        let searchable = [
-            Some(&c.columns.login),
-            c.columns.display.as_ref(),
-            c.columns.email.as_ref(),
-            c.columns.phone.as_ref(),
-        ];
-        for col in searchable.into_iter().flatten() {
+        for col in searchable(c) {
             let col = format!("t.{}", stmt.ident(col));
             let ph = stmt.bind(Value::Text(pattern.clone()));
             ors.push(stmt.dialect().like(&col, &ph));
         }
+        ors.extend(id_match(&mut stmt, c, q));
         conds.push(format!("({})", ors.join(" OR ")));
     }
+    let notes = filter_conditions(&mut stmt, c, f, &mut conds);
+    if !conds.is_empty() {
+        stmt.push(" WHERE ").push(&conds.join(" AND "));
+    }
+    let text = std::mem::take(&mut stmt.text);
+    let (after, order_by) = keyset(&mut stmt, &aliases, f.after.as_ref());
+    let lim = stmt.bind(Value::UInt(f.limit.saturating_add(1)));
+    stmt.text = stmt.dialect().paged(&text, &aliases, &after, &order_by, &lim);
+    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
+    let mut accounts = Vec::with_capacity(rows.len());
+    let mut tiers = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        let tier = row.pop().and_then(|v| v.as_text()?.parse().ok());
+        tiers.push(tier.unwrap_or(2));
+        accounts.push(row_to_account(c, row));
+    }
+    let more = accounts.len() as u64 > f.limit;
+    accounts.truncate(f.limit as usize);
+    tiers.truncate(accounts.len());
+    let next = more.then(|| PageCursor {
+        tier: tiers.last().copied().unwrap_or(2),
+        id: accounts.last().map(|a| a.id.clone()).unwrap_or(Value::Null),
+    });
+    Ok(LookupPage {
+        accounts,
+        tiers,
+        more,
+        next,
+        notes,
+    })
+}
+
+/// The page's order (tier, then id) and the condition for the rows after
+/// `cursor` in it, on the derived table's aliases (the id is the first, the
+/// tier the last).
+fn keyset(stmt: &mut Stmt, aliases: &[String], cursor: Option<&PageCursor>) -> (String, String) {
+    let col = |stmt: &Stmt, alias: &str| format!("{PAGE}.{}", stmt.ident(alias));
+    let id = col(stmt, &aliases[0]);
+    let tier = col(stmt, aliases.last().map_or("c0", String::as_str));
+    let order_by = format!("{tier}, {id}");
+    let Some(cursor) = cursor else {
+        return ("1 = 1".into(), order_by);
+    };
+    let above = stmt.bind(Value::Int(cursor.tier));
+    let same = stmt.bind(Value::Int(cursor.tier));
+    let last = stmt.bind(cursor.id.clone());
+    (
+        format!("({tier} > {above} OR ({tier} = {same} AND {id} > {last}))"),
+        order_by,
+    )
+}
+
+/// The admins / disabled / locked filters as conditions; a filter that can
+/// find nothing on this connector adds a note saying why.
+fn filter_conditions(
+    stmt: &mut Stmt,
+    c: &Connector,
+    f: &LookupFilter,
+    conds: &mut Vec<String>,
+) -> Vec<PageNote> {
+    let mut notes = Vec::new();
     if f.admins {
-        let admin = admin_expr(&mut stmt, c);
+        let admin = admin_expr(stmt, c);
         conds.push(format!("{admin} = 1"));
     }
     if f.disabled {
         match &c.columns.status {
             Some(col) if !c.states.disabled.is_empty() => {
-                let e = in_list(&mut stmt, col, &c.states.disabled);
+                let e = in_list(stmt, col, &c.states.disabled);
                 conds.push(e);
             }
             _ => {
@@ -393,7 +545,7 @@ pub async fn lookup(s: &mut Session, f: &LookupFilter) -> Result<LookupPage, OpE
     if f.locked {
         let mut ors = Vec::new();
         if let Some(col) = &c.columns.locked {
-            ors.push(in_list(&mut stmt, col, &c.states.locked));
+            ors.push(in_list(stmt, col, &c.states.locked));
         }
         if let (Some(col), Some(limit)) = (&c.columns.failed_count, c.states.failed_limit) {
             let col = format!("t.{}", stmt.ident(col));
@@ -410,29 +562,14 @@ pub async fn lookup(s: &mut Session, f: &LookupFilter) -> Result<LookupPage, OpE
             conds.push(format!("({})", ors.join(" OR ")));
         }
     }
-    if !conds.is_empty() {
-        stmt.push(" WHERE ").push(&conds.join(" AND "));
-    }
-    let id = format!("t.{}", stmt.ident(&c.columns.id));
-    let lim = stmt.bind(Value::UInt(f.limit.saturating_add(1)));
-    let off = stmt.bind(Value::UInt(f.offset));
-    stmt.text = stmt.dialect().paged(&stmt.text, &aliases, &id, &lim, &off);
-    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
-    let mut accounts: Vec<Account> = rows.into_iter().map(|r| row_to_account(c, r)).collect();
-    let more = accounts.len() as u64 > f.limit;
-    accounts.truncate(f.limit as usize);
-    Ok(LookupPage {
-        accounts,
-        more,
-        notes,
-    })
+    notes
 }
 
 /// Reads one account by primary key: the before-image of every write.
 pub async fn read_by_pk(s: &mut Session, id: &Value) -> Result<Option<Account>, OpError> {
     let c = &s.connector;
     let mut stmt = Stmt::new(s.backend.dialect());
-    select_accounts(&mut stmt, c);
+    select_accounts(&mut stmt, c, None);
     let id_col = stmt.ident(&c.columns.id);
     let ph = stmt.bind(id.clone());
     stmt.push(" WHERE t.").push(&id_col).push(" = ").push(&ph);
@@ -486,15 +623,18 @@ pub async fn resolve(s: &mut Session, account: &str) -> Result<Account, OpError>
             .await?
             .filter(|a| a.id_text() == id)
             .ok_or_else(|| {
-                OpError::NotFound(format!(
-                    "no account with {} = {id} in {}",
-                    c.columns.id,
-                    c.table_name()
+                OpError::NotFound(Said::key(
+                    "said.no_id",
+                    &[
+                        ("column", &c.columns.id),
+                        ("id", &id),
+                        ("table", &c.table_name()),
+                    ],
                 ))
             });
     }
     let mut stmt = Stmt::new(s.backend.dialect());
-    select_accounts(&mut stmt, &c);
+    select_accounts(&mut stmt, &c, None);
     let login_col = stmt.ident(&c.columns.login);
     let ph = stmt.bind(Value::Text(account.to_string()));
     stmt.push(" WHERE t.")
@@ -506,24 +646,33 @@ pub async fn resolve(s: &mut Session, account: &str) -> Result<Account, OpError>
     let exact: Vec<&Account> = all.iter().filter(|a| a.login == account).collect();
     match exact.len() {
         1 => Ok(exact[0].clone()),
-        0 if all.is_empty() => Err(OpError::NotFound(format!(
-            "no account with login `{account}` in {}; try `locksmith lookup {account}`",
-            c.table_name()
+        0 if all.is_empty() => Err(OpError::NotFound(Said::key(
+            "said.no_login",
+            &[("login", &account), ("table", &c.table_name())],
         ))),
-        0 => Err(OpError::NotFound(format!(
-            "no account with exactly the login `{account}`; similar: {}",
-            all.iter()
-                .map(Account::label)
-                .collect::<Vec<_>>()
-                .join(", ")
+        0 => Err(OpError::NotFound(Said::key(
+            "said.no_exact_login",
+            &[
+                ("login", &account),
+                (
+                    "similar",
+                    &all.iter()
+                        .map(Account::label)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ),
+            ],
         ))),
         _ => {
             let candidates: Vec<String> = exact.iter().map(|a| a.label()).collect();
             Err(OpError::Ambiguous {
-                message: format!(
-                    "login `{account}` matches {} accounts: {}; name one as #ID",
-                    candidates.len(),
-                    candidates.join(", ")
+                message: Said::key(
+                    "said.ambiguous_login",
+                    &[
+                        ("login", &account),
+                        ("count", &candidates.len()),
+                        ("candidates", &candidates.join(", ")),
+                    ],
                 ),
                 candidates,
             })

@@ -31,7 +31,7 @@ fn name_of(v: serde_json::Result<serde_json::Value>) -> String {
 /// One entry by id; a missing one is "not found" (exit 4).
 pub fn entry(j: &mut Journal, id: i64) -> Result<Entry, OpError> {
     j.get(id).map_err(|e| match e {
-        JournalError::NotFound(id) => OpError::NotFound(format!("no journal entry {id}")),
+        JournalError::NotFound(id) => OpError::NotFound(format!("no journal entry {id}").into()),
         other => OpError::Journal(other),
     })
 }
@@ -87,7 +87,7 @@ fn check_checkpoint(
         .ok_or_else(|| {
             OpError::Usage(format!(
                 "--checkpoint `{checkpoint}` is not COUNT:HASH as printed by `audit checkpoint`"
-            ))
+            ).into())
         })?;
     if count == 0 {
         return Ok(None);
@@ -146,12 +146,12 @@ pub fn close_break_glass(j: &mut Journal, id: i64, reason: &str) -> Result<i64, 
     if e.entry.kind != EntryKind::BreakGlass {
         return Err(OpError::Usage(format!(
             "journal entry {id} is not a break-glass entry (restore-admin); `locksmith status` lists the open ones"
-        )));
+        ).into()));
     }
     if let Some(closed) = j.closed_by(id).map_err(OpError::Journal)? {
         return Err(OpError::Refused(format!(
             "break-glass entry {id} was already closed by entry {closed}"
-        )));
+        ).into()));
     }
     let new = NewEntry {
         kind: EntryKind::Close,

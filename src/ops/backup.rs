@@ -81,17 +81,17 @@ pub async fn fetch(s: &mut Session, source: &str, live: &Account) -> Result<Back
     match backup::classify(source.trim()).map_err(refused)? {
         Source::Copy(url) => from_copy(s, &url, live).await,
         Source::Dump { path, gzip } => from_dump(s, &path, gzip, live).await,
-        Source::RestoreFirst { path, form } => Err(OpError::Refused(restore_first(
+        Source::RestoreFirst { path, form } => Err(OpError::Refused((restore_first(
             s,
             &path.display().to_string(),
             form,
             live,
-        ))),
+        )).into())),
     }
 }
 
 fn refused(e: backup::BackupError) -> OpError {
-    OpError::Refused(e.to_string())
+    OpError::Refused(e.to_string().into())
 }
 
 async fn from_copy(s: &mut Session, url: &str, live: &Account) -> Result<BackupRow, OpError> {
@@ -202,7 +202,7 @@ fn mismatch(
             live.login
         ),
     };
-    OpError::Refused(msg)
+    OpError::Refused(msg.into())
 }
 
 fn refuse_setting_differs(name: &str, what: &str, same: bool) -> Result<(), OpError> {
@@ -211,7 +211,7 @@ fn refuse_setting_differs(name: &str, what: &str, same: bool) -> Result<(), OpEr
     }
     Err(OpError::Refused(format!(
         "the install-wide setting {name} differs between {what} and the live database, so the backup's value would not verify here; nothing was written"
-    )))
+    ).into()))
 }
 
 /// `calibrate ACCOUNT --from-backup SOURCE`: does the backup's value accept
@@ -296,7 +296,8 @@ async fn from_dump(
                     "{what} has no table `{table}`: it is not a dump of this {} database (another vendor, or a dump of other tables)",
                     c.title
                 )
-            },
+            }
+            .into(),
         ));
     }
     let cell = |row: &[Option<String>], col: &str| -> Result<Value, OpError> {
@@ -305,7 +306,7 @@ async fn from_dump(
             Some(None) => Ok(Value::Null),
             None => Err(OpError::Refused(format!(
                 "{what}: table `{table}` has no column `{col}`: it is not this vendor's table"
-            ))),
+            ).into())),
         }
     };
     let id = live.id_text();
@@ -366,7 +367,7 @@ async fn read_dump_of(
         backup::read_dump(&owned_path, gzip, Some(&db), &queries)
     })
     .await
-    .map_err(|e| OpError::Refused(format!("reading the dump failed: {e}")))?
+    .map_err(|e| OpError::Refused(format!("reading the dump failed: {e}").into()))?
     .map_err(refused)?;
     let engine = s.backend.engine();
     let (flavor_engine, program) = match read.scanned.flavor {
@@ -377,7 +378,7 @@ async fn read_dump_of(
         return Err(OpError::Refused(format!(
             "{} is a {program} dump, but the target is {engine}: give a dump of this database",
             read.file_name
-        )));
+        ).into()));
     }
     Ok(read)
 }

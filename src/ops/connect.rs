@@ -32,7 +32,7 @@ pub struct ConnectSpec {
 impl ConnectSpec {
     /// A spec from a target URL: the password from the environment or `~/.my.cnf`.
     pub fn from_url(raw: &str) -> Result<ConnectSpec, OpError> {
-        let mut target = Target::parse(raw).map_err(|e| OpError::Usage(e.to_string()))?;
+        let mut target = Target::parse(raw).map_err(|e| OpError::Usage(e.to_string().into()))?;
         target.resolve_password();
         Ok(ConnectSpec {
             target,
@@ -53,7 +53,7 @@ pub fn encoder_spec(command: Vec<String>, origin: &str) -> Result<EncoderSpec, O
         bound_to_login: false,
     };
     spec.validate()
-        .map_err(|m| OpError::Usage(format!("{origin}: {m}")))?;
+        .map_err(|m| OpError::Usage(format!("{origin}: {m}").into()))?;
     Ok(spec)
 }
 
@@ -104,7 +104,7 @@ pub async fn open_session(spec: &ConnectSpec, all: &[Connector]) -> Result<Sessi
         s.set_encoder(encoder.clone(), origin)?;
     }
     let config =
-        crate::config::load(spec.config.as_deref()).map_err(|e| OpError::Usage(e.to_string()))?;
+        crate::config::load(spec.config.as_deref()).map_err(|e| OpError::Usage(e.to_string().into()))?;
     s.seal_to = config.journal.seal_to;
     Ok(s)
 }
@@ -113,7 +113,7 @@ pub async fn open_session(spec: &ConnectSpec, all: &[Connector]) -> Result<Sessi
 /// `config.toml` `[journal] path` (a group-shared system journal), else the
 /// user's own in the state dir.
 pub fn journal_location(explicit: Option<&Path>) -> Result<config::JournalLocation, OpError> {
-    let usage = |e: config::ConfigError| OpError::Usage(e.to_string());
+    let usage = |e: config::ConfigError| OpError::Usage(e.to_string().into());
     let cfg = config::load(None).map_err(usage)?;
     config::journal_location(explicit, &cfg.journal).map_err(usage)
 }

@@ -89,14 +89,14 @@ pub async fn run(
     let diag = emergency::locate(s, account).await?;
     timer.lap("locate the emergency admin");
     // A password nobody will ever see: the change is rolled back.
-    let password = Password::generate(20).map_err(|e| OpError::Refused(e.to_string()))?;
+    let password = Password::generate(20).map_err(|e| OpError::Refused(e.to_string().into()))?;
     let plan = emergency::plan_restore(s, &diag, password).await?;
     timer.lap("plan the restore");
     if !plan.transactional && !on_copy {
         return Err(OpError::Refused(format!(
             "{} uses a non-transactional engine (MyISAM?): a drill there cannot be rolled back. Restore a copy of the database and pass --on-copy URL; nothing was written",
             plan.tables().join(", ")
-        )));
+        ).into()));
     }
     let view = plan.view(&|domain: &str, bytes: &[u8]| j.fingerprint(domain, bytes));
     let mode = if on_copy {
@@ -145,7 +145,7 @@ pub async fn run(
 /// The restored copy a drill runs on (`--on-copy URL`): never the target itself.
 pub fn copy_target(main: Option<&str>, copy_url: &str) -> Result<crate::backend::Target, OpError> {
     use crate::backend::Target;
-    let mut copy = Target::parse(copy_url).map_err(|e| OpError::Usage(e.to_string()))?;
+    let mut copy = Target::parse(copy_url).map_err(|e| OpError::Usage(e.to_string().into()))?;
     if let Some(main) = main
         && Target::parse(main).is_ok_and(|t| t.display() == copy.display())
     {
@@ -172,7 +172,7 @@ pub fn check_report_format(format: &str) -> Result<(), OpError> {
         "md" | "json" => Ok(()),
         other => Err(OpError::Usage(format!(
             "--format `{other}`: use md or json"
-        ))),
+        ).into())),
     }
 }
 
@@ -193,7 +193,7 @@ pub fn save_report(r: &DrillReport, path: &std::path::Path, body: &str) -> Resul
             r.journal_intent,
             r.journal_outcome,
             path.display()
-        ))
+        ).into())
     })
 }
 

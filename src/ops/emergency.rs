@@ -15,6 +15,7 @@ use super::{OpError, Session};
 use crate::backend::Value;
 use crate::connector::{Connector, WriteSpec, WriteValue};
 use crate::schemes::AccountInput;
+use crate::i18n::Said;
 use crate::secret::{HEX_LOWER, Password, random_string};
 
 /// One thing that keeps the emergency admin from working.
@@ -66,7 +67,7 @@ pub async fn locate(s: &mut Session, account: Option<&str>) -> Result<Diagnosis,
         return Err(OpError::Usage(format!(
             "connector `{}` declares no emergency admin ([emergency] in {}); pass --account LOGIN",
             c.name, c.source
-        )));
+        ).into()));
     }
     let Some(acc) = find_row(s, account).await? else {
         return missing_row(&c, account);
@@ -113,7 +114,7 @@ fn missing_row(c: &Connector, account: Option<&str>) -> Result<Diagnosis, OpErro
                 "the emergency admin #{} is missing and connector `{}` names no login to re-create it with; pass --account LOGIN",
                 e.id.as_deref().unwrap_or("?"),
                 c.name
-            ))
+            ).into())
         })?;
     Ok(Diagnosis {
         account: None,
@@ -279,7 +280,7 @@ async fn role_value(s: &mut Session) -> Result<Value, OpError> {
             OpError::Refused(format!(
                 "the admin role `{key}` does not exist in `{}`; restore it first (it is not a user row)",
                 c.prefixed(rt)
-            ))
+            ).into())
         })
 }
 
@@ -315,13 +316,13 @@ async fn template_value(
     match v.spec() {
         WriteSpec::Login => Ok(Value::Text(login.to_string())),
         WriteSpec::Uuid32 => Ok(Value::Text(
-            random_string(32, HEX_LOWER).map_err(|e| OpError::Refused(e.to_string()))?,
+            random_string(32, HEX_LOWER).map_err(|e| OpError::Refused(e.to_string().into()))?,
         )),
         // Unix time is the same on both machines, so Locksmith's own clock is fine here.
         WriteSpec::UnixNow => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| Value::Int(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
-            .map_err(|e| OpError::Refused(format!("the system clock is before 1970: {e}"))),
+            .map_err(|e| OpError::Refused(format!("the system clock is before 1970: {e}").into())),
         other => plan::resolve_write(s, other, now).await,
     }
 }
@@ -456,7 +457,7 @@ pub async fn plan_restore_with(
                 plan.warnings.push(format!(
                     "table `{}` uses a non-transactional engine (MyISAM?): the link cannot be rolled back if a later step fails",
                     st.table
-                ));
+                ).into());
             }
             plan.statements.push(st);
             plan.post_checks.push(check);
@@ -464,7 +465,7 @@ pub async fn plan_restore_with(
             plan.warnings.push(format!(
                 "a link of #{} to the admin role is still there from the deleted row; it is kept",
                 plan.account.id_text()
-            ));
+            ).into());
         }
     }
     Ok(plan)
@@ -493,7 +494,7 @@ fn unfixed_warnings(c: &Connector, diag: &Diagnosis, plan: &mut Plan, clear_2fa:
             plan.warnings.push(format!(
                 "this plan does not fix `{code}`: connector `{}` declares no emergency.undelete / emergency.enable value for it",
                 c.name
-            ));
+            ).into());
         }
     }
 }
@@ -507,7 +508,7 @@ async fn require_insert(s: &mut Session, table: &str, why: &str) -> Result<(), O
     Err(OpError::Refused(format!(
         "the database login may not INSERT into `{table}`, and this restore {why} there: \
          GRANT INSERT ON {table} TO the login (README, \"Least privilege\"), then run it again; nothing was written"
-    )))
+    ).into()))
 }
 
 /// The row is gone: an INSERT from the connector's template, guarded by
@@ -523,29 +524,29 @@ async fn plan_create(
         return Err(OpError::Refused(format!(
             "the emergency admin is missing and connector `{}` has no template to re-create it (emergency.id and emergency.create in {})",
             c.name, c.source
-        )));
+        ).into()));
     };
     if let Some(other) = read_by_pk(s, &Value::Text(id.clone())).await? {
         return Err(OpError::Refused(format!(
             "{} = {id} exists with the login `{}`: pass --account {} (or #{id}) to restore it",
             c.columns.id, other.login, other.login
-        )));
+        ).into()));
     }
     require_insert(s, &table, "re-creates the row").await?;
     let changes = template_changes(s, id, &diag.login, &password).await?;
     let (sql, params) = insert_unless_exists(s, &table, id, &diag.login, &changes);
     let transactional = s.backend.transactional(&table).await?;
-    let mut warnings = vec![format!(
+    let mut warnings: Vec<Said> = vec![format!(
         "the row is re-created from the template of connector `{}`: check the vendor's other per-user tables (departments, settings) after logging in",
         c.name
-    )];
+    ).into()];
     if !transactional {
         warnings.push(format!(
             "table `{table}` uses a non-transactional engine (MyISAM?): the INSERT cannot be rolled back if verification fails"
-        ));
+        ).into());
     }
     if let Some(note) = &s.scheme_note {
-        warnings.push(note.clone());
+        warnings.push(note.clone().into());
     }
     let account = Account {
         id: Value::Text(id.clone()),

@@ -19,6 +19,7 @@ pub mod sql;
 pub mod undo;
 pub mod write;
 
+use crate::i18n::{Lang, Said, tf};
 use crate::backend::{self, Backend, BackendError, Target, WriteAccess};
 use crate::connector::{Connector, ConnectorError};
 use crate::journal::{Actor, JournalError, Place};
@@ -38,15 +39,15 @@ pub enum OpError {
     #[error(transparent)]
     Connector(#[from] ConnectorError),
     #[error("{0}")]
-    NotFound(String),
+    NotFound(Said),
     #[error("{message}")]
     Ambiguous {
-        message: String,
+        message: Said,
         candidates: Vec<String>,
     },
     /// A safety check refused the write; nothing was written.
     #[error("refused: {0}")]
-    Refused(String),
+    Refused(Said),
     #[error("journal: {0}; nothing was written to the target")]
     Journal(#[source] JournalError),
     #[error(
@@ -62,10 +63,30 @@ pub enum OpError {
     #[error("{0}")]
     Scheme(#[from] SchemeError),
     #[error("{0}")]
-    Usage(String),
+    Usage(Said),
 }
 
 impl OpError {
+    /// The error in `lang`, for the operator (the CLI's reporter, the
+    /// console); `Display` is the English the journal and `--json` keep.
+    pub fn text(&self, lang: Lang) -> String {
+        self.worded(lang, Said::text)
+    }
+
+    /// The error as the console words it (see [`Said::console_text`]).
+    pub fn console_text(&self, lang: Lang) -> String {
+        self.worded(lang, Said::console_text)
+    }
+
+    fn worded(&self, lang: Lang, word: fn(&Said, Lang) -> String) -> String {
+        match self {
+            OpError::NotFound(said) | OpError::Usage(said) => word(said, lang),
+            OpError::Ambiguous { message, .. } => word(message, lang),
+            OpError::Refused(said) => tf(lang, "said.refused", &[("why", &word(said, lang))]),
+            other => other.to_string(),
+        }
+    }
+
     /// Exit codes, documented in README.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -160,7 +181,7 @@ impl Session {
                 connector.name,
                 connector.engines.join(", "),
                 backend.engine()
-            )));
+            ).into()));
         }
         let (scheme, scheme_note) = resolve_scheme(backend.as_mut(), &connector).await?;
         if let Some(note) = &scheme_note {
@@ -208,7 +229,7 @@ impl Session {
         }
         Err(OpError::Refused(format!(
             "read-only session: {what} would write to the target, and this session was opened read-only (--read-only, read-only=true in the URL or read_only = true in the profile); nothing was written, not even the journal"
-        )))
+        ).into()))
     }
 
     /// Replaces the scheme with an external encoder for this session. Writes
@@ -303,14 +324,12 @@ async fn detect_connector(
             );
             Ok((c, note))
         }
-        0 => Err(OpError::Usage(
-            "no shipped connector matches this database's tables; pass --connector NAME (see `locksmith connectors list`)".into(),
-        )),
+        0 => Err(OpError::Usage(Said::key("said.no_connector", &[]))),
         _ => {
             let names: Vec<_> = fits.iter().map(|c| c.name.clone()).collect();
-            Err(OpError::Usage(format!(
-                "several connectors match this database ({}); pass --connector NAME",
-                names.join(", ")
+            Err(OpError::Usage(Said::key(
+                "said.several_connectors",
+                &[("names", &names.join(", "))],
             )))
         }
     }
@@ -364,14 +383,14 @@ async fn resolve_scheme(
             "table `{table}` holds {} different values for {}; Locksmith cannot tell which one the login uses (pass --connector with a local connector that fixes the scheme)",
             values.len(),
             by.setting
-        )));
+        ).into()));
     }
     let value = values.into_iter().next().flatten().unwrap_or_default();
     let Some(case) = by.cases.iter().find(|k| k.values.contains(&value)) else {
         return Err(OpError::Refused(format!(
             "{} in `{table}` is '{value}', which connector `{}` does not know ({}); the value may be encrypted (dolibarr_main_db_encryption) or the install customised",
             by.setting, c.name, c.source
-        )));
+        ).into()));
     };
     let mut scheme = crate::schemes::build(&case.scheme)?;
     let shown = if value.is_empty() {
@@ -398,7 +417,7 @@ async fn resolve_scheme(
             return Err(OpError::Refused(format!(
                 "connector `{}`: the scheme for {} = {shown} needs a salt but scheme_by_setting.salt_setting is not set",
                 c.name, by.setting
-            )));
+            ).into()));
         };
         let mut salts = read_setting(
             backend,
@@ -414,7 +433,7 @@ async fn resolve_scheme(
             return Err(OpError::Refused(format!(
                 "table `{table}` holds {} different values for {salt_setting}; Locksmith cannot tell which one the login uses",
                 salts.len()
-            )));
+            ).into()));
         }
         let salt = salts.into_iter().next().flatten().unwrap_or_default();
         note.push_str(&format!(

@@ -8,6 +8,7 @@ use super::backup::{BackupIdentity, BackupRow};
 use super::sql::Stmt;
 use super::{OpError, Session};
 use crate::backend::Value;
+use crate::i18n::Said;
 use std::collections::BTreeMap;
 
 use crate::connector::{WriteSpec, WriteValue};
@@ -121,7 +122,7 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Columns in the WHERE guard besides the primary key.
     pub guarded: Vec<String>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Said>,
     pub scheme_id: String,
     pub transactional: bool,
     /// The new password to verify after the UPDATE (reset only).
@@ -142,7 +143,7 @@ pub struct PlanView {
     pub creates_row: bool,
     pub changes: Vec<ChangeView>,
     pub guarded: Vec<String>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Said>,
     pub scheme: String,
     pub transactional: bool,
 }
@@ -262,8 +263,8 @@ pub(crate) async fn resolve_write(
         // Validation keeps these to emergency templates, which resolve them first.
         WriteSpec::Login | WriteSpec::Uuid32 | WriteSpec::UnixNow => {
             return Err(OpError::Usage(
-                "internal: @login / @uuid32 outside an emergency template".into(),
-            ));
+            "internal: @login / @uuid32 outside an emergency template".into(),
+        ));
         }
         WriteSpec::Now => {
             if now.is_none() {
@@ -325,7 +326,7 @@ pub async fn build(
     // Step 1 of the protocol: the before-image, read by primary key.
     let before = read_by_pk(s, &found.id)
         .await?
-        .ok_or_else(|| OpError::NotFound(format!("{} vanished while planning", found.label())))?;
+        .ok_or_else(|| OpError::NotFound(format!("{} vanished while planning", found.label()).into()))?;
     let c = s.connector.clone();
     let table = c.table_name();
     let mut warnings = account_warnings(s, &before, action);
@@ -362,7 +363,7 @@ pub async fn build(
         writes.extend(setting_writes(s, action, opts, &mut warnings).await?);
     }
     if action != Action::Reset || opts.unlock {
-        warnings.extend(c.notes.iter().filter(|n| n.contains("lockout")).cloned());
+        warnings.extend(c.notes_said().filter(|n| n.to_string().contains("lockout")));
     }
     let (changes, unchanged) = changes_of(s, &before, writes).await?;
     warnings.extend(unchanged);
@@ -373,26 +374,22 @@ pub async fn build(
         return Err(OpError::Refused(format!(
             "the DB login may not UPDATE {} in `{table}`; writes are unavailable with this login (lookups still work). Grant UPDATE on those columns (README, least privilege) or connect as another user",
             missing.join(", ")
-        )));
+        ).into()));
     }
     let transactional = s.backend.transactional(&table).await?;
     if !transactional {
-        warnings.push(format!(
-            "table `{table}` uses a non-transactional engine (MyISAM?): the UPDATE is still guarded, but it cannot be rolled back if verification fails"
-        ));
+        warnings.push(Said::key("said.non_transactional", &[("table", &table)]));
     }
     let (statement, guarded) = guarded_update(s, &before, &changes);
     if let Some(d) = &donor {
         let warning = match d.backup_identity() {
-            Some(b) => format!(
-                "after this, account {} accepts the password it had in the backup ({})",
-                before.label(),
-                b.label()
+            Some(b) => Said::key(
+                "said.accepts_backup_password",
+                &[("account", &before.label()), ("backup", &b.label())],
             ),
-            None => format!(
-                "after this, account {} accepts the password of account {}",
-                before.label(),
-                d.account.label()
+            None => Said::key(
+                "said.accepts_donor_password",
+                &[("account", &before.label()), ("donor", &d.account.label())],
             ),
         };
         warnings.insert(0, warning);
@@ -425,7 +422,7 @@ fn refuse_transplant_request(
         return Err(OpError::Usage(format!(
             "--from (transplant) works with reset only, not {}",
             action.name()
-        )));
+        ).into()));
     }
     if has_password {
         return Err(OpError::Usage(
@@ -436,22 +433,24 @@ fn refuse_transplant_request(
 }
 
 /// What every plan on this account warns about first.
-fn account_warnings(s: &Session, before: &Account, action: Action) -> Vec<String> {
+fn account_warnings(s: &Session, before: &Account, action: Action) -> Vec<Said> {
     let c = &s.connector;
     let mut warnings = Vec::new();
     if before.state(c).deleted && action != Action::RestoreAdmin {
-        warnings.push(format!(
-            "{} is soft-deleted ({} = {}); this write does not restore it",
-            before.label(),
-            c.columns.deleted.as_deref().unwrap_or("?"),
-            before.text("deleted").unwrap_or_default()
+        warnings.push(Said::key(
+            "said.soft_deleted",
+            &[
+                ("account", &before.label()),
+                ("column", &c.columns.deleted.as_deref().unwrap_or("?")),
+                ("value", &before.text("deleted").unwrap_or_default()),
+            ],
         ));
     }
     if before.is_admin {
-        warnings.push(format!("{} is an administrator", before.label()));
+        warnings.push(Said::key("said.is_admin", &[("account", &before.label())]));
     }
     if let Some(note) = &s.scheme_note {
-        warnings.push(note.clone());
+        warnings.push(note.clone().into());
     }
     warnings
 }
@@ -464,28 +463,29 @@ fn password_writes(
     before: &Account,
     password: &Password,
     force: bool,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Said>,
 ) -> Result<Vec<Write>, OpError> {
     let c = &s.connector;
     let current = before.stored_password();
     if let Some(older) = s.older_format(&current) {
-        warnings.push(format!(
-            "the stored value of {} is in the older format {} that {} still accepts; the reset replaces it with {}",
-            before.label(),
-            older.id(),
-            c.title,
-            s.scheme.id()
+        warnings.push(Said::key(
+            "said.older_format",
+            &[
+                ("account", &before.label()),
+                ("older", &older.id()),
+                ("vendor", &c.title),
+                ("scheme", &s.scheme.id()),
+            ],
         ));
     } else if !s.scheme.has_shape(&current) {
-        let msg = format!(
-            "the stored value of {} does not have the shape of {} (this install may be customised or use another format); run `locksmith calibrate` with a known password, or pass --force",
-            before.label(),
-            s.scheme.id()
+        let msg = Said::key(
+            "said.other_shape",
+            &[("account", &before.label()), ("scheme", &s.scheme.id())],
         );
         if !force {
             return Err(OpError::Refused(msg));
         }
-        warnings.push(format!("--force: {msg}"));
+        warnings.push(Said::key("said.forced", &[("why", &msg.to_string())]));
     }
     let hashed = before.with_input(|input| s.scheme.hash(password, input))?;
     let stored = Value::Text(hashed.stored);
@@ -510,17 +510,14 @@ async fn setting_writes(
     s: &mut Session,
     action: Action,
     opts: &PlanOptions,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Said>,
 ) -> Result<Vec<Write>, OpError> {
     let c = s.connector.clone();
     let settings = if matches!(action, Action::Reset | Action::RestoreAdmin) {
         let mut extra = c.reset.set.clone();
         if opts.must_change {
             if c.reset.must_change.is_empty() {
-                warnings.push(format!(
-                    "{} has no must-change-password column; --must-change has no effect",
-                    c.title
-                ));
+                warnings.push(Said::key("said.no_must_change", &[("vendor", &c.title)]));
             }
             extra.extend(c.reset.must_change.clone());
         }
@@ -548,7 +545,7 @@ async fn changes_of(
     s: &mut Session,
     before: &Account,
     writes: Vec<Write>,
-) -> Result<(Vec<Change>, Vec<String>), OpError> {
+) -> Result<(Vec<Change>, Vec<Said>), OpError> {
     let c = s.connector.clone();
     let mut changes = Vec::new();
     let mut unchanged = Vec::new();
@@ -566,9 +563,9 @@ async fn changes_of(
         };
         if !w.secret && same_value(&before_value, &w.value) {
             let shown = before_value.as_text().unwrap_or_else(|| "NULL".into());
-            unchanged.push(format!(
-                "{} is already {shown}: left out of the UPDATE",
-                w.column
+            unchanged.push(Said::key(
+                "said.already",
+                &[("column", &w.column), ("value", &shown)],
             ));
             continue;
         }
@@ -649,7 +646,7 @@ fn refuse_login_bound(s: &Session) -> Result<(), OpError> {
         return Err(OpError::Refused(format!(
             "the stored value of {} ({scheme}) depends on the login, so a value copied from another account would not verify; reset with a new password instead",
             s.connector.name
-        )));
+        ).into()));
     }
     Ok(())
 }
@@ -679,23 +676,23 @@ async fn transplant_writes(
     target: &Account,
     from: &str,
     force: bool,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Said>,
 ) -> Result<(Donor, Vec<Write>), OpError> {
     let found = resolve(s, from).await?;
     let donor = read_by_pk(s, &found.id)
         .await?
-        .ok_or_else(|| OpError::NotFound(format!("{} vanished while planning", found.label())))?;
+        .ok_or_else(|| OpError::NotFound(format!("{} vanished while planning", found.label()).into()))?;
     if donor.id.as_text() == target.id.as_text() {
-        return Err(OpError::Refused(format!(
-            "--from names {} itself: the donor must be another account",
-            target.label()
+        return Err(OpError::Refused(Said::key(
+            "said.donor_is_target",
+            &[("account", &target.label())],
         )));
     }
     let dv = donor.stored_password();
     if dv.is_empty() {
-        return Err(OpError::Refused(format!(
-            "the donor {} has no stored password value (NULL or empty); choose a donor whose password you know",
-            donor.label()
+        return Err(OpError::Refused(Said::key(
+            "said.donor_empty",
+            &[("account", &donor.label())],
         )));
     }
     let tv = target.stored_password();
@@ -706,7 +703,7 @@ async fn transplant_writes(
                 donor.label(),
                 older.id(),
                 s.scheme.id()
-            )));
+            ).into()));
         }
         let targets_shape = tv.is_empty() || target.shape_ok(s);
         for (who, ok) in [(&donor, donor.shape_ok(s)), (target, targets_shape)] {
@@ -715,7 +712,7 @@ async fn transplant_writes(
                     "the stored value of {} does not have the shape of {}, so it cannot be told to be in the same format as the other account's; run `locksmith calibrate` or reset with a new password",
                     who.label(),
                     s.scheme.id()
-                )));
+                ).into()));
             }
         }
     }
@@ -725,11 +722,11 @@ async fn transplant_writes(
             target.label()
         );
         if force {
-            warnings.push(format!("--force: {msg}"));
+            warnings.push(format!("--force: {msg}").into());
         } else {
             return Err(OpError::Refused(format!(
                 "{msg}; pass --force to copy anyway"
-            )));
+            ).into()));
         }
     } else if s.scheme.opaque_values() {
         let (dl, tl) = (dv.chars().count(), tv.chars().count());
@@ -739,7 +736,7 @@ async fn transplant_writes(
                 "the stored values of the donor {} ({dl} characters, {dc}) and of {} ({tl} characters, {tc}) do not have the same shape: they may be in different formats, so the copy might not work; choose a donor whose value looks like the target's",
                 donor.label(),
                 target.label()
-            )));
+            ).into()));
         }
     }
     let c = &s.connector;
@@ -760,10 +757,9 @@ async fn transplant_writes(
         copied.push((salt_col.clone(), salt_col.clone()));
     }
     if s.scheme.opaque_values() {
-        warnings.push(format!(
-            "{} cannot verify this format: after the write Locksmith checks that the copied values equal the donor's; log in as {} with the donor's password to confirm",
-            s.scheme.id(),
-            target.login
+        warnings.push(Said::key(
+            "said.opaque_donor",
+            &[("scheme", &s.scheme.id()), ("login", &target.login)],
         ));
     }
     Ok((
@@ -784,7 +780,7 @@ fn backup_writes(
     s: &Session,
     target: &Account,
     row: &BackupRow,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Said>,
 ) -> Result<(Donor, Vec<Write>), OpError> {
     let c = &s.connector;
     let undo = row.identity.entry.is_some();
@@ -793,14 +789,14 @@ fn backup_writes(
             "the backup's row has the login `{}`, the live account {}; nothing was written",
             row.login,
             target.label()
-        )));
+        ).into()));
     }
     let password = row.value(&c.columns.password);
     if !undo && password.as_text().unwrap_or_default().is_empty() {
         return Err(OpError::Refused(format!(
             "the backup's row of {} has no stored password value (NULL or empty): there is nothing to restore",
             target.label()
-        )));
+        ).into()));
     }
     let mut writes = Vec::new();
     let mut copied = Vec::new();
@@ -829,13 +825,12 @@ fn backup_writes(
         return Err(OpError::Refused(format!(
             "{} already holds the backup's password value: there is nothing to restore",
             target.label()
-        )));
+        ).into()));
     }
     if s.scheme.opaque_values() {
-        warnings.push(format!(
-            "{} cannot verify this format: after the write Locksmith checks that the written values equal the backup's; log in as {} with the old password to confirm",
-            s.scheme.id(),
-            target.login
+        warnings.push(Said::key(
+            "said.opaque_backup",
+            &[("scheme", &s.scheme.id()), ("login", &target.login)],
         ));
     }
     Ok((

@@ -84,22 +84,22 @@ fn finding(check: &'static str, level: Level, message: String, accounts: Vec<Str
 /// Every account, a page at a time.
 async fn all_accounts(s: &mut Session, admins: bool) -> Result<Vec<Account>, OpError> {
     let mut out = Vec::new();
-    let mut offset = 0;
+    let mut after = None;
     loop {
         let page = lookup(
             s,
             &LookupFilter {
                 admins,
                 limit: 1000,
-                offset,
+                after,
                 ..LookupFilter::default()
             },
         )
         .await?;
-        offset += page.accounts.len() as u64;
         out.extend(page.accounts);
-        if !page.more {
-            return Ok(out);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(out),
         }
     }
 }

@@ -187,17 +187,17 @@ pub async fn apply_with(
         return Err(OpError::Refused(format!(
             "{} needs no change; nothing was written",
             plan.account.label()
-        )));
+        ).into()));
     }
     // A replica or standby: refused before the journal is touched.
     if let Some(ro) = s.backend.read_only() {
-        return Err(OpError::Refused(ro.refusal()));
+        return Err(OpError::Refused(ro.refusal().into()));
     }
     if mode == Mode::Rehearse && !plan.transactional {
         return Err(OpError::Refused(format!(
             "a rehearsal needs transactional tables, and {} is not (MyISAM?): it could not be rolled back; nothing was written",
             plan.tables().join(", ")
-        )));
+        ).into()));
     }
     // An external encoder writes only after it reproduced a known value here.
     if plan.new_password.is_some() {
@@ -351,7 +351,7 @@ async fn run_statements(
                 Outcome::Refused,
                 json!({ "matched_rows": matched, "step": step, "error": msg }),
             );
-            return Err(OpError::Refused(msg));
+            return Err(OpError::Refused(msg.into()));
         }
         clock.lap(&st.purpose);
     }
@@ -457,7 +457,7 @@ async fn finish_commit(
             Outcome::RolledBack,
             json!({ "step": "commit", "reconciled_by": entry, "reconciled_as": o, "error": msg }),
         );
-        return Err(OpError::Refused(msg));
+        return Err(OpError::Refused(msg.into()));
     }
 
     // Step 6: commit, then the outcome.
@@ -662,7 +662,7 @@ pub fn encoder_gate(s: &Session, j: &mut Journal) -> Result<(), OpError> {
     Err(OpError::Refused(format!(
         "the external encoder {} ({}) has not been calibrated on {}/{}: run `locksmith calibrate <a donor whose password you know>` with this encoder first (an edited encoder needs a new calibration); nothing was written",
         enc.program, enc.identity, place.host, place.database
-    )))
+    ).into()))
 }
 
 /// Does the connector's scheme reproduce this account's stored value for a

@@ -27,7 +27,7 @@ pub fn seal_before(s: &Session, plan: &Plan) -> Result<Option<serde_json::Value>
     let recipient: age::x25519::Recipient = to
         .trim()
         .parse()
-        .map_err(|e| OpError::Usage(format!("[journal] seal_to is no age recipient: {e}")))?;
+        .map_err(|e| OpError::Usage(format!("[journal] seal_to is no age recipient: {e}").into()))?;
     let columns: Vec<serde_json::Value> = plan
         .changes
         .iter()
@@ -35,7 +35,7 @@ pub fn seal_before(s: &Session, plan: &Plan) -> Result<Option<serde_json::Value>
         .collect();
     let plain = serde_json::to_vec(&columns).unwrap_or_default();
     let sealed = age::encrypt(&recipient, &plain)
-        .map_err(|e| OpError::Refused(format!("sealing the before-image failed: {e}")))?;
+        .map_err(|e| OpError::Refused(format!("sealing the before-image failed: {e}").into()))?;
     Ok(Some(json!({
         "to": to.trim(),
         "age": base64::engine::general_purpose::STANDARD.encode(sealed),
@@ -73,7 +73,7 @@ fn decode(v: &serde_json::Value) -> Option<Value> {
 }
 
 fn refused(msg: String) -> OpError {
-    OpError::Refused(msg)
+    OpError::Refused(msg.into())
 }
 
 /// Reads entry `id`, checks it can be undone here, opens its sealed
@@ -88,7 +88,7 @@ pub async fn undo_row(
 ) -> Result<(String, BackupRow), OpError> {
     let e = j
         .get(id)
-        .map_err(|_| OpError::NotFound(format!("the journal has no entry {id}")))?;
+        .map_err(|_| OpError::NotFound(format!("the journal has no entry {id}").into()))?;
     let d = &e.entry.details;
     if e.entry.kind == EntryKind::BreakGlass || d["creates_row"].as_bool() == Some(true) {
         return Err(refused(format!(
@@ -155,7 +155,7 @@ fn open(
     id: i64,
 ) -> Result<Vec<(String, Value)>, OpError> {
     let text = std::fs::read_to_string(identity_file)
-        .map_err(|e| OpError::Usage(format!("--identity {}: {e}", identity_file.display())))?;
+        .map_err(|e| OpError::Usage(format!("--identity {}: {e}", identity_file.display()).into()))?;
     let identity: age::x25519::Identity = text
         .lines()
         .map(str::trim)
@@ -165,7 +165,7 @@ fn open(
             OpError::Usage(format!(
                 "--identity {}: no age X25519 identity (AGE-SECRET-KEY-…) in the file",
                 identity_file.display()
-            ))
+            ).into())
         })?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(sealed)

@@ -157,7 +157,7 @@ impl Prepared {
 
 /// A generated password, or the refusal to write without one.
 pub fn generate_password() -> Result<Password, OpError> {
-    Password::generate(GENERATED_LENGTH).map_err(|e| OpError::Refused(e.to_string()))
+    Password::generate(GENERATED_LENGTH).map_err(|e| OpError::Refused(e.to_string().into()))
 }
 
 /// The connector's declared emergency admin when it has one and the shell

@@ -25,6 +25,8 @@ use crate::journal::Journal;
 use crate::ops::account::AccountSummary;
 use crate::ops::connect::{self, ConnectSpec};
 use crate::ops::write::{self, NewPassword, Prepared, ResetFlags, WriteRequest};
+use crate::i18n::Lang;
+use crate::ops::account::PageCursor;
 use crate::ops::{self, LookupFilter, OpError, Session, account, audit, drill, protocol};
 use crate::secret::Password;
 
@@ -34,6 +36,8 @@ pub struct Runner {
     handles: Handles,
     next_token: Rc<RefCell<u64>>,
     tasks: HashMap<u64, JoinHandle<()>>,
+    /// The language errors are worded in.
+    lang: Lang,
 }
 
 /// What a task reaches: the session, the journal (opened on first use) and
@@ -47,8 +51,8 @@ struct Handles {
 }
 
 /// An error as the console shows it: the message and each cause once.
-fn plain(e: &OpError) -> String {
-    let mut text = e.to_string();
+fn plain(e: &OpError, lang: Lang) -> String {
+    let mut text = e.console_text(lang);
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         let cause = s.to_string();
@@ -117,7 +121,14 @@ impl Runner {
             },
             next_token: Rc::new(RefCell::new(1)),
             tasks: HashMap::new(),
+            lang: Lang::En,
         }
+    }
+
+    /// Errors in `lang` (English without it).
+    pub fn with_lang(mut self, lang: Lang) -> Runner {
+        self.lang = lang;
+        self
     }
 
     /// The one task shape: run `work` with the handles, send `ok(result)` or
@@ -130,12 +141,13 @@ impl Runner {
     ) -> JoinHandle<()> {
         let tx = self.tx.clone();
         let handles = self.handles.clone();
+        let lang = self.lang;
         tokio::task::spawn_local(async move {
             let msg = match work(handles).await {
                 Ok(value) => ok(value),
                 Err(e) => Msg::Failed {
                     req,
-                    error: plain(&e),
+                    error: plain(&e, lang),
                 },
             };
             let _ = tx.send(msg);
@@ -173,9 +185,9 @@ impl Runner {
                 req,
                 query,
                 filters,
-                offset,
+                after,
                 limit,
-            } => self.read(req, Read::Lookup(query, filters, offset, limit)),
+            } => self.read(req, Read::Lookup(query, filters, after, limit)),
             Effect::Show { req, reference } => self.read(req, Read::Show(reference)),
             Effect::Calibrate {
                 req,
@@ -288,20 +300,25 @@ impl Runner {
         self.spawn(
             req,
             async move |h: Handles| match what {
-                Read::Lookup(query, filters, offset, limit) => {
+                Read::Lookup(query, filters, after, limit) => {
                     let f = LookupFilter {
                         query: Some(query).filter(|q| !q.is_empty()),
                         admins: filters.admins,
                         locked: filters.locked,
                         disabled: filters.disabled,
                         limit,
-                        offset,
+                        after,
                     };
                     h.with_session(async |s: &mut Session| {
                         let page = account::lookup(s, &f).await?;
                         Ok(Msg::Page {
                             req,
-                            rows: page.accounts.iter().map(|a| row(s, a)).collect(),
+                            rows: page
+                                .accounts
+                                .iter()
+                                .zip(&page.tiers)
+                                .map(|(a, tier)| row(s, a, *tier))
+                                .collect(),
                             more: page.more,
                             notes: page.notes,
                         })
@@ -449,7 +466,7 @@ impl Runner {
 
 /// The reads the console makes on an open session.
 enum Read {
-    Lookup(String, super::state::Filters, u64, u64),
+    Lookup(String, super::state::Filters, Option<PageCursor>, u64),
     Show(String),
     Calibrate(String, Password),
 }
@@ -534,8 +551,12 @@ fn conn_info(s: &Session) -> ConnInfo {
     }
 }
 
-fn row(s: &Session, a: &ops::Account) -> AccountRow {
+fn row(s: &Session, a: &ops::Account, tier: i64) -> AccountRow {
     AccountRow {
+        cursor: PageCursor {
+            tier,
+            id: a.id.clone(),
+        },
         id: a.id_text(),
         login: a.login.clone(),
         name: a.text("display").unwrap_or_default(),

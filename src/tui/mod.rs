@@ -6,7 +6,8 @@
 //! - `i18n`: English and Simplified Chinese catalogs; `text`: CJK cell widths.
 
 pub mod effects;
-pub mod i18n;
+/// The catalogs live at the crate's top (the operations' messages use them too).
+pub use crate::i18n;
 pub mod keys;
 pub mod profiles;
 pub mod state;
@@ -129,7 +130,7 @@ pub async fn run(opts: ConsoleOptions) -> Result<(), TuiError> {
     let start = opts.start.clone();
     local
         .run_until(async move {
-            let mut runner = Runner::new(tx.clone(), connectors, journal);
+            let mut runner = Runner::new(tx.clone(), connectors, journal).with_lang(s.lang);
             let mut pending: Vec<Effect> = Vec::new();
             if let Some(p) = start {
                 let i = match s.profiles.iter().position(|x| *x == p) {

@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 use super::i18n::Lang;
 use super::keys::{self, Command, Context};
 use crate::ops::AccountState;
+use crate::ops::account::PageCursor;
 use crate::ops::emergency::Problem;
 use crate::ops::plan::{Action, PlanView};
 use crate::secret::Password;
@@ -160,6 +161,8 @@ pub struct AccountRow {
     pub admin: bool,
     pub state: AccountState,
     pub shape_ok: bool,
+    /// The row's place in the lookup's order: the next page starts after it.
+    pub cursor: PageCursor,
 }
 
 impl AccountRow {
@@ -385,7 +388,12 @@ pub struct AppState {
     pub query: String,
     pub searching: bool,
     pub filters: Filters,
+    /// Rows before this page (for "from–to").
     pub offset: u64,
+    /// Where this page starts (after that row; none: the first page).
+    pub page_start: Option<PageCursor>,
+    /// The starts and offsets of the pages before, for PgUp.
+    pub pages_back: Vec<(Option<PageCursor>, u64)>,
     pub rows: Vec<AccountRow>,
     pub more: bool,
     pub selected: usize,
@@ -485,7 +493,7 @@ pub enum Effect {
         req: u64,
         query: String,
         filters: Filters,
-        offset: u64,
+        after: Option<PageCursor>,
         limit: u64,
     },
     Show {
@@ -576,6 +584,8 @@ impl AppState {
             searching: false,
             filters: Filters::default(),
             offset: 0,
+            page_start: None,
+            pages_back: Vec::new(),
             rows: Vec::new(),
             more: false,
             selected: 0,
@@ -626,13 +636,20 @@ impl AppState {
         self.rows.get(self.selected)
     }
 
+    /// Back to the first page (a new search or filter).
+    fn first_page(&mut self) {
+        self.offset = 0;
+        self.page_start = None;
+        self.pages_back.clear();
+    }
+
     fn lookup(&mut self) -> Effect {
         let req = self.start("busy.search", true);
         Effect::Lookup {
             req,
             query: self.query.clone(),
             filters: self.filters.clone(),
-            offset: self.offset,
+            after: self.page_start.clone(),
             limit: self.page_size,
         }
     }
@@ -799,7 +816,7 @@ pub fn reduce(s: &mut AppState, msg: Msg) -> Vec<Effect> {
             s.screen = Screen::Accounts;
             s.query.clear();
             s.filters = Filters::default();
-            s.offset = 0;
+            s.first_page();
             s.selected = 0;
             // The table has the focus: keys are commands; `/` (F3) focuses the search.
             s.searching = false;
@@ -889,6 +906,8 @@ fn on_resize(s: &mut AppState, rows: u16) -> Vec<Effect> {
     match (grew, s.screen, &s.busy) {
         (true, Screen::Accounts, None) if s.conn.is_some() => vec![s.lookup()],
         _ => {
+            // The next page starts after the last row still shown.
+            s.more |= s.rows.len() > fits as usize;
             s.rows.truncate(fits as usize);
             s.selected = s.selected.min(s.rows.len().saturating_sub(1));
             vec![]
@@ -1193,7 +1212,7 @@ fn edit_text(s: &mut AppState, ctx: Context, command: Command, k: &KeyEvent) -> 
             if !changed {
                 return vec![];
             }
-            s.offset = 0;
+            s.first_page();
             s.selected = 0;
             return vec![s.lookup()];
         }
@@ -1241,7 +1260,7 @@ fn filter(s: &mut AppState, k: &KeyEvent) -> Vec<Effect> {
         KeyCode::Char('l') => s.filters.locked = !s.filters.locked,
         _ => s.filters.disabled = !s.filters.disabled,
     }
-    s.offset = 0;
+    s.first_page();
     s.selected = 0;
     vec![s.lookup()]
 }
@@ -1249,12 +1268,17 @@ fn filter(s: &mut AppState, k: &KeyEvent) -> Vec<Effect> {
 /// n / PgDn the next page, p / PgUp the previous one.
 fn page(s: &mut AppState, k: &KeyEvent) -> Vec<Effect> {
     let next = matches!(k.code, KeyCode::PageDown | KeyCode::Char('n'));
-    if next && s.more {
-        s.offset += s.page_size;
-    } else if !next && s.offset > 0 {
-        s.offset = s.offset.saturating_sub(s.page_size);
-    } else {
-        return vec![];
+    match (next, s.rows.last()) {
+        (true, Some(last)) if s.more => {
+            let cursor = last.cursor.clone();
+            s.pages_back
+                .push((s.page_start.replace(cursor), s.offset));
+            s.offset += s.rows.len() as u64;
+        }
+        (false, _) if !s.pages_back.is_empty() => {
+            (s.page_start, s.offset) = s.pages_back.pop().unwrap_or_default();
+        }
+        _ => return vec![],
     }
     s.selected = 0;
     vec![s.lookup()]

@@ -703,7 +703,8 @@ fn render_plan(f: &mut Frame, s: &AppState, area: Rect) {
             style(s, Tone::Warn),
         ));
     }
-    for w in v.warnings.iter().chain(&p.notes) {
+    let warnings = v.warnings.iter().map(|w| w.console_text(s.lang));
+    for w in warnings.chain(p.notes.iter().cloned()) {
         lines.push(Line::styled(format!("! {w}"), style(s, Tone::Warn)));
     }
     render_scrolled(f, s, lines, block(s, "title.plan"), area);
@@ -776,7 +777,8 @@ fn render_emergency_plan(f: &mut Frame, s: &AppState, p: &PlanInfo, area: Rect) 
         style(s, Tone::Muted),
     ));
     push_changes(s, v, &mut lines);
-    for w in v.warnings.iter().chain(&p.notes) {
+    let warnings = v.warnings.iter().map(|w| w.console_text(s.lang));
+    for w in warnings.chain(p.notes.iter().cloned()) {
         lines.push(Line::styled(format!("! {w}"), style(s, Tone::Warn)));
     }
     lines.push(Line::styled(

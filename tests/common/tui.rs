@@ -39,6 +39,10 @@ pub fn rows() -> Vec<AccountRow> {
         admin,
         state,
         shape_ok: true,
+        cursor: locksmith::ops::account::PageCursor {
+            tier: 0,
+            id: locksmith::backend::Value::Text(id.into()),
+        },
     };
     vec![
         r("14773", "13800000000", "超级管理员", true, ok_state()),
