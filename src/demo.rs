@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::connector::{self, Connector, ConnectorError};
+use crate::i18n::{Lang, t};
 use crate::tui::state::Profile;
 
 pub const WUKONG_SQL: &str = include_str!("../fixtures/demo/wukong.sql");
@@ -108,26 +109,17 @@ impl Demo {
         format!("sqlite://{}", self.database.display())
     }
 
-    /// One profile per dataset, each with its connector named.
-    pub fn profiles(&self) -> Vec<Profile> {
-        vec![
-            Profile {
-                name: "Demo · WukongCRM 11 (悟空CRM)".into(),
-                target: self.target(),
-                connector: Some("wukong11".into()),
-                prefix: None,
-                note: Some("309 accounts: admins, disabled, never activated, deleted; reset, unlock, calibrate (13800000000 / Demo#2026)".into()),
-                encoder: None,
-            },
-            Profile {
-                name: "Demo · Yonyou U8 (用友U8)".into(),
-                target: self.target(),
-                connector: Some("u8-demo".into()),
-                prefix: None,
-                note: Some("closed password format: lookup, show, unlock, and transplant (t on an account)".into()),
-                encoder: None,
-            },
-        ]
+    /// One profile per dataset, each with its connector named, worded in `lang`.
+    pub fn profiles(&self, lang: Lang) -> Vec<Profile> {
+        let profile = |dataset: &str, connector: &str| Profile {
+            name: t(lang, &format!("demo.{dataset}.name")),
+            target: self.target(),
+            connector: Some(connector.into()),
+            prefix: None,
+            note: Some(t(lang, &format!("demo.{dataset}.note"))),
+            encoder: None,
+        };
+        vec![profile("wukong", "wukong11"), profile("u8", "u8-demo")]
     }
 }
 

@@ -212,7 +212,10 @@ fn search_ranks_the_exact_login_then_prefixes_then_substrings() {
     // OFFSET would now skip 205).
     let first = page(&["70070", "--limit", "2"]);
     assert_eq!(common::account_fields(&first, "id"), ["202", "203"]);
-    let next = first["next"].as_str().expect("a cursor for the next page").to_string();
+    let next = first["next"]
+        .as_str()
+        .expect("a cursor for the next page")
+        .to_string();
     db.exec("DELETE FROM sys_user WHERE user_id = 202");
     let second = page(&["70070", "--limit", "2", "--after", &next]);
     assert_eq!(common::account_fields(&second, "id"), ["205", "201"]);
@@ -222,7 +225,10 @@ fn search_ranks_the_exact_login_then_prefixes_then_substrings() {
     assert_eq!(third["more"], false);
     assert!(third["next"].is_null());
 
-    let out = db.locksmith(&["--connector", "ruoyi", "lookup", "--after", "bogus"], None);
+    let out = db.locksmith(
+        &["--connector", "ruoyi", "lookup", "--after", "bogus"],
+        None,
+    );
     assert_code(&out, 2);
     assert!(stderr(&out).contains("--after `bogus`"), "{}", stderr(&out));
 }

@@ -22,15 +22,15 @@ struct Tmux {
 
 impl Tmux {
     fn start(cmd: &[String], home: &Path) -> Tmux {
-        Tmux::start_with(cmd, home, "")
+        Tmux::start_with(cmd, home, "", (100, 30))
     }
 
     /// Also writes trace-level diagnostics to `log` (stderr is redirected, so the screen is untouched).
     fn start_logged(cmd: &[String], home: &Path, log: &Path) -> Tmux {
-        Tmux::start_with(cmd, home, &format!(" 2>'{}'", log.display()))
+        Tmux::start_with(cmd, home, &format!(" 2>'{}'", log.display()), (100, 30))
     }
 
-    fn start_with(cmd: &[String], home: &Path, redirect: &str) -> Tmux {
+    fn start_with(cmd: &[String], home: &Path, redirect: &str, (cols, rows): (u16, u16)) -> Tmux {
         let socket = format!(
             "locksmith-e2e-{}-{}",
             std::process::id(),
@@ -42,7 +42,8 @@ impl Tmux {
             .collect::<Vec<_>>()
             .join(" ");
         let status = Command::new("tmux")
-            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "30"])
+            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d"])
+            .args(["-x", &cols.to_string(), "-y", &rows.to_string()])
             .arg(format!(
                 "env -u LOCKSMITH_TARGET -u LOCKSMITH_JOURNAL -u LOCKSMITH_DB_PASSWORD -u NO_COLOR {} HOME='{}' TMPDIR='{}' TERM=xterm-256color LANG=C.UTF-8 {shell}{redirect}; sleep 60",
                 if redirect.is_empty() { "-u LOCKSMITH_LOG" } else { "LOCKSMITH_LOG=trace" },
@@ -362,4 +363,170 @@ fn a_kept_demo_says_where_its_files_are_and_the_cli_reads_them() {
             common::stdout(&out)
         );
     }
+}
+
+/// English prose words that must not appear on a Chinese console. Tokens that
+/// are data or code (SQL, JSON, paths, identifiers, schemes) are left out
+/// before the check: they hold `/`, `_`, quotes, `:`, `(`, `=` or `.`.
+const FORBIDDEN_ENGLISH: &[&str] = &[
+    "accounts",
+    "account",
+    "Account",
+    "lives",
+    "committed",
+    "administrator",
+    "admin",
+    "intent",
+    "outcome",
+    "refused",
+    "nothing",
+    "Nothing",
+    "Search",
+    "search",
+    "Rows",
+    "rows",
+    "written",
+    "Type",
+    "journal",
+    "Journal",
+    "verified",
+    "warning",
+    "reason",
+    "Reason",
+    "login",
+    "Login",
+    "cancel",
+    "continue",
+    "details",
+    "help",
+    "Help",
+    "quit",
+    "more",
+    "select",
+    "scroll",
+    "back",
+    "Done",
+    "Confirm",
+    "Plan",
+    "Locked",
+    "yes",
+    "Unlock",
+    "unlock",
+    "Reset",
+    "reset",
+    "update",
+    "steps",
+    "recover",
+    "rolled",
+    "report",
+    "Chain",
+    "intact",
+    "entry",
+    "kept",
+    "shown",
+    "once",
+];
+
+/// The English prose words of `screen` that are on the forbidden list.
+fn english_on(screen: &str) -> Vec<String> {
+    // Prose punctuation at a word's end (`Reason:`, `verified.`) is not data.
+    let data = |tok: &str| {
+        tok.trim_end_matches([':', ',', ';', '.', '!', '?'])
+            .chars()
+            .any(|c| "/_\"'`:(=.".contains(c))
+    };
+    screen
+        .split(|c: char| c.is_whitespace() || "│┌┐└┘─├┤".contains(c))
+        .filter(|tok| !tok.is_empty() && !data(tok))
+        .flat_map(|tok| {
+            tok.split(|c: char| !c.is_ascii_alphabetic())
+                .filter(|w| FORBIDDEN_ENGLISH.contains(w))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn a_chinese_console_resets_at_80x24_without_an_english_word() {
+    let home = tempfile::tempdir().unwrap();
+    let t = Tmux::start_with(
+        &[
+            env!("CARGO_BIN_EXE_locksmith").to_string(),
+            "demo".into(),
+            "--lang".into(),
+            "zh".into(),
+        ],
+        home.path(),
+        "",
+        (80, 24),
+    );
+    let mut seen = Vec::new();
+    let mut check = |what: &str, screen: String| {
+        let words = english_on(&screen);
+        assert!(
+            words.is_empty(),
+            "English on the {what} screen: {words:?}\n{screen}"
+        );
+        seen.push(what.to_string());
+    };
+    check("picker", t.wait_for("演示 · 悟空CRM"));
+    t.keys(&["?"]);
+    check("help", t.wait_for("本界面可用按键"));
+    t.keys(&["Space"]);
+    t.wait_for("演示 · 悟空CRM");
+    t.keys(&["Enter"]);
+    check("accounts", t.wait_for("搜索"));
+    t.keys(&["/"]);
+    t.text("13900000003");
+    t.wait_for("李娜");
+    std::thread::sleep(Duration::from_millis(400));
+    t.keys(&["Enter", "Enter"]);
+    check("detail", t.wait_for("账号详情"));
+    t.keys(&["End"]);
+    check("detail, scrolled to its end", t.screen());
+    t.keys(&["r"]);
+    check("plan", t.wait_for("尚未写入任何内容"));
+    t.keys(&["Enter"]);
+    check("confirm", t.wait_for("原因"));
+    t.text("e2e: zh 80x24");
+    t.keys(&["Enter"]);
+    t.text("13900000003");
+    t.keys(&["Enter"]);
+    let result = t.wait_for("已提交并验证");
+    let password = password_on(&result);
+    check("result", result);
+    let (stored, salt) = demo_wukong_row(home.path(), "13900000003");
+    let out = oracle(
+        "verify",
+        "wukong11",
+        json!({ "password": password, "login": "13900000003", "stored": stored, "salt": salt }),
+    );
+    assert_eq!(out["ok"], true, "oracle: {out}");
+    t.keys(&["Escape"]);
+    t.wait_for("搜索");
+    t.keys(&["g"]);
+    check("journal", t.wait_for("哈希链完整"));
+    t.keys(&["Enter"]);
+    check("journal entry", t.wait_for("日志条目"));
+    t.keys(&["Escape", "Escape"]);
+    t.wait_for("搜索");
+    t.keys(&["x"]);
+    check("drill", t.wait_for("已回滚"));
+    t.keys(&["End"]);
+    check("drill, scrolled to its end", t.wait_for("检查"));
+    t.keys(&["q"]);
+    assert_eq!(seen.len(), 12, "{seen:?}");
+}
+
+#[test]
+fn the_english_check_finds_prose_and_spares_data() {
+    let english = "│Rows 1–14  more: n / PgDn   the account is committed and verified│";
+    assert_eq!(
+        english_on(english),
+        ["Rows", "more", "account", "committed", "verified"]
+    );
+    let data = "│UPDATE \"wk_admin_user\" SET \"password\" = ?1 /tmp/x/journal.sqlite  \"verified\": true│";
+    assert!(english_on(data).is_empty(), "{:?}", english_on(data));
+    assert!(english_on("│重置密码：13900000003 (#14776) — 已提交并验证。│").is_empty());
 }

@@ -555,7 +555,13 @@ mod tests {
         assert_eq!(d.placeholder(3), "$3");
         assert_eq!(d.null_safe_eq("a", "$1"), "a IS NOT DISTINCT FROM $1");
         assert_eq!(
-            d.paged("SELECT 1 AS \"c0\"", &["c0".into()], "1 = 1", "\"c0\"", "$1"),
+            d.paged(
+                "SELECT 1 AS \"c0\"",
+                &["c0".into()],
+                "1 = 1",
+                "\"c0\"",
+                "$1"
+            ),
             "SELECT ls_page.\"c0\" FROM (SELECT 1 AS \"c0\") ls_page WHERE 1 = 1 ORDER BY \"c0\" LIMIT $1"
         );
         assert!(d.like("t.\"login\"", "$4").ends_with("ILIKE $4 ESCAPE '!'"));

@@ -136,9 +136,9 @@ async fn reconcile(cli: &Cli, j: &mut Journal) -> Result<Report, OpError> {
 
 fn export(cli: &Cli, j: &mut Journal, format: &str) -> Result<Report, OpError> {
     if format != "jsonl" {
-        return Err(OpError::Usage(format!(
-            "export format `{format}` is not supported; use jsonl"
-        ).into()));
+        return Err(OpError::Usage(
+            format!("export format `{format}` is not supported; use jsonl").into(),
+        ));
     }
     let mut buf = Vec::new();
     let n = j.export_jsonl(&mut buf).map_err(OpError::Journal)?;

@@ -95,7 +95,7 @@ pub async fn console(cli: &Cli, demo: Option<Option<&Path>>) -> Result<Report, O
     let opts = match &demo_env {
         Some(d) => ConsoleOptions {
             lang,
-            profiles: d.profiles(),
+            profiles: d.profiles(lang),
             start: None,
             connectors: crate::demo::connectors().map_err(|e| usage(&e))?,
             journal: d.journal(),
@@ -238,10 +238,9 @@ pub fn undo_request(entry: i64, identity: &Path) -> WriteRequest {
 /// existing one) and the session, `prepare`, show, confirm, `commit`, render.
 pub async fn write(cli: &Cli, request: WriteRequest, args: &WriteArgs) -> Result<Report, OpError> {
     if args.reason.trim().is_empty() {
-        return Err(OpError::Usage(format!(
-            "--reason must say why {}",
-            request.why()
-        ).into()));
+        return Err(OpError::Usage(
+            format!("--reason must say why {}", request.why()).into(),
+        ));
     }
     if !args.dry_run && !args.yes && !prompt::interactive() {
         return Err(OpError::Usage(

@@ -235,7 +235,10 @@ pub struct LookupArgs {
 
 impl LookupArgs {
     fn filter(&self) -> Result<crate::ops::LookupFilter, OpError> {
-        let after = self.after.as_deref().map(crate::ops::account::PageCursor::parse);
+        let after = self
+            .after
+            .as_deref()
+            .map(crate::ops::account::PageCursor::parse);
         Ok(crate::ops::LookupFilter {
             query: self.query.clone(),
             admins: self.admins,

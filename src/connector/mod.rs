@@ -390,10 +390,13 @@ impl Connector {
     /// The notes, each with its Chinese text (the English one where the
     /// connector has no `notes_zh`).
     pub fn notes_said(&self) -> impl Iterator<Item = crate::i18n::Said> + '_ {
-        self.notes.iter().enumerate().map(|(i, en)| crate::i18n::Said::Pair {
-            en: en.clone(),
-            zh: self.notes_zh.get(i).unwrap_or(en).clone(),
-        })
+        self.notes
+            .iter()
+            .enumerate()
+            .map(|(i, en)| crate::i18n::Said::Pair {
+                en: en.clone(),
+                zh: self.notes_zh.get(i).unwrap_or(en).clone(),
+            })
     }
 
     /// Parses and validates one connector file. `file` names it in errors.

@@ -239,7 +239,11 @@ impl PageCursor {
             ).into())
         };
         let (tier, id) = token.split_once(':').ok_or_else(bad)?;
-        let tier = tier.parse::<i64>().ok().filter(|t| (0..=2).contains(t)).ok_or_else(bad)?;
+        let tier = tier
+            .parse::<i64>()
+            .ok()
+            .filter(|t| (0..=2).contains(t))
+            .ok_or_else(bad)?;
         let id = match id.strip_prefix('=') {
             Some(text) => Value::Text(text.to_string()),
             None => Value::Int(id.parse().map_err(|_| bad())?),
@@ -469,7 +473,9 @@ pub async fn lookup(s: &mut Session, f: &LookupFilter) -> Result<LookupPage, OpE
     let text = std::mem::take(&mut stmt.text);
     let (after, order_by) = keyset(&mut stmt, &aliases, f.after.as_ref());
     let lim = stmt.bind(Value::UInt(f.limit.saturating_add(1)));
-    stmt.text = stmt.dialect().paged(&text, &aliases, &after, &order_by, &lim);
+    stmt.text = stmt
+        .dialect()
+        .paged(&text, &aliases, &after, &order_by, &lim);
     let rows = s.backend.query(&stmt.text, &stmt.params).await?;
     let mut accounts = Vec::with_capacity(rows.len());
     let mut tiers = Vec::with_capacity(rows.len());

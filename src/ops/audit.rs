@@ -81,14 +81,15 @@ fn check_checkpoint(
     checkpoint: &str,
     entries: u64,
 ) -> Result<Option<String>, OpError> {
-    let (count, hash) = checkpoint
-        .split_once(':')
-        .and_then(|(c, h)| Some((c.parse::<u64>().ok()?, h)))
-        .ok_or_else(|| {
-            OpError::Usage(format!(
+    let (count, hash) =
+        checkpoint
+            .split_once(':')
+            .and_then(|(c, h)| Some((c.parse::<u64>().ok()?, h)))
+            .ok_or_else(|| {
+                OpError::Usage(format!(
                 "--checkpoint `{checkpoint}` is not COUNT:HASH as printed by `audit checkpoint`"
             ).into())
-        })?;
+            })?;
     if count == 0 {
         return Ok(None);
     }
@@ -149,9 +150,9 @@ pub fn close_break_glass(j: &mut Journal, id: i64, reason: &str) -> Result<i64, 
         ).into()));
     }
     if let Some(closed) = j.closed_by(id).map_err(OpError::Journal)? {
-        return Err(OpError::Refused(format!(
-            "break-glass entry {id} was already closed by entry {closed}"
-        ).into()));
+        return Err(OpError::Refused(
+            format!("break-glass entry {id} was already closed by entry {closed}").into(),
+        ));
     }
     let new = NewEntry {
         kind: EntryKind::Close,

@@ -81,12 +81,9 @@ pub async fn fetch(s: &mut Session, source: &str, live: &Account) -> Result<Back
     match backup::classify(source.trim()).map_err(refused)? {
         Source::Copy(url) => from_copy(s, &url, live).await,
         Source::Dump { path, gzip } => from_dump(s, &path, gzip, live).await,
-        Source::RestoreFirst { path, form } => Err(OpError::Refused((restore_first(
-            s,
-            &path.display().to_string(),
-            form,
-            live,
-        )).into())),
+        Source::RestoreFirst { path, form } => Err(OpError::Refused(
+            (restore_first(s, &path.display().to_string(), form, live)).into(),
+        )),
     }
 }
 
@@ -300,15 +297,16 @@ async fn from_dump(
             .into(),
         ));
     }
-    let cell = |row: &[Option<String>], col: &str| -> Result<Value, OpError> {
-        match users.value(row, col) {
+    let cell =
+        |row: &[Option<String>], col: &str| -> Result<Value, OpError> {
+            match users.value(row, col) {
             Some(Some(v)) => Ok(Value::Text(v.clone())),
             Some(None) => Ok(Value::Null),
             None => Err(OpError::Refused(format!(
                 "{what}: table `{table}` has no column `{col}`: it is not this vendor's table"
             ).into())),
         }
-    };
+        };
     let id = live.id_text();
     let text = |row: &[Option<String>], col: &str| cell(row, col).map(|v| v.as_text());
     let mut by_id = None;
@@ -375,10 +373,13 @@ async fn read_dump_of(
         backup::Flavor::Postgres => ("postgres", "pg_dump"),
     };
     if flavor_engine != engine {
-        return Err(OpError::Refused(format!(
-            "{} is a {program} dump, but the target is {engine}: give a dump of this database",
-            read.file_name
-        ).into()));
+        return Err(OpError::Refused(
+            format!(
+                "{} is a {program} dump, but the target is {engine}: give a dump of this database",
+                read.file_name
+            )
+            .into(),
+        ));
     }
     Ok(read)
 }

@@ -103,8 +103,8 @@ pub async fn open_session(spec: &ConnectSpec, all: &[Connector]) -> Result<Sessi
     if let Some((encoder, origin)) = &spec.encoder {
         s.set_encoder(encoder.clone(), origin)?;
     }
-    let config =
-        crate::config::load(spec.config.as_deref()).map_err(|e| OpError::Usage(e.to_string().into()))?;
+    let config = crate::config::load(spec.config.as_deref())
+        .map_err(|e| OpError::Usage(e.to_string().into()))?;
     s.seal_to = config.journal.seal_to;
     Ok(s)
 }

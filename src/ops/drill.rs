@@ -59,6 +59,7 @@ impl<'a> Timer<'a> {
         let t = StepTime {
             step: step.to_string(),
             millis: now.duration_since(self.last).as_secs_f64() * 1000.0,
+            said: None,
         };
         (self.progress)(&t);
         self.steps.push(t);
@@ -170,9 +171,9 @@ pub fn report_path(journal: &std::path::Path, started_at: &str) -> std::path::Pa
 pub fn check_report_format(format: &str) -> Result<(), OpError> {
     match format {
         "md" | "json" => Ok(()),
-        other => Err(OpError::Usage(format!(
-            "--format `{other}`: use md or json"
-        ).into())),
+        other => Err(OpError::Usage(
+            format!("--format `{other}`: use md or json").into(),
+        )),
     }
 }
 

@@ -14,8 +14,8 @@ use super::sql::Stmt;
 use super::{OpError, Session};
 use crate::backend::Value;
 use crate::connector::{Connector, WriteSpec, WriteValue};
-use crate::schemes::AccountInput;
 use crate::i18n::Said;
+use crate::schemes::AccountInput;
 use crate::secret::{HEX_LOWER, Password, random_string};
 
 /// One thing that keeps the emergency admin from working.
@@ -367,7 +367,10 @@ async fn link_statement(
     let role_name = r.roles.first().cloned().unwrap_or_default();
     Ok((
         Statement {
-            purpose: format!("link the account to the admin role `{role_name}` in `{link}`"),
+            purpose: Said::key(
+                "said.purpose_link",
+                &[("role", &role_name), ("table", &link)],
+            ),
             table: link.clone(),
             sql: stmt.text,
             params: stmt.params,
@@ -527,10 +530,13 @@ async fn plan_create(
         ).into()));
     };
     if let Some(other) = read_by_pk(s, &Value::Text(id.clone())).await? {
-        return Err(OpError::Refused(format!(
-            "{} = {id} exists with the login `{}`: pass --account {} (or #{id}) to restore it",
-            c.columns.id, other.login, other.login
-        ).into()));
+        return Err(OpError::Refused(
+            format!(
+                "{} = {id} exists with the login `{}`: pass --account {} (or #{id}) to restore it",
+                c.columns.id, other.login, other.login
+            )
+            .into(),
+        ));
     }
     require_insert(s, &table, "re-creates the row").await?;
     let changes = template_changes(s, id, &diag.login, &password).await?;
@@ -557,7 +563,7 @@ async fn plan_create(
     Ok(Plan {
         action: Action::RestoreAdmin,
         statements: vec![Statement {
-            purpose: format!("re-create {} from the template", account.label()),
+            purpose: Said::key("said.purpose_create", &[("account", &account.label())]),
             table: table.clone(),
             sql,
             params,

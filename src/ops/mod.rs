@@ -19,9 +19,9 @@ pub mod sql;
 pub mod undo;
 pub mod write;
 
-use crate::i18n::{Lang, Said, tf};
 use crate::backend::{self, Backend, BackendError, Target, WriteAccess};
 use crate::connector::{Connector, ConnectorError};
+use crate::i18n::{Lang, Said, tf};
 use crate::journal::{Actor, JournalError, Place};
 use crate::schemes::{AccountInput, Scheme, SchemeError};
 use crate::secret::Password;
@@ -176,12 +176,15 @@ impl Session {
             }
         };
         if !connector.engines.iter().any(|e| e == backend.engine()) {
-            return Err(OpError::Usage(format!(
-                "connector `{}` supports {}, not {}",
-                connector.name,
-                connector.engines.join(", "),
-                backend.engine()
-            ).into()));
+            return Err(OpError::Usage(
+                format!(
+                    "connector `{}` supports {}, not {}",
+                    connector.name,
+                    connector.engines.join(", "),
+                    backend.engine()
+                )
+                .into(),
+            ));
         }
         let (scheme, scheme_note) = resolve_scheme(backend.as_mut(), &connector).await?;
         if let Some(note) = &scheme_note {

@@ -93,7 +93,7 @@ pub struct Change {
 #[derive(Debug, Clone)]
 pub struct Statement {
     /// What it does, for the plan and the journal ("update the row", "link role 1").
-    pub purpose: String,
+    pub purpose: Said,
     pub table: String,
     pub sql: String,
     /// Bound values; they hold the new hash: never print them.
@@ -150,7 +150,7 @@ pub struct PlanView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StatementView {
-    pub purpose: String,
+    pub purpose: Said,
     pub table: String,
     pub sql: String,
 }
@@ -263,8 +263,8 @@ pub(crate) async fn resolve_write(
         // Validation keeps these to emergency templates, which resolve them first.
         WriteSpec::Login | WriteSpec::Uuid32 | WriteSpec::UnixNow => {
             return Err(OpError::Usage(
-            "internal: @login / @uuid32 outside an emergency template".into(),
-        ));
+                "internal: @login / @uuid32 outside an emergency template".into(),
+            ));
         }
         WriteSpec::Now => {
             if now.is_none() {
@@ -324,9 +324,9 @@ pub async fn build(
     }
     let found = resolve(s, account).await?;
     // Step 1 of the protocol: the before-image, read by primary key.
-    let before = read_by_pk(s, &found.id)
-        .await?
-        .ok_or_else(|| OpError::NotFound(format!("{} vanished while planning", found.label()).into()))?;
+    let before = read_by_pk(s, &found.id).await?.ok_or_else(|| {
+        OpError::NotFound(format!("{} vanished while planning", found.label()).into())
+    })?;
     let c = s.connector.clone();
     let table = c.table_name();
     let mut warnings = account_warnings(s, &before, action);
@@ -419,10 +419,13 @@ fn refuse_transplant_request(
     has_password: bool,
 ) -> Result<(), OpError> {
     if action != Action::Reset {
-        return Err(OpError::Usage(format!(
-            "--from (transplant) works with reset only, not {}",
-            action.name()
-        ).into()));
+        return Err(OpError::Usage(
+            format!(
+                "--from (transplant) works with reset only, not {}",
+                action.name()
+            )
+            .into(),
+        ));
     }
     if has_password {
         return Err(OpError::Usage(
@@ -624,7 +627,7 @@ fn guarded_update(s: &Session, before: &Account, changes: &[Change]) -> (Stateme
         guards.join(" AND ")
     ));
     let statement = Statement {
-        purpose: format!("update {}", before.label()),
+        purpose: Said::key("said.purpose_update", &[("account", &before.label())]),
         table,
         sql: stmt.text,
         params: stmt.params,
@@ -679,9 +682,9 @@ async fn transplant_writes(
     warnings: &mut Vec<Said>,
 ) -> Result<(Donor, Vec<Write>), OpError> {
     let found = resolve(s, from).await?;
-    let donor = read_by_pk(s, &found.id)
-        .await?
-        .ok_or_else(|| OpError::NotFound(format!("{} vanished while planning", found.label()).into()))?;
+    let donor = read_by_pk(s, &found.id).await?.ok_or_else(|| {
+        OpError::NotFound(format!("{} vanished while planning", found.label()).into())
+    })?;
     if donor.id.as_text() == target.id.as_text() {
         return Err(OpError::Refused(Said::key(
             "said.donor_is_target",
@@ -724,9 +727,9 @@ async fn transplant_writes(
         if force {
             warnings.push(format!("--force: {msg}").into());
         } else {
-            return Err(OpError::Refused(format!(
-                "{msg}; pass --force to copy anyway"
-            ).into()));
+            return Err(OpError::Refused(
+                format!("{msg}; pass --force to copy anyway").into(),
+            ));
         }
     } else if s.scheme.opaque_values() {
         let (dl, tl) = (dv.chars().count(), tv.chars().count());
@@ -785,11 +788,14 @@ fn backup_writes(
     let c = &s.connector;
     let undo = row.identity.entry.is_some();
     if row.login != target.login {
-        return Err(OpError::Refused(format!(
-            "the backup's row has the login `{}`, the live account {}; nothing was written",
-            row.login,
-            target.label()
-        ).into()));
+        return Err(OpError::Refused(
+            format!(
+                "the backup's row has the login `{}`, the live account {}; nothing was written",
+                row.login,
+                target.label()
+            )
+            .into(),
+        ));
     }
     let password = row.value(&c.columns.password);
     if !undo && password.as_text().unwrap_or_default().is_empty() {
@@ -822,10 +828,13 @@ fn backup_writes(
         values.push(v.clone());
     }
     if same && !undo {
-        return Err(OpError::Refused(format!(
-            "{} already holds the backup's password value: there is nothing to restore",
-            target.label()
-        ).into()));
+        return Err(OpError::Refused(
+            format!(
+                "{} already holds the backup's password value: there is nothing to restore",
+                target.label()
+            )
+            .into(),
+        ));
     }
     if s.scheme.opaque_values() {
         warnings.push(Said::key(

@@ -39,8 +39,12 @@ pub struct Applied {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StepTime {
+    /// The step's name (a `step.*` catalog word, or a statement's purpose in English).
     pub step: String,
     pub millis: f64,
+    /// A statement's purpose, for shells that word it in the operator's language.
+    #[serde(skip)]
+    pub said: Option<crate::i18n::Said>,
 }
 
 /// Commit the change, or rehearse it: everything up to and including the
@@ -168,6 +172,7 @@ impl Clock {
         self.steps.push(StepTime {
             step: step.to_string(),
             millis: now.duration_since(self.last).as_secs_f64() * 1000.0,
+            said: None,
         });
         self.last = now;
     }
@@ -184,10 +189,13 @@ pub async fn apply_with(
     mode: Mode,
 ) -> Result<Applied, OpError> {
     if plan.nothing_to_do() || plan.statements.is_empty() {
-        return Err(OpError::Refused(format!(
-            "{} needs no change; nothing was written",
-            plan.account.label()
-        ).into()));
+        return Err(OpError::Refused(
+            format!(
+                "{} needs no change; nothing was written",
+                plan.account.label()
+            )
+            .into(),
+        ));
     }
     // A replica or standby: refused before the journal is touched.
     if let Some(ro) = s.backend.read_only() {
@@ -353,7 +361,10 @@ async fn run_statements(
             );
             return Err(OpError::Refused(msg.into()));
         }
-        clock.lap(&st.purpose);
+        clock.lap(&st.purpose.to_string());
+        if let Some(last) = clock.steps.last_mut() {
+            last.said = Some(st.purpose.clone());
+        }
     }
 
     // Step 5: re-read and verify.

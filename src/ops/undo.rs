@@ -24,10 +24,9 @@ pub fn seal_before(s: &Session, plan: &Plan) -> Result<Option<serde_json::Value>
     if plan.creates_row || plan.statements.len() != 1 {
         return Ok(None);
     }
-    let recipient: age::x25519::Recipient = to
-        .trim()
-        .parse()
-        .map_err(|e| OpError::Usage(format!("[journal] seal_to is no age recipient: {e}").into()))?;
+    let recipient: age::x25519::Recipient = to.trim().parse().map_err(|e| {
+        OpError::Usage(format!("[journal] seal_to is no age recipient: {e}").into())
+    })?;
     let columns: Vec<serde_json::Value> = plan
         .changes
         .iter()
@@ -154,18 +153,22 @@ fn open(
     identity_file: &std::path::Path,
     id: i64,
 ) -> Result<Vec<(String, Value)>, OpError> {
-    let text = std::fs::read_to_string(identity_file)
-        .map_err(|e| OpError::Usage(format!("--identity {}: {e}", identity_file.display()).into()))?;
+    let text = std::fs::read_to_string(identity_file).map_err(|e| {
+        OpError::Usage(format!("--identity {}: {e}", identity_file.display()).into())
+    })?;
     let identity: age::x25519::Identity = text
         .lines()
         .map(str::trim)
         .find(|l| l.starts_with("AGE-SECRET-KEY-"))
         .and_then(|l| l.parse().ok())
         .ok_or_else(|| {
-            OpError::Usage(format!(
-                "--identity {}: no age X25519 identity (AGE-SECRET-KEY-…) in the file",
-                identity_file.display()
-            ).into())
+            OpError::Usage(
+                format!(
+                    "--identity {}: no age X25519 identity (AGE-SECRET-KEY-…) in the file",
+                    identity_file.display()
+                )
+                .into(),
+            )
         })?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(sealed)

@@ -21,12 +21,12 @@ use super::state::{
 };
 use crate::backend::DbPassword;
 use crate::connector::Connector;
+use crate::i18n::Lang;
 use crate::journal::Journal;
 use crate::ops::account::AccountSummary;
+use crate::ops::account::PageCursor;
 use crate::ops::connect::{self, ConnectSpec};
 use crate::ops::write::{self, NewPassword, Prepared, ResetFlags, WriteRequest};
-use crate::i18n::Lang;
-use crate::ops::account::PageCursor;
 use crate::ops::{self, LookupFilter, OpError, Session, account, audit, drill, protocol};
 use crate::secret::Password;
 
@@ -428,6 +428,7 @@ impl Runner {
     /// next to the journal.
     fn drill(&self, req: u64, account: Option<String>) {
         let tx = self.tx.clone();
+        let lang = self.lang;
         self.spawn(
             req,
             async move |h: Handles| {
@@ -436,7 +437,11 @@ impl Runner {
                     let who = write::emergency_account(s, account, true);
                     let mut progress = |t: &protocol::StepTime| {
                         let step = DrillStep {
-                            step: t.step.clone(),
+                            // A statement's purpose in the operator's language; other steps are catalog words.
+                            step: t
+                                .said
+                                .as_ref()
+                                .map_or_else(|| t.step.clone(), |said| said.console_text(lang)),
                             millis: t.millis,
                         };
                         let _ = tx.send(Msg::DrillStep { req, step });

@@ -1271,8 +1271,7 @@ fn page(s: &mut AppState, k: &KeyEvent) -> Vec<Effect> {
     match (next, s.rows.last()) {
         (true, Some(last)) if s.more => {
             let cursor = last.cursor.clone();
-            s.pages_back
-                .push((s.page_start.replace(cursor), s.offset));
+            s.pages_back.push((s.page_start.replace(cursor), s.offset));
             s.offset += s.rows.len() as u64;
         }
         (false, _) if !s.pages_back.is_empty() => {

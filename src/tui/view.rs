@@ -302,8 +302,11 @@ fn render_connect(f: &mut Frame, s: &AppState, area: Rect) {
         t(s.lang, "connect.hint"),
         style(s, Tone::Muted),
     ));
+    // Profile lines are fitted above; the hint wraps instead of being cut.
     f.render_widget(
-        Paragraph::new(lines).block(block(s, "connect.profiles")),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(s, "connect.profiles")),
         area,
     );
 }
@@ -761,7 +764,7 @@ fn render_emergency_plan(f: &mut Frame, s: &AppState, p: &PlanInfo, area: Rect) 
     ));
     for (i, st) in v.statements.iter().enumerate() {
         lines.push(Line::styled(
-            format!("  {}. {}", i + 1, st.purpose),
+            format!("  {}. {}", i + 1, st.purpose.console_text(s.lang)),
             style(s, Tone::Title),
         ));
         lines.push(Line::raw(format!("     {}", st.sql)));
