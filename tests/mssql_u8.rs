@@ -445,6 +445,33 @@ fn lookup_and_show_read_the_fixture_with_chinese_names() {
     assert_eq!(lookup_ids(&out), Vec::<String>::new());
 }
 
+/// Ranked search and keyset pages on SQL Server (TOP over a derived table,
+/// text ids): `s` is the start of one login and inside three others.
+#[test]
+fn search_ranks_prefixes_first_and_pages_by_keyset_on_text_ids() {
+    let db = U8Db::new();
+    let out = db.locksmith(&["--json", "lookup", "s"], None);
+    assert_code(&out, 0);
+    // By id alone this would be lisi, nopass, sunqi, zhangsan.
+    assert_eq!(lookup_ids(&out), ["sunqi", "lisi", "nopass", "zhangsan"]);
+    let out = db.locksmith(&["--json", "lookup", "s", "--limit", "2"], None);
+    assert_eq!(lookup_ids(&out), ["sunqi", "lisi"]);
+    let next = json(&out)["next"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    assert_eq!(next, "2:=lisi", "a text id stays text in the cursor");
+    let out = db.locksmith(
+        &["--json", "lookup", "s", "--limit", "2", "--after", &next],
+        None,
+    );
+    assert_code(&out, 0);
+    assert_eq!(lookup_ids(&out), ["nopass", "zhangsan"]);
+    // `#ID` is an exact match, compared as text.
+    let out = db.locksmith(&["--json", "lookup", "#lisi"], None);
+    assert_eq!(lookup_ids(&out), ["lisi"]);
+}
+
 /// The ids of a `--json lookup` answer, in its order.
 fn lookup_ids(out: &Output) -> Vec<String> {
     json(out)["accounts"]

@@ -117,6 +117,27 @@ fn odoo_admins_come_from_base_group_system_only() {
     assert_eq!(ids, ["__system__"]);
     let out = db.locksmith(&["--connector", "odoo", "--json", "lookup", "ZHANG"], None);
     assert_eq!(json(&out)["accounts"][0]["login"], "zhangsan");
+    // Ranked: `#ID` compares the integer id as text; `s` starts the login of
+    // the new user 5 and is inside the others', so 5 comes first.
+    db.exec(
+        "INSERT INTO res_partner (id, name, display_name, active, create_date) VALUES (6, 'Sa', 'Sa', true, now()); \
+         INSERT INTO res_users (id, company_id, partner_id, active, login, password, share, create_date) \
+         VALUES (5, 1, 6, true, 'sa', NULL, false, now())",
+    );
+    let ids = |args: &[&str]| {
+        let mut all = vec!["--connector", "odoo", "--json", "lookup"];
+        all.extend_from_slice(args);
+        let out = db.locksmith(&all, None);
+        assert_code(&out, 0);
+        json(&out)
+    };
+    assert_eq!(common::account_fields(&ids(&["#3"]), "id"), ["3"]);
+    assert!(common::account_fields(&ids(&["#3x"]), "id").is_empty());
+    let first = ids(&["s", "--limit", "2"]);
+    assert_eq!(common::account_fields(&first, "id"), ["5", "1"]);
+    let next = first["next"].as_str().expect("a next page").to_string();
+    let second = ids(&["s", "--limit", "2", "--after", &next]);
+    assert_eq!(common::account_fields(&second, "id"), ["3", "4"]);
 }
 
 #[test]
