@@ -268,6 +268,7 @@ impl Session {
             host,
             database,
             connector: self.connector.name.clone(),
+            via: self.backend.via(),
         }
     }
 
