@@ -28,6 +28,7 @@ fn entry(kind: EntryKind, refers_to: Option<i64>, i: usize) -> NewEntry {
             host: "db:3306".into(),
             database: "crm".into(),
             connector: "ruoyi".into(),
+            via: None,
         },
         details: json!({
             "table": "sys_user",

@@ -79,6 +79,7 @@ fn entry(kind: EntryKind, refers_to: Option<i64>, account: &str) -> NewEntry {
             host: "127.0.0.1".into(),
             database: "crm".into(),
             connector: "suitecrm".into(),
+            via: None,
         },
         details: json!({"columns": ["user_hash"], "scheme": "bcrypt"}),
     }

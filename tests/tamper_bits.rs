@@ -25,6 +25,7 @@ fn entry(kind: EntryKind, refers_to: Option<i64>, account: &str) -> NewEntry {
             host: "db:3306".into(),
             database: "ry".into(),
             connector: "ruoyi".into(),
+            via: None,
         },
         details: json!({ "sql": "UPDATE `sys_user` SET `password` = ? WHERE `user_id` = ?", "columns": ["password"] }),
     }

@@ -8,6 +8,7 @@ mod pg_tls;
 mod pgpass;
 pub mod postgres;
 pub mod sqlite;
+pub mod ssh_tunnel;
 pub mod target;
 
 use async_trait::async_trait;
@@ -289,6 +290,10 @@ pub trait Backend: Send {
     fn engine(&self) -> &'static str;
     /// Host (or socket) and database, for the journal.
     fn place(&self) -> (String, String);
+    /// The SSH bastion this connection goes through (`user@host[:port]`), for the journal.
+    fn via(&self) -> Option<String> {
+        None
+    }
     /// Things the operator should know about this connection (e.g. no TLS).
     fn warnings(&self) -> Vec<String> {
         Vec::new()

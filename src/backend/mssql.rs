@@ -456,7 +456,11 @@ impl MsSql {
         };
         let mut config = tiberius_config(target).map_err(fail)?;
         config.handshake_timeout(Some(Duration::from_secs(15)));
-        let addr = config.get_addr();
+        // Through a forward: dial its local end; config keeps the host for TLS.
+        let addr = match &target.dial {
+            Some((host, port)) => format!("{host}:{port}"),
+            None => config.get_addr(),
+        };
         let mut place = match (&target.instance, target.port) {
             (Some(i), None) => format!("{}\\{i}", target.host),
             (_, Some(p)) => format!("{}:{p}", target.host),

@@ -107,6 +107,8 @@ fn opts(target: &Target, tls: bool) -> Result<OptsBuilder, BackendError> {
     }
     if let Some(socket) = &target.socket {
         b = b.socket(Some(socket.display().to_string()));
+    } else if let Some((host, port)) = &target.dial {
+        b = b.ip_or_hostname(host.clone()).tcp_port(*port);
     } else {
         b = b.ip_or_hostname(target.host.clone());
         if let Some(port) = target.port {
@@ -115,6 +117,10 @@ fn opts(target: &Target, tls: bool) -> Result<OptsBuilder, BackendError> {
     }
     if tls {
         let mut ssl = SslOpts::default().with_danger_accept_invalid_certs(target.skip_verify);
+        if target.dial.is_some() {
+            // Through a forward the certificate still names the database's host.
+            ssl = ssl.with_danger_tls_hostname_override(Some(target.host.clone()));
+        }
         if let Some(ca) = &target.ca_file {
             if !ca.is_file() {
                 return Err(BackendError::Connect {

@@ -252,6 +252,12 @@ fn config(target: &Target) -> Config {
         }
     }
     cfg.port(target.port.unwrap_or(5432));
+    // Through a forward: dial its local end; the TLS name stays the host.
+    if let Some((addr, port)) = &target.dial
+        && let Ok(ip) = addr.parse::<std::net::IpAddr>()
+    {
+        cfg.hostaddr(ip).port(*port);
+    }
     cfg
 }
 

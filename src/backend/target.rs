@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use url::Url;
 use zeroize::Zeroizing;
 
+pub use super::ssh_tunnel::Bastion;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error("target URL `{shown}`: {reason}")]
@@ -72,6 +74,12 @@ pub struct Target {
     /// refused before any journal entry and the DB session is read-only where the engine can.
     pub read_only: bool,
     pub auth: AuthKind,
+    /// `?ssh=user@bastion[:port]`: reach host:port through an SSH forward
+    /// (host and port as the bastion sees them).
+    pub ssh: Option<Bastion>,
+    /// Where to open the TCP connection instead of host:port (an SSH
+    /// forward's local end). host and port stay the identity: TLS name, journal.
+    pub dial: Option<(String, u16)>,
 }
 
 impl Target {
@@ -132,6 +140,7 @@ impl Target {
         for (k, v) in url.query_pairs() {
             t.apply_option(&k, &v).map_err(bad)?;
         }
+        t.check_ssh().map_err(bad)?;
         Ok(t)
     }
 
@@ -161,6 +170,8 @@ impl Target {
             instance: None,
             auth: AuthKind::Sql,
             read_only: false,
+            ssh: None,
+            dial: None,
         }
     }
 
@@ -197,9 +208,10 @@ impl Target {
             "socket" => self.socket = Some(PathBuf::from(value)),
             "read-only" => self.read_only = truthy(value),
             "lock-wait" => self.lock_wait_secs = lock_wait(value)?,
+            "ssh" => self.ssh = Some(Bastion::parse(value)?),
             other => {
                 return Err(format!(
-                    "unknown option `{other}`; known: tls, ca, skip-verify, socket, lock-wait, read-only"
+                    "unknown option `{other}`; known: tls, ca, skip-verify, socket, lock-wait, read-only, ssh"
                 ));
             }
         }
@@ -294,6 +306,7 @@ impl Target {
             t.apply_mssql_option(&k, &v).map_err(bad)?;
         }
         t.check_mssql_login().map_err(bad)?;
+        t.check_ssh().map_err(bad)?;
         t.warn_about_mssql_tls();
         Ok(t)
     }
@@ -333,11 +346,40 @@ impl Target {
                 }
             }
             "lock-wait" => self.lock_wait_secs = lock_wait(value)?,
+            "ssh" => self.ssh = Some(Bastion::parse(value)?),
             other => {
                 return Err(format!(
-                    "unknown option `{other}`; known: tls, ca, trust-server-certificate, instance, auth, lock-wait, read-only"
+                    "unknown option `{other}`; known: tls, ca, trust-server-certificate, instance, auth, lock-wait, read-only, ssh"
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// What an SSH forward cannot carry: a socket file, and SQL Browser's
+    /// UDP 1434 (a named instance needs its TCP port).
+    fn check_ssh(&self) -> Result<(), String> {
+        let Some(b) = &self.ssh else {
+            return Ok(());
+        };
+        if self.socket.is_some() {
+            return Err(format!(
+                "ssh={} forwards TCP, not a socket file: name the database's host and port as the bastion sees them",
+                b.display()
+            ));
+        }
+        if let Some(i) = &self.instance
+            && self.port.is_none()
+        {
+            return Err(format!(
+                "ssh={}: the named instance `{}\\{i}` is found through SQL Browser on UDP 1434, which an SSH forward cannot carry; give the instance's TCP port: mssql://{}@{}\\{i}:PORT/{}?ssh={}",
+                b.display(),
+                self.host,
+                self.user,
+                self.host,
+                self.database,
+                b.display()
+            ));
         }
         Ok(())
     }
@@ -442,6 +484,15 @@ impl Target {
         }
     }
 
+    /// The database's TCP port, defaults filled in (what an SSH forward points at).
+    pub fn tcp_port(&self) -> u16 {
+        self.port.unwrap_or(match self.engine.as_str() {
+            "postgres" => 5432,
+            "mssql" => 1433,
+            _ => 3306,
+        })
+    }
+
     /// `mysql://user@host:port/db` without any password, for messages and the journal.
     pub fn display(&self) -> String {
         if self.engine == "sqlite" {
@@ -454,8 +505,13 @@ impl Target {
             .as_deref()
             .map(|i| format!("\\{i}"))
             .unwrap_or_default();
+        let via = self
+            .ssh
+            .as_ref()
+            .map(|b| format!("?ssh={}", b.display()))
+            .unwrap_or_default();
         format!(
-            "{}://{}@{}{}{}/{}",
+            "{}://{}@{}{}{}/{}{via}",
             self.engine, self.user, self.host, instance, port, self.database
         )
     }

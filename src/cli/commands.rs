@@ -55,6 +55,8 @@ fn spec_for(cli: &Cli, mut target: crate::backend::Target) -> Result<ConnectSpec
         encoder,
         prompt_on_denied: true,
         config: cli.config.clone(),
+        ssh_prompt: crate::backend::ssh_tunnel::SshPrompt::detect(),
+        around_ssh: None,
     })
 }
 

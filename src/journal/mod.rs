@@ -154,6 +154,11 @@ pub struct Place {
     pub host: String,
     pub database: String,
     pub connector: String,
+    /// The SSH bastion (`user@host[:port]`) the database was reached
+    /// through; `host` is then as the bastion sees it. Absent (and not
+    /// encoded, so older entries keep their hashes) for a direct connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// What the caller wants recorded. `details` is free JSON (columns touched,

@@ -24,6 +24,7 @@ fn sample(kind: EntryKind, refers_to: Option<i64>, account: &str) -> NewEntry {
             host: "db.example".into(),
             database: "crm".into(),
             connector: "vtiger".into(),
+            via: None,
         },
         details: json!({"columns": ["user_hash"], "sql": "UPDATE u SET p = ? WHERE id = ?"}),
     }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{OpError, Session};
+use crate::backend::ssh_tunnel::{Bastion, SshPrompt, SshTunnel, Tunneled};
 use crate::backend::{self, Backend, BackendError, Target};
 use crate::config;
 use crate::connector::{self, Connector};
@@ -27,6 +28,12 @@ pub struct ConnectSpec {
     pub prompt_on_denied: bool,
     /// `--config PATH`; None reads `<config>/locksmith/config.toml` when present.
     pub config: Option<PathBuf>,
+    /// Whether ssh (`?ssh=`) may ask the operator: on a terminal it may,
+    /// without one it runs with `BatchMode=yes`.
+    pub ssh_prompt: SshPrompt,
+    /// Called with `true` before ssh may ask and `false` after: the console
+    /// leaves its alternate screen meanwhile.
+    pub around_ssh: Option<fn(bool)>,
 }
 
 impl ConnectSpec {
@@ -41,6 +48,8 @@ impl ConnectSpec {
             encoder: None,
             prompt_on_denied: false,
             config: None,
+            ssh_prompt: SshPrompt::detect(),
+            around_ssh: None,
         })
     }
 }
@@ -80,18 +89,73 @@ pub fn with_prefix(all: &[Connector], prefix: Option<&str>) -> Result<Vec<Connec
     }
 }
 
-/// Connects to the target. An "access denied" without a password asks once
-/// (when the spec allows it) and retries with what was typed.
+/// Connects to the target, through an SSH forward when it names a bastion
+/// (`?ssh=`). An "access denied" without a password asks once (when the
+/// spec allows it) and retries with what was typed.
 pub async fn open_backend(spec: &ConnectSpec) -> Result<(Box<dyn Backend>, Target), OpError> {
     let mut target = spec.target.clone();
-    let first = backend::connect(&target).await;
+    let tunnel = match target.ssh.clone() {
+        Some(bastion) => Some(open_tunnel(spec, &bastion, &mut target).await?),
+        None => None,
+    };
+    let connected = connect_prompting(spec, &mut target).await;
+    match (connected, tunnel) {
+        (Ok(b), Some(t)) => {
+            let through: Box<dyn Backend> = Box::new(Tunneled::new(b, t));
+            Ok((through, target))
+        }
+        (Ok(b), None) => Ok((b, target)),
+        // What ssh said ("channel 1: open failed: …") tells why the database did not answer.
+        (
+            Err(BackendError::Connect {
+                target: shown,
+                reason,
+            }),
+            Some(t),
+        ) => Err(OpError::Backend(BackendError::Connect {
+            target: shown,
+            reason: format!("{reason} (through ssh to {}; {})", t.bastion, t.ssh_said()),
+        })),
+        (Err(e), _) => Err(e.into()),
+    }
+}
+
+async fn connect_prompting(
+    spec: &ConnectSpec,
+    target: &mut Target,
+) -> Result<Box<dyn Backend>, BackendError> {
+    let first = backend::connect(target).await;
     let denied = matches!(&first,
         Err(BackendError::Connect { reason, .. }) if reason.starts_with("access denied"));
     if denied && spec.prompt_on_denied && target.password.is_none() && target.prompt_password() {
-        let retried = backend::connect(&target).await?;
-        return Ok((retried, target));
+        return backend::connect(target).await;
     }
-    Ok((first?, target))
+    first
+}
+
+/// Starts ssh with a forward to the database as the bastion sees it and
+/// points the target's dial at the forward's local end.
+async fn open_tunnel(
+    spec: &ConnectSpec,
+    bastion: &Bastion,
+    target: &mut Target,
+) -> Result<SshTunnel, OpError> {
+    let around = spec
+        .around_ssh
+        .filter(|_| spec.ssh_prompt == SshPrompt::Terminal);
+    if let Some(f) = around {
+        f(true);
+    }
+    let opened = SshTunnel::open(bastion, &target.host, target.tcp_port(), spec.ssh_prompt).await;
+    if let Some(f) = around {
+        f(false);
+    }
+    let tunnel = opened.map_err(|reason| BackendError::Connect {
+        target: target.display(),
+        reason,
+    })?;
+    target.dial = Some(("127.0.0.1".to_string(), tunnel.local_port));
+    Ok(tunnel)
 }
 
 /// Connects, picks the connector (named or detected, with the table prefix)

@@ -292,6 +292,7 @@ impl Session {
             host,
             database,
             connector: self.connector.name.clone(),
+            via: self.backend.via(),
         }
     }
 

@@ -534,6 +534,8 @@ fn connect_spec(
         spec.target.password = Some(DbPassword(pw));
         spec.target.password_source = Some("the connection form".into());
     }
+    // ssh (a profile's `ssh =`) may ask on the terminal: the console steps aside.
+    spec.around_ssh = Some(super::step_aside_for_ssh as fn(bool));
     spec.connector = profile.connector.clone();
     spec.prefix = profile.prefix.clone();
     if let Some(command) = &profile.encoder {

@@ -16,6 +16,7 @@ pub mod view;
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ratatui::crossterm::event::{self, Event};
@@ -42,10 +43,47 @@ pub struct ConsoleOptions {
     pub demo: bool,
 }
 
+/// Set while ssh may ask on the terminal (`?ssh=`): keys are not read and nothing is drawn.
+static STEPPED_ASIDE: AtomicBool = AtomicBool::new(false);
+/// Set when the console is back: the next frame is drawn on a cleared screen.
+static BACK: AtomicBool = AtomicBool::new(false);
+/// The console's language, for the line shown while ssh asks.
+static ZH: AtomicBool = AtomicBool::new(false);
+
+/// `ConnectSpec::around_ssh` for the console: leaves the alternate screen
+/// and raw mode while ssh may ask for a password (`true`), comes back after (`false`).
+pub fn step_aside_for_ssh(aside: bool) {
+    use ratatui::crossterm::{execute, terminal};
+    if aside {
+        STEPPED_ASIDE.store(true, Ordering::SeqCst);
+        // The key reader polls in 200 ms steps: it stops before ssh reads the terminal.
+        std::thread::sleep(Duration::from_millis(250));
+        ratatui::restore();
+        let lang = if ZH.load(Ordering::SeqCst) {
+            Lang::Zh
+        } else {
+            Lang::En
+        };
+        let _ = writeln!(std::io::stderr(), "{}", i18n::t(lang, "ssh_step_aside"));
+    } else {
+        let _ = terminal::enable_raw_mode();
+        let _ = execute!(std::io::stdout(), terminal::EnterAlternateScreen);
+        BACK.store(true, Ordering::SeqCst);
+        STEPPED_ASIDE.store(false, Ordering::SeqCst);
+    }
+}
+
 /// Sends keys and resizes as messages until the console stops listening.
 fn read_keys(tx: mpsc::UnboundedSender<Msg>) {
     std::thread::spawn(move || {
         loop {
+            if STEPPED_ASIDE.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+                if tx.is_closed() {
+                    break;
+                }
+                continue;
+            }
             match event::poll(Duration::from_millis(200)) {
                 Ok(true) => match event::read() {
                     Ok(Event::Key(k)) => {
@@ -105,6 +143,7 @@ pub async fn run(opts: ConsoleOptions) -> Result<(), TuiError> {
     let names: Vec<String> = opts.connectors.iter().map(|c| c.name.clone()).collect();
     let mut s = AppState::new(opts.lang, opts.profiles.clone(), names);
     s.color = color_enabled();
+    ZH.store(opts.lang == Lang::Zh, Ordering::SeqCst);
     s.demo = opts.demo;
     let default_journal = crate::journal::Journal::default_paths().ok().map(|p| p.0);
     if default_journal.as_ref() != Some(&opts.journal.0) {
@@ -162,7 +201,11 @@ pub async fn run(opts: ConsoleOptions) -> Result<(), TuiError> {
                 if s.quit {
                     break;
                 }
-                if terminal.draw(|f| view::render(f, &s)).is_err() {
+                if BACK.swap(false, Ordering::SeqCst) {
+                    let _ = terminal.clear();
+                }
+                let aside = STEPPED_ASIDE.load(Ordering::SeqCst);
+                if !aside && terminal.draw(|f| view::render(f, &s)).is_err() {
                     break;
                 }
                 let msg = tokio::select! {

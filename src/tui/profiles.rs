@@ -11,6 +11,7 @@
 //! prefix = "5kcrm_"             # optional
 //! encoder = ["/opt/u8/encode", "--utf8"]  # optional: external password encoder
 //! read_only = true              # optional: lookups and checks only; every write is refused
+//! ssh = "ops@bastion.corp:22"   # optional: reach the database through this SSH jump host
 //! ```
 //!
 //! A profile never holds a password: one with a password in its URL is refused.
@@ -55,6 +56,9 @@ struct Entry {
     encoder: Option<Vec<String>>,
     #[serde(default)]
     read_only: Option<bool>,
+    /// A jump host, `user@bastion[:port]`: folded into the URL as `ssh=`.
+    #[serde(default)]
+    ssh: Option<String>,
 }
 
 pub fn default_path() -> Option<PathBuf> {
@@ -83,6 +87,9 @@ pub fn parse_profiles(path: &str, text: &str) -> Result<Vec<Profile>, ProfileErr
         }
         if e.read_only == Some(true) {
             opts.push("read-only=true".into());
+        }
+        if let Some(ssh) = &e.ssh {
+            opts.push(format!("ssh={ssh}"));
         }
         let target = if opts.is_empty() {
             e.target.clone()
@@ -151,6 +158,23 @@ mod tests {
         .unwrap();
         assert_eq!(p[0].target, "mysql://ls@db/crm?tls=required&ca=/ca.pem");
         assert_eq!(p[0].connector.as_deref(), Some("wukong11"));
+    }
+
+    #[test]
+    fn a_jump_host_folds_into_the_url() {
+        let p = parse_profiles(
+            "p.toml",
+            "[[profile]]\nname = \"prod\"\ntarget = \"mysql://ls@10.0.0.5/crm\"\nssh = \"ops@jump:2222\"\n",
+        )
+        .unwrap();
+        assert_eq!(p[0].target, "mysql://ls@10.0.0.5/crm?ssh=ops@jump:2222");
+        let e = parse_profiles(
+            "p.toml",
+            "[[profile]]\nname = \"u8\"\ntarget = \"mssql://sa@db01\\\\U8/UFSystem\"\nssh = \"ops@jump\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("UDP 1434") && e.contains("TCP port"), "{e}");
     }
 
     #[test]
