@@ -1,6 +1,7 @@
 //! One function per command: parse what is left of the arguments, call the
 //! use case in `ops`, confirm where a write needs it, render.
 
+use crate::i18n::Said;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
@@ -13,12 +14,10 @@ use crate::ops::{LookupFilter, OpError, Session, account, check, drill, posture,
 
 /// `--target` (or LOCKSMITH_TARGET), parsed, with its password resolved.
 fn target(cli: &Cli) -> Result<crate::backend::Target, OpError> {
-    let raw = cli.target.as_deref().ok_or_else(|| {
-        OpError::Usage(
-            "no target: pass --target mysql://user@host:port/database, postgres://user@host:port/database or mssql://user@host[\\INSTANCE]/database (or set LOCKSMITH_TARGET)"
-                .into(),
-        )
-    })?;
+    let raw = cli
+        .target
+        .as_deref()
+        .ok_or_else(|| OpError::Usage(Said::key("said.no_target", &[])))?;
     Ok(ConnectSpec::from_url(raw)?.target)
 }
 
@@ -157,23 +156,27 @@ fn read_only_console(
     opts
 }
 
+/// The language the operator reads: `--lang`, else the locale.
+fn lang(cli: &Cli) -> crate::i18n::Lang {
+    crate::i18n::Lang::detect(cli.lang.as_deref())
+}
+
 pub async fn lookup(cli: &Cli, filter: &LookupFilter) -> Result<Report, OpError> {
     with_session(cli, async |s: &mut Session| {
         let page = account::lookup(s, filter).await?;
-        Ok(render::lookup(s, &page))
+        Ok(render::lookup(s, &page, lang(cli)))
     })
     .await
 }
 
 pub async fn show(cli: &Cli, who: &str) -> Result<Report, OpError> {
-    let zh = crate::tui::i18n::Lang::detect(cli.lang.as_deref()) == crate::tui::i18n::Lang::Zh;
     with_session(cli, async |s: &mut Session| {
         let a = account::resolve(s, who).await?;
         let mut summary = account::AccountSummary::of(s, &a);
         let second = second_factor_notes(s, &a).await?;
         summary.notes.extend(second.iter().cloned());
         summary.notes_zh.extend(second);
-        Ok(render::show(s, &summary, zh))
+        Ok(render::show(s, &summary, lang(cli)))
     })
     .await
 }
@@ -240,14 +243,10 @@ pub fn undo_request(entry: i64, identity: &Path) -> WriteRequest {
 /// existing one) and the session, `prepare`, show, confirm, `commit`, render.
 pub async fn write(cli: &Cli, request: WriteRequest, args: &WriteArgs) -> Result<Report, OpError> {
     if args.reason.trim().is_empty() {
-        return Err(OpError::Usage(
-            format!("--reason must say why {}", request.why()).into(),
-        ));
+        return Err(OpError::Usage(request.reason_needed()));
     }
     if !args.dry_run && !args.yes && !prompt::interactive() {
-        return Err(OpError::Usage(
-            "writes without a terminal need --yes (or use --dry-run to see the plan)".into(),
-        ));
+        return Err(OpError::Usage(Said::key("said.yes_needed", &[])));
     }
     let paths = journal_paths(cli)?;
     let mut journal = match args.dry_run {
@@ -270,7 +269,7 @@ pub async fn write(cli: &Cli, request: WriteRequest, args: &WriteArgs) -> Result
         .filter(|_| !args.dry_run && !prepared.nothing_to_do())
     else {
         s.close().await?;
-        return Ok(render::not_applied(text, &prepared, args.dry_run));
+        return Ok(render::not_applied(text, &prepared, args.dry_run, lang));
     };
     if !args.yes {
         prompt::confirm(&text, prepared.login())?;
@@ -278,7 +277,7 @@ pub async fn write(cli: &Cli, request: WriteRequest, args: &WriteArgs) -> Result
     }
     let applied = write::commit(&mut s, j, &prepared, &args.reason).await?;
     s.close().await?;
-    Ok(render::committed(text, &prepared, &applied))
+    Ok(render::committed(text, &prepared, &applied, lang))
 }
 
 pub async fn calibrate(cli: &Cli, who: &str, backup: Option<&str>) -> Result<Report, OpError> {
@@ -289,7 +288,7 @@ pub async fn calibrate(cli: &Cli, who: &str, backup: Option<&str>) -> Result<Rep
         let c = crate::ops::backup::calibrate(&mut s, who, source, &known).await;
         let warnings = s.warnings.clone();
         s.close().await?;
-        return Ok(render::calibration(&c?, &warnings));
+        return Ok(render::calibration(&c?, &warnings, lang(cli)));
     }
     let mut warnings = s.warnings.clone();
     let mut journal = open_journal(cli)
@@ -297,7 +296,7 @@ pub async fn calibrate(cli: &Cli, who: &str, backup: Option<&str>) -> Result<Rep
         .ok();
     let c = protocol::calibrate(&mut s, journal.as_mut(), who, &known).await;
     s.close().await?;
-    Ok(render::calibration(&c?, &warnings))
+    Ok(render::calibration(&c?, &warnings, lang(cli)))
 }
 
 pub struct DrillArgs<'a> {

@@ -3,6 +3,7 @@
 //! writes to the terminal itself (`main` prints everything else).
 #![allow(clippy::print_stderr)]
 
+use crate::i18n::Said;
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::ops::OpError;
@@ -31,7 +32,10 @@ pub fn read_secret_line(what: &str) -> Result<Password, OpError> {
     let trimmed = line.trim_end_matches(['\n', '\r']).to_string();
     zeroize::Zeroize::zeroize(&mut line);
     if trimmed.is_empty() {
-        return Err(OpError::Usage(format!("{what} on stdin is empty").into()));
+        return Err(OpError::Usage(Said::key(
+            "said.stdin_empty",
+            &[("what", &what)],
+        )));
     }
     Ok(Password::new(trimmed))
 }
@@ -49,9 +53,7 @@ pub fn confirm(plan_text: &str, login: &str) -> Result<(), OpError> {
     if typed.trim_end_matches(['\n', '\r']) == login {
         Ok(())
     } else {
-        Err(OpError::Refused(
-            "the typed login does not match; nothing was written".into(),
-        ))
+        Err(OpError::Refused(Said::key("said.login_mismatch", &[])))
     }
 }
 

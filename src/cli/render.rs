@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::Report;
 use crate::connector::{self, Connector};
-use crate::i18n::Lang;
+use crate::i18n::{Lang, t, tf};
 use crate::ops::account::AccountSummary;
 use crate::ops::check::CheckReport;
 use crate::ops::drill::DrillReport;
@@ -57,29 +57,41 @@ fn notes_text(notes: &[String]) -> String {
     notes.iter().map(|n| format!("note: {n}\n")).collect()
 }
 
-pub fn lookup(s: &Session, page: &LookupPage) -> Report {
+pub fn lookup(s: &Session, page: &LookupPage, lang: Lang) -> Report {
     let mut text = warnings_text(&s.warnings);
     text.push_str(&format!(
-        "{} {} {} {:<7} {:<10} {}\n",
+        "{} {} {} {} {} {}\n",
         pad("ID", 12),
-        pad("LOGIN", 20),
-        pad("NAME", 16),
-        "ADMIN",
-        "STATE",
-        "SCHEME"
+        pad(&t(lang, "cli.col_login"), 20),
+        pad(&t(lang, "cli.col_name"), 16),
+        pad(&t(lang, "cli.col_admin"), 7),
+        pad(&t(lang, "cli.col_state"), 10),
+        t(lang, "cli.col_scheme")
     ));
     let mut rows = Vec::new();
     for a in &page.accounts {
         let st = a.state(&s.connector);
         let shape = a.shape_ok(s);
+        let admin = if a.is_admin {
+            t(lang, "cli.admin")
+        } else {
+            String::new()
+        };
+        let shape_word = t(
+            lang,
+            if shape {
+                "cli.shape_ok"
+            } else {
+                "cli.shape_other"
+            },
+        );
         text.push_str(&format!(
-            "{} {} {} {:<7} {:<10} {}\n",
+            "{} {} {} {} {} {shape_word}\n",
             pad(&a.id_text(), 12),
             pad(&a.login, 20),
             pad(&a.text("display").unwrap_or_default(), 16),
-            if a.is_admin { "admin" } else { "" },
-            st.word(),
-            if shape { "ok" } else { "other-format" }
+            pad(&admin, 7),
+            pad(&t(lang, &format!("state.{}", st.word())), 10),
         ));
         rows.push(json!({
             "id": a.id_text(), "login": a.login, "display": a.text("display"),
@@ -89,11 +101,16 @@ pub fn lookup(s: &Session, page: &LookupPage) -> Report {
         }));
     }
     let next = page.next.as_ref().map(|c| c.token());
-    let more = match &next {
-        Some(token) => format!("; more with --after {}", shell_word(token)),
-        None => String::new(),
-    };
-    text.push_str(&format!("{} account(s){more}\n", page.accounts.len()));
+    let count = page.accounts.len().to_string();
+    text.push_str(&match &next {
+        Some(token) => tf(
+            lang,
+            "cli.accounts_more",
+            &[("count", &count), ("cursor", &shell_word(token))],
+        ),
+        None => tf(lang, "cli.accounts", &[("count", &count)]),
+    });
+    text.push('\n');
     let notes: Vec<String> = page.notes.iter().map(|n| n.text()).collect();
     text.push_str(&notes_text(&notes));
     let json = json!({
@@ -103,8 +120,9 @@ pub fn lookup(s: &Session, page: &LookupPage) -> Report {
     Report::ok(text, json)
 }
 
-/// `show`; the connector's notes in Chinese when `zh` (JSON keeps both).
-pub fn show(s: &Session, a: &AccountSummary, zh: bool) -> Report {
+/// `show`, worded in `lang` (JSON keeps both languages' notes).
+pub fn show(s: &Session, a: &AccountSummary, lang: Lang) -> Report {
+    let zh = lang == Lang::Zh;
     let mut text = warnings_text(&s.warnings);
     text.push_str(&format!("{} — {}\n", a.label, s.connector.title));
     let mut fields = serde_json::Map::new();
@@ -116,29 +134,47 @@ pub fn show(s: &Session, a: &AccountSummary, zh: bool) -> Report {
         );
     }
     let st = &a.state;
-    text.push_str(&format!(
-        "  admin: {}   enabled: {}   deleted: {}   locked: {}\n",
-        a.admin,
-        st.enabled.map_or("n/a".into(), |b| b.to_string()),
-        st.deleted,
-        st.locked
-            .map_or("not in the database".into(), |b| b.to_string())
-    ));
+    let yes_no = |b: bool| t(lang, if b { "cli.yes" } else { "cli.no" });
+    let state = tf(
+        lang,
+        "cli.show_state",
+        &[
+            ("admin", &yes_no(a.admin)),
+            ("enabled", &st.enabled.map_or(t(lang, "cli.n_a"), yes_no)),
+            ("deleted", &yes_no(st.deleted)),
+            (
+                "locked",
+                &st.locked.map_or(t(lang, "cli.not_in_db"), yes_no),
+            ),
+        ],
+    );
+    text.push_str(&format!("  {state}\n"));
     let detected = match a.detected.is_empty() {
-        true => "unknown".to_string(),
+        true => t(lang, "cli.unknown"),
         false => a.detected.join(", "),
     };
-    let shape = match a.scheme_shape {
-        true => "shape matches",
-        false => "shape does NOT match",
-    };
-    text.push_str(&format!(
-        "  scheme: {} ({shape})\n  stored value looks like: {detected}\n",
-        a.scheme
-    ));
+    let shape = t(
+        lang,
+        if a.scheme_shape {
+            "cli.shape_matches"
+        } else {
+            "cli.shape_differs"
+        },
+    );
+    let scheme = tf(
+        lang,
+        "cli.show_scheme",
+        &[
+            ("scheme", &a.scheme),
+            ("shape", &shape),
+            ("detected", &detected),
+        ],
+    );
+    text.push_str(&format!("  {scheme}\n"));
     if let Some(o) = &a.older_format {
         text.push_str(&format!(
-            "  older format: {o} (still accepted by the vendor; a reset replaces it)\n"
+            "  {}\n",
+            tf(lang, "cli.show_older", &[("older", o)])
         ));
     }
     let notes = match zh && !a.notes_zh.is_empty() {
@@ -158,35 +194,44 @@ pub fn show(s: &Session, a: &AccountSummary, zh: bool) -> Report {
 
 /// The plan as the operator reads it before confirming.
 pub fn plan(v: &PlanView, lang: Lang) -> String {
-    let mut t = format!(
-        "Plan: {} {} in `{}` ({})\n",
-        v.action.name(),
-        v.account,
-        v.table,
-        v.scheme
+    let mut out = tf(
+        lang,
+        "cli.plan",
+        &[
+            ("action", &v.action.name()),
+            ("account", &v.account),
+            ("table", &v.table),
+            ("scheme", &v.scheme),
+        ],
     );
+    out.push('\n');
     if v.statements.len() > 1 {
         for (i, st) in v.statements.iter().enumerate() {
-            t.push_str(&format!("  SQL {} ({}): {}\n", i + 1, st.purpose, st.sql));
+            out.push_str(&format!(
+                "  SQL {} ({}): {}\n",
+                i + 1,
+                st.purpose.text(lang),
+                st.sql
+            ));
         }
     } else {
-        t.push_str(&format!("  SQL: {}\n", v.sql));
+        out.push_str(&format!("  SQL: {}\n", v.sql));
     }
     for c in &v.changes {
-        t.push_str(&format!(
+        out.push_str(&format!(
             "  {:<18} {}  ->  {}\n",
             c.column, c.before, c.after
         ));
     }
-    t.push_str(&format!(
-        "  guarded by: primary key + {}\n",
-        v.guarded.join(", ")
+    let guarded = v.guarded.join(", ");
+    out.push_str(&format!(
+        "  {}\n",
+        tf(lang, "cli.guarded", &[("columns", &guarded)])
     ));
-
     for w in &v.warnings {
-        t.push_str(&format!("  warning: {}\n", w.text(lang)));
+        out.push_str(&format!("  {} {}\n", t(lang, "cli.warning"), w.text(lang)));
     }
-    t
+    out
 }
 
 /// Warnings, reconcile notes, the emergency admin's problems and the plan.
@@ -216,38 +261,46 @@ fn plan_json(p: &Prepared) -> serde_json::Value {
 }
 
 /// A plan that was not applied: nothing to change, or a dry run.
-pub fn not_applied(mut text: String, p: &Prepared, dry_run: bool) -> Report {
+pub fn not_applied(mut text: String, p: &Prepared, dry_run: bool, lang: Lang) -> Report {
     let mut json = plan_json(p);
     if p.nothing_to_do() {
-        text.push_str("Nothing to change.\n");
+        text.push_str(&t(lang, "cli.nothing_to_change"));
+        text.push('\n');
         return Report::ok(text, json);
     }
     if let Some(refusal) = &p.refused_for_real {
-        text.push_str(&format!("note: a real run would be {refusal}\n"));
+        text.push_str(&tf(lang, "cli.real_run_refused", &[("why", refusal)]));
+        text.push('\n');
     }
     if dry_run {
-        text.push_str("Dry run: nothing was written (not even the journal).\n");
+        text.push_str(&t(lang, "cli.dry_run"));
+        text.push('\n');
         json["dry_run"] = json!(true);
     }
     Report::ok(text, json)
 }
 
-pub fn committed(mut text: String, p: &Prepared, applied: &Applied) -> Report {
+pub fn committed(mut text: String, p: &Prepared, applied: &Applied, lang: Lang) -> Report {
     let action = p.plan.action;
-    if p.diagnosis.is_some() {
-        text.push_str(&format!(
-            "restore-admin {}: committed and verified. Break-glass journal entry {} (outcome {}) stays OPEN until `locksmith audit close {} --reason …`; `locksmith status` flags it after 24 hours.\n",
-            applied.account, applied.intent_entry, applied.outcome_entry, applied.intent_entry
-        ));
-    } else {
-        text.push_str(&format!(
-            "{} {}: committed and verified. Journal entries {} (intent) and {} (outcome).\n",
-            action.name(),
-            applied.account,
-            applied.intent_entry,
-            applied.outcome_entry
-        ));
-    }
+    let (intent, outcome) = (
+        applied.intent_entry.to_string(),
+        applied.outcome_entry.to_string(),
+    );
+    let key = match p.diagnosis.is_some() {
+        true => "cli.committed_break_glass",
+        false => "cli.committed",
+    };
+    text.push_str(&tf(
+        lang,
+        key,
+        &[
+            ("action", &action.name()),
+            ("account", &applied.account),
+            ("intent", &intent),
+            ("outcome", &outcome),
+        ],
+    ));
+    text.push('\n');
     let mut json = json!({
         "journal_entry": applied.intent_entry,
         "outcome_entry": applied.outcome_entry,
@@ -265,30 +318,36 @@ pub fn committed(mut text: String, p: &Prepared, applied: &Applied) -> Report {
         json["backup"] = json!(p.plan.backup());
     }
     if let Some(pw) = p.shown_password() {
-        let seal = match p.diagnosis.is_some() {
-            true => "; seal it and rotate it after use",
-            false => "",
+        let key = match p.diagnosis.is_some() {
+            true => "cli.new_password_seal",
+            false => "cli.new_password",
         };
-        text.push_str(&format!(
-            "\nNew password (shown once, not stored anywhere{seal}):\n\n    {}\n\n",
-            pw.expose()
-        ));
+        text.push_str(&format!("\n{}\n\n    {}\n\n", t(lang, key), pw.expose()));
         json["temporary_password"] = json!(pw.expose());
     }
     Report::ok(text, json)
 }
 
-pub fn calibration(c: &Calibration, warnings: &[String]) -> Report {
-    let verdict = match c.matches {
-        true => "yes — the format is proven on this install",
-        false => "NO — the password is wrong or this install uses another format",
-    };
-    let mut text = format!(
-        "{}{}: {} reproduces the stored value: {verdict}\n",
-        warnings_text(warnings),
-        c.account,
-        c.scheme,
+pub fn calibration(c: &Calibration, warnings: &[String], lang: Lang) -> Report {
+    let verdict = t(
+        lang,
+        if c.matches {
+            "cli.calibrated_yes"
+        } else {
+            "cli.calibrated_no"
+        },
     );
+    let mut text = warnings_text(warnings);
+    text.push_str(&tf(
+        lang,
+        "cli.calibration",
+        &[
+            ("account", &c.account),
+            ("scheme", &c.scheme),
+            ("verdict", &verdict),
+        ],
+    ));
+    text.push('\n');
     if let Some(id) = &c.encoder_identity {
         text.push_str(&match (c.matches, c.journal_entry) {
             (true, Some(e)) => format!(

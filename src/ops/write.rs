@@ -85,11 +85,13 @@ impl WriteRequest {
         }
     }
 
-    /// What the write is for, in `--reason must say why …`.
-    pub fn why(&self) -> &'static str {
+    /// The refusal of a write without `--reason`: it must say why this happens.
+    pub fn reason_needed(&self) -> crate::i18n::Said {
         match self {
-            WriteRequest::RestoreAdmin { .. } => "the emergency admin is restored",
-            _ => "this write is made",
+            WriteRequest::RestoreAdmin { .. } => {
+                crate::i18n::Said::key("said.reason_needed_restore", &[])
+            }
+            _ => crate::i18n::Said::key("said.reason_needed", &[]),
         }
     }
 
