@@ -71,10 +71,7 @@ fn run(args: &Args) -> Result<(), String> {
             .load(&tds::split_go_batches(&text))
             .map_err(|e| format!("{}: {e}", file.display()))?;
     }
-    let host = args
-        .listen
-        .rsplit_once(':')
-        .map_or("127.0.0.1", |(h, _)| h);
+    let host = args.listen.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
     let options = if args.tls {
         format!("?ca={}", endpoint.ca_pem().display())
     } else {

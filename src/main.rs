@@ -24,6 +24,7 @@ fn main() {
     }
     let cli = Cli::parse();
     let json = cli.json;
+    let lang = locksmith::tui::i18n::Lang::detect(cli.lang.as_deref());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -61,7 +62,7 @@ fn main() {
                 }
                 println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else {
-                let message = e.to_string();
+                let message = e.localized(lang);
                 eprintln!("error: {message}");
                 let mut source = std::error::Error::source(&e);
                 while let Some(s) = source {

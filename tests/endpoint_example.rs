@@ -19,14 +19,25 @@ fn example_binary() -> PathBuf {
     let release = profile_dir.ends_with("release");
     let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
     let mut cmd = Command::new(option_env!("CARGO").unwrap_or("cargo"));
-    cmd.args(["build", "--quiet", "--example", "tds-endpoint", "--target-dir"])
-        .arg(&target_dir)
-        .current_dir(repo_root());
+    cmd.args([
+        "build",
+        "--quiet",
+        "--example",
+        "tds-endpoint",
+        "--target-dir",
+    ])
+    .arg(&target_dir)
+    .current_dir(repo_root());
     if release {
         cmd.arg("--release");
     }
-    let status = cmd.status().expect("run cargo build --example tds-endpoint");
-    assert!(status.success(), "cargo build --example tds-endpoint failed");
+    let status = cmd
+        .status()
+        .expect("run cargo build --example tds-endpoint");
+    assert!(
+        status.success(),
+        "cargo build --example tds-endpoint failed"
+    );
     let exe = profile_dir
         .join("examples")
         .join(format!("tds-endpoint{}", std::env::consts::EXE_SUFFIX));
@@ -151,7 +162,11 @@ fn the_endpoint_started_by_hand_with_tls_passes_its_ca_in_the_url() {
 fn a_fixture_the_endpoint_rejects_stops_the_example_with_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.sql");
-    std::fs::write(&bad, "CREATE TABLE t (a int)\nGO\nSELECT a FROM t LIMIT 1\nGO\n").unwrap();
+    std::fs::write(
+        &bad,
+        "CREATE TABLE t (a int)\nGO\nSELECT a FROM t LIMIT 1\nGO\n",
+    )
+    .unwrap();
     let out = Command::new(example_binary())
         .args(["--db", dir.path().join("x.sqlite").to_str().unwrap()])
         .args(["--listen", "127.0.0.1:0", "--load", bad.to_str().unwrap()])

@@ -11,6 +11,7 @@ pub mod check;
 pub mod connect;
 pub mod drill;
 pub mod emergency;
+pub mod guide;
 pub mod plan;
 pub mod posture;
 pub mod protocol;
@@ -47,6 +48,17 @@ pub enum OpError {
     /// A safety check refused the write; nothing was written.
     #[error("refused: {0}")]
     Refused(String),
+    /// A refusal whose text lives in the en/zh catalogs (`key`, `{name}`
+    /// placeholders filled from `args`); shown in English here, in the
+    /// operator's language by the shells (`OpError::localized`).
+    #[error(
+        "refused: {}",
+        crate::tui::i18n::tf_owned(crate::tui::i18n::Lang::En, key, args)
+    )]
+    Catalog {
+        key: &'static str,
+        args: Vec<(&'static str, String)>,
+    },
     #[error("journal: {0}; nothing was written to the target")]
     Journal(#[source] JournalError),
     #[error(
@@ -66,6 +78,18 @@ pub enum OpError {
 }
 
 impl OpError {
+    /// The message in `lang`: catalog refusals translated, the rest as they are.
+    pub fn localized(&self, lang: crate::tui::i18n::Lang) -> String {
+        match self {
+            OpError::Catalog { key, args } => format!(
+                "{}: {}",
+                crate::tui::i18n::t(lang, "outcome.refused"),
+                crate::tui::i18n::tf_owned(lang, key, args)
+            ),
+            other => other.to_string(),
+        }
+    }
+
     /// Exit codes, documented in README.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -73,7 +97,10 @@ impl OpError {
             OpError::Backend(BackendError::Connect { .. })
             | OpError::Backend(BackendError::ConnectionLost(_)) => 3,
             OpError::NotFound(_) | OpError::Ambiguous { .. } => 4,
-            OpError::Refused(_) | OpError::Scheme(_) | OpError::VerifyFailed(_) => 5,
+            OpError::Refused(_)
+            | OpError::Catalog { .. }
+            | OpError::Scheme(_)
+            | OpError::VerifyFailed(_) => 5,
             OpError::Journal(_) | OpError::JournalAfterCommit(_) => 6,
             OpError::OutcomeUnknown { .. } => 7,
             OpError::Connector(_) => 2,

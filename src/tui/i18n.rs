@@ -79,3 +79,9 @@ pub fn tf(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
     }
     s
 }
+
+/// `tf` with owned values (catalog refusals carry their arguments).
+pub fn tf_owned(lang: Lang, key: &str, args: &[(&'static str, String)]) -> String {
+    let borrowed: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    tf(lang, key, &borrowed)
+}

@@ -807,7 +807,11 @@ pub fn rewrite(stmt: &mut Statement, ctx: &Ctx) -> Result<(), TdsError> {
                     option: ColumnOption::Collation(ObjectName::from(vec![Ident::new("NOCASE")])),
                 });
             }
-            if col.data_type.to_string().eq_ignore_ascii_case("UNIQUEIDENTIFIER") {
+            if col
+                .data_type
+                .to_string()
+                .eq_ignore_ascii_case("UNIQUEIDENTIFIER")
+            {
                 col.options.push(guid_check(&col.name.value)?);
             }
         }

@@ -110,9 +110,15 @@ pub enum ColType {
     DateTime,
     DateTime2,
     Date,
-    NVarChar { plp: bool },
-    VarChar { plp: bool },
-    VarBinary { plp: bool },
+    NVarChar {
+        plp: bool,
+    },
+    VarChar {
+        plp: bool,
+    },
+    VarBinary {
+        plp: bool,
+    },
     /// uniqueidentifier: GUIDTYPE, 16 bytes (the first three groups little-endian).
     Guid,
 }
