@@ -176,3 +176,35 @@ fn a_fixture_the_endpoint_rejects_stops_the_example_with_the_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("batch 2"), "{err}");
 }
+
+#[test]
+fn the_endpoint_started_by_hand_serves_the_dynamics_fixture_under_its_org_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crm.sqlite");
+    let fixture = repo_root().join("fixtures/dynamics-crm.sql");
+    let ep = start(&[
+        "--db",
+        db.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        "Contoso_MSCRM",
+        "--load",
+        fixture.to_str().unwrap(),
+    ]);
+    assert!(ep.url.ends_with("/Contoso_MSCRM?tls=legacy"), "{}", ep.url);
+    let journal = dir.path().join("journal.sqlite");
+    let args = [
+        "--target",
+        ep.url.as_str(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "--connector",
+        "dynamics-crm",
+        "lookup",
+        "李雷",
+    ];
+    let out = run_locksmith_env(&args, None, &[("LOCKSMITH_DB_PASSWORD", &ep.password)]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("CONTOSO\\lilei"), "{}", stdout(&out));
+}
