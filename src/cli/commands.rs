@@ -379,3 +379,19 @@ pub async fn connectors(cli: &Cli, command: &ConnectorsCommand) -> Result<Report
         }
     }
 }
+
+/// `guide [NAME]`: one system's way back in (or several for a family name), or the list.
+pub fn guide(cli: &Cli, name: Option<&str>) -> Result<Report, OpError> {
+    let lang = crate::tui::i18n::Lang::detect(cli.lang.as_deref());
+    let zh = lang == crate::tui::i18n::Lang::Zh;
+    Ok(match name {
+        None => render::guide_list(&crate::ops::guide::all()?, lang),
+        Some(n) => {
+            let found: Vec<_> = crate::ops::guide::find(n)?
+                .iter()
+                .map(|g| g.in_lang(zh))
+                .collect();
+            render::guides(&found, lang)
+        }
+    })
+}

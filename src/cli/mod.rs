@@ -201,6 +201,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ConnectorsCommand,
     },
+    /// How to get back in, offline: the hosted CRMs' official recovery paths and, for every
+    /// connector, the Locksmith command (no NAME: the list; --lang zh, --json)
+    Guide {
+        /// A system's name or common spelling: salesforce, sfdc, 纷享销客, u8, 用友, 金蝶, …
+        name: Option<String>,
+    },
     /// Password value tools
     Hash {
         #[command(subcommand)]
@@ -418,6 +424,7 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
         Command::Hash {
             command: HashCommand::Detect { value },
         } => Ok(render::detected(value)),
+        Command::Guide { name } => commands::guide(&cli, name.as_deref()),
         Command::Completions { shell } => shell::completions(*shell),
         Command::Man => shell::man(),
     }

@@ -198,7 +198,7 @@ pub fn plan(v: &PlanView, lang: Lang) -> String {
         lang,
         "cli.plan",
         &[
-            ("action", &v.action.name()),
+            ("action", v.action.name()),
             ("account", &v.account),
             ("table", &v.table),
             ("scheme", &v.scheme),
@@ -240,8 +240,12 @@ pub fn prepared(s: &Session, p: &Prepared, lang: Lang) -> String {
     text.push_str(&notes_text(&p.notes));
     if let Some(diag) = &p.diagnosis {
         text.push_str(&format!("Emergency admin: {}\n", diag.label()));
-        if diag.healthy() {
+        if diag.healthy() && s.connector.keeps_password() {
             text.push_str("  nothing is wrong with the row; the plan resets its password\n");
+        } else if diag.healthy() {
+            text.push_str(
+                "  nothing is wrong with the row (its password is in the directory, not here)\n",
+            );
         }
         for pr in &diag.problems {
             text.push_str(&format!("  wrong: {} — {}\n", pr.code, pr.message));
@@ -294,7 +298,7 @@ pub fn committed(mut text: String, p: &Prepared, applied: &Applied, lang: Lang) 
         lang,
         key,
         &[
-            ("action", &action.name()),
+            ("action", action.name()),
             ("account", &applied.account),
             ("intent", &intent),
             ("outcome", &outcome),
@@ -472,4 +476,52 @@ pub fn connector_checks(reports: &[CheckReport]) -> Report {
     }
     let ok = reports.iter().all(|r| r.ok());
     Report::checked(text, json!({ "reports": reports, "ok": ok }), ok)
+}
+
+/// `guide`: every system with a guide, one line each.
+pub fn guide_list(all: &[crate::ops::guide::GuideEntry], lang: Lang) -> Report {
+    let mut text = format!("{}\n", t(lang, "guide.list_title"));
+    for g in all {
+        let kind = t(lang, &format!("guide.kind.{}", g.kind));
+        text.push_str(&format!(
+            "  {} {} {}\n",
+            pad_wide(&g.name, 16),
+            pad_wide(&kind, 10),
+            g.title
+        ));
+    }
+    text.push_str(&format!("{}\n", t(lang, "guide.list_hint")));
+    let items: Vec<_> = all
+        .iter()
+        .map(|g| json!({ "name": g.name, "kind": g.kind, "title": g.title, "aliases": g.aliases, "url": g.url }))
+        .collect();
+    Report::ok(text, json!({ "guides": items }))
+}
+
+/// `guide NAME`: each entry's steps, limits, command and page.
+pub fn guides(found: &[crate::ops::guide::Guide], lang: Lang) -> Report {
+    let mut text = String::new();
+    for g in found {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&format!("{} ({})\n", g.title, g.name));
+        if let Some(cmd) = &g.command {
+            text.push_str(&format!("{} {cmd}\n", t(lang, "guide.command")));
+        }
+        for (i, step) in g.steps.iter().enumerate() {
+            text.push_str(&format!("  {}. {step}\n", i + 1));
+        }
+        for limit in &g.limits {
+            text.push_str(&format!("{} {limit}\n", t(lang, "guide.limit")));
+        }
+        if let Some(url) = &g.url {
+            text.push_str(&format!("{} {url}\n", t(lang, "guide.url")));
+        }
+        if let Some(source) = &g.source {
+            text.push_str(&format!("{} {source}\n", t(lang, "guide.source")));
+        }
+    }
+    let lang_code = if lang == Lang::Zh { "zh" } else { "en" };
+    Report::ok(text, json!({ "lang": lang_code, "guides": found }))
 }

@@ -44,6 +44,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ),
     ("odoo.toml", include_str!("../../connectors/odoo.toml")),
     ("u8.toml", include_str!("../../connectors/u8.toml")),
+    (
+        "dynamics-crm.toml",
+        include_str!("../../connectors/dynamics-crm.toml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +89,9 @@ pub enum WriteSpec {
     /// `"@unixnow"`: the current Unix time in seconds, for vendors that keep
     /// creation times in integer columns (emergency templates only).
     UnixNow,
+    /// `"@guid"`: a random (version 4) GUID from the OS CSPRNG, in SQL Server's
+    /// uppercase 8-4-4-4-12 form, for uniqueidentifier keys (emergency templates only).
+    Guid,
 }
 
 impl WriteValue {
@@ -96,6 +103,7 @@ impl WriteValue {
             WriteValue::Text(s) if s == "@login" => WriteSpec::Login,
             WriteValue::Text(s) if s == "@uuid32" => WriteSpec::Uuid32,
             WriteValue::Text(s) if s == "@unixnow" => WriteSpec::UnixNow,
+            WriteValue::Text(s) if s == "@guid" => WriteSpec::Guid,
             WriteValue::Text(s) => WriteSpec::Text(s.strip_prefix('@').unwrap_or(s).to_string()),
         }
     }
@@ -124,6 +132,8 @@ pub struct Columns {
     pub login: String,
     #[serde(default)]
     pub display: Option<String>,
+    /// Empty only with `scheme.kind = "directory"`: the vendor keeps no password.
+    #[serde(default)]
     pub password: String,
     #[serde(default)]
     pub salt: Option<String>,
@@ -146,6 +156,10 @@ pub struct Columns {
     /// When the account last logged in (for `check`: dormant admins).
     #[serde(default)]
     pub last_login: Option<String>,
+    /// The kind of access the account signs in with (Dynamics' AccessMode):
+    /// only `states.full_access` values count as a working admin.
+    #[serde(default)]
+    pub access: Option<String>,
 }
 
 impl Columns {
@@ -163,13 +177,16 @@ impl Columns {
             ("must_change", &self.must_change),
             ("password_changed", &self.password_changed),
             ("last_login", &self.last_login),
+            ("access", &self.access),
         ];
         for (role, col) in optional {
             if let Some(c) = col {
                 out.push((role, c.as_str()));
             }
         }
-        out.push(("password", self.password.as_str()));
+        if !self.password.is_empty() {
+            out.push(("password", self.password.as_str()));
+        }
         if let Some(s) = &self.salt {
             out.push(("salt", s.as_str()));
         }
@@ -193,6 +210,9 @@ pub struct States {
     /// Failed-login count at which the vendor locks the account.
     #[serde(default)]
     pub failed_limit: Option<i64>,
+    /// Values of `columns.access` that mean full (read-write) access.
+    #[serde(default)]
+    pub full_access: Vec<String>,
 }
 
 /// Admins are rows with a listed primary key, a flag value, or a role link.
@@ -234,6 +254,12 @@ pub struct RoleLink {
     /// e.g. Odoo's `ir_model_data`: `{ module = "base", model = "res.groups" }`.
     #[serde(default)]
     pub role_table_where: BTreeMap<String, String>,
+    /// Columns of `role_table` that must equal the same account's columns of
+    /// the user table (role table column = user table column), e.g. Dynamics'
+    /// `{ BusinessUnitId = "BusinessUnitId" }`: each business unit has its own
+    /// copy of a role, and a user may hold only its own unit's copy.
+    #[serde(default)]
+    pub role_table_match: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -378,6 +404,12 @@ pub struct Connector {
     /// Second factors / external sign-in switches in the user row.
     #[serde(default)]
     pub second_factor: SecondFactorSpec,
+    /// Said first in every plan on this connector (e.g. "the vendor does not
+    /// support direct database edits"); `plan_warnings_zh` one for one.
+    #[serde(default)]
+    pub plan_warnings: Vec<String>,
+    #[serde(default)]
+    pub plan_warnings_zh: Vec<String>,
     /// An external program that encodes passwords; replaces `scheme` for every session.
     #[serde(default)]
     pub encoder: Option<schemes::external::EncoderSpec>,
@@ -389,6 +421,17 @@ pub struct Connector {
 impl Connector {
     /// The notes, each with its Chinese text (the English one where the
     /// connector has no `notes_zh`).
+    /// The plan warnings, each with its Chinese text (as `notes_said`).
+    pub fn plan_warnings_said(&self) -> impl Iterator<Item = crate::i18n::Said> + '_ {
+        self.plan_warnings
+            .iter()
+            .enumerate()
+            .map(|(i, en)| crate::i18n::Said::Pair {
+                en: en.clone(),
+                zh: self.plan_warnings_zh.get(i).unwrap_or(en).clone(),
+            })
+    }
+
     pub fn notes_said(&self) -> impl Iterator<Item = crate::i18n::Said> + '_ {
         self.notes
             .iter()
@@ -489,6 +532,7 @@ impl Connector {
                 ),
             ));
         }
+        self.validate_password_column()?;
         let scheme =
             schemes::build(&self.scheme).map_err(|e| self.invalid("scheme", e.to_string()))?;
         if scheme.uses_salt_column() && self.columns.salt.is_none() {
@@ -573,12 +617,23 @@ impl Connector {
         for col in role.role_table_where.keys() {
             self.check_ident(&format!("admin.role.role_table_where.{col}"), col)?;
         }
+        if !role.role_table_match.is_empty() && role.role_table.is_none() {
+            return Err(self.invalid(
+                "admin.role.role_table_match",
+                "needs role_table, role_table_id and role_table_key",
+            ));
+        }
+        for (col, user_col) in &role.role_table_match {
+            let key = format!("admin.role.role_table_match.{col}");
+            self.check_ident(&key, col)?;
+            self.check_ident(&key, user_col)?;
+        }
         Ok(())
     }
 
     /// The id, login, password and salt columns, which Locksmith writes itself.
     fn is_key_column(&self, col: &str) -> bool {
-        col == self.columns.password
+        (!self.columns.password.is_empty() && col == self.columns.password)
             || self.columns.salt.as_deref() == Some(col)
             || col == self.columns.id
             || col == self.columns.login
@@ -657,11 +712,11 @@ impl Connector {
             for (col, v) in map {
                 if matches!(
                     v.spec(),
-                    WriteSpec::Login | WriteSpec::Uuid32 | WriteSpec::UnixNow
+                    WriteSpec::Login | WriteSpec::Uuid32 | WriteSpec::UnixNow | WriteSpec::Guid
                 ) {
                     return Err(self.invalid(
                         &format!("{section}.{col}"),
-                        "@login, @uuid32 and @unixnow are for emergency.create and emergency.link only",
+                        "@login, @uuid32, @guid and @unixnow are for emergency.create and emergency.link only",
                     ));
                 }
             }
@@ -669,8 +724,54 @@ impl Connector {
         Ok(())
     }
 
+    /// A password column unless the scheme says the vendor keeps none, and
+    /// nothing that writes or copies the (absent) password then.
+    fn validate_password_column(&self) -> Result<(), ConnectorError> {
+        let directory = matches!(self.scheme, SchemeSpec::Directory { .. });
+        if self.columns.password.is_empty() && !directory {
+            return Err(self.invalid(
+                "columns.password",
+                "map the password column (only scheme kind \"directory\" has none)",
+            ));
+        }
+        if directory {
+            if !self.columns.password.is_empty() || self.columns.salt.is_some() {
+                return Err(self.invalid(
+                    "columns.password",
+                    "scheme kind \"directory\" keeps no password in the database: map no password or salt column",
+                ));
+            }
+            if !self.reset.copy_hash_to.is_empty() || !self.emergency.create.is_empty() {
+                return Err(self.invalid(
+                    "scheme",
+                    "scheme kind \"directory\" has no password to copy or re-create a row with (reset.copy_hash_to, emergency.create)",
+                ));
+            }
+        }
+        if !self.plan_warnings_zh.is_empty()
+            && self.plan_warnings_zh.len() != self.plan_warnings.len()
+        {
+            return Err(self.invalid(
+                "plan_warnings_zh",
+                "translate each plan warning once, in order",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the vendor keeps a password in this database at all.
+    pub fn keeps_password(&self) -> bool {
+        !self.columns.password.is_empty()
+    }
+
     /// A mapped status or deleted column needs the values that mean it.
     fn validate_states(&self) -> Result<(), ConnectorError> {
+        if self.columns.access.is_some() && self.states.full_access.is_empty() {
+            return Err(self.invalid(
+                "states.full_access",
+                "columns.access is mapped: list the values that mean full access",
+            ));
+        }
         if self.columns.status.is_some()
             && self.states.enabled.is_empty()
             && self.states.disabled.is_empty()
@@ -872,6 +973,7 @@ mod tests {
             [
                 "crmeb",
                 "dolibarr",
+                "dynamics-crm",
                 "espocrm",
                 "jeecg",
                 "odoo",

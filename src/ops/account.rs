@@ -148,6 +148,15 @@ impl Account {
         (self.login.clone(), self.text("salt"))
     }
 
+    /// None when the connector maps no access column; false = the account
+    /// signs in with reduced rights (Dynamics' AccessMode other than Read-Write).
+    pub fn full_access(&self, c: &Connector) -> Option<bool> {
+        c.columns.access.as_ref().map(|_| {
+            self.text("access")
+                .is_some_and(|a| c.states.full_access.contains(&a))
+        })
+    }
+
     pub fn state(&self, c: &Connector) -> AccountState {
         let status = self.text("status");
         let enabled = c.columns.status.as_ref().map(|_| match &status {
@@ -355,6 +364,12 @@ fn admin_expr(stmt: &mut Stmt, c: &Connector) -> String {
                     let col = stmt.ident(col);
                     let ph = stmt.bind(Value::Text(value.clone()));
                     conds.push_str(&format!(" AND r.{col} = {ph}"));
+                }
+                // The role copy must be the account's own (its business unit's).
+                for (col, user_col) in &role.role_table_match {
+                    let col = stmt.ident(col);
+                    let user_col = stmt.ident(user_col);
+                    conds.push_str(&format!(" AND r.{col} = t.{user_col}"));
                 }
                 parts.push(format!(
                     "EXISTS (SELECT 1 FROM {link} l JOIN {} r ON r.{} = l.{role_col} WHERE l.{user_col} = {id} AND r.{} IN ({}){conds})",

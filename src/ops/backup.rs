@@ -219,6 +219,7 @@ pub async fn calibrate(
     source: &str,
     known: &Password,
 ) -> Result<Calibration, OpError> {
+    super::plan::refuse_directory_password(s)?;
     let live = super::account::resolve(s, account).await?;
     let row = fetch(s, source, &live).await?;
     let stored = row

@@ -333,6 +333,12 @@ impl Checker<'_> {
                     ),
                     WriteSpec::Text(t) => self.expect_values_fit(&key, &info, &[t]),
                     WriteSpec::Uuid32 => self.expect_len(&key, &info, 32, "@uuid32"),
+                    WriteSpec::Guid => self.expect_type(
+                        &key,
+                        &info,
+                        &["uniqueidentifier", "char", "nchar", "varchar", "nvarchar"],
+                        "a uniqueidentifier column for @guid",
+                    ),
                     WriteSpec::UnixNow => {
                         self.expect_type(&key, &info, INT_TYPES, "an integer column for @unixnow")
                     }

@@ -91,7 +91,8 @@ pub async fn run(
     timer.lap("locate the emergency admin");
     // A password nobody will ever see: the change is rolled back.
     let password = Password::generate(20).map_err(|e| OpError::Refused(e.to_string().into()))?;
-    let plan = emergency::plan_restore(s, &diag, password).await?;
+    let password = s.connector.keeps_password().then_some(password);
+    let plan = emergency::plan_restore_with(s, &diag, password, false).await?;
     timer.lap("plan the restore");
     if !plan.transactional && !on_copy {
         return Err(OpError::Refused(format!(

@@ -164,8 +164,19 @@ async fn row_problems(
     if st.locked == Some(true) {
         problems.push(problem("locked", "locked in the database".into()));
     }
+    if acc.full_access(c) == Some(false) {
+        problems.push(problem(
+            "access_mode",
+            format!(
+                "no full access ({} = {}; full access is {})",
+                c.columns.access.as_deref().unwrap_or("?"),
+                acc.text("access").unwrap_or_default(),
+                c.states.full_access.join(" / ")
+            ),
+        ));
+    }
     if c.admin.role.is_some() {
-        let role = role_value(s).await?;
+        let role = role_value(s, &acc.id).await?;
         if !link_exists(s, &acc.id, &role).await? {
             problems.push(problem(
                 "role_link_missing",
@@ -244,8 +255,9 @@ async fn flag_set(s: &mut Session, acc: &Account) -> Result<bool, OpError> {
 }
 
 /// The value of the link table's role column for the emergency role: the
-/// first of `admin.role.roles`, looked up in `role_table` when there is one.
-async fn role_value(s: &mut Session) -> Result<Value, OpError> {
+/// first of `admin.role.roles`, looked up in `role_table` when there is one
+/// (the copy whose `role_table_match` columns equal the account's own).
+async fn role_value(s: &mut Session, user: &Value) -> Result<Value, OpError> {
     let c = s.connector.clone();
     let Some(role) = &c.admin.role else {
         return Err(OpError::Usage("internal: no admin role".into()));
@@ -271,14 +283,38 @@ async fn role_value(s: &mut Session) -> Result<Value, OpError> {
         let ph = stmt.bind(Value::Text(value.clone()));
         sql.push_str(&format!(" AND {col} = {ph}"));
     }
+    if !role.role_table_match.is_empty() {
+        let users = stmt.ident(&c.table_name());
+        let id_q = stmt.ident(&c.columns.id);
+        for (col, user_col) in &role.role_table_match {
+            let col = stmt.ident(col);
+            let user_col = stmt.ident(user_col);
+            let ph = stmt.bind(user.clone());
+            sql.push_str(&format!(
+                " AND {col} = (SELECT u.{user_col} FROM {users} u WHERE u.{id_q} = {ph})"
+            ));
+        }
+    }
     stmt.push(&sql);
     let rows = s.backend.query(&stmt.text, &stmt.params).await?;
+    let matched = if role.role_table_match.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " with the account's own {}",
+            role.role_table_match
+                .values()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
     rows.into_iter()
         .next()
         .and_then(|r| r.into_iter().next())
         .ok_or_else(|| {
             OpError::Refused(format!(
-                "the admin role `{key}` does not exist in `{}`; restore it first (it is not a user row)",
+                "the admin role `{key}`{matched} does not exist in `{}`; restore it first (it is not a user row)",
                 c.prefixed(rt)
             ).into())
         })
@@ -318,6 +354,7 @@ async fn template_value(
         WriteSpec::Uuid32 => Ok(Value::Text(
             random_string(32, HEX_LOWER).map_err(|e| OpError::Refused(e.to_string().into()))?,
         )),
+        WriteSpec::Guid => random_guid(),
         // Unix time is the same on both machines, so Locksmith's own clock is fine here.
         WriteSpec::UnixNow => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -325,6 +362,25 @@ async fn template_value(
             .map_err(|e| OpError::Refused(format!("the system clock is before 1970: {e}").into())),
         other => plan::resolve_write(s, other, now).await,
     }
+}
+
+/// A version 4 GUID from the OS CSPRNG, uppercase 8-4-4-4-12 as SQL Server shows them.
+fn random_guid() -> Result<Value, OpError> {
+    let hex = random_string(32, b"0123456789ABCDEF")
+        .map_err(|e| OpError::Refused((e.to_string()).into()))?;
+    let mut digits: Vec<char> = hex.chars().collect();
+    // RFC 4122: version 4 in the 13th digit, variant 10xx in the 17th.
+    digits[12] = '4';
+    digits[16] = ['8', '9', 'A', 'B'][digits[16].to_digit(16).unwrap_or(0) as usize % 4];
+    let d: String = digits.into_iter().collect();
+    Ok(Value::Text(format!(
+        "{}-{}-{}-{}-{}",
+        &d[0..8],
+        &d[8..12],
+        &d[12..16],
+        &d[16..20],
+        &d[20..32]
+    )))
 }
 
 /// `INSERT INTO link (user, role, extra…) SELECT ?, ?, … WHERE NOT EXISTS (link)`,
@@ -392,15 +448,17 @@ pub async fn plan_restore(
     diag: &Diagnosis,
     password: Password,
 ) -> Result<Plan, OpError> {
-    plan_restore_with(s, diag, password, false).await
+    plan_restore_with(s, diag, Some(password), false).await
 }
 
 /// `plan_restore`, and with `clear_2fa` the connector's `second_factor.clear`
 /// columns too (a second factor or external-only sign-in is turned off).
+/// `password` is None only where the vendor keeps no password (the account is
+/// re-enabled and re-linked, its directory password stays as it is).
 pub async fn plan_restore_with(
     s: &mut Session,
     diag: &Diagnosis,
-    password: Password,
+    password: Option<Password>,
     clear_2fa: bool,
 ) -> Result<Plan, OpError> {
     let c = s.connector.clone();
@@ -435,17 +493,25 @@ pub async fn plan_restore_with(
                 s,
                 &format!("#{}", acc.id_text()),
                 Action::RestoreAdmin,
-                Some(password),
+                password,
                 &opts,
             )
             .await?
         }
-        None => plan_create(s, diag, password).await?,
+        None => {
+            let password = password.ok_or_else(|| {
+                OpError::Refused(format!(
+                    "the account is missing and connector `{}` keeps no password to re-create it with; create the user in the vendor's own tools",
+                    c.name
+                ).into())
+            })?;
+            plan_create(s, diag, password).await?
+        }
     };
     unfixed_warnings(&c, diag, &mut plan, clear_2fa);
     if c.admin.role.is_some() {
-        let role = role_value(s).await?;
         let user = plan.account.id.clone();
+        let role = role_value(s, &user).await?;
         if !link_exists(s, &user, &role).await? {
             let link = c.admin.role.as_ref().map(|r| c.prefixed(&r.table));
             require_insert(
@@ -461,6 +527,10 @@ pub async fn plan_restore_with(
                     "table `{}` uses a non-transactional engine (MyISAM?): the link cannot be rolled back if a later step fails",
                     st.table
                 ).into());
+            }
+            if plan.changes.is_empty() && !plan.creates_row {
+                // The row itself is fine: an UPDATE with nothing to SET is no statement.
+                plan.statements.clear();
             }
             plan.statements.push(st);
             plan.post_checks.push(check);
@@ -488,6 +558,7 @@ fn unfixed_warnings(c: &Connector, diag: &Diagnosis, plan: &mut Plan, clear_2fa:
         ("deleted", &c.columns.deleted),
         ("disabled", &c.columns.status),
         ("locked", &c.columns.locked),
+        ("access_mode", &c.columns.access),
     ] {
         let found = diag.problems.iter().any(|p| p.code == code);
         let fixed = column

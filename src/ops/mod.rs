@@ -11,6 +11,7 @@ pub mod check;
 pub mod connect;
 pub mod drill;
 pub mod emergency;
+pub mod guide;
 pub mod plan;
 pub mod posture;
 pub mod protocol;

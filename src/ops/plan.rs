@@ -11,7 +11,7 @@ use crate::backend::Value;
 use crate::i18n::Said;
 use std::collections::BTreeMap;
 
-use crate::connector::{WriteSpec, WriteValue};
+use crate::connector::{Connector, WriteSpec, WriteValue};
 use crate::secret::Password;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -163,8 +163,9 @@ pub struct ChangeView {
 }
 
 impl Plan {
+    /// No column to change and no link to add (every link INSERT comes with its post-check).
     pub fn nothing_to_do(&self) -> bool {
-        self.changes.is_empty() && self.statements.len() <= 1
+        self.changes.is_empty() && self.post_checks.is_empty()
     }
 
     /// How the password column gets its value, for the journal: "backup",
@@ -261,9 +262,9 @@ pub(crate) async fn resolve_write(
         WriteSpec::Int(i) => Value::Int(i),
         WriteSpec::Text(t) => Value::Text(t),
         // Validation keeps these to emergency templates, which resolve them first.
-        WriteSpec::Login | WriteSpec::Uuid32 | WriteSpec::UnixNow => {
+        WriteSpec::Login | WriteSpec::Uuid32 | WriteSpec::UnixNow | WriteSpec::Guid => {
             return Err(OpError::Usage(
-                "internal: @login / @uuid32 outside an emergency template".into(),
+                "internal: @login / @uuid32 / @guid outside an emergency template".into(),
             ));
         }
         WriteSpec::Now => {
@@ -314,6 +315,9 @@ pub async fn build(
     new_password: Option<Password>,
     opts: &PlanOptions,
 ) -> Result<Plan, OpError> {
+    if action == Action::Reset {
+        refuse_directory_password(s)?;
+    }
     if opts.donor.is_some() {
         refuse_transplant_request(s, action, new_password.is_some())?;
     }
@@ -342,7 +346,9 @@ pub async fn build(
         writes.extend(copies);
         donor = Some(d);
     }
-    if matches!(action, Action::Reset | Action::RestoreAdmin) && donor.is_none() {
+    let writes_password =
+        action == Action::Reset || (action == Action::RestoreAdmin && s.connector.keeps_password());
+    if writes_password && donor.is_none() {
         let password = new_password
             .as_ref()
             .ok_or_else(|| OpError::Usage("reset needs a new password".into()))?;
@@ -381,19 +387,7 @@ pub async fn build(
         warnings.push(Said::key("said.non_transactional", &[("table", &table)]));
     }
     let (statement, guarded) = guarded_update(s, &before, &changes);
-    if let Some(d) = &donor {
-        let warning = match d.backup_identity() {
-            Some(b) => Said::key(
-                "said.accepts_backup_password",
-                &[("account", &before.label()), ("backup", &b.label())],
-            ),
-            None => Said::key(
-                "said.accepts_donor_password",
-                &[("account", &before.label()), ("donor", &d.account.label())],
-            ),
-        };
-        warnings.insert(0, warning);
-    }
+    lead_warnings(&c, &before, donor.as_ref(), &mut warnings);
     Ok(Plan {
         action,
         account: before,
@@ -409,6 +403,41 @@ pub async fn build(
         new_password,
         donor,
     })
+}
+
+/// What a plan says first: the connector's own word on direct edits
+/// (`plan_warnings`), then whose password the account accepts afterwards.
+fn lead_warnings(c: &Connector, before: &Account, donor: Option<&Donor>, warnings: &mut Vec<Said>) {
+    if let Some(d) = donor {
+        let warning = match d.backup_identity() {
+            Some(b) => Said::key(
+                "said.accepts_backup_password",
+                &[("account", &before.label()), ("backup", &b.label())],
+            ),
+            None => Said::key(
+                "said.accepts_donor_password",
+                &[("account", &before.label()), ("donor", &d.account.label())],
+            ),
+        };
+        warnings.insert(0, warning);
+    }
+    // The vendor's own word on direct edits comes before everything else.
+    for (i, w) in c.plan_warnings_said().enumerate() {
+        warnings.insert(i, w);
+    }
+}
+
+/// A vendor that keeps no password in its database (Dynamics: Active
+/// Directory) has nothing to reset, transplant or restore from a backup:
+/// refused before anything is read or journaled, saying what to do instead.
+pub fn refuse_directory_password(s: &Session) -> Result<(), OpError> {
+    if s.connector.keeps_password() {
+        return Ok(());
+    }
+    Err(OpError::Refused(Said::key(
+        "refuse.directory_password",
+        &[("vendor", &s.connector.title)],
+    )))
 }
 
 /// A transplant is a reset without a new password, into a scheme that does
@@ -601,10 +630,10 @@ fn guarded_update(s: &Session, before: &Account, changes: &[Change]) -> (Stateme
     let id_ph = stmt.bind(before.id.clone());
     let mut guards = vec![format!("{id_col} = {id_ph}")];
     let image = |role: &str| before.get(role).cloned().unwrap_or(Value::Null);
-    let mut guard_cols: Vec<(String, Value)> = vec![
-        (c.columns.login.clone(), image("login")),
-        (c.columns.password.clone(), image("password")),
-    ];
+    let mut guard_cols: Vec<(String, Value)> = vec![(c.columns.login.clone(), image("login"))];
+    if c.keeps_password() {
+        guard_cols.push((c.columns.password.clone(), image("password")));
+    }
     if let Some(salt) = &c.columns.salt {
         guard_cols.push((salt.clone(), image("salt")));
     }

@@ -133,10 +133,13 @@ pub async fn check_with(s: &mut Session, opts: &CheckOptions<'_>) -> Result<Post
         .iter()
         .filter(|a| {
             let st = a.state(&c);
-            !st.deleted && st.enabled != Some(false) && st.locked != Some(true)
+            !st.deleted
+                && st.enabled != Some(false)
+                && st.locked != Some(true)
+                && a.full_access(&c) != Some(false)
         })
         .collect();
-    let mut findings = vec![admin_count_finding(&usable)];
+    let mut findings = vec![admin_count_finding(&c, &usable)];
 
     // 2. The emergency admin is healthy.
     findings.push(emergency_admin_finding(s).await?);
@@ -173,14 +176,26 @@ pub async fn check_with(s: &mut Session, opts: &CheckOptions<'_>) -> Result<Post
     })
 }
 
-fn admin_count_finding(usable: &[&Account]) -> Finding {
+fn admin_count_finding(c: &Connector, usable: &[&Account]) -> Finding {
     let names: Vec<String> = usable.iter().map(|a| a.label()).collect();
+    // Where the access kind is kept (Dynamics' AccessMode), only full access counts.
+    let full = c
+        .columns
+        .access
+        .as_ref()
+        .map(|col| {
+            format!(
+                " with full access ({col} = {})",
+                c.states.full_access.join(" / ")
+            )
+        })
+        .unwrap_or_default();
     if usable.len() < 2 {
         finding(
             "admins",
             Level::Fail,
             format!(
-                "{} enabled admin(s); keep at least two so one lockout does not lock everyone out",
+                "{} enabled admin(s){full}; keep at least two so one lockout does not lock everyone out",
                 usable.len()
             ),
             names,
@@ -189,7 +204,7 @@ fn admin_count_finding(usable: &[&Account]) -> Finding {
         finding(
             "admins",
             Level::Ok,
-            format!("{} enabled admins", usable.len()),
+            format!("{} enabled admins{full}", usable.len()),
             names,
         )
     }
@@ -270,6 +285,10 @@ fn survey_passwords(s: &Session, accounts: &[Account], opts: &CheckOptions<'_>) 
         verified: 0,
         unchecked: 0,
     };
+    if !c.keeps_password() {
+        // The passwords live in the directory: nothing here to survey.
+        return survey;
+    }
     let mut jobs = Vec::new();
     for a in accounts.iter().filter(|a| !a.state(c).deleted) {
         let stored = a.stored_password();

@@ -684,6 +684,7 @@ pub async fn calibrate(
     account: &str,
     known: &Password,
 ) -> Result<Calibration, OpError> {
+    super::plan::refuse_directory_password(s)?;
     let a = account::resolve(s, account).await?;
     let stored = a.stored_password();
     // A value in an older format the vendor still accepts is calibrated with that format.

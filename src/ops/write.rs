@@ -268,6 +268,7 @@ async fn build(
             source,
             flags,
         } => {
+            plan::refuse_directory_password(s)?;
             let live = super::account::resolve(s, &account).await?;
             let mut opts = options(flags, None);
             opts.backup = Some(super::backup::fetch(s, &source, &live).await?);
@@ -293,9 +294,15 @@ async fn build(
         }
         WriteRequest::RestoreAdmin { account, clear_2fa } => {
             let diag = emergency::locate(s, account.as_deref()).await?;
-            let plan =
-                emergency::plan_restore_with(s, &diag, generate_password()?, clear_2fa).await?;
-            Ok((plan, Some(diag), true))
+            // A vendor without a password in its database (Dynamics) keeps its
+            // directory password: the restore re-enables and re-links only.
+            let password = match s.connector.keeps_password() {
+                true => Some(generate_password()?),
+                false => None,
+            };
+            let generated = password.is_some();
+            let plan = emergency::plan_restore_with(s, &diag, password, clear_2fa).await?;
+            Ok((plan, Some(diag), generated))
         }
     }
 }

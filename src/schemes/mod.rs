@@ -15,6 +15,7 @@ mod bcrypt;
 mod crypt;
 mod detect;
 mod digest;
+mod directory;
 pub mod external;
 mod jeecg;
 mod opaque;
@@ -101,6 +102,12 @@ pub enum SchemeSpec {
     },
     /// Closed formats (Yonyou U8, Kingdee): cannot hash or verify; only transplant.
     Opaque {
+        #[serde(default)]
+        note: Option<String>,
+    },
+    /// No password in the database (Active Directory / claims sign-in, as in
+    /// Dynamics CRM on-premises): the connector maps no password column.
+    Directory {
         #[serde(default)]
         note: Option<String>,
     },
@@ -241,6 +248,12 @@ pub enum SchemeError {
     )]
     Opaque,
     #[error(
+        "this vendor keeps no password in its database: sign-in is Active Directory (or claims); \
+         reset the password in Active Directory (Active Directory Users and Computers, or \
+         Set-ADAccountPassword), not here"
+    )]
+    Directory,
+    #[error(
         "this scheme needs the account's salt column value, but none was given; read the salt \
          column together with the password column"
     )]
@@ -376,6 +389,7 @@ pub fn build(spec: &SchemeSpec) -> Result<Box<dyn Scheme>, SchemeError> {
             Box::new(jeecg::JeecgPbe::new(*iterations, salt)?)
         }
         SchemeSpec::Opaque { note } => Box::new(opaque::OpaqueScheme::new(note.clone())),
+        SchemeSpec::Directory { .. } => Box::new(directory::DirectoryScheme),
     })
 }
 

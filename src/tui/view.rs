@@ -735,7 +735,12 @@ fn render_emergency_plan(f: &mut Frame, s: &AppState, p: &PlanInfo, area: Rect) 
         style(s, Tone::Muted),
     ));
     if p.problems.is_empty() {
-        lines.push(Line::raw(format!("  {}", t(s.lang, "plan.healthy"))));
+        // A directory scheme (Dynamics) has no password here to reset.
+        let key = match p.view.scheme.as_str() {
+            "directory" => "plan.healthy_directory",
+            _ => "plan.healthy",
+        };
+        lines.push(Line::raw(format!("  {}", t(s.lang, key))));
     }
     for pr in &p.problems {
         lines.push(Line::from(vec![
@@ -1383,6 +1388,7 @@ fn render_help(f: &mut Frame, s: &AppState, area: Rect) {
         t(s.lang, "help.plain_keys"),
         style(s, Tone::Muted),
     ));
+    lines.push(Line::styled(t(s.lang, "help.guide"), style(s, Tone::Muted)));
     lines.push(Line::styled(t(s.lang, "help.close"), style(s, Tone::Muted)));
     let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
     let rows = u16::try_from(paragraph.line_count(w.saturating_sub(2))).unwrap_or(u16::MAX);

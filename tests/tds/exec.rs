@@ -186,6 +186,19 @@ impl Session {
         t.buf
     }
 
+    /// One batch run in-process (loading a fixture): any error ends it, as
+    /// under XACT_ABORT ON, and is returned as SQL Server would word it.
+    pub fn execute(&mut self, text: &str) -> Result<(), String> {
+        self.log(text);
+        let mut t = Tokens::default();
+        let mut last = None;
+        let abort = self.xact_abort;
+        self.xact_abort = true;
+        let res = self.run_text(text, &HashMap::new(), &mut t, Mode::Batch, &mut last);
+        self.xact_abort = abort;
+        res.map_err(|e| format!("Msg {}: {}", e.number, e.msg))
+    }
+
     pub fn rpc(&mut self, payload: &[u8]) -> Vec<u8> {
         let mut t = Tokens::default();
         let res = self.rpc_inner(payload, &mut t);
@@ -1298,6 +1311,7 @@ pub fn type_from_decl(decl: &str) -> Option<ColType> {
         "date" => ColType::Date,
         "float" | "real" | "double" | "decimal" | "numeric" | "money" => ColType::Float,
         "varbinary" | "binary" | "blob" | "image" => ColType::VarBinary { plp: false },
+        "uniqueidentifier" => ColType::Guid,
         _ => return None,
     })
 }
@@ -1371,6 +1385,13 @@ fn map_sqlite(e: rusqlite::Error, _in_tran: bool) -> TdsError {
                             "Violation of PRIMARY KEY constraint 'PK_{table}'. Cannot insert duplicate key in object 'dbo.{table}'. ({m})"
                         ),
                     };
+                }
+                // CHECK guid_check_<column> (tds/sql.rs): not a GUID's text.
+                if f.extended_code == 275 && m.contains("guid_check_") {
+                    return TdsError::new(
+                        8169,
+                        "Conversion failed when converting from a character string to uniqueidentifier.",
+                    );
                 }
                 if f.extended_code == 1299 {
                     let col = target.split('.').nth(1).unwrap_or("").to_string();

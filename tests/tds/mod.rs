@@ -57,6 +57,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls;
 
+#[allow(unused_imports)]
 pub use sql::{split_go_batches, unparsable_statements};
 
 /// What the endpoint answers in PRELOGIN's ENCRYPTION option.
@@ -126,16 +127,31 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// An endpoint for one test: a fresh SQLite file in a temporary
+    /// directory, on a free port of 127.0.0.1.
     pub fn start(opts: EndpointOptions) -> Endpoint {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db_path = dir.path().join("endpoint.sqlite");
+        Endpoint::start_at(opts, None, "127.0.0.1:0").expect("start the TDS endpoint")
+    }
+
+    /// An endpoint on `db` (created when missing; a temporary file when None),
+    /// listening on `listen` (`host:port`, port 0 = any free one). The test
+    /// certificate's CA is written next to the temporary files (`ca_pem`).
+    pub fn start_at(
+        opts: EndpointOptions,
+        db: Option<PathBuf>,
+        listen: &str,
+    ) -> Result<Endpoint, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+        let db_path = db.unwrap_or_else(|| dir.path().join("endpoint.sqlite"));
         {
-            let c = rusqlite::Connection::open(&db_path).expect("sqlite");
-            c.pragma_update(None, "journal_mode", "WAL").expect("wal");
+            let c = rusqlite::Connection::open(&db_path)
+                .map_err(|e| format!("{}: {e}", db_path.display()))?;
+            c.pragma_update(None, "journal_mode", "WAL")
+                .map_err(|e| format!("{}: WAL: {e}", db_path.display()))?;
         }
         let (ca_pem_text, tls) = tls::make_certs();
         let ca_pem = dir.path().join("ca.pem");
-        std::fs::write(&ca_pem, ca_pem_text).expect("write ca");
+        std::fs::write(&ca_pem, ca_pem_text).map_err(|e| format!("write ca.pem: {e}"))?;
         let tls = if opts.encryption == ServerEncryption::NotSupported {
             None
         } else {
@@ -151,45 +167,39 @@ impl Endpoint {
             locks: Arc::new(locks::Locks::default()),
             identity: Mutex::new(std::collections::HashMap::new()),
         });
-        let listener = StdListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let port = listener.local_addr().unwrap().port();
-        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let listener = StdListener::bind(listen).map_err(|e| format!("listen on {listen}: {e}"))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("listen on {listen}: {e}"))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| format!("listen on {listen}: {e}"))?
+            .port();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let sh = shared.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    tokio::select! {
-                        _ = &mut stop_rx => break,
-                        acc = listener.accept() => {
-                            let Ok((stream, _)) = acc else { continue };
-                            let Ok(std_stream) = stream.into_std() else { continue };
-                            let sh = sh.clone();
-                            std::thread::spawn(move || {
-                                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                                rt.block_on(async move {
-                                    let Ok(stream) = TcpStream::from_std(std_stream) else { return };
-                                    let _ = serve_connection(stream, sh).await;
-                                });
-                            });
-                        }
-                    }
-                }
-            });
-        });
-        Endpoint {
+        let thread = std::thread::spawn(move || accept_loop(listener, sh, stop_rx));
+        Ok(Endpoint {
             port,
             shared,
             ca_pem,
             _dir: dir,
             stop: Some(stop_tx),
             thread: Some(thread),
+        })
+    }
+
+    /// Runs T-SQL batches (a fixture split at GO) on the endpoint's own
+    /// executor, as a client's batches would run: the first error stops the
+    /// load and is returned with its batch number.
+    pub fn load(&self, batches: &[String]) -> Result<(), String> {
+        let mut session = exec::Session::open(self.shared.clone())
+            .map_err(|e| format!("cannot open the SQLite database: {e}"))?;
+        for (i, batch) in batches.iter().enumerate() {
+            session
+                .execute(batch)
+                .map_err(|e| format!("batch {}: {e}", i + 1))?;
         }
+        Ok(())
     }
 
     pub fn port(&self) -> u16 {
@@ -207,6 +217,38 @@ impl Endpoint {
     pub fn sqlite_path(&self) -> PathBuf {
         self.shared.db_path.clone()
     }
+}
+
+/// Accepts connections until `stop` fires; one thread per connection.
+fn accept_loop(
+    listener: StdListener,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                acc = listener.accept() => {
+                    let Ok((stream, _)) = acc else { continue };
+                    let Ok(std_stream) = stream.into_std() else { continue };
+                    let sh = shared.clone();
+                    std::thread::spawn(move || {
+                        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                        rt.block_on(async move {
+                            let Ok(stream) = TcpStream::from_std(std_stream) else { return };
+                            let _ = serve_connection(stream, sh).await;
+                        });
+                    });
+                }
+            }
+        }
+    });
 }
 
 impl Drop for Endpoint {

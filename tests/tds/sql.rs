@@ -285,6 +285,7 @@ pub fn projection_hints(stmt: &Statement) -> Vec<Hint> {
                         Some(ColType::NVarChar { plp: false })
                     }
                     "HAS_PERMS_BY_NAME" | "COUNT" | "OBJECT_ID" | "LEN" => Some(ColType::Int(4)),
+                    "NEWID" => Some(ColType::Guid),
                     _ => None,
                 };
                 h.name.get_or_insert_with(String::new);
@@ -408,6 +409,7 @@ const BUILT_INS: &[&str] = &[
     "UPPER",
     "ABS",
     "ROW_NUMBER",
+    "NEWID",
 ];
 
 /// Table hints the endpoint models (tds/locks.rs); others are error 321.
@@ -509,6 +511,8 @@ fn rewrite_expr(ctx: &Ctx, e: &mut Expr) -> Result<(), TdsError> {
             }
             match name.as_str() {
                 "GETDATE" | "CURRENT_TIMESTAMP" => *e = parse_expr("datetime('now', 'localtime')")?,
+                // A version 4 GUID, uppercase 8-4-4-4-12 as SQL Server shows them.
+                "NEWID" => *e = parse_expr(NEWID_SQLITE)?,
                 "SYSDATETIME" => {
                     *e = parse_expr("strftime('%Y-%m-%d %H:%M:%f', 'now', 'localtime')")?
                 }
@@ -706,12 +710,39 @@ impl VisitorMut for QueryRewriter<'_, '_> {
 fn sqlite_type(dt: &DataType) -> (DataType, bool) {
     let s = dt.to_string();
     let upper = s.to_uppercase();
-    let text = upper.contains("CHAR") || upper.contains("TEXT");
+    let text = upper.contains("CHAR") || upper.contains("TEXT") || upper == "UNIQUEIDENTIFIER";
     let fixed = upper.replace("(MAX)", "(-1)");
     (
         DataType::Custom(ObjectName::from(vec![Ident::new(fixed)]), Vec::new()),
         text,
     )
+}
+
+/// NEWID() on SQLite: 16 random bytes as a version 4, variant 10xx GUID.
+const NEWID_SQLITE: &str = "(SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-' || substr('89AB', 1 + (abs(random()) % 4), 1) || substr(h, 18, 3) || '-' || substr(h, 21, 12) FROM (SELECT hex(randomblob(16)) AS h))";
+
+/// `uniqueidentifier` columns hold their GUID as text (compared without case,
+/// as SQL Server compares GUIDs); anything but the 36-character form fails
+/// the CHECK named `guid_check_<column>`, which the executor reports as error 8169.
+fn guid_check(col: &str) -> Result<ColumnOptionDef, TdsError> {
+    let hex = "[0-9A-Fa-f]";
+    let pattern = [8, 4, 4, 4, 12]
+        .iter()
+        .map(|n| hex.repeat(*n))
+        .collect::<Vec<_>>()
+        .join("-");
+    let quoted = format!("\"{}\"", col.replace('"', "\"\""));
+    Ok(ColumnOptionDef {
+        name: None,
+        option: ColumnOption::Check(sqlparser::ast::CheckConstraint {
+            name: Some(Ident::new(format!("guid_check_{col}"))),
+            expr: Box::new(parse_expr(&format!(
+                "{quoted} IS NULL OR tsql_like({quoted}, '{pattern}') = 1"
+            ))?),
+            no_inherit: false,
+            enforced: None,
+        }),
+    })
 }
 
 /// Rewrites one statement in place for SQLite.
@@ -775,6 +806,13 @@ pub fn rewrite(stmt: &mut Statement, ctx: &Ctx) -> Result<(), TdsError> {
                     name: None,
                     option: ColumnOption::Collation(ObjectName::from(vec![Ident::new("NOCASE")])),
                 });
+            }
+            if col
+                .data_type
+                .to_string()
+                .eq_ignore_ascii_case("UNIQUEIDENTIFIER")
+            {
+                col.options.push(guid_check(&col.name.value)?);
             }
         }
     }

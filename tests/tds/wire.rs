@@ -110,9 +110,17 @@ pub enum ColType {
     DateTime,
     DateTime2,
     Date,
-    NVarChar { plp: bool },
-    VarChar { plp: bool },
-    VarBinary { plp: bool },
+    NVarChar {
+        plp: bool,
+    },
+    VarChar {
+        plp: bool,
+    },
+    VarBinary {
+        plp: bool,
+    },
+    /// uniqueidentifier: GUIDTYPE, 16 bytes (the first three groups little-endian).
+    Guid,
 }
 
 #[derive(Debug, Clone)]
@@ -227,6 +235,7 @@ impl Tokens {
                 ColType::DateTime => self.buf.extend_from_slice(&[0x6F, 8]),
                 ColType::DateTime2 => self.buf.extend_from_slice(&[0x2A, 7]),
                 ColType::Date => self.buf.push(0x28),
+                ColType::Guid => self.buf.extend_from_slice(&[0x24, 16]),
                 ColType::NVarChar { plp } => {
                     self.buf.push(0xE7);
                     self.buf
@@ -458,7 +467,30 @@ pub fn encode_value(buf: &mut Vec<u8>, ty: ColType, v: &Value) {
             };
             varlen(buf, plp, b.as_deref());
         }
+        ColType::Guid => match value_text(v).and_then(|s| guid_bytes(&s)) {
+            None => buf.push(0),
+            Some(b) => {
+                buf.push(16);
+                buf.extend_from_slice(&b);
+            }
+        },
     }
+}
+
+/// A GUID's text as SQL Server sends it: Data1..Data3 little-endian, Data4 as is.
+pub fn guid_bytes(text: &str) -> Option<[u8; 16]> {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 || text.len() != 36 {
+        return None;
+    }
+    let mut b = [0u8; 16];
+    for (i, byte) in b.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    b[0..4].reverse();
+    b[4..6].reverse();
+    b[6..8].reverse();
+    Some(b)
 }
 
 /// A cursor over an incoming message.
