@@ -44,6 +44,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ),
     ("odoo.toml", include_str!("../../connectors/odoo.toml")),
     ("u8.toml", include_str!("../../connectors/u8.toml")),
+    (
+        "kingdee-k3wise.toml",
+        include_str!("../../connectors/kingdee-k3wise.toml"),
+    ),
+    (
+        "kingdee-k3cloud.toml",
+        include_str!("../../connectors/kingdee-k3cloud.toml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -862,6 +870,8 @@ mod tests {
                 "dolibarr",
                 "espocrm",
                 "jeecg",
+                "kingdee-k3cloud",
+                "kingdee-k3wise",
                 "odoo",
                 "ruoyi",
                 "ruoyi-vue",

@@ -467,6 +467,9 @@ fn password_writes(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Write>, OpError> {
     let c = &s.connector;
+    if s.scheme.level() == crate::schemes::Level::Closed {
+        return Err(OpError::Refused(closed_format_refusal(s, before)));
+    }
     let current = before.stored_password();
     if let Some(older) = s.older_format(&current) {
         warnings.push(format!(
@@ -502,6 +505,28 @@ fn password_writes(
         writes.push(Write::secret(salt_col, Some("salt"), Value::Text(salt)));
     }
     Ok(writes)
+}
+
+/// Why a closed format gets no new value, and the two ways that work (catalog text).
+fn closed_format_refusal(s: &Session, before: &Account) -> String {
+    let c = &s.connector;
+    let note = match &c.scheme {
+        crate::schemes::SchemeSpec::Opaque { note: Some(n) } => n.clone(),
+        _ => s.scheme.id(),
+    };
+    let mut columns = vec![c.columns.password.clone()];
+    columns.extend(c.reset.copy_hash_to.iter().cloned());
+    columns.extend(c.columns.salt.iter().cloned());
+    crate::tui::i18n::tf(
+        crate::tui::i18n::Lang::detect(None),
+        "closed.reset",
+        &[
+            ("title", &c.title),
+            ("note", &note),
+            ("account", &before.login),
+            ("columns", &columns.join(" + ")),
+        ],
+    )
 }
 
 /// The connector's other writes: reset/must-change/unlock settings and the
