@@ -257,6 +257,11 @@ pub struct ResetSpec {
     /// (vtiger's `confirm_password`). Secret like the password; guarded and verified.
     #[serde(default)]
     pub copy_hash_to: Vec<String>,
+    /// Columns of `set` that hold secrets of their own (Kingdee K/3 WISE's
+    /// `PasswordHashValue`, a second password hash): their values are shown
+    /// and journaled only as fingerprints, like the password's.
+    #[serde(default)]
+    pub secret: Vec<String>,
 }
 
 /// A scheme chosen by a setting stored in the target database (Dolibarr's
@@ -588,6 +593,14 @@ impl Connector {
                 return Err(self.invalid(
                     &key,
                     "copy the hash to a column that is not the id, login, password or salt column and not in reset.set",
+                ));
+            }
+        }
+        for (i, col) in self.reset.secret.iter().enumerate() {
+            if !self.reset.set.contains_key(col) {
+                return Err(self.invalid(
+                    &format!("reset.secret[{i}]"),
+                    "name a column that reset.set writes",
                 ));
             }
         }

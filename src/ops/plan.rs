@@ -561,7 +561,10 @@ async fn setting_writes(
     let mut writes = Vec::new();
     for (col, v) in settings {
         let value = resolve_write(s, v.spec(), &mut now).await?;
-        writes.push(Write::plain(col, value));
+        writes.push(match c.reset.secret.contains(&col) {
+            true => Write::secret(&col, None, value),
+            false => Write::plain(col, value),
+        });
     }
     Ok(writes)
 }

@@ -111,7 +111,7 @@ fn fsid_reading(v: &str) -> Vec<Candidate> {
     }
     vec![cand(
         "kingdee-fsid",
-        "the fixed 50-character head, then 6-bit text of UTF-16LE (third-party description)".into(),
+        "50-char head + 6-bit text of UTF-16LE".into(),
         &["Kingdee K/3 WISE t_User.FSID (third-party)"],
     )]
 }
