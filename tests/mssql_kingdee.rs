@@ -477,7 +477,8 @@ fn k3cloud_reset_without_a_donor_or_backup_explains_why() {
     assert_code(&out, 5);
     let err = stderr(&out);
     for needle in [
-        "closed format",
+        "closed password format",
+        "transplant",
         "--from-backup",
         "--from DONOR",
         "FPASSWORD + FMEMO",
@@ -510,7 +511,7 @@ fn k3cloud_reset_without_a_donor_or_backup_explains_why() {
         ],
     );
     assert_code(&out, 5);
-    assert!(stderr(&out).contains("闭源格式"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("闭源密码格式"), "{}", stderr(&out));
 }
 
 #[test]
@@ -526,6 +527,16 @@ fn k3cloud_unlock_sets_normal_and_unlocked() {
     let now = db.cloud_row("lisi");
     assert_eq!(now[2..], ["A", "0"]);
     assert_eq!(now[..2], before[..2], "the pair is untouched");
+    // Lookup in Chinese (FNAME) and the administrator (id 16394 / login administrator).
+    let out = db.locksmith(&["--json", "lookup", "张三"], None);
+    assert_code(&out, 0);
+    assert_eq!(json(&out)["accounts"][0]["login"], "zhangsan");
+    let out = db.locksmith(&["--json", "lookup", "--admins"], None);
+    assert_code(&out, 0);
+    let admins = json(&out)["accounts"].as_array().unwrap().clone();
+    assert_eq!(admins.len(), 1);
+    assert_eq!(admins[0]["login"], "administrator");
+    assert_eq!(admins[0]["display"], "系统管理员");
 }
 
 #[test]
