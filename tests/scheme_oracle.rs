@@ -397,3 +397,57 @@ fn digest_recipes() {
         });
     }
 }
+
+/// Kingdee K/3 WISE FSID: the oracle (binascii's uuencode of UTF-16LE, written
+/// from the same third-party description) and Locksmith's bit packing must
+/// produce the same value for every length (all positions of the generator's
+/// six columns and its special rules) and every character of its table.
+#[test]
+fn kingdee_fsid_matches_the_oracle_and_the_public_vector() {
+    const HEAD: &str = ")  F \", ,P T #8 *P!D &D 80!N &@ <0 C '< : !M &4 )0";
+    let input = AccountInput {
+        login: "制单人",
+        salt: None,
+    };
+    for prefix in [true, false] {
+        let scheme = build(&SchemeSpec::KingdeeFsid { prefix }).unwrap();
+        let mut cases = vec!["123".to_string(), "Zhang#2024".to_string()];
+        // Every character of the table, once, in one password.
+        cases.push(String::from_utf8(locksmith::secret::PRINTABLE_NO_SPACE.to_vec()).unwrap());
+        for len in 1..=40 {
+            cases.push(random_string(len, locksmith::secret::PRINTABLE_NO_SPACE).unwrap());
+        }
+        for p in cases {
+            let ours = scheme
+                .hash(&Password::new(p.clone()), &input)
+                .unwrap()
+                .stored;
+            let theirs = oracle(
+                "hash",
+                "kingdee_fsid",
+                json!({ "password": p, "prefix": prefix }),
+            );
+            assert_eq!(
+                ours,
+                theirs["stored"].as_str().unwrap(),
+                "{p:?} prefix={prefix}"
+            );
+            let req = |pw: &str| json!({ "password": pw, "stored": ours, "prefix": prefix });
+            assert!(oracle_verify("kingdee_fsid", req(&p)), "{p:?}");
+            assert!(
+                !oracle_verify("kingdee_fsid", req(&format!("{p}x"))),
+                "{p:?}"
+            );
+            assert!(
+                scheme
+                    .verify(&Password::new(p.clone()), &input, &ours)
+                    .unwrap()
+            );
+        }
+    }
+    // The public vector (closed-systems.md §1.1): FSID("123"), 59 characters, trailing space.
+    let public = format!("{HEAD} Q #( ,P ");
+    let req = |pw: &str| json!({ "password": pw, "stored": public });
+    assert!(oracle_verify("kingdee_fsid", req("123")));
+    assert!(!oracle_verify("kingdee_fsid", req("1234")));
+}

@@ -347,11 +347,20 @@ pub fn calibration(c: &Calibration, warnings: &[String], lang: Lang) -> Report {
         "cli.calibration",
         &[
             ("account", &c.account),
-            ("scheme", &c.scheme),
+            ("scheme", &format!("{} ({})", c.scheme, c.level)),
             ("verdict", &verdict),
         ],
     ));
     text.push('\n');
+    if c.level == schemes::Level::ThirdParty.as_str() && c.encoder_identity.is_none() {
+        let key = match (c.matches, c.journal_entry) {
+            (true, Some(_)) => "calibrate.third_party_ok",
+            (true, None) => "calibrate.third_party_unjournaled",
+            (false, _) => "calibrate.third_party_refused",
+        };
+        text.push_str(&tf(lang, key, &[("scheme", &c.scheme)]));
+        text.push('\n');
+    }
     if let Some(id) = &c.encoder_identity {
         text.push_str(&match (c.matches, c.journal_entry) {
             (true, Some(e)) => format!(
@@ -414,8 +423,9 @@ pub fn detected(value: &str) -> Report {
     let mut text = String::new();
     for c in &found {
         text.push_str(&format!(
-            "{:<16} {:<28} {}\n",
+            "{:<16} {:<13} {:<28} {}\n",
             c.format,
+            c.level.as_str(),
             c.detail,
             c.vendors.join(", ")
         ));
@@ -428,22 +438,27 @@ pub fn detected(value: &str) -> Report {
 
 pub fn connector_list(all: &[Connector]) -> Report {
     let mut text = format!(
-        "{} {} {} SCHEME\n",
-        pad_wide("NAME", 14),
-        pad_wide("TITLE", 44),
-        pad_wide("ENGINES", 8)
+        "{} {} {} {} SCHEME\n",
+        pad_wide("NAME", 15),
+        pad_wide("TITLE", 30),
+        pad_wide("ENGINES", 8),
+        pad_wide("LEVEL", 13)
     );
     let mut rows = Vec::new();
     for c in all {
-        let scheme = c.scheme().map(|s| s.id()).unwrap_or_default();
+        let (scheme, level) = c
+            .scheme()
+            .map(|s| (s.id(), s.level().as_str()))
+            .unwrap_or_default();
         text.push_str(&format!(
-            "{} {} {} {}\n",
-            pad_wide(&c.name, 14),
-            pad_wide(&c.title, 44),
+            "{} {} {} {} {}\n",
+            pad_wide(&c.name, 15),
+            pad_wide(&c.title, 30),
             pad_wide(&c.engines.join(","), 8),
+            pad_wide(level, 13),
             scheme
         ));
-        rows.push(json!({ "name": c.name, "title": c.title, "engines": c.engines, "scheme": scheme, "source": c.source, "verification": c.verification }));
+        rows.push(json!({ "name": c.name, "title": c.title, "engines": c.engines, "scheme": scheme, "level": level, "source": c.source, "verification": c.verification }));
     }
     Report::ok(text, json!({ "connectors": rows }))
 }

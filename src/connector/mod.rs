@@ -48,6 +48,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "dynamics-crm.toml",
         include_str!("../../connectors/dynamics-crm.toml"),
     ),
+    (
+        "kingdee-k3wise.toml",
+        include_str!("../../connectors/kingdee-k3wise.toml"),
+    ),
+    (
+        "kingdee-k3cloud.toml",
+        include_str!("../../connectors/kingdee-k3cloud.toml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -275,6 +283,11 @@ pub struct ResetSpec {
     /// (vtiger's `confirm_password`). Secret like the password; guarded and verified.
     #[serde(default)]
     pub copy_hash_to: Vec<String>,
+    /// Columns of `set` that hold secrets of their own (Kingdee K/3 WISE's
+    /// `PasswordHashValue`, a second password hash): their values are shown
+    /// and journaled only as fingerprints, like the password's.
+    #[serde(default)]
+    pub secret: Vec<String>,
 }
 
 /// A scheme chosen by a setting stored in the target database (Dolibarr's
@@ -650,6 +663,14 @@ impl Connector {
                 ));
             }
         }
+        for (i, col) in self.reset.secret.iter().enumerate() {
+            if !self.reset.set.contains_key(col) {
+                return Err(self.invalid(
+                    &format!("reset.secret[{i}]"),
+                    "name a column that reset.set writes",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -976,6 +997,8 @@ mod tests {
                 "dynamics-crm",
                 "espocrm",
                 "jeecg",
+                "kingdee-k3cloud",
+                "kingdee-k3wise",
                 "odoo",
                 "ruoyi",
                 "ruoyi-vue",

@@ -237,6 +237,7 @@ pub async fn calibrate(
         scheme: scheme.id(),
         matches,
         shape_ok: scheme.has_shape(&stored),
+        level: scheme.level().as_str(),
         journal_entry: None,
         encoder_identity: None,
     })

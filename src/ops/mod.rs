@@ -187,7 +187,14 @@ impl Session {
                 .into(),
             ));
         }
-        let (scheme, scheme_note) = resolve_scheme(backend.as_mut(), &connector).await?;
+        let (scheme, mut scheme_note) = resolve_scheme(backend.as_mut(), &connector).await?;
+        if scheme_note.is_none() && scheme.level() == crate::schemes::Level::ThirdParty {
+            scheme_note = Some(crate::tui::i18n::tf(
+                crate::tui::i18n::Lang::detect(None),
+                "scheme.third_party_note",
+                &[("scheme", &scheme.id())],
+            ));
+        }
         if let Some(note) = &scheme_note {
             warnings.push(note.clone());
         }

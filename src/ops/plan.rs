@@ -498,6 +498,9 @@ fn password_writes(
     warnings: &mut Vec<Said>,
 ) -> Result<Vec<Write>, OpError> {
     let c = &s.connector;
+    if s.scheme.level() == crate::schemes::Level::Closed {
+        return Err(OpError::Refused(closed_format_refusal(s, before)));
+    }
     let current = before.stored_password();
     if let Some(older) = s.older_format(&current) {
         warnings.push(Said::key(
@@ -536,6 +539,27 @@ fn password_writes(
     Ok(writes)
 }
 
+/// Why a closed format gets no new value, and the two ways that work (catalog text).
+fn closed_format_refusal(s: &Session, before: &Account) -> Said {
+    let c = &s.connector;
+    let note = match &c.scheme {
+        crate::schemes::SchemeSpec::Opaque { note: Some(n) } => n.clone(),
+        _ => s.scheme.id(),
+    };
+    let mut columns = vec![c.columns.password.clone()];
+    columns.extend(c.reset.copy_hash_to.iter().cloned());
+    columns.extend(c.columns.salt.iter().cloned());
+    Said::key(
+        "closed.reset",
+        &[
+            ("title", &c.title),
+            ("note", &note),
+            ("account", &before.login),
+            ("columns", &columns.join(" + ")),
+        ],
+    )
+}
+
 /// The connector's other writes: reset/must-change/unlock settings and the
 /// caller's extras for a reset or restore, the unlock values for an unlock.
 async fn setting_writes(
@@ -565,7 +589,10 @@ async fn setting_writes(
     let mut writes = Vec::new();
     for (col, v) in settings {
         let value = resolve_write(s, v.spec(), &mut now).await?;
-        writes.push(Write::plain(col, value));
+        writes.push(match c.reset.secret.contains(&col) {
+            true => Write::secret(&col, None, value),
+            false => Write::plain(col, value),
+        });
     }
     Ok(writes)
 }

@@ -19,6 +19,7 @@ use super::plan::{Action, Donor, Plan, same_value};
 use super::sql::Stmt;
 use super::{OpError, Session, account};
 use crate::backend::{BackendError, Value};
+use crate::i18n::Said;
 use crate::journal::{Claim, EntryKind, Journal, NewEntry, Outcome};
 use crate::secret::Password;
 
@@ -642,17 +643,28 @@ pub struct Calibration {
     pub scheme: String,
     pub matches: bool,
     pub shape_ok: bool,
+    /// The scheme's verification level (vendor-source, third-party, closed, external).
+    pub level: &'static str,
     pub journal_entry: Option<i64>,
     /// The external encoder's identity, when one replaced the scheme.
     pub encoder_identity: Option<String>,
 }
 
-/// Refuses a write with an external encoder unless the journal holds a
-/// successful calibration of the same encoder (identity) on the same target
-/// (engine, host:port, database). Runs before any intent is journaled.
+/// Refuses a write with a calibration-gated scheme — an external encoder or a
+/// scheme known only from third-party code (Kingdee's FSID) — unless the
+/// journal holds a successful calibration of the same encoder (identity) or
+/// the same scheme (id) on the same target (engine, host:port, database).
+/// Runs before any intent is journaled.
 pub fn encoder_gate(s: &Session, j: &mut Journal) -> Result<(), OpError> {
-    let Some(enc) = &s.encoder else {
-        return Ok(());
+    // What a calibration must have been made with: this encoder, or this scheme alone.
+    let (identity, scheme_id) = match &s.encoder {
+        Some(enc) => (Some(enc.identity.clone()), s.scheme.id()),
+        None if s.scheme.level() == crate::schemes::Level::ThirdParty => (None, s.scheme.id()),
+        None => return Ok(()),
+    };
+    let wanted = |d: &serde_json::Value| match &identity {
+        Some(id) => d["encoder"]["identity"].as_str() == Some(id.as_str()),
+        None => d["encoder"].is_null() && d["scheme"].as_str() == Some(scheme_id.as_str()),
     };
     let place = s.place();
     let calibrated = j
@@ -662,7 +674,7 @@ pub fn encoder_gate(s: &Session, j: &mut Journal) -> Result<(), OpError> {
         .any(|e| {
             let d = &e.entry.details;
             d["matches"].as_bool() == Some(true)
-                && d["encoder"]["identity"].as_str() == Some(enc.identity.as_str())
+                && wanted(d)
                 && e.entry.place.engine == place.engine
                 && e.entry.place.host == place.host
                 && e.entry.place.database == place.database
@@ -670,10 +682,21 @@ pub fn encoder_gate(s: &Session, j: &mut Journal) -> Result<(), OpError> {
     if calibrated {
         return Ok(());
     }
-    Err(OpError::Refused(format!(
-        "the external encoder {} ({}) has not been calibrated on {}/{}: run `locksmith calibrate <a donor whose password you know>` with this encoder first (an edited encoder needs a new calibration); nothing was written",
-        enc.program, enc.identity, place.host, place.database
-    ).into()))
+    Err(OpError::Refused(match &s.encoder {
+        Some(enc) => format!(
+            "the external encoder {} ({}) has not been calibrated on {}/{}: run `locksmith calibrate <a donor whose password you know>` with this encoder first (an edited encoder needs a new calibration); nothing was written",
+            enc.program, enc.identity, place.host, place.database
+        )
+        .into(),
+        None => Said::key(
+            "gate.third_party",
+            &[
+                ("scheme", &scheme_id),
+                ("host", &place.host),
+                ("database", &place.database),
+            ],
+        ),
+    }))
 }
 
 /// Does the connector's scheme reproduce this account's stored value for a
@@ -695,6 +718,7 @@ pub async fn calibrate(
         scheme: scheme.id(),
         matches,
         shape_ok: scheme.has_shape(&stored),
+        level: scheme.level().as_str(),
         journal_entry: None,
         encoder_identity: None,
     };
@@ -713,6 +737,7 @@ pub async fn calibrate(
             place: s.place(),
             details: json!({
                 "scheme": result.scheme,
+                "level": scheme.level().as_str(),
                 "matches": matches,
                 "shape_ok": result.shape_ok,
                 "encoder": encoder.map(|e| json!({

@@ -52,6 +52,10 @@ impl Scheme for Argon2Scheme {
         )
     }
 
+    fn level(&self) -> super::Level {
+        super::Level::VendorSource
+    }
+
     constant_facts!(rules: NONE, bound_to_login: false, uses_salt_column: false);
 
     fn hash(&self, password: &Password, _account: &AccountInput) -> Result<Hashed, SchemeError> {

@@ -94,6 +94,10 @@ impl Scheme for BcryptScheme {
         }
     }
 
+    fn level(&self) -> super::Level {
+        super::Level::VendorSource
+    }
+
     fn rules(&self) -> PasswordRules {
         // With a fixed-length input recipe (md5 hex = 32 bytes) the password length
         // does not matter; otherwise the password itself must fit.

@@ -199,6 +199,10 @@ impl Scheme for CryptScheme {
         id
     }
 
+    fn level(&self) -> super::Level {
+        super::Level::VendorSource
+    }
+
     fn rules(&self) -> PasswordRules {
         PasswordRules::NONE
     }

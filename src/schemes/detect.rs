@@ -5,8 +5,9 @@
 
 use super::bcrypt::bcrypt_shape;
 use super::crypt::{CryptKind, parse_crypt};
+use super::kingdee::looks_like_fsid;
 use super::pbkdf2::{parse_django, parse_passlib};
-use super::{is_crypt_char, is_hex_lower};
+use super::{Level, is_crypt_char, is_hex_lower};
 use argon2::PasswordHash;
 
 /// One possible reading of a stored value.
@@ -18,6 +19,8 @@ pub struct Candidate {
     pub detail: String,
     /// e.g. ["SuiteCRM","vtiger","CRMEB"]
     pub vendors: Vec<String>,
+    /// How much is known about the format (vendor source, third-party, closed).
+    pub level: Level,
 }
 
 fn cand(format: &str, detail: String, vendors: &[&str]) -> Candidate {
@@ -25,6 +28,11 @@ fn cand(format: &str, detail: String, vendors: &[&str]) -> Candidate {
         format: format.into(),
         detail,
         vendors: vendors.iter().map(|v| (*v).to_string()).collect(),
+        level: match format {
+            "kingdee-fsid" => Level::ThirdParty,
+            "opaque" => Level::Closed,
+            _ => Level::VendorSource,
+        },
     }
 }
 
@@ -33,6 +41,7 @@ type Reading = fn(&str) -> Vec<Candidate>;
 
 /// The readings, most specific first; the first that yields a candidate wins.
 const READINGS: &[Reading] = &[
+    fsid_reading,
     bcrypt_reading,
     argon2_reading,
     crypt_reading,
@@ -94,6 +103,17 @@ pub fn detect(value: &str) -> Vec<Candidate> {
         .map(|read| read(v))
         .find(|found| !found.is_empty())
         .unwrap_or_else(|| vec![unrecognised(v)])
+}
+
+fn fsid_reading(v: &str) -> Vec<Candidate> {
+    if !looks_like_fsid(v) {
+        return Vec::new();
+    }
+    vec![cand(
+        "kingdee-fsid",
+        "50-char head + 6-bit text of UTF-16LE".into(),
+        &["Kingdee K/3 WISE t_User.FSID (third-party)"],
+    )]
 }
 
 fn bcrypt_reading(v: &str) -> Vec<Candidate> {
@@ -206,8 +226,10 @@ fn hex_readings(v: &str) -> Vec<Candidate> {
         } else {
             "uppercase/mixed"
         };
-        let vendors = if hex_lower {
+        let vendors: &[&str] = if hex_lower {
             vendors_of(LOWER_HEX_VENDORS, d)
+        } else if d == "sha1" {
+            &["Kingdee K/3 Cloud FPASSWORD (closed; travels with FMEMO)"]
         } else {
             &[]
         };
@@ -389,5 +411,19 @@ mod tests {
         assert_eq!(first("admin"), "opaque");
         assert_eq!(first("0182B57E430540DBF1084A834C0A4F7B"), "digest");
         assert_eq!(formats("0182B57E430540DBF1084A834C0A4F7B"), ["digest"]);
+    }
+
+    #[test]
+    fn kingdee_values_carry_their_level() {
+        use crate::schemes::Level;
+        let vector = ")  F \", ,P T #8 *P!D &D 80!N &@ <0 C '< : !M &4 )0 Q #( ,P ";
+        let c = &detect(vector)[0];
+        assert_eq!(
+            (c.format.as_str(), c.level),
+            ("kingdee-fsid", Level::ThirdParty)
+        );
+        assert_eq!(detect("admin")[0].level, Level::Closed);
+        let cloud = &detect("9EF0664B011C3DC6305C8B213378BACC2451FAEA")[0];
+        assert!(cloud.vendors[0].contains("K/3 Cloud"), "{cloud:?}");
     }
 }

@@ -533,6 +533,10 @@ impl Scheme for DigestScheme {
         format!("digest:{}", self.recipe.canonical())
     }
 
+    fn level(&self) -> super::Level {
+        super::Level::VendorSource
+    }
+
     fn rules(&self) -> PasswordRules {
         PasswordRules::NONE
     }

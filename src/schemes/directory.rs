@@ -15,6 +15,12 @@ impl Scheme for DirectoryScheme {
         "directory".into()
     }
 
+    /// Microsoft's own documentation says where the password lives (Active
+    /// Directory); nothing here is guessed, and nothing is written.
+    fn level(&self) -> super::Level {
+        super::Level::VendorSource
+    }
+
     constant_facts!(rules: NONE, bound_to_login: false, uses_salt_column: false);
 
     fn hash(&self, _password: &Password, _account: &AccountInput) -> Result<Hashed, SchemeError> {

@@ -286,6 +286,10 @@ impl Scheme for ExternalScheme {
         )
     }
 
+    fn level(&self) -> super::Level {
+        super::Level::External
+    }
+
     fn rules(&self) -> PasswordRules {
         PasswordRules::NONE
     }

@@ -79,6 +79,10 @@ impl Scheme for JeecgPbe {
         }
     }
 
+    fn level(&self) -> super::Level {
+        super::Level::VendorSource
+    }
+
     fn rules(&self) -> PasswordRules {
         // The JDK's PBEKey refuses anything outside 0x20..=0x7E, and JeecgBoot
         // then stores null: such a password could never log in.

@@ -18,6 +18,7 @@ mod digest;
 mod directory;
 pub mod external;
 mod jeecg;
+mod kingdee;
 mod opaque;
 mod pbkdf2;
 
@@ -100,7 +101,14 @@ pub enum SchemeSpec {
         iterations: u32,
         salt: SaltRule,
     },
-    /// Closed formats (Yonyou U8, Kingdee): cannot hash or verify; only transplant.
+    /// Kingdee K/3 WISE `FSID`, known only from third-party code (calibration-gated);
+    /// `prefix` false leaves out the fixed 50-character head (a third-party
+    /// variant does so before version 11; unconfirmed).
+    KingdeeFsid {
+        #[serde(default = "default_true")]
+        prefix: bool,
+    },
+    /// Closed formats (Yonyou U8, Kingdee K/3 Cloud): cannot hash or verify; only transplant.
     Opaque {
         #[serde(default)]
         note: Option<String>,
@@ -111,6 +119,10 @@ pub enum SchemeSpec {
         #[serde(default)]
         note: Option<String>,
     },
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_salt_bytes() -> usize {
@@ -165,6 +177,40 @@ impl SaltRule {
             )));
         }
         Ok(symbols)
+    }
+}
+
+/// How much is known about a scheme, shown with it (`connectors list`, `hash
+/// detect`, plans). A third-party scheme is calibration-gated like an external
+/// encoder: no reset until `calibrate` reproduced a known account's value on
+/// the same target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    /// Checked against the vendor's own source and its test vectors.
+    VendorSource,
+    /// Known only from third-party code (a reimplementation, not the vendor's).
+    ThirdParty,
+    /// Closed: Locksmith cannot hash or verify; transplant or backup restore only.
+    Closed,
+    /// An external program the operator names (wrapping the vendor's library).
+    External,
+}
+
+impl Level {
+    /// The level's name in output and the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::VendorSource => "vendor-source",
+            Level::ThirdParty => "third-party",
+            Level::Closed => "closed",
+            Level::External => "external",
+        }
+    }
+
+    /// Writes with such a scheme need a matching calibration on the target first.
+    pub fn calibration_gated(self) -> bool {
+        matches!(self, Level::ThirdParty | Level::External)
     }
 }
 
@@ -232,6 +278,11 @@ pub enum SchemeError {
          without accents, emoji or control characters"
     )]
     NotPrintableAscii,
+    #[error(
+        "this scheme's third-party table has no entry for the space character; choose a \
+         password without spaces"
+    )]
+    Space,
     #[error("the password is empty; choose a non-empty password")]
     EmptyPassword,
     #[error("the password contains a NUL byte, which the vendor would silently cut off; remove it")]
@@ -278,6 +329,8 @@ pub trait Scheme: Send + Sync + std::fmt::Debug {
     /// Short id for plans and the journal, e.g. "bcrypt$2a$10",
     /// "digest:md5(login+password+'erp'+salt)", "jeecg-pbe", "opaque".
     fn id(&self) -> String;
+    /// How much is known about this format (vendor source, third-party, closed).
+    fn level(&self) -> Level;
     fn rules(&self) -> PasswordRules;
     /// true when the stored value depends on the login (so a value cannot be
     /// transplanted between accounts).
@@ -388,6 +441,7 @@ pub fn build(spec: &SchemeSpec) -> Result<Box<dyn Scheme>, SchemeError> {
         SchemeSpec::JeecgPbe { iterations, salt } => {
             Box::new(jeecg::JeecgPbe::new(*iterations, salt)?)
         }
+        SchemeSpec::KingdeeFsid { prefix } => Box::new(kingdee::KingdeeFsid::new(*prefix)),
         SchemeSpec::Opaque { note } => Box::new(opaque::OpaqueScheme::new(note.clone())),
         SchemeSpec::Directory { .. } => Box::new(directory::DirectoryScheme),
     })
@@ -426,6 +480,9 @@ impl SiteSalted {
 impl Scheme for SiteSalted {
     fn id(&self) -> String {
         format!("{}:site-salt", self.inner.id())
+    }
+    fn level(&self) -> Level {
+        self.inner.level()
     }
     fn rules(&self) -> PasswordRules {
         self.inner.rules()

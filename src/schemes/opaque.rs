@@ -32,6 +32,10 @@ impl Scheme for OpaqueScheme {
         "opaque".into()
     }
 
+    fn level(&self) -> super::Level {
+        super::Level::Closed
+    }
+
     constant_facts!(rules: NONE, bound_to_login: false, uses_salt_column: false);
 
     fn hash(&self, _password: &Password, _account: &AccountInput) -> Result<Hashed, SchemeError> {

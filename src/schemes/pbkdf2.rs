@@ -145,6 +145,10 @@ impl Scheme for PasslibPbkdf2 {
         format!("{}${}", self.prf.passlib_ident(), self.rounds)
     }
 
+    fn level(&self) -> super::Level {
+        super::Level::VendorSource
+    }
+
     constant_facts!(rules: NONE, bound_to_login: false, uses_salt_column: false);
 
     fn hash(&self, password: &Password, _account: &AccountInput) -> Result<Hashed, SchemeError> {
@@ -232,6 +236,10 @@ impl DjangoPbkdf2 {
 impl Scheme for DjangoPbkdf2 {
     fn id(&self) -> String {
         format!("django-{}${}", self.algo(), self.rounds)
+    }
+
+    fn level(&self) -> super::Level {
+        super::Level::VendorSource
     }
 
     constant_facts!(rules: NONE, bound_to_login: false, uses_salt_column: false);

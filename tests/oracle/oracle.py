@@ -29,8 +29,12 @@ KINDs and their parameters:
   odoo                 Odoo 17+'s own CryptContext(['pbkdf2_sha512', 'plaintext'],
                        pbkdf2_sha512__rounds=600000): verify = what login accepts
   odoo_needs_update    the same context: would Odoo rehash this stored value at login?
+  kingdee_fsid         Kingdee K/3 WISE FSID (third-party description, closed-systems.md §1.1):
+                       prefix (default true); binascii's uuencode of UTF-16LE(head text +
+                       password), so not Locksmith's bit packing; verify ignores trailing spaces
 """
 
+import binascii
 import hashlib
 import hmac
 import json
@@ -180,6 +184,28 @@ def digest_new_salt(kind: str) -> str:
     raise KeyError(kind)
 
 
+# ---------------------------------------------------------------- Kingdee FSID
+
+# The text whose encoding is the generator's fixed 50-character head.
+FSID_HEAD_TEXT = "$&#346+dianhq#whme%"
+FSID_HEAD = ")  F \", ,P T #8 *P!D &D 80!N &@ <0 C '< : !M &4 )0"
+
+
+def kingdee_fsid(password: str, prefix: bool = True) -> str:
+    """uuencode (space for zero) of UTF-16LE(head text + password), cut to whole 6-bit groups."""
+    if not password or any(not ("!" <= ch <= "~") for ch in password):
+        raise ValueError("the generator's table covers printable ASCII without space only")
+    data = (FSID_HEAD_TEXT + password).encode("utf-16-le")
+    body = ""
+    for at in range(0, len(data), 45):  # b2a_uu takes at most 45 bytes per line
+        line = binascii.b2a_uu(data[at:at + 45], backtick=False).decode("ascii")
+        body += line[1:].rstrip("\n")  # drop the length character and the newline
+    groups = -(-len(data) * 8 // 6)  # the last group is zero-padded
+    out = body[:groups]
+    assert out.startswith(FSID_HEAD), "the head text no longer encodes to the generator's head"
+    return out if prefix else out[len(FSID_HEAD):]
+
+
 # ---------------------------------------------------------------- dispatch
 
 def do_hash(kind: str, req: dict) -> dict:
@@ -208,6 +234,8 @@ def do_hash(kind: str, req: dict) -> dict:
     if kind == "jeecg":
         salt = "".join(secrets.choice(JEECG_ALPHABET) for _ in range(8))
         return {"stored": jeecg_encrypt(pw, login, salt, int(req.get("iterations", 1000))), "salt": salt}
+    if kind == "kingdee_fsid":
+        return {"stored": kingdee_fsid(pw, bool(req.get("prefix", True))), "salt": None}
     if kind in ("wukong11", "wukong_php", "ruoyi"):
         salt = digest_new_salt(kind)
         return {"stored": digest_compute(kind, pw, login, salt), "salt": salt}
@@ -259,6 +287,13 @@ def do_verify(kind: str, req: dict) -> bool:
         except ValueError:
             return False
         return hmac.compare_digest(computed, stored)
+    if kind == "kingdee_fsid":
+        try:
+            computed = kingdee_fsid(pw, bool(req.get("prefix", True)))
+        except ValueError:
+            return False
+        # Trailing spaces are zero padding; SQL Server's = ignores them.
+        return hmac.compare_digest(computed.rstrip(" "), stored.rstrip(" "))
     if kind in ("wukong11", "wukong_php", "ruoyi"):
         return hmac.compare_digest(digest_compute(kind, pw, login, req["salt"]), stored)
     raise KeyError(kind)
