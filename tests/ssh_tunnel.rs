@@ -169,16 +169,21 @@ impl Sshd {
         pids
     }
 
-    /// Waits (briefly) for every tunnel to be gone; the pids still alive.
-    fn tunnels_after_exit(&self) -> Vec<u32> {
+    /// Waits (briefly) for every tunnel to be gone; fails naming `after`
+    /// when one is left (and ends it, so a failed run leaves nothing behind).
+    fn assert_no_tunnel_after(&self, after: &str) {
         let started = Instant::now();
-        loop {
+        let left = loop {
             let left = self.tunnels();
             if left.is_empty() || started.elapsed() > Duration::from_secs(5) {
-                return left;
+                break left;
             }
             std::thread::sleep(Duration::from_millis(50));
+        };
+        for pid in &left {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
         }
+        assert!(left.is_empty(), "ssh outlived {after}: pids {left:?}");
     }
 }
 
@@ -260,10 +265,7 @@ fn a_reset_through_a_bastion_lands_and_is_journaled_as_the_bastion_sees_the_data
             sshd.bastion()
         ]]
     );
-    assert!(
-        sshd.tunnels_after_exit().is_empty(),
-        "ssh outlived locksmith"
-    );
+    sshd.assert_no_tunnel_after("locksmith");
     assert_code(&db.locksmith(&["audit", "verify"], None), 0);
 }
 
@@ -294,10 +296,7 @@ fn an_unknown_commit_is_reconciled_through_the_same_bastion_only() {
     assert!(reconciled(&db, &sshd, &direct).is_empty());
     assert_eq!(reconciled(&db, &sshd, &url), ["applied"]);
     assert!(reconciled(&db, &sshd, &url).is_empty(), "nothing left open");
-    assert!(
-        sshd.tunnels_after_exit().is_empty(),
-        "ssh outlived locksmith"
-    );
+    sshd.assert_no_tunnel_after("locksmith");
     assert_code(&db.locksmith(&["audit", "verify"], None), 0);
 }
 
@@ -317,10 +316,7 @@ fn the_tunnel_ends_with_locksmith_after_errors_and_kills() {
     let out = run_at(&db, &sshd, &missing, &["lookup", "admin"], None);
     assert_code(&out, 3);
     assert!(stderr(&out).contains("through ssh to"), "{}", stderr(&out));
-    assert!(
-        sshd.tunnels_after_exit().is_empty(),
-        "ssh outlived an error"
-    );
+    sshd.assert_no_tunnel_after("an error");
     // A bastion nobody answers on: ssh's own words, no hang.
     let dead = format!("{}?ssh={}@127.0.0.1:{}", db.url(), sshd.user, free_port());
     let out = run_at(&db, &sshd, &dead, &["lookup", "admin"], None);
@@ -364,10 +360,7 @@ fn the_tunnel_ends_with_locksmith_after_errors_and_kills() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(
-        sshd.tunnels_after_exit().is_empty(),
-        "ssh outlived a SIGKILLed locksmith"
-    );
+    sshd.assert_no_tunnel_after("a SIGKILLed locksmith");
 }
 
 #[test]
