@@ -595,19 +595,20 @@ async fn plan_create(
     let c = s.connector.clone();
     let table = c.table_name();
     let (Some(id), false) = (&diag.id, c.emergency.create.is_empty()) else {
-        return Err(OpError::Refused(format!(
-            "the emergency admin is missing and connector `{}` has no template to re-create it (emergency.id and emergency.create in {})",
-            c.name, c.source
-        ).into()));
+        return Err(OpError::Refused(Said::key(
+            "said.no_template",
+            &[("connector", &c.name), ("source", &c.source)],
+        )));
     };
     if let Some(other) = read_by_pk(s, &Value::Text(id.clone())).await? {
-        return Err(OpError::Refused(
-            format!(
-                "{} = {id} exists with the login `{}`: pass --account {} (or #{id}) to restore it",
-                c.columns.id, other.login, other.login
-            )
-            .into(),
-        ));
+        return Err(OpError::Refused(Said::key(
+            "said.id_taken",
+            &[
+                ("column", &c.columns.id),
+                ("id", &id),
+                ("login", &other.login),
+            ],
+        )));
     }
     require_insert(s, &table, "re-creates the row").await?;
     let changes = template_changes(s, id, &diag.login, &password).await?;

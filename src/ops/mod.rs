@@ -177,15 +177,14 @@ impl Session {
             }
         };
         if !connector.engines.iter().any(|e| e == backend.engine()) {
-            return Err(OpError::Usage(
-                format!(
-                    "connector `{}` supports {}, not {}",
-                    connector.name,
-                    connector.engines.join(", "),
-                    backend.engine()
-                )
-                .into(),
-            ));
+            return Err(OpError::Usage(Said::key(
+                "said.wrong_engine",
+                &[
+                    ("connector", &connector.name),
+                    ("engines", &connector.engines.join(", ")),
+                    ("engine", &backend.engine()),
+                ],
+            )));
         }
         let (scheme, mut scheme_note) = resolve_scheme(backend.as_mut(), &connector).await?;
         if scheme_note.is_none() && scheme.level() == crate::schemes::Level::ThirdParty {
@@ -238,9 +237,10 @@ impl Session {
         if !self.read_only {
             return Ok(());
         }
-        Err(OpError::Refused(format!(
-            "read-only session: {what} would write to the target, and this session was opened read-only (--read-only, read-only=true in the URL or read_only = true in the profile); nothing was written, not even the journal"
-        ).into()))
+        Err(OpError::Refused(Said::key(
+            "said.read_only",
+            &[("what", &what)],
+        )))
     }
 
     /// Replaces the scheme with an external encoder for this session. Writes
