@@ -114,7 +114,7 @@ pub fn lookup(s: &Session, page: &LookupPage, lang: Lang) -> Report {
     let notes: Vec<String> = page.notes.iter().map(|n| n.text()).collect();
     text.push_str(&notes_text(&notes));
     let json = json!({
-        "connector": s.connector.name, "accounts": rows, "more": page.more,
+        "connector": s.connector.name, "accounts": rows, "more": page.more(),
         "next": next, "notes": notes, "warnings": s.warnings,
     });
     Report::ok(text, json)

@@ -434,25 +434,33 @@ pub struct Connector {
 impl Connector {
     /// The notes, each with its Chinese text (the English one where the
     /// connector has no `notes_zh`).
-    /// The plan warnings, each with its Chinese text (as `notes_said`).
-    pub fn plan_warnings_said(&self) -> impl Iterator<Item = crate::i18n::Said> + '_ {
-        self.plan_warnings
-            .iter()
-            .enumerate()
-            .map(|(i, en)| crate::i18n::Said::Pair {
-                en: en.clone(),
-                zh: self.plan_warnings_zh.get(i).unwrap_or(en).clone(),
-            })
+    pub fn notes_said(&self) -> impl Iterator<Item = crate::i18n::Said> + '_ {
+        paired(&self.notes, &self.notes_zh)
     }
 
-    pub fn notes_said(&self) -> impl Iterator<Item = crate::i18n::Said> + '_ {
-        self.notes
-            .iter()
-            .enumerate()
-            .map(|(i, en)| crate::i18n::Said::Pair {
-                en: en.clone(),
-                zh: self.notes_zh.get(i).unwrap_or(en).clone(),
-            })
+    /// The plan warnings, each with its Chinese text (as `notes_said`).
+    pub fn plan_warnings_said(&self) -> impl Iterator<Item = crate::i18n::Said> + '_ {
+        paired(&self.plan_warnings, &self.plan_warnings_zh)
+    }
+
+    /// `zh` is empty or translates `en` one for one, in order.
+    fn check_translated(
+        &self,
+        key: &str,
+        en: &[String],
+        zh: &[String],
+    ) -> Result<(), ConnectorError> {
+        if zh.is_empty() || zh.len() == en.len() {
+            return Ok(());
+        }
+        Err(self.invalid(
+            key,
+            format!(
+                "{} Chinese texts for {} English ones: translate each once, in order",
+                zh.len(),
+                en.len()
+            ),
+        ))
     }
 
     /// Parses and validates one connector file. `file` names it in errors.
@@ -535,16 +543,12 @@ impl Connector {
                 .map_err(|m| self.invalid("encoder.command", m))?;
         }
         self.validate_states()?;
-        if !self.notes_zh.is_empty() && self.notes_zh.len() != self.notes.len() {
-            return Err(self.invalid(
-                "notes_zh",
-                format!(
-                    "{} Chinese notes for {} notes: translate each note once, in order",
-                    self.notes_zh.len(),
-                    self.notes.len()
-                ),
-            ));
-        }
+        self.check_translated("notes_zh", &self.notes, &self.notes_zh)?;
+        self.check_translated(
+            "plan_warnings_zh",
+            &self.plan_warnings,
+            &self.plan_warnings_zh,
+        )?;
         self.validate_password_column()?;
         let scheme =
             schemes::build(&self.scheme).map_err(|e| self.invalid("scheme", e.to_string()))?;
@@ -769,14 +773,6 @@ impl Connector {
                 ));
             }
         }
-        if !self.plan_warnings_zh.is_empty()
-            && self.plan_warnings_zh.len() != self.plan_warnings.len()
-        {
-            return Err(self.invalid(
-                "plan_warnings_zh",
-                "translate each plan warning once, in order",
-            ));
-        }
         Ok(())
     }
 
@@ -945,6 +941,14 @@ fn load_dir(dir: &Path) -> Result<Vec<Connector>, ConnectorError> {
         found.push(Connector::parse(&shown, &text)?);
     }
     Ok(found)
+}
+
+/// Each English text with its Chinese one (the English where `zh` has none).
+fn paired<'a>(en: &'a [String], zh: &'a [String]) -> impl Iterator<Item = crate::i18n::Said> + 'a {
+    en.iter().enumerate().map(|(i, e)| crate::i18n::Said::Pair {
+        en: e.clone(),
+        zh: zh.get(i).unwrap_or(e).clone(),
+    })
 }
 
 /// `<config dir>/locksmith/connectors`, where operators add their own files.

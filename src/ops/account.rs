@@ -265,11 +265,16 @@ pub struct LookupPage {
     pub accounts: Vec<Account>,
     /// Each account's match tier, in order (see [`PageCursor::tier`]).
     pub tiers: Vec<i64>,
-    /// More rows exist past this page.
-    pub more: bool,
-    /// Where the next page starts, when there is one.
+    /// Where the next page starts, when more rows exist past this one.
     pub next: Option<PageCursor>,
     pub notes: Vec<PageNote>,
+}
+
+impl LookupPage {
+    /// More rows exist past this page.
+    pub fn more(&self) -> bool {
+        self.next.is_some()
+    }
 }
 
 /// Why a filter can find nothing on this connector; each shell words it.
@@ -509,7 +514,6 @@ pub async fn lookup(s: &mut Session, f: &LookupFilter) -> Result<LookupPage, OpE
     Ok(LookupPage {
         accounts,
         tiers,
-        more,
         next,
         notes,
     })

@@ -319,7 +319,7 @@ impl Runner {
                                 .zip(&page.tiers)
                                 .map(|(a, tier)| row(s, a, *tier))
                                 .collect(),
-                            more: page.more,
+                            more: page.more(),
                             notes: page.notes,
                         })
                     })
