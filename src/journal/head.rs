@@ -9,7 +9,6 @@
 //! race to write it; the loser leaves an older head, which is not an error.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use diesel::prelude::*;
@@ -80,11 +79,13 @@ pub(crate) fn write(path: &Path, key: &JournalKey, head: &Head, mode: u32) -> st
         head.hash,
         mac(key, head.id, &head.hash)
     );
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode; // the folder's ACL applies (the journal's own file is made owner-only)
+    let written = options
         .open(&temp)
         .and_then(|mut f| f.write_all(line.as_bytes()))
         .and_then(|()| std::fs::rename(&temp, path));
