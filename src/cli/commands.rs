@@ -68,8 +68,9 @@ fn journal_paths(cli: &Cli) -> Result<(PathBuf, PathBuf), OpError> {
     connect::journal_paths(cli.journal.as_deref())
 }
 
+/// The journal, forwarding to `--forward` when given (else as config.toml says).
 pub(super) fn open_journal(cli: &Cli) -> Result<Journal, OpError> {
-    connect::open_journal(&journal_paths(cli)?)
+    connect::open_journal_forwarding(&journal_paths(cli)?, cli.forward.as_deref())
 }
 
 /// A command that needs the session and nothing else; closes it after `f`.
@@ -251,7 +252,10 @@ pub async fn write(cli: &Cli, request: WriteRequest, args: &WriteArgs) -> Result
     let paths = journal_paths(cli)?;
     let mut journal = match args.dry_run {
         true => connect::existing_journal(&paths),
-        false => Some(connect::open_journal(&paths)?),
+        false => Some(connect::open_journal_forwarding(
+            &paths,
+            cli.forward.as_deref(),
+        )?),
     };
     let mut s = session(cli).await?;
     let prepared = write::prepare(&mut s, journal.as_mut(), request, args.dry_run).await;

@@ -18,6 +18,7 @@ fn sample(kind: EntryKind, refers_to: Option<i64>, account: &str) -> NewEntry {
         actor: Actor {
             os_user: "alice".into(),
             ssh_origin: Some("10.0.0.1:5555".into()),
+            ..Default::default()
         },
         place: Place {
             engine: "mysql".into(),
