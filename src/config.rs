@@ -331,7 +331,11 @@ mod tests {
     #[test]
     fn forward_parses_and_forward_required_needs_relp() {
         let p = Path::new("config.toml");
-        let c = parse(p, "[journal]\nforward = \"relp://siem:2514\"\nforward_required = true\n").unwrap();
+        let c = parse(
+            p,
+            "[journal]\nforward = \"relp://siem:2514\"\nforward_required = true\n",
+        )
+        .unwrap();
         let s = forward_setting(None, &c.journal).unwrap().unwrap();
         assert!(s.required && s.destination.acknowledged());
         let said = |text: &str| match parse(p, text) {
@@ -339,14 +343,27 @@ mod tests {
             other => panic!("{text}: {other:?}"),
         };
         let tcp = said("[journal]\nforward = \"syslog+tcp://siem:514\"\nforward_required = true\n");
-        assert!(tcp.to_string().contains("needs a RELP destination"), "{tcp}");
+        assert!(
+            tcp.to_string().contains("needs a RELP destination"),
+            "{tcp}"
+        );
         let alone = said("[journal]\nforward_required = true\n");
-        assert!(alone.to_string().contains("needs [journal] forward"), "{alone}");
-        assert!(said("[journal]\nforward = \"udp://siem:514\"\n").to_string().contains("transport"));
+        assert!(
+            alone.to_string().contains("needs [journal] forward"),
+            "{alone}"
+        );
+        assert!(
+            said("[journal]\nforward = \"udp://siem:514\"\n")
+                .to_string()
+                .contains("transport")
+        );
         // --forward replaces the configured destination, and is checked the same way.
         let err = forward_setting(Some("syslog+tls://siem"), &c.journal).unwrap_err();
         assert!(err.said().to_string().contains("needs a RELP destination"));
-        assert_eq!(forward_setting(None, &JournalConfig::default()).unwrap(), None);
+        assert_eq!(
+            forward_setting(None, &JournalConfig::default()).unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -147,7 +147,10 @@ input(type="imrelp" port="{relp}" address="127.0.0.1" ruleset="relp")
             let _ = child.wait();
         }
         for port in [self.tcp, self.tls, self.relp] {
-            assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "port {port} still open");
+            assert!(
+                TcpStream::connect(("127.0.0.1", port)).is_err(),
+                "port {port} still open"
+            );
         }
     }
 
@@ -171,7 +174,10 @@ input(type="imrelp" port="{relp}" address="127.0.0.1" ruleset="relp")
             let text = std::fs::read_to_string(self.path("received.jsonl")).unwrap_or_default();
             let got: Vec<Value> = text
                 .lines()
-                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("unparseable line {l:?}: {e}")))
+                .map(|l| {
+                    serde_json::from_str(l)
+                        .unwrap_or_else(|e| panic!("unparseable line {l:?}: {e}"))
+                })
                 .filter(|v: &Value| v["via"] == via)
                 .collect();
             if got.len() >= n || Instant::now() > deadline {
@@ -192,7 +198,13 @@ impl Drop for Rsyslog {
 }
 
 /// Runs locksmith on `db` with `journal`, a private config folder, and `args`.
-fn locksmith(db: &TestDb, journal: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+fn locksmith(
+    db: &TestDb,
+    journal: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Output {
     let config_home = db.dir.path().join("config-home");
     let config_home = config_home.display().to_string();
     let url = db.url();
@@ -215,7 +227,13 @@ fn reset(db: &TestDb, journal: &Path, forward: Option<&str>, password: &str) -> 
 
 /// The journal's entries as `audit export --format jsonl` prints them.
 fn exported(db: &TestDb, journal: &Path, format: &str) -> Vec<Value> {
-    let out = locksmith(db, journal, &["audit", "export", "--format", format], None, &[]);
+    let out = locksmith(
+        db,
+        journal,
+        &["audit", "export", "--format", format],
+        None,
+        &[],
+    );
     assert_code(&out, 0);
     stdout(&out)
         .lines()
@@ -231,7 +249,10 @@ fn sd(v: &Value) -> &Value {
 /// Every journal entry has arrived exactly as the journal holds it.
 #[track_caller]
 fn assert_same_entries(received: &[Value], journal: &[Value]) {
-    let ids: Vec<i64> = received.iter().map(|m| sd(m)["id"].as_str().unwrap().parse().unwrap()).collect();
+    let ids: Vec<i64> = received
+        .iter()
+        .map(|m| sd(m)["id"].as_str().unwrap().parse().unwrap())
+        .collect();
     let want: Vec<i64> = journal.iter().map(|e| e["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, want, "entry ids received, in order");
     for (m, e) in received.iter().zip(journal) {
@@ -248,7 +269,10 @@ fn assert_same_entries(received: &[Value], journal: &[Value]) {
         }
         assert!(s["target"].as_str().unwrap().starts_with("mysql://"), "{s}");
         // Fingerprints and the reason stay on the box.
-        assert!(!m.to_string().contains("hmac-sha256") && !m.to_string().contains("INC-16"), "{m}");
+        assert!(
+            !m.to_string().contains("hmac-sha256") && !m.to_string().contains("INC-16"),
+            "{m}"
+        );
     }
 }
 
@@ -283,7 +307,13 @@ fn tcp_tls_and_relp_deliver_every_entry_in_order_with_its_chain_hash() {
         // Outcomes are notices (authpriv.notice = 85).
         assert_eq!(received[1]["pri"], "85");
         // Nothing waits.
-        let out = locksmith(&db, &journal, &["--forward", &url, "audit", "forward"], None, &[]);
+        let out = locksmith(
+            &db,
+            &journal,
+            &["--forward", &url, "audit", "forward"],
+            None,
+            &[],
+        );
         assert_code(&out, 0);
         assert!(stdout(&out).contains("0 entries sent"), "{}", stdout(&out));
     }
@@ -295,19 +325,35 @@ fn relp_resends_from_the_acknowledged_entry_after_the_receiver_comes_back() {
     let db = TestDb::new(Vendor::RuoYi);
     let journal = db.journal();
     let url = rs.url("relp");
-    let run = |i: usize| assert_code(&reset(&db, &journal, Some(&url), &format!("Relp-{i}#2026")), 0);
+    let run = |i: usize| {
+        assert_code(
+            &reset(&db, &journal, Some(&url), &format!("Relp-{i}#2026")),
+            0,
+        )
+    };
     run(0);
     run(1);
     rs.stop();
     // Best effort without forward_required: the resets go on, their entries wait.
     run(2);
     run(3);
-    let out = locksmith(&db, &journal, &["--forward", &url, "audit", "forward"], None, &[]);
+    let out = locksmith(
+        &db,
+        &journal,
+        &["--forward", &url, "audit", "forward"],
+        None,
+        &[],
+    );
     assert_code(&out, 8);
     assert!(stdout(&out).contains("4 entries wait"), "{}", stdout(&out));
-    let cursor: Value =
-        serde_json::from_str(&std::fs::read_to_string(db.dir.path().join("journal.sqlite.forward")).unwrap()).unwrap();
-    assert_eq!(cursor[&url]["through"], 4, "acknowledged through the second reset's outcome");
+    let cursor: Value = serde_json::from_str(
+        &std::fs::read_to_string(db.dir.path().join("journal.sqlite.forward")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        cursor[&url]["through"], 4,
+        "acknowledged through the second reset's outcome"
+    );
     rs.run();
     run(4);
     let entries = exported(&db, &journal, "jsonl");
@@ -320,7 +366,13 @@ fn relp_resends_from_the_acknowledged_entry_after_the_receiver_comes_back() {
         .filter(|m| seen.insert((sd(m)["id"].clone(), sd(m)["hash"].clone())))
         .collect();
     assert_same_entries(&unique, &entries);
-    let out = locksmith(&db, &journal, &["--forward", &url, "audit", "forward"], None, &[]);
+    let out = locksmith(
+        &db,
+        &journal,
+        &["--forward", &url, "audit", "forward"],
+        None,
+        &[],
+    );
     assert_code(&out, 0);
 }
 
@@ -335,15 +387,25 @@ fn forward_required_refuses_a_reset_the_receiver_did_not_acknowledge() {
     // A TCP destination cannot be required: the config is refused.
     std::fs::write(
         &config,
-        format!("[journal]\nforward = \"{}\"\nforward_required = true\n", rs.url("tcp")),
+        format!(
+            "[journal]\nforward = \"{}\"\nforward_required = true\n",
+            rs.url("tcp")
+        ),
     )
     .unwrap();
     let out = reset(&db, &journal, None, "Req-0#2026");
     assert_code(&out, 2);
-    assert!(stderr(&out).contains("needs a RELP destination"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("needs a RELP destination"),
+        "{}",
+        stderr(&out)
+    );
     std::fs::write(
         &config,
-        format!("[journal]\nforward = \"{}\"\nforward_required = true\n", rs.url("relp")),
+        format!(
+            "[journal]\nforward = \"{}\"\nforward_required = true\n",
+            rs.url("relp")
+        ),
     )
     .unwrap();
     assert_code(&reset(&db, &journal, None, "Req-1#2026"), 0);
@@ -352,18 +414,33 @@ fn forward_required_refuses_a_reset_the_receiver_did_not_acknowledge() {
     let before = db.row_image("sys_user", "user_id", "1");
     let out = reset(&db, &journal, None, "Req-2#2026");
     assert_code(&out, 6);
-    assert!(stderr(&out).contains("was not acknowledged by the RELP receiver"), "{}", stderr(&out));
-    assert_eq!(db.row_image("sys_user", "user_id", "1"), before, "the target row changed");
+    assert!(
+        stderr(&out).contains("was not acknowledged by the RELP receiver"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        db.row_image("sys_user", "user_id", "1"),
+        before,
+        "the target row changed"
+    );
     let entries = exported(&db, &journal, "jsonl");
     let last = entries.last().unwrap();
-    assert_eq!((last["kind"].as_str(), last["outcome"].as_str()), (Some("outcome"), Some("refused")));
+    assert_eq!(
+        (last["kind"].as_str(), last["outcome"].as_str()),
+        (Some("outcome"), Some("refused"))
+    );
     assert_eq!(last["refers_to"], entries[entries.len() - 2]["id"]);
     // In Chinese too, through the catalogs.
     let mut args = vec!["--lang", "zh", "--connector", "ruoyi"];
     args.extend(reset_stdin("admin", "INC-16 zh", &[]));
     let out = locksmith(&db, &journal, &args, Some(&line("Req-zh#2026")), &[]);
     assert_code(&out, 6);
-    assert!(stderr(&out).contains("未得到 RELP 接收端确认"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("未得到 RELP 接收端确认"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(db.row_image("sys_user", "user_id", "1"), before);
 
     rs.run();
@@ -386,7 +463,13 @@ fn ecs_and_ocsf_exports_and_the_actor_behind_sudo() {
     let journal = db.journal();
     let mut args = vec!["--connector", "ruoyi"];
     args.extend(reset_stdin("admin", "INC-16 export", &[]));
-    let out = locksmith(&db, &journal, &args, Some(&line("Ecs#2026x")), &[("SUDO_USER", "zhang"), ("SUDO_UID", "1000")]);
+    let out = locksmith(
+        &db,
+        &journal,
+        &args,
+        Some(&line("Ecs#2026x")),
+        &[("SUDO_USER", "zhang"), ("SUDO_UID", "1000")],
+    );
     assert_code(&out, 0);
     let entries = exported(&db, &journal, "jsonl");
     let uid = unsafe { libc::getuid() };
@@ -394,14 +477,20 @@ fn ecs_and_ocsf_exports_and_the_actor_behind_sudo() {
     assert_eq!(actor["uid"], uid);
     assert_eq!(actor["sudo_user"], "zhang");
     assert_eq!(actor["sudo_uid"], 1000);
-    assert!(actor["login"].as_str().is_some_and(|l| !l.is_empty()), "{actor}");
+    assert!(
+        actor["login"].as_str().is_some_and(|l| !l.is_empty()),
+        "{actor}"
+    );
 
     let ecs = exported(&db, &journal, "ecs");
     assert_eq!(ecs.len(), entries.len());
     for (d, e) in ecs.iter().zip(&entries) {
         assert_eq!(d["event"]["category"], serde_json::json!(["iam"]));
         assert_eq!(d["locksmith"]["hash"], e["hash"]);
-        assert_eq!(d["user"]["target"]["name"], "admin (#1)", "the journal's account label");
+        assert_eq!(
+            d["user"]["target"]["name"], "admin (#1)",
+            "the journal's account label"
+        );
         assert_eq!(d["user"]["name"], "zhang", "the invoking user, not root");
         assert!(!d.to_string().contains("hmac-sha256"));
     }
@@ -410,8 +499,25 @@ fn ecs_and_ocsf_exports_and_the_actor_behind_sudo() {
     assert_eq!(ocsf[1]["class_uid"], 3001);
     assert_eq!(ocsf[1]["activity_id"], 4);
     assert_eq!(ocsf[1]["status_id"], 1);
-    assert_eq!(ocsf[1]["metadata"]["uid"], format!("{}:{}", entries[1]["id"], entries[1]["hash"].as_str().unwrap()));
-    let out = locksmith(&db, &journal, &["audit", "export", "--format", "cef"], None, &[]);
+    assert_eq!(
+        ocsf[1]["metadata"]["uid"],
+        format!(
+            "{}:{}",
+            entries[1]["id"],
+            entries[1]["hash"].as_str().unwrap()
+        )
+    );
+    let out = locksmith(
+        &db,
+        &journal,
+        &["audit", "export", "--format", "cef"],
+        None,
+        &[],
+    );
     assert_code(&out, 2);
-    assert!(stderr(&out).contains("use jsonl, ecs or ocsf"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("use jsonl, ecs or ocsf"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -67,7 +67,11 @@ pub fn ecs(entry: &Entry) -> Value {
     {
         related.push(l);
     }
-    let kind = if changes_account(entry) { "change" } else { "info" };
+    let kind = if changes_account(entry) {
+        "change"
+    } else {
+        "info"
+    };
     json!({
         "@timestamp": entry.at,
         "ecs": { "version": "8.11.0" },
@@ -190,7 +194,11 @@ mod tests {
 
     #[test]
     fn ecs_names_the_operator_the_target_and_the_outcome() {
-        let d = ecs(&entry(EntryKind::Outcome, "reset", Some(Outcome::Committed)));
+        let d = ecs(&entry(
+            EntryKind::Outcome,
+            "reset",
+            Some(Outcome::Committed),
+        ));
         assert_eq!(d["event"]["category"], json!(["iam"]));
         assert_eq!(d["event"]["type"], json!(["user", "change"]));
         assert_eq!(d["event"]["outcome"], "success");
@@ -205,14 +213,24 @@ mod tests {
 
     #[test]
     fn ocsf_is_an_account_change_with_its_activity() {
-        let d = ocsf(&entry(EntryKind::Outcome, "reset", Some(Outcome::Committed)));
-        assert_eq!((d["class_uid"].as_u64(), d["activity_id"].as_u64()), (Some(3001), Some(4)));
+        let d = ocsf(&entry(
+            EntryKind::Outcome,
+            "reset",
+            Some(Outcome::Committed),
+        ));
+        assert_eq!(
+            (d["class_uid"].as_u64(), d["activity_id"].as_u64()),
+            (Some(3001), Some(4))
+        );
         assert_eq!(d["type_uid"], 300104);
         assert_eq!(d["status_id"], 1);
         assert_eq!(d["time"], 1_796_119_200_123_i64);
         assert_eq!(d["actor"]["user"]["name"], "zhang");
         assert_eq!(d["src_endpoint"]["ip"], "10.0.0.9");
         let u = ocsf(&entry(EntryKind::Intent, "unlock", None));
-        assert_eq!((u["activity_id"].as_u64(), u["status_id"].as_u64()), (Some(2), Some(0)));
+        assert_eq!(
+            (u["activity_id"].as_u64(), u["status_id"].as_u64()),
+            (Some(2), Some(0))
+        );
     }
 }

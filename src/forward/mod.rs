@@ -245,7 +245,12 @@ impl Forwarder {
             return Cursor::default();
         }
         match j.entries_after(c.through - 1, 1) {
-            Ok(e) if e.first().is_some_and(|e| e.id == c.through && e.hash == c.hash) => c,
+            Ok(e)
+                if e.first()
+                    .is_some_and(|e| e.id == c.through && e.hash == c.hash) =>
+            {
+                c
+            }
             _ => Cursor::default(),
         }
     }
@@ -300,7 +305,12 @@ impl Forwarder {
 
     /// Connects once and sends every batch; `cursor` follows what the
     /// receiver has.
-    fn send_from(&self, j: &mut Journal, cursor: &mut Cursor, out: &mut Flushed) -> Result<(), String> {
+    fn send_from(
+        &self,
+        j: &mut Journal,
+        cursor: &mut Cursor,
+        out: &mut Flushed,
+    ) -> Result<(), String> {
         let dest = &self.setting.destination;
         let stream = transport::connect(dest)?;
         let pid = std::process::id();
@@ -399,10 +409,18 @@ mod tests {
     #[test]
     fn forward_urls_parse_and_refuse_what_would_be_a_mistake() {
         let d = Destination::parse("relp://127.0.0.1:2514").unwrap();
-        assert_eq!((d.transport, d.host.as_str(), d.port), (Transport::Relp, "127.0.0.1", 2514));
+        assert_eq!(
+            (d.transport, d.host.as_str(), d.port),
+            (Transport::Relp, "127.0.0.1", 2514)
+        );
         let d = Destination::parse("syslog+tls://siem.corp?ca=/etc/ca.pem").unwrap();
         assert_eq!(d.port, 6514);
-        assert_eq!(d.transport, Transport::Tls { ca: Some("/etc/ca.pem".into()) });
+        assert_eq!(
+            d.transport,
+            Transport::Tls {
+                ca: Some("/etc/ca.pem".into())
+            }
+        );
         let d = Destination::parse("syslog+tcp://[::1]:514").unwrap();
         assert_eq!(d.host, "::1");
         let key = |raw: &str| match Destination::parse(raw) {
@@ -418,7 +436,10 @@ mod tests {
         assert!(ForwardSetting::new("relp://h:1", true).is_ok());
         assert!(matches!(
             ForwardSetting::new("syslog+tcp://h:1", true),
-            Err(Said::Key { key: "said.forward.required_relp", .. })
+            Err(Said::Key {
+                key: "said.forward.required_relp",
+                ..
+            })
         ));
     }
 }

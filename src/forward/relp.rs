@@ -42,7 +42,10 @@ impl Relp {
             env!("CARGO_PKG_VERSION")
         );
         let txnr = relp.send("open", offers.as_bytes())?;
-        relp.io.get_mut().flush().map_err(|e| format!("RELP open: {e}"))?;
+        relp.io
+            .get_mut()
+            .flush()
+            .map_err(|e| format!("RELP open: {e}"))?;
         let data = relp.response(txnr)?;
         let text = String::from_utf8_lossy(&data);
         let accepted = text
@@ -59,7 +62,11 @@ impl Relp {
     }
 
     fn next_txnr(&mut self) -> u32 {
-        self.txnr = if self.txnr >= MAX_TXNR { 1 } else { self.txnr + 1 };
+        self.txnr = if self.txnr >= MAX_TXNR {
+            1
+        } else {
+            self.txnr + 1
+        };
         self.txnr
     }
 
@@ -80,13 +87,20 @@ impl Relp {
 
     /// Sends `messages` (entry id, RFC 5424 text) in order; after each
     /// acknowledgement `acked` is that entry's id. Stops at the first error.
-    pub(crate) fn syslog(&mut self, messages: &[(i64, String)], acked: &mut i64) -> Result<(), String> {
+    pub(crate) fn syslog(
+        &mut self,
+        messages: &[(i64, String)],
+        acked: &mut i64,
+    ) -> Result<(), String> {
         for window in messages.chunks(WINDOW) {
             let mut pending = Vec::with_capacity(window.len());
             for (id, message) in window {
                 pending.push((self.send("syslog", message.as_bytes())?, *id));
             }
-            self.io.get_mut().flush().map_err(|e| format!("RELP syslog: {e}"))?;
+            self.io
+                .get_mut()
+                .flush()
+                .map_err(|e| format!("RELP syslog: {e}"))?;
             for (txnr, id) in pending {
                 self.response(txnr)?;
                 *acked = id;
@@ -120,7 +134,10 @@ impl Relp {
                 frame.txnr, frame.command
             ));
         }
-        let code = frame.data.get(..3).map(|c| String::from_utf8_lossy(c).into_owned());
+        let code = frame
+            .data
+            .get(..3)
+            .map(|c| String::from_utf8_lossy(c).into_owned());
         if code.as_deref() != Some("200") {
             let text = String::from_utf8_lossy(&frame.data);
             return Err(format!(
@@ -169,13 +186,19 @@ impl Relp {
         }
         let mut data = vec![0u8; len];
         if end == b' ' {
-            self.io.read_exact(&mut data).map_err(|e| format!("RELP: {e}"))?;
+            self.io
+                .read_exact(&mut data)
+                .map_err(|e| format!("RELP: {e}"))?;
             if self.byte()? != b'\n' {
                 return Err(framing("no trailer"));
             }
         } else if len != 0 {
             return Err(framing("data missing"));
         }
-        Ok(Frame { txnr, command, data })
+        Ok(Frame {
+            txnr,
+            command,
+            data,
+        })
     }
 }

@@ -192,7 +192,10 @@ mod tests {
             "{m}"
         );
         assert!(m.contains(&format!("hash=\"{}\"", "ab".repeat(32))), "{m}");
-        assert!(m.contains("user=\"zhang\"") && m.contains("uid=\"0\""), "{m}");
+        assert!(
+            m.contains("user=\"zhang\"") && m.contains("uid=\"0\""),
+            "{m}"
+        );
         // The reason and the sealed details stay in the journal.
         assert!(!m.contains("INC-1") && !m.contains("hmac-sha256"), "{m}");
     }

@@ -99,13 +99,16 @@ pub(crate) fn connect(dest: &Destination) -> Result<Stream, String> {
         .with_no_client_auth();
     let name = ServerName::try_from(dest.host.clone())
         .map_err(|e| format!("{} is not a TLS server name ({e})", dest.host))?;
-    let conn = ClientConnection::new(Arc::new(config), name)
-        .map_err(|e| format!("TLS set-up: {e}"))?;
+    let conn =
+        ClientConnection::new(Arc::new(config), name).map_err(|e| format!("TLS set-up: {e}"))?;
     let mut tls = StreamOwned::new(conn, sock);
     while tls.conn.is_handshaking() {
-        tls.conn
-            .complete_io(&mut tls.sock)
-            .map_err(|e| format!("TLS handshake with {}:{} failed ({e})", dest.host, dest.port))?;
+        tls.conn.complete_io(&mut tls.sock).map_err(|e| {
+            format!(
+                "TLS handshake with {}:{} failed ({e})",
+                dest.host, dest.port
+            )
+        })?;
     }
     Ok(Stream::Tls(Box::new(tls)))
 }

@@ -134,8 +134,9 @@ impl Actor {
                 .flatten()
                 .map(|u| u.name);
         }
-        let non_empty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-        actor.sudo_user = non_empty(env("SUDO_USER"));
+        actor.sudo_user = env("SUDO_USER")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
         actor.sudo_uid = env("SUDO_UID").and_then(|v| v.trim().parse().ok());
         actor
     }
