@@ -336,7 +336,13 @@ fn relp_resends_from_the_acknowledged_entry_after_the_receiver_comes_back() {
     rs.stop();
     // Best effort without forward_required: the resets go on, their entries wait.
     run(2);
-    run(3);
+    let out = reset(&db, &journal, Some(&url), "Relp-3#2026");
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("4 journal entries wait for relp://"),
+        "the operator is told: {}",
+        stdout(&out)
+    );
     let out = locksmith(
         &db,
         &journal,

@@ -281,7 +281,15 @@ pub async fn write(cli: &Cli, request: WriteRequest, args: &WriteArgs) -> Result
     }
     let applied = write::commit(&mut s, j, &prepared, &args.reason).await?;
     s.close().await?;
-    Ok(render::committed(text, &prepared, &applied, lang))
+    let mut report = render::committed(text, &prepared, &applied, lang);
+    // Best-effort forwarding that failed: the entries wait, and the operator knows.
+    if let Some(waiting) = j.waiting() {
+        if let Some(doc) = report.json.as_object_mut() {
+            doc.insert("forward_waiting".into(), json!(waiting.to_string()));
+        }
+        report.text.push_str(&(waiting.text(lang) + "\n"));
+    }
+    Ok(report)
 }
 
 pub async fn calibrate(cli: &Cli, who: &str, backup: Option<&str>) -> Result<Report, OpError> {

@@ -393,6 +393,18 @@ impl AfterAppend for Forwarder {
                 .unwrap_or_else(|| "not acknowledged".into()),
         )
     }
+
+    fn waiting(&self) -> Option<Said> {
+        let last = self.last.as_ref().filter(|l| l.waiting() > 0)?;
+        Some(Said::key(
+            "said.forward.waiting",
+            &[
+                ("destination", &last.destination),
+                ("waiting", &last.waiting()),
+                ("why", &last.error.as_deref().unwrap_or("")),
+            ],
+        ))
+    }
 }
 
 /// Attaches the forwarder for `setting` to `journal` (what opening a

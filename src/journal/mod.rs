@@ -273,6 +273,8 @@ pub trait AfterAppend: Send {
     /// When entries must be acknowledged before a write goes on
     /// (`forward_required`): why entry `id` was not, else `None`.
     fn unacknowledged(&self, id: i64) -> Option<String>;
+    /// What the operator should hear after a run: entries still waiting.
+    fn waiting(&self) -> Option<crate::i18n::Said>;
 }
 
 /// What [`Journal::claim`] found for an open intent.
@@ -594,6 +596,11 @@ impl Journal {
     /// Why entry `id` is not acknowledged where it must be (`forward_required`).
     pub fn unacknowledged(&self, id: i64) -> Option<String> {
         self.after_append.as_ref()?.unacknowledged(id)
+    }
+
+    /// Entries the after-append hook could not deliver yet, for the operator.
+    pub fn waiting(&self) -> Option<crate::i18n::Said> {
+        self.after_append.as_ref()?.waiting()
     }
 
     /// Up to `limit` entries after entry `after`, oldest first.
