@@ -253,16 +253,18 @@ pub fn journal_location(
 /// gives that path: the console's way in, which holds paths, not a location.
 /// Forwarding as `[journal] forward` says.
 pub fn open_journal(path: &Path, key: &Path) -> Result<Journal, ConfigError> {
-    open_journal_forwarding(path, key, None)
+    open_journal_forwarding(path, key, None, None)
 }
 
-/// As [`open_journal`], forwarding to `forward` (`--forward`) when given.
+/// As [`open_journal`], forwarding to `forward` (`--forward`) when given,
+/// with the config file `config_file` (`--config`) when given.
 pub fn open_journal_forwarding(
     path: &Path,
     key: &Path,
     forward: Option<&str>,
+    config_file: Option<&Path>,
 ) -> Result<Journal, ConfigError> {
-    let config = load(None)?;
+    let config = load(config_file)?;
     let sharing = journal_location(Some(path), &config.journal)?.sharing;
     let setting = forward_setting(forward, &config.journal)?;
     let mut journal = Journal::open_with(path, key, sharing.clone())?;

@@ -217,10 +217,16 @@ fn locksmith(
 }
 
 fn reset(db: &TestDb, journal: &Path, forward: Option<&str>, password: &str) -> Output {
-    let mut args = vec!["--connector", "ruoyi"];
-    if let Some(url) = forward {
-        args.extend(["--forward", url]);
+    match forward {
+        Some(url) => reset_with(db, journal, &["--forward", url], password),
+        None => reset_with(db, journal, &[], password),
     }
+}
+
+/// A reset of `admin` with the global options `global` (`--forward URL`, `--config FILE`).
+fn reset_with(db: &TestDb, journal: &Path, global: &[&str], password: &str) -> Output {
+    let mut args = vec!["--connector", "ruoyi"];
+    args.extend_from_slice(global);
     args.extend(reset_stdin("admin", "INC-16 forward test", &[]));
     locksmith(db, journal, &args, Some(&line(password)), &[])
 }
@@ -291,8 +297,16 @@ fn tcp_tls_and_relp_deliver_every_entry_in_order_with_its_chain_hash() {
     for via in ["tcp", "tls", "relp"] {
         let journal = db.dir.path().join(format!("journal-{via}.sqlite"));
         let url = rs.url(via);
+        // RELP from a config file named by --config, the others from --forward.
+        let config = db.dir.path().join(format!("{via}.toml"));
+        std::fs::write(&config, format!("[journal]\nforward = \"{url}\"\n")).unwrap();
+        let config = config.display().to_string();
+        let global = match via {
+            "relp" => ["--config", config.as_str()],
+            _ => ["--forward", url.as_str()],
+        };
         for i in 0..3 {
-            let out = reset(&db, &journal, Some(&url), &format!("Fwd-{via}-{i}#2026"));
+            let out = reset_with(&db, &journal, &global, &format!("Fwd-{via}-{i}#2026"));
             assert_code(&out, 0);
         }
         let entries = exported(&db, &journal, "jsonl");

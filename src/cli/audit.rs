@@ -150,7 +150,7 @@ fn export(cli: &Cli, j: &mut Journal, format: &str) -> Result<Report, OpError> {
 
 /// `audit forward`: what waits goes out now; exit 8 while some still waits.
 fn forward(cli: &Cli, j: &mut Journal) -> Result<Report, OpError> {
-    let setting = connect::forward_setting(cli.forward.as_deref())?
+    let setting = connect::forward_setting(cli.forward.as_deref(), cli.config.as_deref())?
         .ok_or_else(|| OpError::Usage(Said::key("said.forward.none", &[])))?;
     let sharing = connect::journal_location(cli.journal.as_deref())?.sharing;
     let f = audit::forward(j, setting, sharing);

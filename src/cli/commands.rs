@@ -70,7 +70,11 @@ fn journal_paths(cli: &Cli) -> Result<(PathBuf, PathBuf), OpError> {
 
 /// The journal, forwarding to `--forward` when given (else as config.toml says).
 pub(super) fn open_journal(cli: &Cli) -> Result<Journal, OpError> {
-    connect::open_journal_forwarding(&journal_paths(cli)?, cli.forward.as_deref())
+    connect::open_journal_forwarding(
+        &journal_paths(cli)?,
+        cli.forward.as_deref(),
+        cli.config.as_deref(),
+    )
 }
 
 /// A command that needs the session and nothing else; closes it after `f`.
@@ -255,6 +259,7 @@ pub async fn write(cli: &Cli, request: WriteRequest, args: &WriteArgs) -> Result
         false => Some(connect::open_journal_forwarding(
             &paths,
             cli.forward.as_deref(),
+            cli.config.as_deref(),
         )?),
     };
     let mut s = session(cli).await?;
