@@ -105,6 +105,7 @@ pub async fn console(cli: &Cli, demo: Option<Option<&Path>>) -> Result<Report, O
             start: None,
             connectors: crate::demo::connectors().map_err(|e| usage(&e))?,
             journal: d.journal(),
+            forward: crate::tui::JournalForward::default(),
             demo: true,
         },
         None => {
@@ -129,6 +130,10 @@ pub async fn console(cli: &Cli, demo: Option<Option<&Path>>) -> Result<Report, O
                 start,
                 connectors: connect::with_prefix(&all_connectors(cli)?, cli.prefix.as_deref())?,
                 journal: journal_paths(cli)?,
+                forward: crate::tui::JournalForward {
+                    url: cli.forward.clone(),
+                    config: cli.config.clone(),
+                },
                 demo: false,
             }
         }
