@@ -334,6 +334,47 @@ fn tcp_tls_and_relp_deliver_every_entry_in_order_with_its_chain_hash() {
 }
 
 #[test]
+fn a_tls_receiver_whose_certificate_the_ca_did_not_sign_gets_nothing() {
+    let rs = Rsyslog::start();
+    let db = TestDb::new(Vendor::RuoYi);
+    let other_key = KeyPair::generate().unwrap();
+    let mut other = CertificateParams::new(Vec::<String>::new()).unwrap();
+    other.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let other_ca = db.dir.path().join("other-ca.pem");
+    std::fs::write(&other_ca, other.self_signed(&other_key).unwrap().pem()).unwrap();
+    let url = format!(
+        "syslog+tls://127.0.0.1:{}?ca={}",
+        rs.tls,
+        other_ca.display()
+    );
+    let out = reset(&db, &db.journal(), Some(&url), "Tls-wrong#2026");
+    // Best effort: the reset goes on, its entries wait, the operator is told why.
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("2 journal entries wait for syslog+tls://"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).to_lowercase().contains("certificate"),
+        "{}",
+        stdout(&out)
+    );
+    // The right CA sends them.
+    let good = rs.url("tls");
+    let out = locksmith(
+        &db,
+        &db.journal(),
+        &["--forward", &good, "audit", "forward"],
+        None,
+        &[],
+    );
+    assert_code(&out, 0);
+    let entries = exported(&db, &db.journal(), "jsonl");
+    assert_same_entries(&rs.received("tls", entries.len()), &entries);
+}
+
+#[test]
 fn relp_resends_from_the_acknowledged_entry_after_the_receiver_comes_back() {
     let mut rs = Rsyslog::start();
     let db = TestDb::new(Vendor::RuoYi);
