@@ -24,12 +24,16 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::i18n::Said;
 use crate::journal::{AfterAppend, Journal, Sharing};
 
 /// Entries read from the journal per round.
 const BATCH: i64 = 500;
+/// Best effort: after a failed flush, appends in the same process wait this
+/// long before trying the receiver again (the entries wait in the journal).
+const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
@@ -158,6 +162,9 @@ pub struct Forwarder {
     hostname: String,
     through: i64,
     last: Option<Flushed>,
+    /// When the last flush failed: best effort waits `RETRY_AFTER` before
+    /// trying again in this process, so a dead receiver does not slow every write.
+    failed_at: Option<Instant>,
 }
 
 fn beside(journal: &Path, suffix: &str) -> PathBuf {
@@ -190,6 +197,7 @@ impl Forwarder {
             hostname: hostname(),
             through: 0,
             last: None,
+            failed_at: None,
         }
     }
 
@@ -378,8 +386,18 @@ impl Link {
 }
 
 impl AfterAppend for Forwarder {
-    fn durable(&mut self, journal: &mut Journal, _newest: i64) {
-        self.flush(journal);
+    fn durable(&mut self, journal: &mut Journal, newest: i64) {
+        // forward_required asks every time: its answer decides the write.
+        let resting =
+            !self.setting.required && self.failed_at.is_some_and(|t| t.elapsed() < RETRY_AFTER);
+        if resting {
+            if let Some(last) = &mut self.last {
+                last.newest = newest;
+            }
+            return;
+        }
+        let flushed = self.flush(journal);
+        self.failed_at = flushed.error.as_ref().map(|_| Instant::now());
     }
 
     fn unacknowledged(&self, id: i64) -> Option<String> {
@@ -417,6 +435,77 @@ pub fn attach(journal: &mut Journal, setting: ForwardSetting, sharing: Sharing) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::{Actor, EntryKind, NewEntry, Place};
+
+    fn note(journal: &mut Journal) {
+        journal
+            .append(&NewEntry {
+                kind: EntryKind::Note,
+                refers_to: None,
+                action: "note".into(),
+                account: None,
+                reason: None,
+                outcome: None,
+                actor: Actor::default(),
+                place: Place::default(),
+                details: serde_json::json!({}),
+            })
+            .unwrap();
+    }
+
+    /// Connections a listener that answers nothing (a broken receiver) accepted.
+    fn accepted(listener: &std::net::TcpListener) -> usize {
+        std::iter::from_fn(|| listener.accept().ok()).count()
+    }
+
+    #[test]
+    fn best_effort_rests_after_a_failure_and_required_asks_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("relp://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        for (required, connections) in [(false, 1), (true, 3)] {
+            let path = dir.path().join(format!("j-{required}.sqlite"));
+            let mut j =
+                Journal::open(&path, &dir.path().join(format!("j-{required}.key"))).unwrap();
+            attach(
+                &mut j,
+                ForwardSetting::new(&url, required).unwrap(),
+                Sharing::Private,
+            );
+            // A closed connection without an answer stands in for a receiver that fails fast.
+            let closer = std::thread::spawn({
+                let l = listener.try_clone().unwrap();
+                move || {
+                    let mut n = 0;
+                    let until = Instant::now() + Duration::from_secs(20);
+                    while n < connections && Instant::now() < until {
+                        match l.accept() {
+                            Ok((s, _)) => {
+                                drop(s);
+                                n += 1;
+                            }
+                            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                        }
+                    }
+                    n
+                }
+            });
+            for _ in 0..3 {
+                note(&mut j);
+            }
+            let got = closer.join().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!(
+                got + accepted(&listener),
+                connections,
+                "required = {required}"
+            );
+            assert_eq!(j.unacknowledged(3).is_some(), required);
+            let waiting = j.waiting().unwrap().to_string();
+            assert!(waiting.contains("3 journal entries wait"), "{waiting}");
+        }
+    }
 
     #[test]
     fn forward_urls_parse_and_refuse_what_would_be_a_mistake() {
