@@ -582,3 +582,52 @@ fn ecs_and_ocsf_exports_and_the_actor_behind_sudo() {
         stderr(&out)
     );
 }
+
+/// One process (the console, a long CLI run) keeps its RELP session between
+/// appends; when the receiver restarted meanwhile, the broken session is
+/// noticed at its first unacknowledged message and a fresh one resends.
+#[test]
+fn a_kept_relp_session_broken_by_a_restart_is_reopened_and_nothing_is_lost() {
+    use locksmith::forward::{ForwardSetting, attach};
+    use locksmith::journal::{Actor, EntryKind, Journal, NewEntry, Place, Sharing};
+    let mut rs = Rsyslog::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = Journal::open(&dir.path().join("j.sqlite"), &dir.path().join("j.key")).unwrap();
+    attach(
+        &mut j,
+        ForwardSetting::new(&rs.url("relp"), true).unwrap(),
+        Sharing::Private,
+    );
+    let mut note = |j: &mut Journal| {
+        let id = j
+            .append(&NewEntry {
+                kind: EntryKind::Note,
+                refers_to: None,
+                action: "note".into(),
+                account: Some("张三".into()),
+                reason: None,
+                outcome: None,
+                actor: Actor::current(),
+                place: Place::default(),
+                details: serde_json::json!({}),
+            })
+            .unwrap();
+        assert_eq!(j.unacknowledged(id), None, "entry {id} acknowledged");
+    };
+    for _ in 0..3 {
+        note(&mut j);
+    }
+    rs.stop();
+    rs.run();
+    for _ in 0..2 {
+        note(&mut j);
+    }
+    drop(j);
+    let received = rs.received("relp", 5);
+    let ids: Vec<&str> = received
+        .iter()
+        .map(|m| sd(m)["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["1", "2", "3", "4", "5"]);
+    assert_eq!(sd(&received[0])["account"], "张三");
+}

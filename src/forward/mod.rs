@@ -165,6 +165,8 @@ pub struct Forwarder {
     /// When the last flush failed: best effort waits `RETRY_AFTER` before
     /// trying again in this process, so a dead receiver does not slow every write.
     failed_at: Option<Instant>,
+    /// The RELP session of the last successful flush, reused by the next.
+    kept: Option<Link>,
 }
 
 fn beside(journal: &Path, suffix: &str) -> PathBuf {
@@ -198,6 +200,7 @@ impl Forwarder {
             through: 0,
             last: None,
             failed_at: None,
+            kept: None,
         }
     }
 
@@ -311,27 +314,49 @@ impl Forwarder {
         out
     }
 
-    /// Connects once and sends every batch; `cursor` follows what the
-    /// receiver has.
+    /// Sends every entry after `cursor`; `cursor` follows what the receiver
+    /// has. A RELP session kept from the previous flush is tried first; when
+    /// it broke meanwhile (the receiver restarted), one fresh session resends
+    /// from the cursor.
     fn send_from(
-        &self,
+        &mut self,
         j: &mut Journal,
         cursor: &mut Cursor,
         out: &mut Flushed,
     ) -> Result<(), String> {
+        if let Some(kept) = self.kept.take()
+            && let Ok(link) = self.send_on(kept, j, cursor, out)
+        {
+            self.keep(link);
+            return Ok(());
+        }
         let dest = &self.setting.destination;
         let stream = transport::connect(dest)?;
-        let pid = std::process::id();
-        let mut link = match dest.transport {
+        let link = match dest.transport {
             Transport::Relp => Link::Relp(relp::Relp::open(stream)?),
             _ => Link::Syslog(stream),
         };
-        let result = loop {
-            let batch = match j.entries_after(cursor.through, BATCH) {
-                Ok(b) if b.is_empty() => break Ok(()),
-                Ok(b) => b,
-                Err(e) => break Err(e.to_string()),
-            };
+        let link = self.send_on(link, j, cursor, out)?;
+        self.keep(link);
+        Ok(())
+    }
+
+    /// Sends every batch over `link`; on an error the link is dropped.
+    fn send_on(
+        &self,
+        mut link: Link,
+        j: &mut Journal,
+        cursor: &mut Cursor,
+        out: &mut Flushed,
+    ) -> Result<Link, String> {
+        let pid = std::process::id();
+        loop {
+            let batch = j
+                .entries_after(cursor.through, BATCH)
+                .map_err(|e| e.to_string())?;
+            if batch.is_empty() {
+                return Ok(link);
+            }
             let messages: Vec<(i64, String)> = batch
                 .iter()
                 .map(|e| (e.id, syslog::message(e, &self.hostname, pid)))
@@ -347,12 +372,26 @@ impl Forwarder {
                     hash: last.hash.clone(),
                 };
             }
-            if let Err(e) = sent {
-                break Err(e);
-            }
-        };
-        link.finish();
-        result
+            sent?;
+        }
+    }
+
+    /// A RELP session stays open for the next append (every message is
+    /// acknowledged, so a broken one is noticed); TCP and TLS are closed,
+    /// since a stale TCP connection takes writes the receiver never reads.
+    fn keep(&mut self, link: Link) {
+        match link {
+            Link::Relp(_) => self.kept = Some(link),
+            Link::Syslog(_) => link.finish(),
+        }
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        if let Some(link) = self.kept.take() {
+            link.finish();
+        }
     }
 }
 
