@@ -598,7 +598,7 @@ fn a_kept_relp_session_broken_by_a_restart_is_reopened_and_nothing_is_lost() {
         ForwardSetting::new(&rs.url("relp"), true).unwrap(),
         Sharing::Private,
     );
-    let mut note = |j: &mut Journal| {
+    let note = |j: &mut Journal| {
         let id = j
             .append(&NewEntry {
                 kind: EntryKind::Note,
