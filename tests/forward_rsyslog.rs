@@ -407,6 +407,13 @@ fn relp_resends_from_the_acknowledged_entry_after_the_receiver_comes_back() {
     );
     assert_code(&out, 8);
     assert!(stdout(&out).contains("4 entries wait"), "{}", stdout(&out));
+    let out = locksmith(&db, &journal, &["--forward", &url, "status"], None, &[]);
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("through entry 4; 4 entries wait"),
+        "{}",
+        stdout(&out)
+    );
     let cursor: Value = serde_json::from_str(
         &std::fs::read_to_string(db.dir.path().join("journal.sqlite.forward")).unwrap(),
     )

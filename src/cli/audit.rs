@@ -213,6 +213,31 @@ pub fn status(cli: &Cli, max_open_hours: u64) -> Result<Report, OpError> {
             max_open_hours
         ));
     }
-    let json = serde_json::to_value(&st).unwrap_or_default();
+    let mut json = serde_json::to_value(&st).unwrap_or_default();
+    // With forwarding configured: how far the destination has the journal (`audit forward` sends).
+    if let Some(setting) = connect::forward_setting(cli.forward.as_deref(), cli.config.as_deref())?
+    {
+        let sharing = connect::journal_location(cli.journal.as_deref())?.sharing;
+        let p = audit::forward_pending(&mut j, setting, sharing);
+        let (waiting, through) = (p.waiting().to_string(), p.through.to_string());
+        let args = [
+            ("destination", p.destination.as_str()),
+            ("waiting", waiting.as_str()),
+            ("through", through.as_str()),
+        ];
+        text.push_str(
+            &(tf(
+                Lang::detect(cli.lang.as_deref()),
+                "cli.forward.status",
+                &args,
+            ) + "\n"),
+        );
+        if let Some(doc) = json.as_object_mut() {
+            doc.insert(
+                "forward".into(),
+                serde_json::to_value(&p).unwrap_or_default(),
+            );
+        }
+    }
     Ok(Report::checked(text, json, st.overdue == 0))
 }

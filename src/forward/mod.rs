@@ -266,6 +266,17 @@ impl Forwarder {
         }
     }
 
+    /// Where the destination stands, without sending anything (`status`).
+    pub fn pending(&self, j: &mut Journal) -> Flushed {
+        Flushed {
+            destination: self.setting.destination.url.clone(),
+            sent: 0,
+            through: self.cursor(j).through,
+            newest: j.newest_id().unwrap_or(0),
+            error: None,
+        }
+    }
+
     /// Sends every entry after the destination's cursor, in order, and
     /// moves the cursor. Holds the forward lock meanwhile.
     pub fn flush(&mut self, j: &mut Journal) -> Flushed {

@@ -257,6 +257,15 @@ pub fn export(j: &mut Journal, format: &str, out: &mut dyn std::io::Write) -> Re
     Ok(entries.len() as u64)
 }
 
+/// Where the forward destination stands (`status`): nothing is sent.
+pub fn forward_pending(
+    j: &mut Journal,
+    setting: crate::forward::ForwardSetting,
+    sharing: crate::journal::Sharing,
+) -> crate::forward::Flushed {
+    crate::forward::Forwarder::new(setting, j.path(), sharing).pending(j)
+}
+
 /// `audit forward`: sends every entry the destination does not have yet,
 /// in order, and says how far it got.
 pub fn forward(
