@@ -11,18 +11,25 @@
 //! path = "/var/lib/locksmith/journal.sqlite"   # key: the same path + ".key"
 //! group = "locksmith"                          # shared by this group (Unix)
 //! seal_to = "age1…"                            # seal every write's before-values (`locksmith undo`)
+//! forward = "relp://siem.corp:2514"            # every entry off the box (`crate::forward`)
+//! forward_required = true                      # RELP only: a write waits for the receiver's ack
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::forward::{self, ForwardSetting};
+use crate::i18n::Said;
 use crate::journal::{Journal, JournalError, Sharing};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config file {path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
+    /// `[journal] forward` / `forward_required` / `--forward` refused (a catalog message).
+    #[error("{origin}: {said}")]
+    Forward { origin: String, said: Said },
     #[error(transparent)]
     Journal(#[from] JournalError),
 }
@@ -48,6 +55,43 @@ pub struct JournalConfig {
     /// An age X25519 recipient (`age1…`): every write seals the before-values
     /// of the columns it changes to it, inside its journal entry.
     pub seal_to: Option<String>,
+    /// Where every entry is forwarded once durable (`syslog+tcp://`,
+    /// `syslog+tls://`, `relp://`); `--forward` replaces it.
+    pub forward: Option<String>,
+    /// RELP only: a write is refused when its intent is not acknowledged.
+    #[serde(default)]
+    pub forward_required: bool,
+}
+
+impl ConfigError {
+    /// The error for the operator: a catalog message where there is one.
+    pub fn said(&self) -> Said {
+        match self {
+            ConfigError::Forward { said, .. } => said.clone(),
+            other => Said::Text(other.to_string()),
+        }
+    }
+}
+
+/// The forwarding a journal gets: `--forward URL` (`explicit`) or
+/// `[journal] forward`, with `forward_required`; `None` when neither is set.
+pub fn forward_setting(
+    explicit: Option<&str>,
+    config: &JournalConfig,
+) -> Result<Option<ForwardSetting>, ConfigError> {
+    let origin = match explicit {
+        Some(_) => "--forward",
+        None => "[journal] forward",
+    };
+    match explicit.or(config.forward.as_deref()) {
+        None => Ok(None),
+        Some(url) => ForwardSetting::new(url, config.forward_required)
+            .map(Some)
+            .map_err(|said| ConfigError::Forward {
+                origin: origin.into(),
+                said,
+            }),
+    }
 }
 
 /// The files read, most specific first.
@@ -83,6 +127,21 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             "[journal] seal_to must be an age X25519 recipient (age1…, from `age-keygen -y`)"
                 .into(),
         ));
+    }
+    if config.journal.forward_required && config.journal.forward.is_none() {
+        return Err(ConfigError::Forward {
+            origin: path.display().to_string(),
+            said: Said::key("said.forward.required_without", &[]),
+        });
+    }
+    if let Err(said) = forward_setting(None, &config.journal) {
+        return Err(match said {
+            ConfigError::Forward { said, .. } => ConfigError::Forward {
+                origin: format!("{} [journal] forward", path.display()),
+                said,
+            },
+            other => other,
+        });
     }
     if config.journal.group.is_some() && config.journal.path.is_none() {
         return Err(invalid(
@@ -126,6 +185,11 @@ pub fn load_from(files: &[PathBuf]) -> Result<Config, ConfigError> {
         }
         if one.journal.seal_to.is_some() {
             merged.journal.seal_to = one.journal.seal_to;
+        }
+        // A destination and whether it is required go together.
+        if one.journal.forward.is_some() {
+            merged.journal.forward = one.journal.forward;
+            merged.journal.forward_required = one.journal.forward_required;
         }
     }
     Ok(merged)
@@ -187,15 +251,27 @@ pub fn journal_location(
 
 /// Opens the journal at `path` (key `key`) with the sharing config.toml
 /// gives that path: the console's way in, which holds paths, not a location.
-pub fn open_journal(path: &Path, key: &Path) -> Result<Journal, JournalError> {
-    let sharing = load(None)
-        .and_then(|c| journal_location(Some(path), &c.journal))
-        .map(|l| l.sharing)
-        .map_err(|e| JournalError::Open {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-    Journal::open_with(path, key, sharing)
+/// Forwarding as `[journal] forward` says.
+pub fn open_journal(path: &Path, key: &Path) -> Result<Journal, ConfigError> {
+    open_journal_forwarding(path, key, None, None)
+}
+
+/// As [`open_journal`], forwarding to `forward` (`--forward`) when given,
+/// with the config file `config_file` (`--config`) when given.
+pub fn open_journal_forwarding(
+    path: &Path,
+    key: &Path,
+    forward: Option<&str>,
+    config_file: Option<&Path>,
+) -> Result<Journal, ConfigError> {
+    let config = load(config_file)?;
+    let sharing = journal_location(Some(path), &config.journal)?.sharing;
+    let setting = forward_setting(forward, &config.journal)?;
+    let mut journal = Journal::open_with(path, key, sharing.clone())?;
+    if let Some(setting) = setting {
+        forward::attach(&mut journal, setting, sharing);
+    }
+    Ok(journal)
 }
 
 fn same_path(a: &Path, b: &Path) -> bool {
@@ -255,6 +331,44 @@ mod tests {
     }
 
     #[test]
+    fn forward_parses_and_forward_required_needs_relp() {
+        let p = Path::new("config.toml");
+        let c = parse(
+            p,
+            "[journal]\nforward = \"relp://siem:2514\"\nforward_required = true\n",
+        )
+        .unwrap();
+        let s = forward_setting(None, &c.journal).unwrap().unwrap();
+        assert!(s.required && s.destination.acknowledged());
+        let said = |text: &str| match parse(p, text) {
+            Err(e @ ConfigError::Forward { .. }) => e.said(),
+            other => panic!("{text}: {other:?}"),
+        };
+        let tcp = said("[journal]\nforward = \"syslog+tcp://siem:514\"\nforward_required = true\n");
+        assert!(
+            tcp.to_string().contains("needs a RELP destination"),
+            "{tcp}"
+        );
+        let alone = said("[journal]\nforward_required = true\n");
+        assert!(
+            alone.to_string().contains("needs [journal] forward"),
+            "{alone}"
+        );
+        assert!(
+            said("[journal]\nforward = \"udp://siem:514\"\n")
+                .to_string()
+                .contains("transport")
+        );
+        // --forward replaces the configured destination, and is checked the same way.
+        let err = forward_setting(Some("syslog+tls://siem"), &c.journal).unwrap_err();
+        assert!(err.said().to_string().contains("needs a RELP destination"));
+        assert_eq!(
+            forward_setting(None, &JournalConfig::default()).unwrap(),
+            None
+        );
+    }
+
+    #[test]
     fn the_users_journal_table_wins_over_the_system_file() {
         let dir = tempfile::tempdir().unwrap();
         let user = dir.path().join("user.toml");
@@ -282,6 +396,7 @@ mod tests {
             path: Some(PathBuf::from("/var/lib/locksmith/journal.sqlite")),
             group: None,
             seal_to: None,
+            ..JournalConfig::default()
         };
         let loc = journal_location(None, &config).unwrap();
         assert_eq!(loc.key, Path::new("/var/lib/locksmith/journal.sqlite.key"));

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod connector;
 pub mod demo;
+pub mod forward;
 pub mod i18n;
 pub mod journal;
 pub mod ops;

@@ -73,6 +73,7 @@ fn entry(kind: EntryKind, refers_to: Option<i64>, account: &str) -> NewEntry {
         actor: Actor {
             os_user: "alice".into(),
             ssh_origin: None,
+            ..Default::default()
         },
         place: Place {
             engine: "mysql".into(),

@@ -20,6 +20,7 @@ fn entry(kind: EntryKind, refers_to: Option<i64>, account: &str) -> NewEntry {
         actor: Actor {
             os_user: "dba".into(),
             ssh_origin: Some("10.0.0.9:50022".into()),
+            ..Default::default()
         },
         place: Place {
             engine: "mysql".into(),

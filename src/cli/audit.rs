@@ -5,8 +5,10 @@ use serde_json::json;
 use super::commands::{open_journal, session};
 use super::render::pad_wide;
 use super::{AuditCommand, Cli, Report};
+use crate::i18n::{Lang, Said, tf};
 use crate::journal::Journal;
 use crate::ops::audit::{self, Checkpoint};
+use crate::ops::connect;
 use crate::ops::{OpError, protocol};
 
 pub async fn run(cli: &Cli, command: &AuditCommand) -> Result<Report, OpError> {
@@ -30,6 +32,7 @@ pub async fn run(cli: &Cli, command: &AuditCommand) -> Result<Report, OpError> {
         }
         AuditCommand::Reconcile => reconcile(cli, &mut j).await,
         AuditCommand::Export { format } => export(cli, &mut j, format),
+        AuditCommand::Forward => forward(cli, &mut j),
     }
 }
 
@@ -135,19 +138,43 @@ async fn reconcile(cli: &Cli, j: &mut Journal) -> Result<Report, OpError> {
 }
 
 fn export(cli: &Cli, j: &mut Journal, format: &str) -> Result<Report, OpError> {
-    if format != "jsonl" {
-        return Err(OpError::Usage(
-            format!("export format `{format}` is not supported; use jsonl").into(),
-        ));
-    }
     let mut buf = Vec::new();
-    let n = j.export_jsonl(&mut buf).map_err(OpError::Journal)?;
+    let n = audit::export(j, format, &mut buf)?;
     Ok(Report {
         text: String::from_utf8_lossy(&buf).into_owned(),
         // JSONL is already machine-readable: --json prints it unchanged.
         json: json!({ "exported": n }),
         code: if cli.json { -1 } else { 0 },
     })
+}
+
+/// `audit forward`: what waits goes out now; exit 8 while some still waits.
+fn forward(cli: &Cli, j: &mut Journal) -> Result<Report, OpError> {
+    let setting = connect::forward_setting(cli.forward.as_deref(), cli.config.as_deref())?
+        .ok_or_else(|| OpError::Usage(Said::key("said.forward.none", &[])))?;
+    let sharing = connect::journal_location(cli.journal.as_deref())?.sharing;
+    let f = audit::forward(j, setting, sharing);
+    let lang = Lang::detect(cli.lang.as_deref());
+    let (sent, through, newest, waiting) = (
+        f.sent.to_string(),
+        f.through.to_string(),
+        f.newest.to_string(),
+        f.waiting().to_string(),
+    );
+    let args = [
+        ("destination", f.destination.as_str()),
+        ("sent", sent.as_str()),
+        ("through", through.as_str()),
+        ("newest", newest.as_str()),
+        ("waiting", waiting.as_str()),
+        ("why", f.error.as_deref().unwrap_or("")),
+    ];
+    let mut text = tf(lang, "cli.forward.sent", &args) + "\n";
+    if f.waiting() > 0 {
+        text += &(tf(lang, "cli.forward.waiting", &args) + "\n");
+    }
+    let json = serde_json::to_value(&f).unwrap_or_default();
+    Ok(Report::checked(text, json, f.waiting() == 0))
 }
 
 /// `status`: open break-glass entries and whether one is overdue.
@@ -186,6 +213,31 @@ pub fn status(cli: &Cli, max_open_hours: u64) -> Result<Report, OpError> {
             max_open_hours
         ));
     }
-    let json = serde_json::to_value(&st).unwrap_or_default();
+    let mut json = serde_json::to_value(&st).unwrap_or_default();
+    // With forwarding configured: how far the destination has the journal (`audit forward` sends).
+    if let Some(setting) = connect::forward_setting(cli.forward.as_deref(), cli.config.as_deref())?
+    {
+        let sharing = connect::journal_location(cli.journal.as_deref())?.sharing;
+        let p = audit::forward_pending(&mut j, setting, sharing);
+        let (waiting, through) = (p.waiting().to_string(), p.through.to_string());
+        let args = [
+            ("destination", p.destination.as_str()),
+            ("waiting", waiting.as_str()),
+            ("through", through.as_str()),
+        ];
+        text.push_str(
+            &(tf(
+                Lang::detect(cli.lang.as_deref()),
+                "cli.forward.status",
+                &args,
+            ) + "\n"),
+        );
+        if let Some(doc) = json.as_object_mut() {
+            doc.insert(
+                "forward".into(),
+                serde_json::to_value(&p).unwrap_or_default(),
+            );
+        }
+    }
     Ok(Report::checked(text, json, st.overdue == 0))
 }

@@ -68,8 +68,13 @@ fn journal_paths(cli: &Cli) -> Result<(PathBuf, PathBuf), OpError> {
     connect::journal_paths(cli.journal.as_deref())
 }
 
+/// The journal, forwarding to `--forward` when given (else as config.toml says).
 pub(super) fn open_journal(cli: &Cli) -> Result<Journal, OpError> {
-    connect::open_journal(&journal_paths(cli)?)
+    connect::open_journal_forwarding(
+        &journal_paths(cli)?,
+        cli.forward.as_deref(),
+        cli.config.as_deref(),
+    )
 }
 
 /// A command that needs the session and nothing else; closes it after `f`.
@@ -100,6 +105,7 @@ pub async fn console(cli: &Cli, demo: Option<Option<&Path>>) -> Result<Report, O
             start: None,
             connectors: crate::demo::connectors().map_err(|e| usage(&e))?,
             journal: d.journal(),
+            forward: crate::tui::JournalForward::default(),
             demo: true,
         },
         None => {
@@ -124,6 +130,10 @@ pub async fn console(cli: &Cli, demo: Option<Option<&Path>>) -> Result<Report, O
                 start,
                 connectors: connect::with_prefix(&all_connectors(cli)?, cli.prefix.as_deref())?,
                 journal: journal_paths(cli)?,
+                forward: crate::tui::JournalForward {
+                    url: cli.forward.clone(),
+                    config: cli.config.clone(),
+                },
                 demo: false,
             }
         }
@@ -251,7 +261,11 @@ pub async fn write(cli: &Cli, request: WriteRequest, args: &WriteArgs) -> Result
     let paths = journal_paths(cli)?;
     let mut journal = match args.dry_run {
         true => connect::existing_journal(&paths),
-        false => Some(connect::open_journal(&paths)?),
+        false => Some(connect::open_journal_forwarding(
+            &paths,
+            cli.forward.as_deref(),
+            cli.config.as_deref(),
+        )?),
     };
     let mut s = session(cli).await?;
     let prepared = write::prepare(&mut s, journal.as_mut(), request, args.dry_run).await;
@@ -277,7 +291,15 @@ pub async fn write(cli: &Cli, request: WriteRequest, args: &WriteArgs) -> Result
     }
     let applied = write::commit(&mut s, j, &prepared, &args.reason).await?;
     s.close().await?;
-    Ok(render::committed(text, &prepared, &applied, lang))
+    let mut report = render::committed(text, &prepared, &applied, lang);
+    // Best-effort forwarding that failed: the entries wait, and the operator knows.
+    if let Some(waiting) = j.waiting() {
+        if let Some(doc) = report.json.as_object_mut() {
+            doc.insert("forward_waiting".into(), json!(waiting.to_string()));
+        }
+        report.text.push_str(&(waiting.text(lang) + "\n"));
+    }
+    Ok(report)
 }
 
 pub async fn calibrate(cli: &Cli, who: &str, backup: Option<&str>) -> Result<Report, OpError> {

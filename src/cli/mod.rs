@@ -40,6 +40,10 @@ pub struct Cli {
     /// Journal file (default: journal.sqlite in the user state dir, key journal.key beside it); with a PATH, the HMAC key is PATH.key
     #[arg(long, global = true, env = "LOCKSMITH_JOURNAL")]
     pub journal: Option<PathBuf>,
+    /// Forward every journal entry, once durable, to this syslog receiver: syslog+tcp://HOST:PORT,
+    /// syslog+tls://HOST[:PORT][?ca=/path.pem] or relp://HOST:PORT (replaces `[journal] forward`)
+    #[arg(long, global = true, env = "LOCKSMITH_FORWARD", value_name = "URL")]
+    pub forward: Option<String>,
     /// Config file (default: <config dir>/locksmith/config.toml, read when present)
     #[arg(long, global = true, env = "LOCKSMITH_CONFIG")]
     pub config: Option<PathBuf>,
@@ -299,10 +303,15 @@ pub enum AuditCommand {
     },
     /// Settle intents without an outcome (crash, lost connection at commit) by reading the --target rows
     Reconcile,
+    /// Every entry, one JSON object a line: jsonl (the journal's own), ecs (Elastic Common
+    /// Schema) or ocsf (OCSF Account Change)
     Export {
-        #[arg(long, default_value = "jsonl")]
+        #[arg(long, default_value = "jsonl", value_name = "jsonl|ecs|ocsf")]
         format: String,
     },
+    /// Send the entries the forward destination (--forward or [journal] forward) does not have
+    /// yet, in order; exits 8 while some still wait
+    Forward,
 }
 
 #[derive(Subcommand, Debug)]

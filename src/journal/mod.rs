@@ -98,21 +98,58 @@ pub enum Outcome {
 pub struct Actor {
     pub os_user: String,
     pub ssh_origin: Option<String>,
+    /// The login name of the process's uid (the OS user database, getpwuid):
+    /// what `$USER` cannot fake. The fields below are absent (and not
+    /// encoded, so older entries keep their hashes) when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// Run through sudo: the invoking user as sudo recorded it
+    /// (`SUDO_USER`, `SUDO_UID`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sudo_user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sudo_uid: Option<u32>,
 }
 
 impl Actor {
     /// The OS user running locksmith (`$USER`, else `$LOGNAME`, else
-    /// `uid:<n>` from /proc/self/status, else `unknown`) and, over SSH, the
+    /// `uid:<n>` from /proc/self/status, else `unknown`), its uid and login
+    /// name from the OS, the invoking user under sudo and, over SSH, the
     /// client address and port from `$SSH_CLIENT` (or `$SSH_CONNECTION`).
     pub fn current() -> Actor {
         let env = |name: &str| std::env::var(name).ok();
         let status = || std::fs::read_to_string("/proc/self/status").ok();
-        actor_from(
+        let mut actor = actor_from(
             env("USER"),
             env("LOGNAME"),
             status,
             env("SSH_CLIENT").or_else(|| env("SSH_CONNECTION")),
-        )
+        );
+        #[cfg(unix)]
+        {
+            let uid = nix::unistd::getuid();
+            actor.uid = Some(uid.as_raw());
+            actor.login = nix::unistd::User::from_uid(uid)
+                .ok()
+                .flatten()
+                .map(|u| u.name);
+        }
+        actor.sudo_user = env("SUDO_USER")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
+        actor.sudo_uid = env("SUDO_UID").and_then(|v| v.trim().parse().ok());
+        actor
+    }
+
+    /// Who did it, as an auditor reads it: the invoking user under sudo,
+    /// else the login name of the uid, else what the environment said.
+    pub fn who(&self) -> &str {
+        self.sudo_user
+            .as_deref()
+            .or(self.login.as_deref())
+            .unwrap_or(&self.os_user)
     }
 }
 
@@ -130,6 +167,7 @@ fn actor_from(
     Actor {
         os_user,
         ssh_origin: ssh_client.as_deref().and_then(ssh_origin_from),
+        ..Actor::default()
     }
 }
 
@@ -232,6 +270,22 @@ pub struct Journal {
     key: JournalKey,
     path: PathBuf,
     locks: IntentLocks,
+    /// Runs once appended entries are durable (forwarding, `crate::forward`).
+    after_append: Option<Box<dyn AfterAppend>>,
+}
+
+/// What happens to entries once they are durable in this journal: the
+/// forwarder sends them off the box (`crate::forward`). Called after every
+/// successful append, never inside the append's transaction.
+pub trait AfterAppend: Send {
+    /// Entries up to `newest` are durable in `journal`. A failure is kept by
+    /// the hook (the entries stay in the journal, which is the spool).
+    fn durable(&mut self, journal: &mut Journal, newest: i64);
+    /// When entries must be acknowledged before a write goes on
+    /// (`forward_required`): why entry `id` was not, else `None`.
+    fn unacknowledged(&self, id: i64) -> Option<String>;
+    /// What the operator should hear after a run: entries still waiting.
+    fn waiting(&self) -> Option<crate::i18n::Said>;
 }
 
 /// What [`Journal::claim`] found for an open intent.
@@ -429,6 +483,7 @@ impl Journal {
             key,
             path: abs,
             locks,
+            after_append: None,
         };
         journal.damage_at_open = match &wal_scan.damage {
             Some(d) => Some(journal.wal_problem(d)?),
@@ -587,6 +642,7 @@ impl Journal {
             Ok((ids, hash)) => {
                 if let Some(&id) = ids.last() {
                     self.record_head(id, hash);
+                    self.run_after_append(id);
                 }
                 Ok(ids)
             }
@@ -594,6 +650,52 @@ impl Journal {
             Err(AppendError::Db(e)) => Err(self.write_err(e)),
             Err(AppendError::Lock(e)) => Err(self.write_err(e)),
         }
+    }
+
+    /// Installs what runs after every durable append (one hook; a second
+    /// call replaces the first).
+    pub fn set_after_append(&mut self, hook: Box<dyn AfterAppend>) {
+        self.after_append = Some(hook);
+    }
+
+    /// Runs the after-append hook for entries up to `newest` (also what
+    /// `audit forward` calls to send what is waiting).
+    pub fn run_after_append(&mut self, newest: i64) {
+        if let Some(mut hook) = self.after_append.take() {
+            hook.durable(self, newest);
+            self.after_append = Some(hook);
+        }
+    }
+
+    /// Why entry `id` is not acknowledged where it must be (`forward_required`).
+    pub fn unacknowledged(&self, id: i64) -> Option<String> {
+        self.after_append.as_ref()?.unacknowledged(id)
+    }
+
+    /// Entries the after-append hook could not deliver yet, for the operator.
+    pub fn waiting(&self) -> Option<crate::i18n::Said> {
+        self.after_append.as_ref()?.waiting()
+    }
+
+    /// Up to `limit` entries after entry `after`, oldest first.
+    pub fn entries_after(&mut self, after: i64, limit: i64) -> Result<Vec<Entry>, JournalError> {
+        let rows: Vec<Row> = entries::table
+            .select(Row::as_select())
+            .filter(entries::id.gt(after))
+            .order(entries::id.asc())
+            .limit(limit)
+            .load(&mut self.conn)
+            .map_err(|e| self.read_err(e))?;
+        rows.into_iter().map(|r| self.to_entry(r)).collect()
+    }
+
+    /// The id of the newest entry (0 for an empty journal).
+    pub fn newest_id(&mut self) -> Result<i64, JournalError> {
+        let id: Option<i64> = entries::table
+            .select(diesel::dsl::max(entries::id))
+            .first(&mut self.conn)
+            .map_err(|e| self.read_err(e))?;
+        Ok(id.unwrap_or(0))
     }
 
     /// Ends this session's ownership of intent `id` (its writer is done with

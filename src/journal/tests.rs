@@ -18,6 +18,7 @@ fn sample(kind: EntryKind, refers_to: Option<i64>, account: &str) -> NewEntry {
         actor: Actor {
             os_user: "alice".into(),
             ssh_origin: Some("10.0.0.1:5555".into()),
+            ..Default::default()
         },
         place: Place {
             engine: "mysql".into(),
@@ -529,4 +530,74 @@ fn a_group_journal_is_the_groups_and_keeps_others_out() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("install -d -m 2770 -g ops"), "{err}");
+}
+
+/// Records each call of the hook: (the `newest` it was given, the newest id
+/// the journal shows it at that moment).
+struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<(i64, i64)>>>);
+
+impl AfterAppend for Recorder {
+    fn durable(&mut self, journal: &mut Journal, newest: i64) {
+        let visible = journal.newest_id().unwrap();
+        self.0.lock().unwrap().push((newest, visible));
+    }
+    fn unacknowledged(&self, id: i64) -> Option<String> {
+        (id > 1).then(|| "receiver down".to_string())
+    }
+    fn waiting(&self) -> Option<crate::i18n::Said> {
+        None
+    }
+}
+
+#[test]
+fn the_after_append_hook_runs_once_entries_are_durable_and_answers_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open_in(dir.path());
+    assert_eq!(j.unacknowledged(5), None, "no hook: nothing is required");
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    j.set_after_append(Box::new(Recorder(calls.clone())));
+    j.append(&sample(EntryKind::Intent, None, "admin")).unwrap();
+    j.append_all(&[
+        sample(EntryKind::Outcome, Some(1), "admin"),
+        sample(EntryKind::Intent, None, "bob"),
+    ])
+    .unwrap();
+    // A failed append (it refers to a missing entry) is not announced.
+    assert!(
+        j.append(&sample(EntryKind::Outcome, Some(99), "x"))
+            .is_err()
+    );
+    assert_eq!(*calls.lock().unwrap(), vec![(1, 1), (3, 3)]);
+    assert_eq!(j.unacknowledged(1), None);
+    assert_eq!(j.unacknowledged(2).as_deref(), Some("receiver down"));
+    let after: Vec<i64> = j
+        .entries_after(1, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(after, vec![2, 3]);
+    assert_eq!(j.entries_after(1, 1).unwrap().len(), 1);
+    assert_eq!(j.newest_id().unwrap(), 3);
+}
+
+#[test]
+fn an_actor_without_the_new_fields_encodes_as_before_and_old_bodies_read() {
+    let body = chain::canonical_body(&sample(EntryKind::Intent, None, "admin")).unwrap();
+    assert!(
+        body.contains(r#""actor":{"os_user":"alice","ssh_origin":"10.0.0.1:5555"}"#),
+        "{body}"
+    );
+    let old = r#"{"account":"a","action":"reset","actor":{"os_user":"bob","ssh_origin":null},"details":{},"kind":"intent","outcome":null,"place":{"connector":"c","database":"d","engine":"mysql","host":"h"},"reason":null,"refers_to":null}"#;
+    let e: NewEntry = serde_json::from_str(old).unwrap();
+    assert_eq!(
+        (e.actor.login, e.actor.uid, e.actor.sudo_user),
+        (None, None, None)
+    );
+    let now = Actor::current();
+    assert!(now.uid.is_some() && now.login.is_some(), "{now:?}");
+    assert_eq!(
+        now.who(),
+        now.sudo_user.as_deref().or(now.login.as_deref()).unwrap()
+    );
 }

@@ -225,3 +225,53 @@ pub fn status(
         max_open_hours,
     })
 }
+
+/// `audit export --format jsonl|ecs|ocsf`: one JSON object a line, oldest
+/// first (jsonl: the journal's own entries; ecs/ocsf: SIEM documents, see
+/// `forward::formats`). Returns the number of lines.
+pub fn export(j: &mut Journal, format: &str, out: &mut dyn std::io::Write) -> Result<u64, OpError> {
+    let doc: fn(&Entry) -> serde_json::Value = match format {
+        "jsonl" => return j.export_jsonl(out).map_err(OpError::Journal),
+        "ecs" => crate::forward::formats::ecs,
+        "ocsf" => crate::forward::formats::ocsf,
+        other => {
+            return Err(OpError::Usage(crate::i18n::Said::key(
+                "said.export_format",
+                &[("format", &other)],
+            )));
+        }
+    };
+    let failed = |e: std::io::Error| {
+        OpError::Journal(JournalError::Export(format!(
+            "writing the export failed ({e}); check the destination"
+        )))
+    };
+    let entries = j.list(None).map_err(OpError::Journal)?;
+    for e in &entries {
+        let line = doc(e).to_string();
+        out.write_all(line.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(failed)?;
+    }
+    out.flush().map_err(failed)?;
+    Ok(entries.len() as u64)
+}
+
+/// Where the forward destination stands (`status`): nothing is sent.
+pub fn forward_pending(
+    j: &mut Journal,
+    setting: crate::forward::ForwardSetting,
+    sharing: crate::journal::Sharing,
+) -> crate::forward::Flushed {
+    crate::forward::Forwarder::new(setting, j.path(), sharing).pending(j)
+}
+
+/// `audit forward`: sends every entry the destination does not have yet,
+/// in order, and says how far it got.
+pub fn forward(
+    j: &mut Journal,
+    setting: crate::forward::ForwardSetting,
+    sharing: crate::journal::Sharing,
+) -> crate::forward::Flushed {
+    crate::forward::Forwarder::new(setting, j.path(), sharing).flush(j)
+}

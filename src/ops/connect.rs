@@ -190,7 +190,32 @@ pub fn journal_paths(explicit: Option<&Path>) -> Result<(PathBuf, PathBuf), OpEr
 /// Opens (creating when missing) the journal, with the sharing config.toml
 /// gives its path. A write without a journal is refused.
 pub fn open_journal(paths: &(PathBuf, PathBuf)) -> Result<Journal, OpError> {
-    config::open_journal(&paths.0, &paths.1).map_err(OpError::Journal)
+    open_journal_forwarding(paths, None, None)
+}
+
+/// As [`open_journal`], forwarding every entry to `forward` (`--forward`)
+/// instead of `[journal] forward`, reading `config_file` (`--config`) when
+/// given; a bad URL, or `forward_required` without RELP, is refused before
+/// anything is opened.
+pub fn open_journal_forwarding(
+    paths: &(PathBuf, PathBuf),
+    forward: Option<&str>,
+    config_file: Option<&Path>,
+) -> Result<Journal, OpError> {
+    config::open_journal_forwarding(&paths.0, &paths.1, forward, config_file).map_err(|e| match e {
+        config::ConfigError::Journal(j) => OpError::Journal(j),
+        other => OpError::Usage(other.said()),
+    })
+}
+
+/// The forwarding `--forward` (`explicit`) or `[journal] forward` asks for.
+pub fn forward_setting(
+    explicit: Option<&str>,
+    config_file: Option<&Path>,
+) -> Result<Option<crate::forward::ForwardSetting>, OpError> {
+    let usage = |e: config::ConfigError| OpError::Usage(e.said());
+    let cfg = config::load(config_file).map_err(usage)?;
+    config::forward_setting(explicit, &cfg.journal).map_err(usage)
 }
 
 /// The journal for a dry run: an existing one only (for its fingerprint key);

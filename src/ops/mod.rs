@@ -65,6 +65,10 @@ pub enum OpError {
     Scheme(#[from] SchemeError),
     #[error("{0}")]
     Usage(Said),
+    /// `forward_required`: the intent was not acknowledged by the RELP
+    /// receiver; the write was refused before the target was touched.
+    #[error("{0}")]
+    NotForwarded(Said),
 }
 
 impl OpError {
@@ -81,7 +85,9 @@ impl OpError {
 
     fn worded(&self, lang: Lang, word: fn(&Said, Lang) -> String) -> String {
         match self {
-            OpError::NotFound(said) | OpError::Usage(said) => word(said, lang),
+            OpError::NotFound(said) | OpError::Usage(said) | OpError::NotForwarded(said) => {
+                word(said, lang)
+            }
             OpError::Ambiguous { message, .. } => word(message, lang),
             OpError::Refused(said) => tf(lang, "said.refused", &[("why", &word(said, lang))]),
             other => other.to_string(),
@@ -96,7 +102,7 @@ impl OpError {
             | OpError::Backend(BackendError::ConnectionLost(_)) => 3,
             OpError::NotFound(_) | OpError::Ambiguous { .. } => 4,
             OpError::Refused(_) | OpError::Scheme(_) | OpError::VerifyFailed(_) => 5,
-            OpError::Journal(_) | OpError::JournalAfterCommit(_) => 6,
+            OpError::Journal(_) | OpError::JournalAfterCommit(_) | OpError::NotForwarded(_) => 6,
             OpError::OutcomeUnknown { .. } => 7,
             OpError::Connector(_) => 2,
             // Nothing was written: another session held the row, or the login may not write.

@@ -238,11 +238,38 @@ pub async fn apply_with(
         mode,
         intent,
     };
-    let result = transact(s, j, &in_flight, clock, early).await;
+    // `forward_required`: the receiver must have acknowledged the intent.
+    let result = match j.unacknowledged(intent) {
+        Some(why) => refuse_unforwarded(s, j, &in_flight, &why),
+        None => transact(s, j, &in_flight, clock, early).await,
+    };
     // Whatever happened, this session is done with the intent: an outcome
     // released it already; without one (the journal failed) reconcile may take it.
     j.release(intent);
     result
+}
+
+/// The intent is durable here but the RELP receiver did not acknowledge it:
+/// nothing touches the target; the refusal is journaled as its outcome
+/// (forwarded with the rest once the receiver is back).
+fn refuse_unforwarded(
+    s: &Session,
+    j: &mut Journal,
+    f: &InFlight<'_>,
+    why: &str,
+) -> Result<Applied, OpError> {
+    let said = Said::key(
+        "said.forward.unacknowledged",
+        &[("entry", &f.intent), ("why", &why)],
+    );
+    f.outcome(
+        s,
+        j,
+        Outcome::Refused,
+        json!({ "refused": said.to_string(), "forward_required": true }),
+    )
+    .map_err(OpError::Journal)?;
+    Err(OpError::NotForwarded(said))
 }
 
 /// Another session's reconcile entry for `intent`, as (entry, outcome).

@@ -47,6 +47,7 @@ struct Handles {
     session: Rc<Mutex<Option<Session>>>,
     journal: Rc<Mutex<Option<Journal>>>,
     journal_paths: Rc<(PathBuf, PathBuf)>,
+    forward: Rc<super::JournalForward>,
     prepared: Rc<RefCell<HashMap<u64, Prepared>>>,
 }
 
@@ -86,7 +87,11 @@ impl Handles {
     ) -> Result<R, OpError> {
         let mut guard = self.journal.lock().await;
         if guard.is_none() {
-            *guard = Some(connect::open_journal(&self.journal_paths)?);
+            *guard = Some(connect::open_journal_forwarding(
+                &self.journal_paths,
+                self.forward.url.as_deref(),
+                self.forward.config.as_deref(),
+            )?);
         }
         work(guard.as_mut().ok_or_else(no_session)?).await
     }
@@ -117,6 +122,7 @@ impl Runner {
                 session: Rc::new(Mutex::new(None)),
                 journal: Rc::new(Mutex::new(None)),
                 journal_paths: Rc::new(journal_paths),
+                forward: Rc::new(super::JournalForward::default()),
                 prepared: Rc::new(RefCell::new(HashMap::new())),
             },
             next_token: Rc::new(RefCell::new(1)),
@@ -128,6 +134,12 @@ impl Runner {
     /// Errors in `lang` (English without it).
     pub fn with_lang(mut self, lang: Lang) -> Runner {
         self.lang = lang;
+        self
+    }
+
+    /// Forwards the journal as `--forward` / `--config` say.
+    pub fn with_forward(mut self, forward: super::JournalForward) -> Runner {
+        self.handles.forward = Rc::new(forward);
         self
     }
 

@@ -40,7 +40,17 @@ pub struct ConsoleOptions {
     pub start: Option<Profile>,
     pub connectors: Vec<Connector>,
     pub journal: (PathBuf, PathBuf),
+    /// `--forward URL` and `--config FILE`: where the journal's entries go
+    /// (else `[journal] forward` of the usual config files).
+    pub forward: JournalForward,
     pub demo: bool,
+}
+
+/// How the console's journal forwards (`--forward`, `--config`).
+#[derive(Debug, Clone, Default)]
+pub struct JournalForward {
+    pub url: Option<String>,
+    pub config: Option<PathBuf>,
 }
 
 /// Set while ssh may ask on the terminal (`?ssh=`): keys are not read and nothing is drawn.
@@ -165,11 +175,14 @@ pub async fn run(opts: ConsoleOptions) -> Result<(), TuiError> {
 
     let local = tokio::task::LocalSet::new();
     let journal = opts.journal.clone();
+    let forward = opts.forward.clone();
     let connectors = opts.connectors.clone();
     let start = opts.start.clone();
     local
         .run_until(async move {
-            let mut runner = Runner::new(tx.clone(), connectors, journal).with_lang(s.lang);
+            let mut runner = Runner::new(tx.clone(), connectors, journal)
+                .with_lang(s.lang)
+                .with_forward(forward);
             let mut pending: Vec<Effect> = Vec::new();
             if let Some(p) = start {
                 let i = match s.profiles.iter().position(|x| *x == p) {
