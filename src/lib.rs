@@ -13,6 +13,7 @@ pub mod demo;
 pub mod i18n;
 pub mod journal;
 pub mod ops;
+pub mod profiles;
 pub mod schemes;
 pub mod secret;
 pub mod tui;
