@@ -325,11 +325,21 @@ fn successful_drills(j: &mut Journal) -> Result<Vec<(Place, String)>, OpError> {
         .collect())
 }
 
-/// A label value escaped as the exposition format wants: `\`, `"`, newline.
+/// A label value escaped as the exposition format wants: backslash, double
+/// quote (U+0022) and newline.
 fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' | '\u{22}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn value_text(v: f64) -> String {
