@@ -608,3 +608,37 @@ fn single_check_writes_valid_metrics_and_up_0_when_unreachable() {
         "{text}"
     );
 }
+
+/// With one work slot, two hung hosts first in the inventory do not hold it:
+/// they wait out their timeout while connecting, beside the work on the
+/// reachable target (serialised, the run would take two timeouts).
+#[test]
+fn hung_hosts_wait_beside_the_work_not_in_a_slot() {
+    let db = TestDb::new(Vendor::Wukong11);
+    let dir = tempfile::tempdir().unwrap();
+    let hung = format!("mysql://root@127.0.0.1:{}/crm?tls=disabled", silent_port());
+    let profiles = [
+        profile("hung-1", "a", &hung, "wukong11", ""),
+        profile("hung-2", "b", &hung, "wukong11", ""),
+        profile("wukong", "c", &mysql_url(&db), "wukong11", ""),
+    ]
+    .concat();
+    let started = Instant::now();
+    let out = fleet(
+        dir.path(),
+        &profiles,
+        &["check", "--parallel", "1", "--timeout", "5", "--json"],
+        &[],
+    );
+    let wall = started.elapsed();
+    let doc = json(&out);
+    assert_eq!(entry(&doc, "hung-1")["result"], "timeout");
+    assert_eq!(entry(&doc, "hung-2")["result"], "timeout");
+    let w = entry(&doc, "wukong");
+    assert!(w["result"] == "ok" || w["result"] == "failed", "{w}");
+    assert!(
+        wall < Duration::from_secs(9),
+        "two timeouts in a row: {wall:?}"
+    );
+    assert_eq!(doc["parallel"], 1);
+}

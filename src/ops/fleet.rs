@@ -6,6 +6,11 @@
 //! own runtime and its own timeout, so a dead, slow or CPU-bound target
 //! never holds up the others; one that overruns is reported as `timeout`
 //! (its connection is dropped, which rolls back an unfinished drill).
+//! Connecting is waiting, not work: up to `CONNECT_AHEAD × parallel`
+//! targets connect at once, and only a connected target takes one of the
+//! `parallel` work slots, so a dead host waits out its timeout beside the
+//! work instead of in a slot (the timeout counts connecting and working,
+//! not the wait for a slot).
 //! The shells render the result; progress comes back through a callback.
 
 use std::path::{Path, PathBuf};
@@ -23,9 +28,8 @@ use crate::connector::Connector;
 use crate::i18n::{Lang, Said};
 use crate::profiles::Inventory;
 
-/// How long a target's thread may overrun its own timeout before the fleet
-/// stops waiting for it (a blocking call the runtime cannot cancel).
-const GRACE: Duration = Duration::from_secs(2);
+/// Connection attempts at once, per work slot.
+const CONNECT_AHEAD: usize = 4;
 
 /// Exit code of a target that did not finish within `--timeout`: like a
 /// target that cannot be reached (README "Exit codes").
@@ -210,14 +214,20 @@ pub async fn run(
     let total = profiles.len();
     let parallel = opts.parallel.max(1);
     let opts = Arc::new(opts);
-    let gate = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let gates = Gates {
+        connect: Arc::new(tokio::sync::Semaphore::new(parallel * CONNECT_AHEAD)),
+        work: Arc::new(tokio::sync::Semaphore::new(parallel)),
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for (index, profile) in profiles.into_iter().enumerate() {
-        let (opts, gate) = (Arc::clone(&opts), Arc::clone(&gate));
+        let (opts, gates) = (Arc::clone(&opts), gates.clone());
         tasks.spawn(async move {
-            // The semaphore is never closed: acquiring only waits.
-            let _permit = gate.acquire_owned().await.ok();
-            (index, run_in_thread(index, profile, opts).await)
+            // The semaphores are never closed: acquiring only waits.
+            let connecting = Arc::clone(&gates.connect).acquire_owned().await.ok();
+            (
+                index,
+                run_in_thread(index, profile, opts, gates, connecting).await,
+            )
         });
     }
     let mut done: Vec<(usize, TargetRun)> = Vec::with_capacity(total);
@@ -263,39 +273,62 @@ struct Reached {
     exit_code: i32,
 }
 
-/// Runs one target on a thread of its own (its own current-thread runtime
-/// and timeout); gives up waiting `GRACE` after the timeout.
-async fn run_in_thread(index: usize, profile: Inventory, opts: Arc<FleetOptions>) -> TargetRun {
-    let started = Instant::now();
-    let (tx, rx) = tokio::sync::oneshot::channel();
+/// The two limits of a run: connection attempts, and targets worked on.
+#[derive(Clone)]
+struct Gates {
+    connect: Arc<tokio::sync::Semaphore>,
+    work: Arc<tokio::sync::Semaphore>,
+}
+
+/// A target's run: `None` when it overran its timeout; with the seconds it
+/// spent connecting and working (not waiting for a slot).
+type Ran = (Option<Result<Reached, OpError>>, f64);
+
+/// Runs one target on a thread of its own (its own current-thread runtime).
+/// The answer is sent before the runtime is dropped, and the runtime is
+/// shut down without waiting, so a stuck blocking call (a DNS lookup) never
+/// delays the fleet.
+async fn run_in_thread(
+    index: usize,
+    profile: Inventory,
+    opts: Arc<FleetOptions>,
+    gates: Gates,
+    connecting: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> TargetRun {
+    let (tx, rx) = tokio::sync::oneshot::channel::<Ran>();
     let timeout = opts.timeout;
     let p = profile.clone();
     let spawned = std::thread::Builder::new()
         .name(format!("fleet-{index}"))
         .spawn(move || {
-            let out = match tokio::runtime::Builder::new_current_thread()
+            let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
-                Ok(rt) => rt.block_on(async {
-                    tokio::time::timeout(timeout, run_target(index, &p, &opts)).await
-                }),
-                Err(e) => Ok(Err(OpError::Usage(e.to_string().into()))),
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send((Some(Err(OpError::Usage(e.to_string().into()))), 0.0));
+                    return;
+                }
             };
+            let out = rt.block_on(run_target(index, &p, &opts, &gates.work, connecting));
             let _ = tx.send(out);
+            rt.shutdown_background();
         });
-    let out = match spawned {
-        Err(e) => Some(Err(OpError::Usage(e.to_string().into()))),
-        Ok(_) => match tokio::time::timeout(timeout + GRACE, rx).await {
-            Ok(Ok(Ok(result))) => Some(result),
+    let (out, seconds) = match spawned {
+        Err(e) => (Some(Err(OpError::Usage(e.to_string().into()))), 0.0),
+        Ok(_) => match rx.await {
+            Ok(ran) => ran,
             // The thread died (a panic) without an answer.
-            Ok(Err(_)) => Some(Err(OpError::Usage(
-                "the target's run ended abruptly".into(),
-            ))),
-            Ok(Ok(Err(_))) | Err(_) => None,
+            Err(_) => (
+                Some(Err(OpError::Usage(
+                    "the target's run ended abruptly".into(),
+                ))),
+                0.0,
+            ),
         },
     };
-    finish(profile, out, started.elapsed().as_secs_f64(), timeout)
+    finish(profile, out, seconds, timeout)
 }
 
 /// The target's row from what its run gave back (`None`: it timed out).
@@ -390,19 +423,63 @@ fn spec_for(p: &Inventory, opts: &FleetOptions) -> Result<ConnectSpec, OpError> 
     })
 }
 
-/// One target: connect, run the command, close.
-async fn run_target(index: usize, p: &Inventory, opts: &FleetOptions) -> Result<Reached, OpError> {
-    let spec = spec_for(p, opts)?;
+/// One target: connect (within the timeout), wait for a work slot, run the
+/// command in what is left of the timeout, close.
+async fn run_target(
+    index: usize,
+    p: &Inventory,
+    opts: &FleetOptions,
+    work: &tokio::sync::Semaphore,
+    connecting: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Ran {
+    let spec = match spec_for(p, opts) {
+        Ok(spec) => spec,
+        Err(e) => return (Some(Err(e)), 0.0),
+    };
     let mut quiet = |_: &super::protocol::StepTime| {};
     let mut timer = drill::Timer::new(&mut quiet);
-    let mut s = connect::open_session(&spec, &opts.connectors).await?;
+    let started = Instant::now();
+    let opened =
+        tokio::time::timeout(opts.timeout, connect::open_session(&spec, &opts.connectors)).await;
+    drop(connecting);
+    let connect_secs = started.elapsed().as_secs_f64();
+    let mut s = match opened {
+        Err(_) => return (None, connect_secs),
+        Ok(Err(e)) => return (Some(Err(e)), connect_secs),
+        Ok(Ok(s)) => s,
+    };
     timer.lap("connect");
-    let out = match &opts.command {
+    let _slot = work.acquire().await.ok();
+    let working = Instant::now();
+    let left = opts
+        .timeout
+        .saturating_sub(Duration::from_secs_f64(connect_secs));
+    let out = tokio::time::timeout(left, work_on(&mut s, index, p, opts, &mut timer)).await;
+    let seconds = connect_secs + working.elapsed().as_secs_f64();
+    let out = match out {
+        Err(_) => None,
+        Ok(out) => {
+            let closed = s.close().await;
+            Some(out.and_then(|r| closed.map(|()| r)))
+        }
+    };
+    (out, seconds)
+}
+
+/// The command itself on a connected target.
+async fn work_on(
+    s: &mut Session,
+    index: usize,
+    p: &Inventory,
+    opts: &FleetOptions,
+    timer: &mut drill::Timer<'_>,
+) -> Result<Reached, OpError> {
+    match &opts.command {
         FleetCommand::Check {
             dormant_days,
             all_accounts,
-        } => check(&mut s, *dormant_days, *all_accounts).await,
-        FleetCommand::Status { max_open_hours } => status(&mut s, opts, *max_open_hours),
+        } => check(s, *dormant_days, *all_accounts).await,
+        FleetCommand::Status { max_open_hours } => status(s, opts, *max_open_hours),
         FleetCommand::Drill {
             dormant_days,
             report_dir,
@@ -415,13 +492,9 @@ async fn run_target(index: usize, p: &Inventory, opts: &FleetOptions) -> Result<
                 report_dir,
                 format,
             };
-            run_drill(&mut s, opts, &to, &mut timer).await
+            run_drill(s, opts, &to, timer).await
         }
-    };
-    let closed = s.close().await;
-    let out = out?;
-    closed?;
-    Ok(out)
+    }
 }
 
 fn reached(s: &Session) -> Reached {
