@@ -427,6 +427,7 @@ fn passwords_come_from_password_env_or_a_private_password_file() {
 #[test]
 fn fleet_drill_reports_per_target_and_fleet_status_sees_each_place() {
     let wukong = TestDb::new(Vendor::Wukong11);
+    let wukong2 = TestDb::new(Vendor::Wukong11);
     let ruoyi = TestDb::new(Vendor::RuoYi);
     // A MyISAM user table cannot roll back: its drill is refused (as `locksmith drill` refuses it).
     ruoyi.exec("ALTER TABLE sys_user ENGINE = MyISAM");
@@ -435,6 +436,7 @@ fn fleet_drill_reports_per_target_and_fleet_status_sees_each_place() {
     let profiles = [
         profile("wukong", "bj", &mysql_url(&wukong), "wukong11", ""),
         profile("ruoyi", "sh", &mysql_url(&ruoyi), "ruoyi", ""),
+        profile("wukong 2", "gz", &mysql_url(&wukong2), "wukong11", ""),
     ]
     .concat();
     // A break-glass entry on ruoyi, made with the same journal.
@@ -484,11 +486,17 @@ fn fleet_drill_reports_per_target_and_fleet_status_sees_each_place() {
         index.contains("wukong") && index.contains("ruoyi") && index.contains("01-wukong.md"),
         "{index}"
     );
+    assert!(index.contains("03-wukong-2.md"), "{index}");
+    assert!(reports.join("03-wukong-2.md").is_file());
+    // Two drills ran at once on one journal: both journaled, the chain intact.
     let drills = common::journal_rows(
         &journal,
         "SELECT count(*) FROM entries WHERE kind = 'drill'",
     );
-    assert_eq!(drills[0][0], "1", "one drill journaled");
+    assert_eq!(drills[0][0], "2", "two drills journaled");
+    let journal_s = journal.display().to_string();
+    let verify = common::run_locksmith(&["--journal", &journal_s, "audit", "verify"], None);
+    assert_code(&verify, 0);
 
     let prom = dir.path().join("status.prom");
     let prom_s = prom.display().to_string();
