@@ -650,3 +650,43 @@ fn hung_hosts_wait_beside_the_work_not_in_a_slot() {
     );
     assert_eq!(doc["parallel"], 1);
 }
+
+/// On a terminal (a pty from util-linux `script`) the progress line counts
+/// done/total and the failing targets; the same run without one prints none
+/// (checked in the first test).
+#[test]
+fn a_terminal_gets_the_progress_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = format!("mysql://root@127.0.0.1:{}/crm?tls=disabled", closed_port());
+    let profiles = [
+        profile("dead-1", "a", &dead, "ruoyi", ""),
+        profile("dead-2", "b", &dead, "ruoyi", ""),
+    ]
+    .concat();
+    let file = dir.path().join("profiles.toml");
+    std::fs::write(&file, profiles).unwrap();
+    let command = format!(
+        "{} --lang en --journal {} fleet check --profiles {}",
+        env!("CARGO_BIN_EXE_locksmith"),
+        dir.path().join("j.sqlite").display(),
+        file.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env_remove("LOCKSMITH_TARGET")
+        .env_remove("LOCKSMITH_JOURNAL")
+        .env("HOME", dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux bsdutils) runs the command on a pty");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("fleet check: 2/2 done, 2 failing so far"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 target(s): 0 ok, 0 failed, 2 error"),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(3), "{text}");
+}
