@@ -7,10 +7,11 @@
 //! never holds up the others; one that overruns is reported as `timeout`
 //! (its connection is dropped, which rolls back an unfinished drill).
 //! Connecting is waiting, not work: up to `CONNECT_AHEAD × parallel`
-//! targets connect at once, and only a connected target takes one of the
-//! `parallel` work slots, so a dead host waits out its timeout beside the
-//! work instead of in a slot (the timeout counts connecting and working,
-//! not the wait for a slot).
+//! targets are open at once (connecting, or connected and waiting), and
+//! only a connected target takes one of the `parallel` work slots, so a dead
+//! host waits out its timeout beside the work instead of in a slot (the
+//! timeout counts connecting and working, not the wait for a slot). The
+//! window bounds the threads, sessions and ssh tunnels alive at once.
 //! The shells render the result; progress comes back through a callback.
 
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ use crate::connector::Connector;
 use crate::i18n::{Lang, Said};
 use crate::profiles::Inventory;
 
-/// Connection attempts at once, per work slot.
+/// Targets open at once (connecting or waiting for a slot), per work slot.
 const CONNECT_AHEAD: usize = 4;
 
 /// Exit code of a target that did not finish within `--timeout`: like a
@@ -273,10 +274,12 @@ struct Reached {
     exit_code: i32,
 }
 
-/// The two limits of a run: connection attempts, and targets worked on.
+/// The two limits of a run: targets open, and targets worked on.
 #[derive(Clone)]
 struct Gates {
+    /// Targets open at once; held for the whole run of a target.
     connect: Arc<tokio::sync::Semaphore>,
+    /// Targets worked on at once (`--parallel`).
     work: Arc<tokio::sync::Semaphore>,
 }
 
@@ -441,7 +444,6 @@ async fn run_target(
     let started = Instant::now();
     let opened =
         tokio::time::timeout(opts.timeout, connect::open_session(&spec, &opts.connectors)).await;
-    drop(connecting);
     let connect_secs = started.elapsed().as_secs_f64();
     let mut s = match opened {
         Err(_) => return (None, connect_secs),
@@ -457,12 +459,17 @@ async fn run_target(
     let out = tokio::time::timeout(left, work_on(&mut s, index, p, opts, &mut timer)).await;
     let seconds = connect_secs + working.elapsed().as_secs_f64();
     let out = match out {
-        Err(_) => None,
+        Err(_) => {
+            // Dropping the session ends its connection (and an unfinished drill with it).
+            drop(s);
+            None
+        }
         Ok(out) => {
             let closed = s.close().await;
             Some(out.and_then(|r| closed.map(|()| r)))
         }
     };
+    drop(connecting);
     (out, seconds)
 }
 
