@@ -239,6 +239,7 @@ fn fleet_check_runs_every_target_and_the_dead_ones_do_not_stall_the_rest() {
         );
         assert_eq!(e["connector"], db.vendor.connector());
         assert!(e["posture"]["findings"].is_array(), "{e}");
+        assert!(e["warnings"].is_array(), "{e}");
         assert!(!e["target"].as_str().unwrap().contains("root"), "{e}");
     }
     let o = entry(&doc, "odoo");

@@ -281,6 +281,7 @@ mod tests {
             failing: failing.iter().map(|s| s.to_string()).collect(),
             seconds: 123.4,
             error: None,
+            warnings: Vec::new(),
             error_said: None,
             posture: None,
             status: None,

@@ -124,9 +124,11 @@ pub struct TargetRun {
     pub seconds: f64,
     /// Why it did not run (English, as the journal and `--json` keep it).
     pub error: Option<String>,
-    /// The same, worded in both languages for the table.
+    /// `error`, worded in both languages for the table.
     #[serde(skip)]
     pub error_said: Option<Said>,
+    /// What the session warned about (TLS not verified, connector detected, …).
+    pub warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub posture: Option<Posture>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -272,6 +274,7 @@ struct Reached {
     drill: Option<DrillDone>,
     failing: Vec<String>,
     exit_code: i32,
+    warnings: Vec<String>,
 }
 
 /// The two limits of a run: targets open, and targets worked on.
@@ -354,6 +357,7 @@ fn finish(
         failing: Vec::new(),
         seconds,
         error: None,
+        warnings: Vec::new(),
         error_said: None,
         posture: None,
         status: None,
@@ -373,6 +377,7 @@ fn finish(
             run.posture = r.posture;
             run.status = r.status;
             run.drill = r.drill;
+            run.warnings = r.warnings;
         }
         Some(Err(e)) => {
             run.result = Outcome::Error;
@@ -513,6 +518,7 @@ fn reached(s: &Session) -> Reached {
         drill: None,
         failing: Vec::new(),
         exit_code: 0,
+        warnings: s.warnings.clone(),
     }
 }
 
