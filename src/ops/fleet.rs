@@ -222,6 +222,7 @@ pub async fn run(
         work: Arc::new(tokio::sync::Semaphore::new(parallel)),
     };
     let mut tasks = tokio::task::JoinSet::new();
+    let inventory = profiles.clone();
     for (index, profile) in profiles.into_iter().enumerate() {
         let (opts, gates) = (Arc::clone(&opts), gates.clone());
         tasks.spawn(async move {
@@ -236,7 +237,7 @@ pub async fn run(
     let mut done: Vec<(usize, TargetRun)> = Vec::with_capacity(total);
     let mut failing = 0;
     while let Some(joined) = tasks.join_next().await {
-        // A task only fails by panicking; its target then has no entry.
+        // A task only fails by panicking; its target gets its row below.
         let Ok((index, r)) = joined else { continue };
         failing += usize::from(r.result != Outcome::Ok);
         done.push((index, r));
@@ -245,6 +246,12 @@ pub async fn run(
             total,
             failing,
         });
+    }
+    for (index, profile) in inventory.into_iter().enumerate() {
+        if !done.iter().any(|(i, _)| *i == index) {
+            let lost = OpError::Usage(Said::key("said.fleet_ended_abruptly", &[]));
+            done.push((index, finish(profile, Some(Err(lost)), 0.0, opts.timeout)));
+        }
     }
     done.sort_by_key(|(i, _)| *i);
     let targets: Vec<TargetRun> = done.into_iter().map(|(_, r)| r).collect();
@@ -327,9 +334,10 @@ async fn run_in_thread(
             Ok(ran) => ran,
             // The thread died (a panic) without an answer.
             Err(_) => (
-                Some(Err(OpError::Usage(
-                    "the target's run ended abruptly".into(),
-                ))),
+                Some(Err(OpError::Usage(Said::key(
+                    "said.fleet_ended_abruptly",
+                    &[],
+                )))),
                 0.0,
             ),
         },
