@@ -14,6 +14,7 @@ pub mod forward;
 pub mod i18n;
 pub mod journal;
 pub mod ops;
+pub mod profiles;
 pub mod schemes;
 pub mod secret;
 pub mod tui;

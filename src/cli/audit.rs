@@ -1,5 +1,7 @@
 //! `audit …` and `status`: the journal's use cases (`ops::audit`), rendered.
 
+use std::path::Path;
+
 use serde_json::json;
 
 use super::commands::{open_journal, session};
@@ -9,7 +11,7 @@ use crate::i18n::{Lang, Said, tf};
 use crate::journal::Journal;
 use crate::ops::audit::{self, Checkpoint};
 use crate::ops::connect;
-use crate::ops::{OpError, protocol};
+use crate::ops::{OpError, metrics, protocol};
 
 pub async fn run(cli: &Cli, command: &AuditCommand) -> Result<Report, OpError> {
     let mut j = open_journal(cli)?;
@@ -178,9 +180,13 @@ fn forward(cli: &Cli, j: &mut Journal) -> Result<Report, OpError> {
 }
 
 /// `status`: open break-glass entries and whether one is overdue.
-pub fn status(cli: &Cli, max_open_hours: u64) -> Result<Report, OpError> {
+pub fn status(cli: &Cli, max_open_hours: u64, prom_file: Option<&Path>) -> Result<Report, OpError> {
     let mut j = open_journal(cli)?;
-    let st = audit::status(&mut j, max_open_hours, chrono::Utc::now())?;
+    let now = chrono::Utc::now();
+    let st = audit::status(&mut j, max_open_hours, now)?;
+    if let Some(path) = prom_file {
+        write_status_metrics(&mut j, &st, now, path)?;
+    }
     let mut text = String::new();
     for o in &st.open {
         let advice = match o.overdue {
@@ -240,4 +246,25 @@ pub fn status(cli: &Cli, max_open_hours: u64) -> Result<Report, OpError> {
         }
     }
     Ok(Report::checked(text, json, st.overdue == 0))
+}
+
+/// Every place the journal knows: its open break-glass entries and its last
+/// successful drill, as metrics.
+fn write_status_metrics(
+    j: &mut Journal,
+    st: &audit::Status,
+    now: chrono::DateTime<chrono::Utc>,
+    path: &Path,
+) -> Result<(), OpError> {
+    let mut samples = Vec::new();
+    for (place, ps) in metrics::place_statuses(j, st, None, now)? {
+        let labels = metrics::Labels {
+            target: metrics::place_label(&place),
+            connector: place.connector.clone(),
+            ..metrics::Labels::default()
+        };
+        samples.extend(metrics::status_samples(&labels, Some(&ps), false));
+    }
+    samples.push(metrics::status_run_sample(now.timestamp()));
+    metrics::write_atomic(path, &metrics::render(&samples))
 }

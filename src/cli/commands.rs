@@ -10,7 +10,9 @@ use super::{Cli, ConnectorsCommand, Report, WriteArgs, prompt, render};
 use crate::journal::Journal;
 use crate::ops::connect::{self, ConnectSpec};
 use crate::ops::write::{self, NewPassword, ResetFlags, WriteRequest};
-use crate::ops::{LookupFilter, OpError, Session, account, check, drill, posture, protocol};
+use crate::ops::{
+    LookupFilter, OpError, Session, account, check, drill, metrics, posture, protocol,
+};
 
 /// `--target` (or LOCKSMITH_TARGET), parsed, with its password resolved.
 fn target(cli: &Cli) -> Result<crate::backend::Target, OpError> {
@@ -64,7 +66,7 @@ pub(super) async fn session(cli: &Cli) -> Result<Session, OpError> {
     connect::open_session(&spec, &all_connectors(cli)?).await
 }
 
-fn journal_paths(cli: &Cli) -> Result<(PathBuf, PathBuf), OpError> {
+pub(super) fn journal_paths(cli: &Cli) -> Result<(PathBuf, PathBuf), OpError> {
     connect::journal_paths(cli.journal.as_deref())
 }
 
@@ -149,7 +151,7 @@ pub async fn console(cli: &Cli, demo: Option<Option<&Path>>) -> Result<Report, O
 }
 
 /// Shipped, the operator's, and `--connectors-dir` connectors.
-fn all_connectors(cli: &Cli) -> Result<Vec<crate::connector::Connector>, OpError> {
+pub(super) fn all_connectors(cli: &Cli) -> Result<Vec<crate::connector::Connector>, OpError> {
     connect::connectors_with(cli.connectors_dir.as_deref())
 }
 
@@ -368,17 +370,47 @@ pub async fn drill(cli: &Cli, args: &DrillArgs<'_>) -> Result<Report, OpError> {
     Ok(render::drill(&r, args.report, body))
 }
 
-pub async fn check(cli: &Cli, dormant_days: i64, all_accounts: bool) -> Result<Report, OpError> {
-    with_session(cli, async |s: &mut Session| {
+pub async fn check(
+    cli: &Cli,
+    dormant_days: i64,
+    all_accounts: bool,
+    prom_file: Option<&Path>,
+) -> Result<Report, OpError> {
+    let started = std::time::Instant::now();
+    let checked = with_session(cli, async |s: &mut Session| {
         let opts = posture::CheckOptions {
             dormant_days,
             all_accounts,
             progress: Some(&prompt::survey_progress),
         };
         let p = posture::check_with(s, &opts).await?;
-        Ok(render::posture(&p, &s.warnings))
+        Ok((p, s.warnings.clone(), s.place()))
     })
-    .await
+    .await;
+    if let Some(path) = prom_file {
+        // A check that could not run still says so: locksmith_check_up 0.
+        let labels = match &checked {
+            Ok((_, _, place)) => metrics::Labels {
+                target: metrics::place_label(place),
+                connector: place.connector.clone(),
+                ..metrics::Labels::default()
+            },
+            Err(_) => metrics::Labels {
+                target: target(cli)
+                    .map(|t| metrics::target_label(&t))
+                    .unwrap_or_default(),
+                connector: cli.connector.clone().unwrap_or_default(),
+                ..metrics::Labels::default()
+            },
+        };
+        let posture = checked.as_ref().ok().map(|(p, _, _)| p);
+        let seconds = started.elapsed().as_secs_f64();
+        let samples =
+            metrics::posture_samples(&labels, posture, seconds, chrono::Utc::now().timestamp());
+        metrics::write_atomic(path, &metrics::render(&samples))?;
+    }
+    let (p, warnings, _) = checked?;
+    Ok(render::posture(&p, &warnings))
 }
 
 pub async fn connectors(cli: &Cli, command: &ConnectorsCommand) -> Result<Report, OpError> {

@@ -5,6 +5,7 @@
 
 mod audit;
 mod commands;
+mod fleet;
 mod prompt;
 mod render;
 mod shell;
@@ -167,6 +168,10 @@ pub enum Command {
         /// How long a break-glass entry may stay open
         #[arg(long, env = "LOCKSMITH_MAX_OPEN_HOURS", default_value_t = 24)]
         max_open_hours: u64,
+        /// Also write the open break-glass entries and the last successful drill of every
+        /// target in the journal as Prometheus metrics (node_exporter textfile, written atomically)
+        #[arg(long, value_name = "PATH")]
+        prom_file: Option<PathBuf>,
     },
     /// Rehearse the emergency-admin recovery on the target: apply, verify, ROLL BACK, time each step
     Drill {
@@ -194,6 +199,16 @@ pub enum Command {
         /// Try the default passwords on every account, not only the admins and the emergency admin (uses every core; slow with bcrypt)
         #[arg(long)]
         all_accounts: bool,
+        /// Also write the result as Prometheus metrics (node_exporter textfile, written atomically)
+        #[arg(long, value_name = "PATH")]
+        prom_file: Option<PathBuf>,
+    },
+    /// Run check, status or drill on many targets at once: the profiles of profiles.toml
+    /// (or --profiles FILE), chosen by --tag, --parallel at a time, each with its own --timeout
+    #[command(after_help = FLEET_EXIT_HELP)]
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
     },
     /// Read and verify the journal
     Audit {
@@ -220,6 +235,72 @@ pub enum Command {
     Completions { shell: clap_complete::Shell },
     /// Print the manual page (roff): `locksmith man | man -l -`
     Man,
+}
+
+/// The exit code of a fleet run (also in README "Exit codes").
+pub const FLEET_EXIT_HELP: &str = "Exit code: the highest exit code among the targets, as each single command would exit: 0 every target ok; 2 a profile is unusable (its password_env unset, its password_file readable by others, a bad URL or connector); 3 a target could not be reached or did not finish within --timeout; 4 the emergency admin was not found; 5 refused (e.g. a drill on MyISAM tables); 6 the journal could not be written; 8 a check failed or a break-glass entry is overdue. --json prints one document with every target's own exit_code.";
+
+#[derive(Subcommand, Debug)]
+pub enum FleetCommand {
+    /// The access posture of every target (exit 8 when a check fails on one)
+    #[command(after_help = FLEET_EXIT_HELP)]
+    Check {
+        #[command(flatten)]
+        run: FleetArgs,
+        /// Admins without a login for longer are reported as dormant
+        #[arg(long, default_value_t = 90)]
+        dormant_days: i64,
+        /// Try the default passwords on every account of every target (slow with bcrypt)
+        #[arg(long)]
+        all_accounts: bool,
+        /// Also write every target's result as Prometheus metrics (node_exporter textfile)
+        #[arg(long, value_name = "PATH")]
+        prom_file: Option<PathBuf>,
+    },
+    /// Open break-glass entries and the last successful drill of every target, from the journal
+    #[command(after_help = FLEET_EXIT_HELP)]
+    Status {
+        #[command(flatten)]
+        run: FleetArgs,
+        /// How long a break-glass entry may stay open
+        #[arg(long, env = "LOCKSMITH_MAX_OPEN_HOURS", default_value_t = 24)]
+        max_open_hours: u64,
+        /// Also write every target's status as Prometheus metrics (node_exporter textfile)
+        #[arg(long, value_name = "PATH")]
+        prom_file: Option<PathBuf>,
+    },
+    /// Rehearse the emergency-admin recovery on every target (apply, verify, ROLL BACK), one
+    /// report per target plus an index; each drill is journaled as `locksmith drill` does
+    #[command(after_help = FLEET_EXIT_HELP)]
+    Drill {
+        #[command(flatten)]
+        run: FleetArgs,
+        /// Where the reports and the index go (default: fleet-drill-<UTC time>/ next to the journal)
+        #[arg(long, value_name = "DIR")]
+        report_dir: Option<PathBuf>,
+        /// Report format: md or json
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// Admins without a login for longer are reported as dormant
+        #[arg(long, default_value_t = 90)]
+        dormant_days: i64,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct FleetArgs {
+    /// The inventory (default: <config dir>/locksmith/profiles.toml)
+    #[arg(long, value_name = "FILE")]
+    pub profiles: Option<PathBuf>,
+    /// Only the profiles carrying this tag (repeat: profiles carrying every one)
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Targets at once
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallel: u16,
+    /// Each target's own limit in seconds, connecting included; a target over it counts as unreachable (3)
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub timeout: f64,
 }
 
 #[derive(Args, Debug)]
@@ -413,7 +494,10 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             from_backup,
         } => commands::calibrate(&cli, account, from_backup.as_deref()).await,
         Command::Audit { command } => audit::run(&cli, command).await,
-        Command::Status { max_open_hours } => audit::status(&cli, *max_open_hours),
+        Command::Status {
+            max_open_hours,
+            prom_file,
+        } => audit::status(&cli, *max_open_hours, prom_file.as_deref()),
         Command::Drill {
             account,
             report,
@@ -433,7 +517,9 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
         Command::Check {
             dormant_days,
             all_accounts,
-        } => commands::check(&cli, *dormant_days, *all_accounts).await,
+            prom_file,
+        } => commands::check(&cli, *dormant_days, *all_accounts, prom_file.as_deref()).await,
+        Command::Fleet { command } => fleet::run(&cli, command).await,
         Command::Connectors { command } => commands::connectors(&cli, command).await,
         Command::Hash {
             command: HashCommand::Detect { value },

@@ -91,3 +91,17 @@ pub fn survey_progress(p: SurveyProgress) {
         SurveyProgress::Estimate { .. } | SurveyProgress::Checked { .. } => {}
     }
 }
+
+/// A fleet run's progress line, redrawn in place on a terminal; nothing
+/// when stderr is not one (cron, CI, a pipe).
+pub fn fleet_progress(line: &str, last: bool) {
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    // \x1b[K clears what a longer earlier line left.
+    eprint!("\r{line}\x1b[K");
+    if last {
+        eprintln!();
+    }
+    let _ = std::io::stderr().flush();
+}

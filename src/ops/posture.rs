@@ -42,6 +42,10 @@ pub struct Posture {
     /// emergency admin, or every account with `all_accounts`.
     pub defaults_checked: usize,
     pub all_accounts: bool,
+    /// Admins that are enabled, not deleted, unlocked (with full access where kept).
+    pub enabled_admins: usize,
+    /// Accounts found on one of the connector's default passwords.
+    pub default_password_accounts: usize,
     pub findings: Vec<Finding>,
     /// No finding failed.
     pub ok: bool,
@@ -139,6 +143,7 @@ pub async fn check_with(s: &mut Session, opts: &CheckOptions<'_>) -> Result<Post
                 && a.full_access(&c) != Some(false)
         })
         .collect();
+    let enabled_admins = usable.len();
     let mut findings = vec![admin_count_finding(&c, &usable)];
 
     // 2. The emergency admin is healthy.
@@ -149,6 +154,7 @@ pub async fn check_with(s: &mut Session, opts: &CheckOptions<'_>) -> Result<Post
     let survey = survey_passwords(s, &accounts, opts);
     let defaults_checked = survey.verified;
     let unchecked = survey.unchecked;
+    let default_password_accounts = survey.on_default.len();
     findings.push(default_passwords_finding(
         &c,
         survey.on_default,
@@ -171,6 +177,8 @@ pub async fn check_with(s: &mut Session, opts: &CheckOptions<'_>) -> Result<Post
         accounts_checked: accounts.len(),
         defaults_checked,
         all_accounts: opts.all_accounts,
+        enabled_admins,
+        default_password_accounts,
         findings,
         ok,
     })

@@ -1,4 +1,5 @@
-//! Saved connections: `<config dir>/locksmith/profiles.toml`.
+//! Saved connections for the console: `<config dir>/locksmith/profiles.toml`,
+//! parsed once in `crate::profiles` (shared with `locksmith fleet`).
 //!
 //! ```toml
 //! [[profile]]
@@ -16,133 +17,38 @@
 //!
 //! A profile never holds a password: one with a password in its URL is refused.
 
-use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
+use std::path::Path;
 
 use super::state::Profile;
-use crate::backend::Target;
+pub use crate::profiles::{ProfileError, default_path};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ProfileError {
-    #[error("{path}: {reason}")]
-    Invalid { path: String, reason: String },
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    #[serde(default)]
-    profile: Vec<Entry>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Entry {
-    name: String,
-    target: String,
-    #[serde(default)]
-    connector: Option<String>,
-    #[serde(default)]
-    tls: Option<String>,
-    #[serde(default)]
-    ca: Option<String>,
-    #[serde(default)]
-    skip_verify: Option<bool>,
-    #[serde(default)]
-    prefix: Option<String>,
-    /// An external encoder: `encoder = ["/path/to/encoder", "arg"]`.
-    #[serde(default)]
-    encoder: Option<Vec<String>>,
-    #[serde(default)]
-    read_only: Option<bool>,
-    /// A jump host, `user@bastion[:port]`: folded into the URL as `ssh=`.
-    #[serde(default)]
-    ssh: Option<String>,
-}
-
-pub fn default_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "locksmith")
-        .map(|d| d.config_dir().join("profiles.toml"))
-}
-
-/// Parses a profiles file; TLS options are folded into the target URL's query.
-pub fn parse_profiles(path: &str, text: &str) -> Result<Vec<Profile>, ProfileError> {
-    let bad = |reason: String| ProfileError::Invalid {
-        path: path.to_string(),
-        reason,
-    };
-    let file: File = toml::from_str(text).map_err(|e| bad(e.message().to_string()))?;
-    let mut out = Vec::new();
-    for e in file.profile {
-        let mut opts = Vec::new();
-        if let Some(tls) = &e.tls {
-            opts.push(format!("tls={tls}"));
-        }
-        if let Some(ca) = &e.ca {
-            opts.push(format!("ca={ca}"));
-        }
-        if e.skip_verify == Some(true) {
-            opts.push("skip-verify=true".into());
-        }
-        if e.read_only == Some(true) {
-            opts.push("read-only=true".into());
-        }
-        if let Some(ssh) = &e.ssh {
-            opts.push(format!("ssh={ssh}"));
-        }
-        let target = if opts.is_empty() {
-            e.target.clone()
-        } else {
-            let sep = if e.target.contains('?') { '&' } else { '?' };
-            format!("{}{sep}{}", e.target, opts.join("&"))
-        };
-        let parsed =
-            Target::parse(&target).map_err(|err| bad(format!("profile `{}`: {err}", e.name)))?;
-        if parsed.password.is_some() {
-            return Err(bad(format!(
-                "profile `{}` has a password in its URL; profiles never hold passwords (use LOCKSMITH_DB_PASSWORD, ~/.my.cnf or the form's password field)",
-                e.name
-            )));
-        }
-        if let Some(command) = &e.encoder {
-            let spec = crate::schemes::external::EncoderSpec {
-                command: command.clone(),
-                bound_to_login: false,
-            };
-            spec.validate()
-                .map_err(|m| bad(format!("profile `{}`: encoder: {m}", e.name)))?;
-        }
-        out.push(Profile {
-            name: e.name,
-            target,
-            connector: e.connector,
-            prefix: e.prefix,
+impl From<crate::profiles::Inventory> for Profile {
+    fn from(p: crate::profiles::Inventory) -> Profile {
+        Profile {
+            name: p.name,
+            target: p.target,
+            connector: p.connector,
+            prefix: p.prefix,
             note: None,
-            encoder: e.encoder,
-        });
+            encoder: p.encoder,
+        }
     }
-    Ok(out)
+}
+
+/// Parses a profiles file (`crate::profiles::parse`) into the console's profiles.
+pub fn parse_profiles(path: &str, text: &str) -> Result<Vec<Profile>, ProfileError> {
+    Ok(crate::profiles::parse(path, text)?
+        .into_iter()
+        .map(Profile::from)
+        .collect())
 }
 
 /// Profiles from `path` (default: the user config dir); none when the file does not exist.
 pub fn load_profiles(path: Option<&Path>) -> Result<Vec<Profile>, ProfileError> {
-    let path = match path {
-        Some(p) => p.to_path_buf(),
-        None => match default_path() {
-            Some(p) => p,
-            None => return Ok(Vec::new()),
-        },
-    };
-    if !path.is_file() {
-        return Ok(Vec::new());
-    }
-    let shown = path.display().to_string();
-    let text = std::fs::read_to_string(&path).map_err(|e| ProfileError::Invalid {
-        path: shown.clone(),
-        reason: e.to_string(),
-    })?;
-    parse_profiles(&shown, &text)
+    Ok(crate::profiles::load(path)?
+        .into_iter()
+        .map(Profile::from)
+        .collect())
 }
 
 #[cfg(test)]
