@@ -146,7 +146,7 @@ def traced_selects(argv):
     """The SELECTs a locksmith command ran, in order, as its trace log shows them."""
     env = dict(os.environ, LOCKSMITH_LOG="trace")
     run = subprocess.run(argv, capture_output=True, env=env, check=True)
-    lines = [l for l in run.stderr.decode().splitlines() if 'query sql="SELECT t.' in l]
+    lines = [l for l in run.stderr.decode().splitlines() if 'query sql="SELECT ls_page.' in l]
     if not lines:
         raise SystemExit("bench: the lookup's trace log shows no SELECT")
     return [l.split('sql="', 1)[1].rsplit('" bound=', 1)[0].replace('\\"', '"') for l in lines]
