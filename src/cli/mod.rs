@@ -4,6 +4,7 @@
 //! terminal itself; everything else returns a `Report` for `main` to print.
 
 mod audit;
+mod batch;
 mod commands;
 mod prompt;
 mod render;
@@ -136,6 +137,17 @@ pub enum Command {
         #[command(flatten)]
         write: WriteArgs,
     },
+    /// Disable an account with the connector's [disable] writes (what the vendor's admin screen
+    /// writes) through the guarded write protocol; the last enabled admin is refused
+    Disable {
+        /// The account: its exact login, or #ID for the primary key
+        account: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Disable departed staff from HR's list: one summary, one confirmation, then each account
+    /// through the write protocol; a rerun finishes an interrupted batch; --undo BATCH reverses it
+    Offboard(OffboardArgs),
     /// Check that the scheme reproduces an account's stored value (known password on stdin)
     Calibrate {
         /// The account: its exact login, or #ID for the primary key
@@ -190,6 +202,13 @@ pub enum Command {
         /// Try the default passwords on every account, not only the admins and the emergency admin (uses every core; slow with bcrypt)
         #[arg(long)]
         all_accounts: bool,
+        /// Only check that every account listed in FILE (offboard's list format) is disabled:
+        /// exit 8 while one is still enabled
+        #[arg(long, value_name = "FILE")]
+        departed: Option<PathBuf>,
+        /// With --departed: match list entries by login, email, phone or auto
+        #[arg(long = "match", default_value = "auto", value_parser = ["login", "email", "phone", "auto"])]
+        match_by: String,
     },
     /// Read and verify the journal
     Audit {
@@ -254,6 +273,36 @@ impl LookupArgs {
             after: after.transpose()?,
         })
     }
+}
+
+#[derive(Args, Debug)]
+pub struct OffboardArgs {
+    /// HR's list: one account a line, or a CSV export with a header (login / email / phone
+    /// columns; UTF-8 with or without BOM, else GBK)
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "undo",
+        conflicts_with = "undo"
+    )]
+    pub from: Option<PathBuf>,
+    /// Re-enable exactly what batch BATCH disabled (the id its report printed), guarded by the
+    /// values it wrote
+    #[arg(long, value_name = "BATCH")]
+    pub undo: Option<String>,
+    /// Why: recorded in every intent of the batch (required; part of the batch id)
+    #[arg(long)]
+    pub reason: String,
+    /// Which column a list entry is matched in: login, email, phone, or auto (login, then
+    /// email for a value with @, else phone)
+    #[arg(long = "match", default_value = "auto", value_parser = ["login", "email", "phone", "auto"])]
+    pub match_by: String,
+    /// Print the summary and write nothing, not even the journal
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for the typed count (required without a terminal)
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Args, Debug)]
@@ -378,6 +427,13 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             };
             commands::write(&cli, request, write).await
         }
+        Command::Disable { account, write } => {
+            let request = crate::ops::write::WriteRequest::Disable {
+                account: account.clone(),
+            };
+            commands::write(&cli, request, write).await
+        }
+        Command::Offboard(args) => commands::offboard(&cli, args).await,
         Command::Undo {
             entry,
             identity,
@@ -417,8 +473,14 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             commands::drill(&cli, &args).await
         }
         Command::Check {
+            departed: Some(file),
+            match_by,
+            ..
+        } => commands::check_departed(&cli, file, match_by).await,
+        Command::Check {
             dormant_days,
             all_accounts,
+            ..
         } => commands::check(&cli, *dormant_days, *all_accounts).await,
         Command::Connectors { command } => commands::connectors(&cli, command).await,
         Command::Hash {

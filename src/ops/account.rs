@@ -631,6 +631,23 @@ pub async fn read_column(s: &mut Session, id: &Value, column: &str) -> Result<Va
         .unwrap_or(Value::Null))
 }
 
+/// Every account whose `column` (a mapped column of the connector) equals
+/// `value` as the database compares; callers check exactness themselves.
+pub async fn find_exact(
+    s: &mut Session,
+    column: &str,
+    value: &str,
+) -> Result<Vec<Account>, OpError> {
+    let c = &s.connector;
+    let mut stmt = Stmt::new(s.backend.dialect());
+    select_accounts(&mut stmt, c, None);
+    let col = stmt.ident(column);
+    let ph = stmt.bind(Value::Text(value.to_string()));
+    stmt.push(" WHERE t.").push(&col).push(" = ").push(&ph);
+    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
+    Ok(rows.into_iter().map(|r| row_to_account(c, r)).collect())
+}
+
 /// Resolves an ACCOUNT argument: `#ID` for the primary key, otherwise the
 /// exact login. The database may compare case-insensitively, so the exact
 /// match is checked here; near misses are offered as candidates.

@@ -12,6 +12,7 @@ pub mod connect;
 pub mod drill;
 pub mod emergency;
 pub mod guide;
+pub mod offboard;
 pub mod plan;
 pub mod posture;
 pub mod protocol;
