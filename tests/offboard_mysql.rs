@@ -332,7 +332,7 @@ fn a_killed_batch_resumes_without_writing_an_account_twice() {
             "--from",
             &f,
             "--reason",
-            "HR big batch",
+            "HR-2026-11 departures",
             "--yes",
         ])
         .env("HOME", std::env::temp_dir())
@@ -376,7 +376,7 @@ fn a_killed_batch_resumes_without_writing_an_account_twice() {
     let doc = json(&out);
     assert_eq!(disabled(&db), n, "{}", stderr(&out));
     let c = counts(&doc);
-    assert_eq!(c["done"] + c["would_disable"], n, "{doc}");
+    assert_eq!(c["done"] + c["would_disable"], n, "{c:?}");
     assert!(c["done"] >= halfway - 100, "{c:?} halfway {halfway}");
     // Exactly one committed disable per account: an outcome or a reconcile that found it applied.
     let per_account = journal_rows(
