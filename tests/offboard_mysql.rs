@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use common::{TestDb, Vendor, assert_code, journal_rows, json, stderr, stdout};
 
@@ -23,7 +23,7 @@ fn write_file(db: &TestDb, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
-fn offboard(db: &TestDb, file: &PathBuf, extra: &[&str]) -> std::process::Output {
+fn offboard(db: &TestDb, file: &Path, extra: &[&str]) -> std::process::Output {
     let f = file.display().to_string();
     let mut args = vec![
         "--connector",

@@ -1258,6 +1258,65 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_connector_disables_or_says_why_not() {
+        for c in load_all(None).unwrap() {
+            let d = &c.disable;
+            match d.mapped() {
+                true => {
+                    let en = d.sessions.as_ref().expect("sessions");
+                    assert!(
+                        c.notes.contains(en),
+                        "{}: the sessions note joins the notes",
+                        c.name
+                    );
+                    assert_eq!(c.notes.len(), c.notes_zh.len(), "{}", c.name);
+                    // What disable writes satisfies the disabled predicate.
+                    let written = |col: &str| {
+                        d.set.get(col).map(|v| match v.spec() {
+                            WriteSpec::Int(i) => i.to_string(),
+                            WriteSpec::Text(t) => t,
+                            _ => String::new(),
+                        })
+                    };
+                    assert!(d.is_disabled(written), "{}", c.name);
+                }
+                false => assert!(
+                    d.unmapped.is_some(),
+                    "{}: map [disable] or say why not",
+                    c.name
+                ),
+            }
+        }
+        let closed: Vec<_> = load_all(None)
+            .unwrap()
+            .into_iter()
+            .filter(|c| !c.disable.mapped())
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(closed, ["kingdee-k3wise", "u8"]);
+    }
+
+    #[test]
+    fn disable_writes_and_predicate_must_agree() {
+        let text = embedded("ruoyi.toml");
+        let bad = text.replace("when = { status = [\"1\"] }", "when = { status = [\"2\"] }");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("disable.set.status"), "{err}");
+        let bad = text.replace("when = { status = [\"1\"] }\n", "");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("disable.when"), "{err}");
+        let bad = text.replace(
+            "[disable]\nset = { status = \"1\" }",
+            "[disable]\nset = { password = \"1\" }",
+        );
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("disable.set.password"), "{err}");
+        let bad = text.replace("[disable]\n", "[disable]\nunmapped = \"x\"\n");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("disable.unmapped"), "{err}");
+    }
+
+    #[test]
     fn identifier_rules() {
         assert!(validate_identifier("5kcrm_admin_user").is_ok());
         assert!(validate_identifier("sys_user").is_ok());
