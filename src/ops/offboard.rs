@@ -28,7 +28,7 @@ use crate::journal::{Entry, EntryKind, Journal, Outcome};
 
 /// Accounts per batch of intents: one durable journal transaction for the
 /// intents of a batch, one for their outcomes.
-pub const BATCH_SIZE: usize = 100;
+pub const BATCH_SIZE: usize = 500;
 
 /// Which column a listed value is looked up in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

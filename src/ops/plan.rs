@@ -350,10 +350,14 @@ pub async fn build(
         ));
     }
     let found = resolve(s, account).await?;
-    // Step 1 of the protocol: the before-image, read by primary key.
-    let before = read_by_pk(s, &found.id).await?.ok_or_else(|| {
-        OpError::NotFound(format!("{} vanished while planning", found.label()).into())
-    })?;
+    // Step 1 of the protocol: the before-image, read by primary key (a `#ID`
+    // reference was resolved by exactly that read: not read twice).
+    let before = match account.starts_with('#') {
+        true => found,
+        false => read_by_pk(s, &found.id).await?.ok_or_else(|| {
+            OpError::NotFound(format!("{} vanished while planning", found.label()).into())
+        })?,
+    };
     let c = s.connector.clone();
     let table = c.table_name();
     let mut warnings = account_warnings(s, &before, action);
