@@ -602,6 +602,35 @@ pub async fn read_by_pk(s: &mut Session, id: &Value) -> Result<Option<Account>, 
     Ok(rows.into_iter().next().map(|r| row_to_account(c, r)))
 }
 
+/// Reads many accounts by primary key in one statement (a batch's
+/// before-images), in no particular order; missing keys are absent.
+pub async fn read_by_pks(s: &mut Session, ids: &[Value]) -> Result<Vec<Account>, OpError> {
+    let id = s.connector.columns.id.clone();
+    find_in(s, &id, ids).await
+}
+
+/// Every account whose `column` (a mapped column) equals one of `values`
+/// as the database compares, in one statement; callers check exactness.
+pub async fn find_in(
+    s: &mut Session,
+    column: &str,
+    values: &[Value],
+) -> Result<Vec<Account>, OpError> {
+    if values.is_empty() {
+        return Ok(Vec::new());
+    }
+    let c = &s.connector;
+    let mut stmt = Stmt::new(s.backend.dialect());
+    select_accounts(&mut stmt, c, None);
+    let col = stmt.ident(column);
+    let phs: Vec<String> = values.iter().map(|v| stmt.bind(v.clone())).collect();
+    stmt.push(" WHERE t.")
+        .push(&col)
+        .push(&format!(" IN ({})", phs.join(", ")));
+    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
+    Ok(rows.into_iter().map(|r| row_to_account(c, r)).collect())
+}
+
 /// Reads some columns of one row by primary key (the verification re-read
 /// inside the transaction, reconcile); `None` when the row is gone.
 pub async fn read_columns(

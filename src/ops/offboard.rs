@@ -437,16 +437,55 @@ fn column_for(s: &Session, role: &str) -> Option<String> {
     }
 }
 
+/// Accounts by their exact stored login, for every login the list names,
+/// read `BATCH_SIZE` logins a statement (the summary of a large list).
+async fn prefetch_logins(
+    s: &mut Session,
+    list: &ListFile,
+    by: MatchBy,
+) -> Result<HashMap<String, Vec<Account>>, OpError> {
+    let mut logins: Vec<Value> = list
+        .rows
+        .iter()
+        .filter_map(|row| {
+            lookups(row, by)
+                .into_iter()
+                .find(|(role, _)| *role == "login")
+        })
+        .map(|(_, v)| Value::Text(v))
+        .collect();
+    logins.dedup();
+    let column = s.connector.columns.login.clone();
+    let mut found: HashMap<String, Vec<Account>> = HashMap::new();
+    for chunk in logins.chunks(BATCH_SIZE) {
+        for a in account::find_in(s, &column, chunk).await? {
+            found.entry(a.login.clone()).or_default().push(a);
+        }
+    }
+    Ok(found)
+}
+
 /// Accounts whose `role` column equals `value` exactly (logins with their
-/// case, emails without); the first lookup that finds any decides.
+/// case, emails without); the first lookup that finds any decides. Logins
+/// come from `by_login` when the caller read them ahead.
 async fn find_row(
     s: &mut Session,
     row: &ListedRow,
     by: MatchBy,
+    by_login: Option<&HashMap<String, Vec<Account>>>,
 ) -> Result<(String, &'static str, Vec<Account>), OpError> {
     let tries = lookups(row, by);
     let mut last = ("", String::new());
     for (role, value) in tries {
+        if let (Some(map), "login") = (by_login, role) {
+            match map.get(&value) {
+                Some(found) => return Ok((value, role, found.clone())),
+                None => {
+                    last = (role, value);
+                    continue;
+                }
+            }
+        }
         let Some(column) = column_for(s, role) else {
             if by != MatchBy::Auto {
                 return Err(OpError::Usage(Said::key(
@@ -537,10 +576,11 @@ pub async fn prepare(
     }
     let batch = batch_id(s, &list.digest, reason, by);
     let done = done_keys(journal, &batch)?;
+    let by_login = prefetch_logins(s, list, by).await?;
     let mut listed = Vec::with_capacity(list.rows.len());
     let mut seen = HashSet::new();
     for row in &list.rows {
-        listed.push(classify(s, row, by, &done, &mut seen).await?);
+        listed.push(classify(s, row, by, &by_login, &done, &mut seen).await?);
     }
     let enabled = enabled_admins(s).await?;
     let admins = keep_one_admin(&mut listed, &enabled);
@@ -568,10 +608,11 @@ async fn classify(
     s: &mut Session,
     row: &ListedRow,
     by: MatchBy,
+    by_login: &HashMap<String, Vec<Account>>,
     done: &HashMap<String, i64>,
     seen: &mut HashSet<String>,
 ) -> Result<Listed, OpError> {
-    let (key, matched_by, found) = find_row(s, row, by).await?;
+    let (key, matched_by, found) = find_row(s, row, by, Some(by_login)).await?;
     let mut l = Listed {
         line: row.line,
         key,
@@ -699,9 +740,22 @@ async fn write_jobs(
     let total = jobs.len();
     let mut items = Vec::with_capacity(total);
     for chunk in jobs.chunks(BATCH_SIZE) {
+        // Step 1 for the whole batch: the before-images, by primary key, in one statement.
+        let ids: Vec<Value> = chunk.iter().map(|j| j.id.clone()).collect();
+        let mut images: HashMap<String, Account> = account::read_by_pks(s, &ids)
+            .await?
+            .into_iter()
+            .map(|a| (a.id_text(), a))
+            .collect();
         let mut plans: Vec<(Plan, serde_json::Map<String, serde_json::Value>)> = Vec::new();
         for job in chunk {
-            match plan_job(s, job, transactional).await {
+            let key = job.id.as_text().unwrap_or_default();
+            let Some(image) = images.remove(&key) else {
+                let gone = format!("{} is gone (no row with this key any more)", job.label);
+                items.push(item(&job.label, "failed", Some(gone)));
+                continue;
+            };
+            match plan_job(s, job, image, transactional).await {
                 Ok(p) if p.nothing_to_do() => items.push(item(&job.label, "skipped", None)),
                 Ok(p) => {
                     let mut details = job.details.clone();
@@ -757,10 +811,16 @@ fn item(account: &str, result: &'static str, error: Option<String>) -> RunItem {
     }
 }
 
-async fn plan_job(s: &mut Session, job: &Job, transactional: bool) -> Result<Plan, OpError> {
-    let reference = format!("#{}", job.id.as_text().unwrap_or_default());
+async fn plan_job(
+    s: &mut Session,
+    job: &Job,
+    before: Account,
+    transactional: bool,
+) -> Result<Plan, OpError> {
+    let reference = format!("#{}", before.id_text());
     let mut opts = PlanOptions {
         transactional: Some(transactional),
+        before: Some(before),
         ..PlanOptions::default()
     };
     let action = match &job.restore {
@@ -951,7 +1011,7 @@ pub async fn departed(s: &mut Session, list: &ListFile, by: MatchBy) -> Result<P
     let mut unmatched = Vec::new();
     let mut checked = 0;
     for row in &list.rows {
-        let (key, _, found) = find_row(s, row, by).await?;
+        let (key, _, found) = find_row(s, row, by, None).await?;
         match found.as_slice() {
             [a] => {
                 checked += 1;

@@ -65,6 +65,9 @@ pub struct PlanOptions {
     /// Whether the table is transactional, when the caller already asked
     /// (a batch plans many rows of one table).
     pub transactional: Option<bool>,
+    /// The before-image, when the caller just read it by primary key (a
+    /// batch reads its rows in one statement); `account` is then not resolved.
+    pub before: Option<Account>,
 }
 
 /// Where copied password values come from: another account (a transplant),
@@ -349,14 +352,11 @@ pub async fn build(
             "--from-backup restores the backup's stored value with reset only; it takes no new password".into(),
         ));
     }
-    let found = resolve(s, account).await?;
     // Step 1 of the protocol: the before-image, read by primary key (a `#ID`
     // reference was resolved by exactly that read: not read twice).
-    let before = match account.starts_with('#') {
-        true => found,
-        false => read_by_pk(s, &found.id).await?.ok_or_else(|| {
-            OpError::NotFound(format!("{} vanished while planning", found.label()).into())
-        })?,
+    let before = match &opts.before {
+        Some(image) => image.clone(),
+        None => before_image(s, account).await?,
     };
     let c = s.connector.clone();
     let table = c.table_name();
@@ -435,6 +435,17 @@ pub async fn build(
         transactional,
         new_password,
         donor,
+    })
+}
+
+/// The account `account` names, read by primary key.
+async fn before_image(s: &mut Session, account: &str) -> Result<Account, OpError> {
+    let found = resolve(s, account).await?;
+    if account.starts_with('#') {
+        return Ok(found);
+    }
+    read_by_pk(s, &found.id).await?.ok_or_else(|| {
+        OpError::NotFound(format!("{} vanished while planning", found.label()).into())
     })
 }
 
