@@ -112,31 +112,54 @@ def bench_lookup():
     return results
 
 
-def inline_lookup_values(sql, term):
-    """Fills the placeholders of Locksmith's lookup SELECT with the values it binds:
-    the connector's admin ids, the escaped LIKE pattern, the page size + 1 and offset."""
-    values = [("IN (", "'1'"), ("LIKE ", f"'%{term}%'"), ("LIMIT ", "51"), ("OFFSET ", "0")]
+def inline_lookup_values(sql, term, admin_values, limit, where_pattern):
+    """Fills the placeholders of one traced lookup SELECT with the values Locksmith binds: the
+    admin rule's values, the tier CASE (the exact term, then prefixes), the WHERE's LIKE patterns
+    (`where_pattern`), the scan's first tier and the page size + 1. Fails loudly on a
+    placeholder it cannot place."""
+    case_start = sql.index("(CASE WHEN")
+    case_end = sql.index(" END)", case_start)
     parts = sql.split("?")
-    out = []
+    out, at, admins = [], 0, list(admin_values)
     for part in parts[:-1]:
-        value = next((v for k, v in values if part.endswith(k)), None)
-        if value is None:
-            raise SystemExit(f"bench: a placeholder the lookup baseline does not know, after: {part[-40:]!r}")
+        at += len(part)
+        if at < case_start:
+            if not admins:
+                raise SystemExit(f"bench: an admin-rule placeholder without a value, after {part[-40:]!r}")
+            value = f"'{admins.pop(0)}'"
+        elif at < case_end:
+            value = f"'{term}'" if "THEN" not in sql[case_start:at] else f"'{term}%'"
+        elif part.rstrip().endswith("LIKE"):
+            value = f"'{where_pattern}'"
+        elif part.rstrip().endswith(">="):
+            value = "2"
+        elif part.rstrip().endswith("LIMIT"):
+            value = str(limit + 1)
+        else:
+            raise SystemExit(f"bench: a lookup placeholder the baseline does not know, after {part[-40:]!r}")
         out.append(part + value)
+        at += 1
     return "".join(out) + parts[-1] + ";"
 
 
-def traced_lookup_sql(term):
-    """The SELECT of `locksmith lookup TERM` as its trace log shows it, values inlined."""
+def traced_selects(argv):
+    """The SELECTs a locksmith command ran, in order, as its trace log shows them."""
     env = dict(os.environ, LOCKSMITH_LOG="trace")
-    run = subprocess.run([BIN, "--target", f"mysql://root@{HOST}:{PORT}/{DB}", "--connector", "ruoyi", "lookup", term],
-                         capture_output=True, env=env, check=True)
-    marker = 'query sql="SELECT t.'
-    line = next((l for l in run.stderr.decode().splitlines() if marker in l), None)
-    if line is None:
+    run = subprocess.run(argv, capture_output=True, env=env, check=True)
+    lines = [l for l in run.stderr.decode().splitlines() if 'query sql="SELECT t.' in l]
+    if not lines:
         raise SystemExit("bench: the lookup's trace log shows no SELECT")
-    sql = line.split('sql="', 1)[1].rsplit('" bound=', 1)[0].replace('\\"', '"')
-    return inline_lookup_values(sql, term)
+    return [l.split('sql="', 1)[1].rsplit('" bound=', 1)[0].replace('\\"', '"') for l in lines]
+
+
+def traced_lookup_sql(term):
+    """`locksmith lookup TERM` as the client would run it: the indexed head (login/phone
+    prefixes) and, when it does not fill the page, the scan that fills it in."""
+    argv = [BIN, "--target", f"mysql://root@{HOST}:{PORT}/{DB}", "--connector", "ruoyi", "lookup", term]
+    selects = traced_selects(argv)
+    patterns = [f"{term}%", f"%{term}%"] if len(selects) == 2 else [f"%{term}%"]
+    # The scan's LIMIT is the room the head left; 50 + 1 here reads at most a few rows more.
+    return "\n".join(inline_lookup_values(q, term, ["1"], 50, p) for q, p in zip(selects, patterns))
 
 
 def first_frame():

@@ -233,6 +233,57 @@ fn search_ranks_the_exact_login_then_prefixes_then_substrings() {
     assert!(stderr(&out).contains("--after `bogus`"), "{}", stderr(&out));
 }
 
+/// On MariaDB the exact and prefix matches of login and phone come from
+/// their indexes first (one query), the scan fills the page (a second):
+/// pages that end inside, at, and after the indexed head agree with the
+/// order of one ranked query, and `--starts-with` stops at the head.
+#[test]
+fn the_indexed_head_and_the_scan_make_one_ranked_order() {
+    let db = ranked_db();
+    db.exec(
+        "INSERT INTO sys_user (user_id, dept_id, login_name, user_name, email, phonenumber, password, salt, status, del_flag) VALUES \
+         (206, 103, 'zz', '戊', 'f@example.cn', '70070123', MD5('x'), 's', '0', '0'), \
+         (207, 103, 'ww', '己', '70070@example.cn', '13700000207', MD5('x'), 's', '0', '0')",
+    );
+    let page = |args: &[&str]| {
+        let mut all = vec!["--connector", "ruoyi", "--json", "lookup", "70070"];
+        all.extend_from_slice(args);
+        let out = db.locksmith(&all, None);
+        assert_code(&out, 0);
+        json(&out)
+    };
+    // 0: the login; 1: login or phone prefixes (203, 206); 2: name or email
+    // prefixes (205, 207); 3: substrings (201, 204).
+    let all = ["202", "203", "206", "205", "207", "201", "204"];
+    assert_eq!(common::account_fields(&page(&[]), "id"), all);
+    for limit in 1..=7 {
+        let mut seen = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let lim = limit.to_string();
+            let mut args = vec!["--limit", lim.as_str()];
+            if let Some(cursor) = &next {
+                args.extend(["--after", cursor.as_str()]);
+            }
+            let doc = page(&args);
+            seen.extend(common::account_fields(&doc, "id"));
+            match doc["next"].as_str() {
+                Some(cursor) => next = Some(cursor.to_string()),
+                None => break,
+            }
+            assert!(seen.len() < 20, "pages never end at --limit {limit}");
+        }
+        assert_eq!(seen, all, "pages of {limit}");
+    }
+    let head = page(&["--starts-with"]);
+    assert_eq!(common::account_fields(&head, "id"), ["202", "203", "206"]);
+    assert!(head["next"].is_null());
+    assert_eq!(
+        common::account_fields(&page(&["--starts-with", "--limit", "2"]), "id"),
+        ["202", "203"]
+    );
+}
+
 #[test]
 fn ambiguous_and_unknown_accounts_are_refused_with_candidates() {
     let db = TestDb::new(Vendor::RuoYi);

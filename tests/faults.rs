@@ -515,9 +515,16 @@ fn an_unwritable_journal_directory_refuses_the_write() {
     assert_code(&db.locksmith(&reset_args(), Some("First#2026-pass\n")), 0);
     let image = db.row_image("sys_user", "user_id", "100");
     // Root ignores permission bits; a directory where SQLite must create its
-    // rollback journal stops every write the same way a read-only directory does.
+    // write-ahead log stops every write the same way a read-only directory
+    // does. The log is kept between sessions: a plain SQLite client's
+    // checkpoint (it closes last) folds it into the main file and removes it.
+    common::journal_sql(&db.journal(), "PRAGMA wal_checkpoint(TRUNCATE)");
     let mut blocker = db.journal().into_os_string();
-    blocker.push("-journal");
+    blocker.push("-wal");
+    assert!(
+        !std::path::Path::new(&blocker).exists(),
+        "the checkpoint removed the log"
+    );
     std::fs::create_dir(&blocker).unwrap();
     let out = db.locksmith(&reset_args(), Some(&line(NEW)));
     assert_code(&out, 6);

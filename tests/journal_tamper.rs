@@ -359,22 +359,22 @@ fn open_on_a_directory_fails() {
 fn append_fails_when_the_journal_cannot_be_written_and_records_nothing() {
     let f = Fixture::with_entries(2);
     let mut j = f.open();
-    // In rollback-journal mode SQLite must create `<db>-journal` before it
-    // changes the database. A folder in that place makes every write fail,
-    // even for root.
-    let blocker = PathBuf::from(format!("{}-journal", f.db.display()));
-    fs::create_dir(&blocker).unwrap();
+    // Another process holds the journal's write lock past the busy timeout
+    // (5 s): the append fails, as any write the journal cannot take must.
+    let mut holder = SqliteConnection::establish(f.db.to_str().unwrap()).unwrap();
+    holder.batch_execute("BEGIN IMMEDIATE").unwrap();
     let err = j
         .append(&entry(EntryKind::Intent, None, "admin"))
         .unwrap_err();
     assert!(matches!(err, JournalError::Write(_)), "{err}");
     assert!(err.to_string().contains("journal.sqlite"), "{err}");
+    holder.batch_execute("ROLLBACK").unwrap();
+    drop(holder);
     drop(j);
 
-    fs::remove_dir(&blocker).unwrap();
     let mut j = f.open();
     let report = j.verify().unwrap();
-    assert!(report.ok);
+    assert!(report.ok, "{report:?}");
     assert_eq!(report.entries, 2, "the refused entry must not be there");
     assert_eq!(j.append(&entry(EntryKind::Note, None, "x")).unwrap(), 3);
 }

@@ -460,7 +460,7 @@ fn search_ranks_prefixes_first_and_pages_by_keyset_on_text_ids() {
         .as_str()
         .expect("a next page")
         .to_string();
-    assert_eq!(next, "2:=lisi", "a text id stays text in the cursor");
+    assert_eq!(next, "3:=lisi", "a text id stays text in the cursor");
     let out = db.locksmith(
         &["--json", "lookup", "s", "--limit", "2", "--after", &next],
         None,

@@ -100,10 +100,7 @@ async fn an_intent_without_outcome_is_reconciled_from_the_row() {
     let applied = apply(&mut s, &mut j, &plan, "test").await.unwrap();
     // Simulate a crash after commit: remove the outcome so only the intent remains.
     drop(j);
-    common::journal_sql(
-        &db.journal(),
-        &format!("DELETE FROM entries WHERE id = {}", applied.outcome_entry),
-    );
+    common::forget_outcome(&db.journal(), applied.outcome_entry);
     let mut j = journal(&db);
     assert_eq!(j.open_intents().unwrap().len(), 1);
     let found = locksmith::ops::protocol::reconcile(&mut s, &mut j)

@@ -119,10 +119,7 @@ fn a_reconcile_waits_for_a_transaction_holding_the_row() {
     // As if the writer died after COMMIT: its outcome is gone, the intent open.
     let all = entries(&db);
     let outcome = all.iter().find(|e| e["kind"] == "outcome").unwrap();
-    common::journal_sql(
-        &db.journal(),
-        &format!("DELETE FROM entries WHERE id = {}", outcome["id"]),
-    );
+    common::forget_outcome(&db.journal(), outcome["id"].as_i64().unwrap());
     // The row is held past a 1 s lock-wait: left open, in progress, nothing recorded.
     let _holder = Holder::start(&db, 5);
     let (found, took) = reconcile(&db, 1);

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 use locksmith::journal::{Actor, EntryKind, Journal, NewEntry, Outcome, Place};
 use serde_json::json;
+use std::path::Path;
 
 fn entry(kind: EntryKind, refers_to: Option<i64>, account: &str) -> NewEntry {
     NewEntry {
@@ -237,8 +238,19 @@ fn a_checkpoint_catches_a_truncated_tail() {
     assert!(token.starts_with("4:"));
     common::assert_code(&run(&["audit", "verify", "--checkpoint", &token]), 0);
 
-    // Cutting the newest entries leaves a valid chain: only the checkpoint notices.
+    // Cutting the newest entries leaves a valid chain: the head record
+    // beside the journal notices, and so does the checkpoint.
     common::journal_sql(&db, "DELETE FROM entries WHERE id >= 3");
+    let out = run(&["audit", "verify"]);
+    common::assert_code(&out, 8);
+    assert!(
+        common::stdout(&out).contains("entries #3 to #4"),
+        "{}",
+        common::stdout(&out)
+    );
+    // Who cuts the tail can delete the head record too: then only the
+    // checkpoint kept elsewhere notices.
+    std::fs::remove_file(dir.path().join("j.sqlite-head")).unwrap();
     common::assert_code(&run(&["audit", "verify"]), 0);
     let out = run(&["audit", "verify", "--checkpoint", &token]);
     common::assert_code(&out, 8);
@@ -265,4 +277,167 @@ fn a_checkpoint_catches_a_truncated_tail() {
     );
     let out = run(&["audit", "verify", "--checkpoint", "nonsense"]);
     common::assert_code(&out, 2);
+}
+
+/// The journal's files as a session leaves them: the entries sit in the
+/// write-ahead log (it is kept across sessions), the head record beside it.
+/// `checkpointed`: copy the log into the main file first, so the flips hit
+/// the entries where they rest after SQLite's checkpoint.
+fn pristine_files(checkpointed: bool) -> (tempfile::TempDir, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, key) = (dir.path().join("j.sqlite"), dir.path().join("j.sqlite.key"));
+    let mut j = Journal::open(&db, &key).unwrap();
+    for n in 0..3 {
+        let account = format!("张三{n} (#{})", 100 + n);
+        let intent = j.append(&entry(EntryKind::Intent, None, &account)).unwrap();
+        j.append(&entry(EntryKind::Outcome, Some(intent), &account))
+            .unwrap();
+    }
+    if checkpointed {
+        diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut SqliteConnection::establish(db.to_str().unwrap()).unwrap())
+            .unwrap();
+    }
+    let mut lines = Vec::new();
+    j.export_jsonl(&mut lines).unwrap();
+    drop(j);
+    // Readers rebuild the log's index from the log itself (a copied journal,
+    // a crash): that is where SQLite checks, and drops, damaged frames.
+    let _ = std::fs::remove_file(dir.path().join("j.sqlite-shm"));
+    let text = String::from_utf8(lines).unwrap();
+    (dir, text.lines().map(str::to_owned).collect())
+}
+
+/// Flips one bit of `file` in a copy of the pristine journal, then opens and
+/// verifies it: true when the damage was reported; false when the journal
+/// reads back exactly as written (the bit held nothing SQLite reads).
+fn flip_is_reported(
+    pristine: &Path,
+    expected: &[String],
+    file: &str,
+    byte: usize,
+    bit: u8,
+) -> bool {
+    let copy = tempfile::tempdir().unwrap();
+    for name in ["j.sqlite", "j.sqlite-wal", "j.sqlite-head", "j.sqlite.key"] {
+        let from = pristine.join(name);
+        if from.exists() {
+            std::fs::copy(&from, copy.path().join(name)).unwrap();
+        }
+    }
+    let target = copy.path().join(file);
+    let mut bytes = std::fs::read(&target).unwrap();
+    bytes[byte] ^= 1 << bit;
+    std::fs::write(&target, &bytes).unwrap();
+    let what = format!("bit {bit} of byte {byte} of {file}");
+    let opened = Journal::open(
+        &copy.path().join("j.sqlite"),
+        &copy.path().join("j.sqlite.key"),
+    );
+    let mut j = match opened {
+        Ok(j) => j,
+        Err(_) => return true, // refused at open, with the file named
+    };
+    match j.verify() {
+        Err(_) => return true,
+        Ok(r) if !r.ok => {
+            let p = r.problem.expect("a problem");
+            assert!(
+                p.message.contains(&p.entry_id.to_string()),
+                "{what}: {}",
+                p.message
+            );
+            return true;
+        }
+        Ok(_) => {}
+    }
+    let mut lines = Vec::new();
+    let read_back = j.export_jsonl(&mut lines).is_ok()
+        && String::from_utf8_lossy(&lines)
+            .lines()
+            .eq(expected.iter().map(String::as_str));
+    assert!(read_back, "{what}: verify passed but the entries changed");
+    false
+}
+
+#[test]
+fn every_bit_flip_in_the_write_ahead_log_is_reported_or_changes_nothing() {
+    let (dir, expected) = pristine_files(false);
+    let log = std::fs::read(dir.path().join("j.sqlite-wal")).unwrap();
+    assert!(log.len() > 32 + 4096, "the entries are in the log");
+    let page = u32::from_be_bytes(log[8..12].try_into().unwrap()) as usize;
+    let frame = 24 + page;
+    let (mut tried, mut reported) = (0usize, 0usize);
+    for byte in 0..log.len() {
+        let in_frame = byte.checked_sub(32).map(|o| o % frame);
+        // Every header byte; a stride through the pages' bytes.
+        let header = in_frame.is_none_or(|o| o < 24);
+        if !header && byte % 37 != 0 {
+            continue;
+        }
+        let bit = (byte % 8) as u8;
+        let found = flip_is_reported(dir.path(), &expected, "j.sqlite-wal", byte, bit);
+        // A header flip always drops or misplaces frames SQLite needs.
+        assert!(
+            found || !header,
+            "bit {bit} of log header byte {byte} went unnoticed"
+        );
+        tried += 1;
+        reported += usize::from(found);
+    }
+    assert!(tried > 500, "only {tried} flips tried");
+    eprintln!("log: {tried} flips, {reported} reported, the rest changed nothing");
+    assert!(
+        reported * 2 > tried,
+        "most flips in a log of entries matter"
+    );
+}
+
+#[test]
+fn every_bit_flip_in_the_checkpointed_file_is_reported_or_changes_nothing() {
+    let (dir, expected) = pristine_files(true);
+    let main = std::fs::read(dir.path().join("j.sqlite")).unwrap();
+    let (mut tried, mut reported) = (0usize, 0usize);
+    for byte in (0..main.len()).filter(|b| b % 13 == 0) {
+        let found = flip_is_reported(dir.path(), &expected, "j.sqlite", byte, (byte % 8) as u8);
+        tried += 1;
+        reported += usize::from(found);
+    }
+    assert!(tried > 500, "only {tried} flips tried");
+    eprintln!("main file: {tried} flips, {reported} reported, the rest changed nothing");
+}
+
+#[test]
+fn audit_verify_names_a_damaged_log_frame_and_writes_are_refused() {
+    let (dir, _) = pristine_files(false);
+    let log_path = dir.path().join("j.sqlite-wal");
+    let mut log = std::fs::read(&log_path).unwrap();
+    let page = u32::from_be_bytes(log[8..12].try_into().unwrap()) as usize;
+    // The second frame's page: SQLite would stop the log there.
+    log[32 + (24 + page) + 24 + 100] ^= 0x20;
+    std::fs::write(&log_path, &log).unwrap();
+    let db = dir.path().join("j.sqlite");
+    let run = |args: &[&str]| {
+        common::run_locksmith(&[&["--journal", db.to_str().unwrap()], args].concat(), None)
+    };
+    let out = run(&["audit", "verify"]);
+    common::assert_code(&out, 8);
+    let text = common::stdout(&out);
+    assert!(
+        text.contains("write-ahead log") && text.contains("frame 2"),
+        "{text}"
+    );
+    let mut j = Journal::open(&db, &dir.path().join("j.sqlite.key")).unwrap();
+    let refused = j
+        .append(&entry(EntryKind::Intent, None, "x (#1)"))
+        .unwrap_err();
+    assert!(refused.to_string().contains("audit verify"), "{refused}");
+    // The evidence stays as found: nothing was written over the log.
+    drop(j);
+    let now = std::fs::read(&log_path).unwrap();
+    assert!(
+        now == log,
+        "the damaged log was changed ({} bytes now)",
+        now.len()
+    );
 }

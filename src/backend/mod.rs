@@ -247,6 +247,13 @@ pub trait Dialect: Send + Sync {
     fn like_prefix(&self, term: &str) -> String {
         format!("{}%", self.like_escaped(term))
     }
+    /// `column LIKE 'prefix%'` through [`Dialect::like`] can use a B-tree
+    /// index on the column (MySQL, SQL Server): lookups then answer the
+    /// exact and prefix matches of login and phone from the index first.
+    /// PostgreSQL's `CAST(col AS text) ILIKE` cannot, nor SQLite's LIKE.
+    fn prefix_uses_index(&self) -> bool {
+        false
+    }
     /// What follows a FROM-less `SELECT <values>` before its WHERE
     /// (`INSERT … SELECT ?, ? FROM DUAL WHERE NOT EXISTS (…)` on MySQL).
     fn values_source(&self) -> &'static str;

@@ -86,6 +86,9 @@ impl Dialect for MsSqlDialect {
     fn like_escaped(&self, term: &str) -> String {
         super::like_escaping(term, &['!', '%', '_', '['])
     }
+    fn prefix_uses_index(&self) -> bool {
+        true
+    }
     fn values_source(&self) -> &'static str {
         ""
     }

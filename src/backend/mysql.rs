@@ -27,6 +27,9 @@ impl Dialect for MySqlDialect {
     fn like(&self, column: &str, ph: &str) -> String {
         format!("{column} LIKE {ph} ESCAPE '!'")
     }
+    fn prefix_uses_index(&self) -> bool {
+        true
+    }
     fn values_source(&self) -> &'static str {
         " FROM DUAL"
     }

@@ -256,6 +256,10 @@ pub struct LookupArgs {
     /// The next page: the cursor the previous page printed after "more with --after"
     #[arg(long, value_name = "CURSOR")]
     after: Option<String>,
+    /// Only the exact login and the logins and phones that start with the query
+    /// (read from their indexes on MySQL and SQL Server: fast on large tables)
+    #[arg(long)]
+    starts_with: bool,
 }
 
 impl LookupArgs {
@@ -271,6 +275,7 @@ impl LookupArgs {
             disabled: self.disabled,
             limit: self.limit.clamp(1, 10_000),
             after: after.transpose()?,
+            starts_with: self.starts_with,
         })
     }
 }

@@ -22,11 +22,13 @@
 //! a reconcile in another session never settles a write still in flight.
 
 mod chain;
+mod head;
 mod key;
 mod locks;
 mod outcomes;
 mod share;
 mod store;
+mod wal;
 
 use std::fmt;
 use std::io::ErrorKind;
@@ -217,7 +219,16 @@ pub struct ChainProblem {
 }
 
 pub struct Journal {
+    // Declared before the keeper: the main connection closes first, while
+    // the keeper's lock still stops it from checkpointing (wal.rs).
     conn: SqliteConnection,
+    #[allow(dead_code, reason = "held for its shared lock, released by Drop")]
+    wal_keeper: Option<wal::WalKeeper>,
+    /// Damage found in the journal's files when it was opened (a dropped
+    /// log frame, entries the head record names that are gone): appends
+    /// are refused so the evidence stays as found, and verify reports it.
+    damage_at_open: Option<ChainProblem>,
+    file_mode: u32,
     key: JournalKey,
     path: PathBuf,
     locks: IntentLocks,
@@ -256,6 +267,57 @@ impl From<diesel::result::Error> for AppendError {
     }
 }
 
+/// Creates the journal file ourselves so it starts private or the group's
+/// (SQLite would use 0644); an empty file is a valid empty database. `true`
+/// when it was created now.
+fn create_file(abs: &Path, sharing: &Sharing) -> Result<bool, String> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(sharing.file_mode())
+        .open(abs)
+    {
+        Ok(file) => {
+            sharing.adopt(&file).map_err(|e| {
+                format!(
+                    "cannot give the new file its group and mode ({e}); check that you are a \
+                     member of the group"
+                )
+            })?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(format!(
+            "cannot create the file ({e}); check that its folder is writable"
+        )),
+    }
+}
+
+/// Creates the tables of a new journal and checks the schema version.
+fn prepare_schema(conn: &mut SqliteConnection) -> Result<(), String> {
+    let not_a_journal = |e: diesel::result::Error| {
+        format!(
+            "it is not a usable locksmith journal ({e}); check the path, free disk space \
+             and that the file is writable"
+        )
+    };
+    conn.immediate_transaction(|c| c.batch_execute(store::SCHEMA_SQL))
+        .map_err(not_a_journal)?;
+    let version: String = meta::table
+        .filter(meta::key.eq("schema_version"))
+        .select(meta::value)
+        .first(conn)
+        .map_err(not_a_journal)?;
+    if version != store::SCHEMA_VERSION {
+        return Err(format!(
+            "it has schema version {version}, this locksmith reads version {}; \
+             use a newer locksmith",
+            store::SCHEMA_VERSION
+        ));
+    }
+    Ok(())
+}
+
 impl Journal {
     /// Opens or creates the SQLite journal at `path` (creating parent
     /// folders with mode 0700, the file with mode 0600) and the HMAC key at
@@ -263,9 +325,10 @@ impl Journal {
     /// hex in the file). An existing key file that group or others may access
     /// is refused.
     ///
-    /// The journal uses the rollback (DELETE) journal mode, so the journal
-    /// is one self-contained file, and `synchronous=FULL`, so an appended
-    /// entry is on disk when [`Journal::append`] returns.
+    /// The journal uses SQLite's write-ahead log with `synchronous=FULL`, so
+    /// an appended entry is on disk when [`Journal::append`] returns, at one
+    /// fsync per append (`wal.rs`). Its files: the journal, `-wal`, `-shm`
+    /// and `-head` (`head.rs`); copy them together, or use `audit export`.
     pub fn open(path: &Path, key_path: &Path) -> Result<Journal, JournalError> {
         Journal::open_with(path, key_path, Sharing::Private)
     }
@@ -307,34 +370,21 @@ impl Journal {
             })?;
         }
         let key = key::load_or_create(key_path, &sharing)?;
-        // Create the file ourselves so it starts private or the group's
-        // (SQLite would use 0644); an empty file is a valid empty database.
-        // SQLite gives its rollback journal the same mode.
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(sharing.file_mode())
-            .open(&abs)
-        {
-            Ok(file) => sharing.adopt(&file).map_err(|e| {
-                open_err(format!(
-                    "cannot give the new file its group and mode ({e}); check that you are a \
-                     member of the group"
-                ))
-            })?,
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(open_err(format!(
-                    "cannot create the file ({e}); check that its folder is writable"
-                )));
-            }
-        }
+        let created = create_file(&abs, &sharing).map_err(open_err)?;
         if !abs.is_file() {
             return Err(open_err(
                 "it is not a regular file; point locksmith at the journal file".into(),
             ));
         }
 
+        // Before SQLite reads the log: it would drop a damaged frame silently.
+        let log_existed = wal::log_path(&abs).exists();
+        let wal_scan = wal::scan(&wal::log_path(&abs)).map_err(|e| {
+            open_err(format!(
+                "its write-ahead log {} cannot be read ({e}); check the file's permissions",
+                wal::log_path(&abs).display()
+            ))
+        })?;
         let mut conn = SqliteConnection::establish(url)
             .map_err(|e| open_err(format!("SQLite cannot open it ({e})")))?;
         let not_a_journal = |e: diesel::result::Error| {
@@ -345,31 +395,46 @@ impl Journal {
         };
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};
-             PRAGMA journal_mode = DELETE;
              PRAGMA synchronous = FULL;"
         ))
         .map_err(not_a_journal)?;
-        conn.immediate_transaction(|c| c.batch_execute(store::SCHEMA_SQL))
-            .map_err(not_a_journal)?;
-        let version: String = meta::table
-            .filter(meta::key.eq("schema_version"))
-            .select(meta::value)
-            .first(&mut conn)
-            .map_err(not_a_journal)?;
-        if version != store::SCHEMA_VERSION {
-            return Err(open_err(format!(
-                "it has schema version {version}, this locksmith reads version {}; \
-                 use a newer locksmith",
-                store::SCHEMA_VERSION
-            )));
+        let in_wal = wal::enter(&mut conn).map_err(not_a_journal)?;
+        // A damaged log is left exactly as found: SQLite would write the
+        // schema's frames over the damaged ones (and the ones after them).
+        if wal_scan.damage.is_none() {
+            prepare_schema(&mut conn).map_err(open_err)?;
         }
+        if created || (in_wal && !log_existed) {
+            wal::sync_folder(&abs).map_err(|e| {
+                open_err(format!(
+                    "cannot make the new file durable ({e}); check the folder"
+                ))
+            })?;
+        }
+        let file_mode = sharing.file_mode();
         let locks = IntentLocks::new(&abs, sharing);
-        Ok(Journal {
+        let wal_keeper = if in_wal {
+            if wal_scan.damage.is_none() {
+                wal::checkpoint_if_long(&mut conn, wal_scan.frames);
+            }
+            wal::WalKeeper::open(url)
+        } else {
+            None
+        };
+        let mut journal = Journal {
             conn,
+            wal_keeper,
+            damage_at_open: None,
+            file_mode,
             key,
             path: abs,
             locks,
-        })
+        };
+        journal.damage_at_open = match &wal_scan.damage {
+            Some(d) => Some(journal.wal_problem(d)?),
+            None => journal.lost_entries()?,
+        };
+        Ok(journal)
     }
 
     /// Default locations in the user's state folder (or local data folder):
@@ -449,6 +514,14 @@ impl Journal {
 
     /// `own`: lock every entry appended (intents) for this session.
     fn append_entries(&mut self, new: &[NewEntry], own: bool) -> Result<Vec<i64>, JournalError> {
+        if let Some(damage) = &self.damage_at_open {
+            return Err(JournalError::Write(format!(
+                "{}: {}; the journal is kept as it was found: run `locksmith audit verify`, \
+                 then move the journal and its -wal and -head files aside to start a new one",
+                self.path.display(),
+                damage.message
+            )));
+        }
         let mut bodies = Vec::with_capacity(new.len());
         for entry in new {
             bodies.push(
@@ -503,7 +576,7 @@ impl Journal {
                     .execute(c)?;
                 ids.push(id);
             }
-            Ok(ids)
+            Ok((ids, prev_hash))
         });
         if result.is_err() {
             for id in owned {
@@ -518,7 +591,12 @@ impl Journal {
             }
         }
         match result {
-            Ok(ids) => Ok(ids),
+            Ok((ids, hash)) => {
+                if let Some(&id) = ids.last() {
+                    self.record_head(id, hash);
+                }
+                Ok(ids)
+            }
             Err(AppendError::NotFound(id)) => Err(JournalError::NotFound(id)),
             Err(AppendError::Db(e)) => Err(self.write_err(e)),
             Err(AppendError::Lock(e)) => Err(self.write_err(e)),
@@ -696,8 +774,27 @@ impl Journal {
     /// edited, deleted before, reordered, or is unreadable.
     /// Then lists the intents whose outcomes contradict each other.
     pub fn verify(&mut self) -> Result<VerifyReport, JournalError> {
+        // The head before the rows: a session appending meanwhile moves the
+        // head only past rows this read will also see.
+        let files = self.file_damage()?;
+        if let Some(problem) = files.as_ref().filter(|p| p.kind == "wal_damaged") {
+            // What SQLite still reads of a damaged log is not the journal.
+            return Ok(VerifyReport {
+                entries: self.all_rows().map_or(0, |r| r.len() as u64),
+                head_hash: None,
+                ok: false,
+                problem: Some(problem.clone()),
+                contradictions: Vec::new(),
+            });
+        }
         let rows = self.all_rows()?;
         let mut report = chain::verify_rows(&rows);
+        if report.ok
+            && let Some(problem) = files
+        {
+            report.ok = false;
+            report.problem = Some(problem);
+        }
         report.contradictions = outcomes::contradictions(&rows);
         Ok(report)
     }

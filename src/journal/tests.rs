@@ -137,6 +137,68 @@ fn durability_settings_and_file_modes() {
     assert_eq!(mode(&dir.path().join("j/journal.key")), 0o600);
     assert!(j.path().is_absolute());
     assert!(format!("{j:?}").contains("redacted"));
+    #[derive(QueryableByName)]
+    struct Mode {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        journal_mode: String,
+    }
+    let m: Mode = diesel::sql_query("PRAGMA journal_mode")
+        .get_result(&mut j.conn)
+        .unwrap();
+    assert_eq!(
+        m.journal_mode, "wal",
+        "one fsync per append needs the write-ahead log"
+    );
+    assert!(j.wal_keeper.is_some(), "the log keeper opened");
+    let id = j
+        .append(&sample(EntryKind::Intent, None, "admin (#1)"))
+        .unwrap();
+    assert_eq!(mode(&dir.path().join("j/journal.sqlite-wal")), 0o600);
+    assert_eq!(mode(&dir.path().join("j/journal.sqlite-head")), 0o600);
+    drop(j);
+    // The log outlives the handle (no checkpoint at close), and what it
+    // holds is read back by the next session.
+    let log = dir.path().join("j/journal.sqlite-wal");
+    assert!(
+        std::fs::metadata(&log).unwrap().len() > 32,
+        "the log was checkpointed away at close"
+    );
+    let mut j = open_in(dir.path());
+    assert_eq!(j.get(id).unwrap().id, id);
+    assert!(j.verify().unwrap().ok);
+}
+
+#[test]
+fn entries_the_head_names_that_are_gone_are_found_and_block_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = open_in(dir.path());
+    for i in 0..3 {
+        j.append(&sample(EntryKind::Intent, None, &format!("u{i} (#{i})")))
+            .unwrap();
+    }
+    diesel::sql_query("DELETE FROM entries WHERE id = 3")
+        .execute(&mut j.conn)
+        .unwrap();
+    let r = j.verify().unwrap();
+    let p = r.problem.expect("a cut tail is a problem now");
+    assert_eq!(
+        (r.ok, p.kind.as_str(), p.entry_id),
+        (false, "lost", 3),
+        "{}",
+        p.message
+    );
+    assert!(p.message.contains("entries #3 to #3"), "{}", p.message);
+    drop(j);
+    let mut j = open_in(dir.path());
+    let e = j
+        .append(&sample(EntryKind::Intent, None, "x (#9)"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("audit verify") && e.contains("entries #3 to #3"),
+        "{e}"
+    );
+    assert_eq!(j.verify().unwrap().entries, 2, "nothing was appended");
 }
 
 #[test]

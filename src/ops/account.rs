@@ -210,6 +210,9 @@ impl Account {
 
 #[derive(Debug, Clone, Default)]
 pub struct LookupFilter {
+    /// Only tiers 0 and 1: the exact login (or `#ID`) and logins and phones
+    /// starting with the query — what their indexes answer.
+    pub starts_with: bool,
     pub query: Option<String>,
     pub admins: bool,
     pub locked: bool,
@@ -224,7 +227,8 @@ pub struct LookupFilter {
 /// before it change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageCursor {
-    /// 0 exact login or `#ID`, 1 a prefix match, 2 a substring match (0 without a query).
+    /// 0 exact login or `#ID`, 1 a prefix of login or phone, 2 a prefix of
+    /// name or email, 3 a substring match (0 without a query).
     pub tier: i64,
     pub id: Value,
 }
@@ -251,7 +255,7 @@ impl PageCursor {
         let tier = tier
             .parse::<i64>()
             .ok()
-            .filter(|t| (0..=2).contains(t))
+            .filter(|t| (0..=LAST_TIER).contains(t))
             .ok_or_else(bad)?;
         let id = match id.strip_prefix('=') {
             Some(text) => Value::Text(text.to_string()),
@@ -418,24 +422,40 @@ fn id_match(stmt: &mut Stmt, c: &Connector, q: &str) -> Option<String> {
     Some(stmt.dialect().like(&col, &ph))
 }
 
-/// `CASE` 0 for the exact login (or `#ID`), 1 for a prefix of a searched
-/// column, else 2: the order an operator expects, who types `003` for 003
-/// before the account whose phone ends in 003.
+/// `CASE` 0 for the exact login (or `#ID`), 1 for a prefix of login or
+/// phone, 2 for a prefix of name or email, else 3: the order an operator
+/// expects, who types `003` for 003 before the account whose phone ends in
+/// 003. Tiers 0 and 1 are what the login and phone indexes can answer.
 fn match_tier(stmt: &mut Stmt, c: &Connector, q: &str) -> String {
     let login = format!("t.{}", stmt.ident(&c.columns.login));
     let ph = stmt.bind(Value::Text(stmt.dialect().like_escaped(q)));
     let mut exact = vec![stmt.dialect().like(&login, &ph)];
     exact.extend(id_match(stmt, c, q));
-    let mut prefix = Vec::new();
-    for col in searchable(c) {
-        let col = format!("t.{}", stmt.ident(col));
-        let ph = stmt.bind(Value::Text(stmt.dialect().like_prefix(q)));
-        prefix.push(stmt.dialect().like(&col, &ph));
-    }
+    let mut prefix = |cols: Vec<&String>| -> String {
+        let ors: Vec<String> = cols
+            .into_iter()
+            .map(|col| {
+                let col = format!("t.{}", stmt.ident(col));
+                let ph = stmt.bind(Value::Text(stmt.dialect().like_prefix(q)));
+                stmt.dialect().like(&col, &ph)
+            })
+            .collect();
+        if ors.is_empty() {
+            "1 = 0".into()
+        } else {
+            ors.join(" OR ")
+        }
+    };
+    let indexed = prefix(indexed_columns(c).collect());
+    let others = prefix(
+        [c.columns.display.as_ref(), c.columns.email.as_ref()]
+            .into_iter()
+            .flatten()
+            .collect(),
+    );
     format!(
-        "(CASE WHEN {} THEN 0 WHEN {} THEN 1 ELSE 2 END)",
+        "(CASE WHEN {} THEN 0 WHEN {indexed} THEN 1 WHEN {others} THEN 2 ELSE {LAST_TIER} END)",
         exact.join(" OR "),
-        prefix.join(" OR ")
     )
 }
 
@@ -470,29 +490,95 @@ fn row_to_account(c: &Connector, row: Vec<Value>) -> Account {
 }
 
 pub async fn lookup(s: &mut Session, f: &LookupFilter) -> Result<LookupPage, OpError> {
+    lookup_progressive(s, f, |_, _| {}).await
+}
+
+/// [`lookup`], in two steps where the engine can: the exact and prefix
+/// matches of login and phone (tiers 0 and 1) from their indexes first —
+/// handed to `first` when they do not fill the page — then the scan for
+/// the other tiers fills the page in. On a large table the first step is
+/// what an operator waits for at each keystroke; the page is the same as
+/// one query ordered by (tier, id) would give.
+pub async fn lookup_progressive(
+    s: &mut Session,
+    f: &LookupFilter,
+    first: impl FnOnce(&Session, &LookupPage),
+) -> Result<LookupPage, OpError> {
+    let query = f.query.as_deref().filter(|q| !q.is_empty());
+    if f.starts_with && query.is_some() {
+        return run_page(s, f, Scope::Indexed, f.limit).await;
+    }
+    let indexed = query.is_some_and(|q| !q.starts_with('#'))
+        && s.backend.dialect().prefix_uses_index()
+        && f.after.as_ref().is_none_or(|c| c.tier <= 1);
+    if !indexed {
+        return run_page(s, f, Scope::Scan { from_tier: 0 }, f.limit).await;
+    }
+    let head = run_page(s, f, Scope::Indexed, f.limit).await?;
+    if head.more() {
+        return Ok(head);
+    }
+    first(s, &head);
+    let room = f.limit.saturating_sub(head.accounts.len() as u64);
+    // After every tier-0/1 row: the scan starts at tier 2 (no cursor needed).
+    let rest_filter = LookupFilter {
+        after: None,
+        ..f.clone()
+    };
+    let mut rest = run_page(s, &rest_filter, Scope::Scan { from_tier: 2 }, room).await?;
+    let mut page = head;
+    page.accounts.append(&mut rest.accounts);
+    page.tiers.append(&mut rest.tiers);
+    // More rows past the page: the next one starts after its last row,
+    // which is the head's when the head filled the page.
+    page.next = rest.more().then(|| PageCursor {
+        tier: page.tiers.last().copied().unwrap_or(LAST_TIER),
+        id: page
+            .accounts
+            .last()
+            .map(|a| a.id.clone())
+            .unwrap_or(Value::Null),
+    });
+    Ok(page)
+}
+
+/// Which rows one page query reads.
+#[derive(Clone, Copy)]
+enum Scope {
+    /// Exact or prefix login / phone, from their indexes.
+    Indexed,
+    /// Every searched column, substrings included, from tier `from_tier` on.
+    Scan { from_tier: i64 },
+}
+
+async fn run_page(
+    s: &mut Session,
+    f: &LookupFilter,
+    scope: Scope,
+    limit: u64,
+) -> Result<LookupPage, OpError> {
     let c = &s.connector;
     let query = f.query.as_deref().filter(|q| !q.is_empty());
     let mut stmt = Stmt::new(s.backend.dialect());
     let aliases = select_accounts(&mut stmt, c, Some(query.unwrap_or_default()));
     let mut conds: Vec<String> = Vec::new();
     if let Some(q) = query {
-        let pattern = stmt.dialect().like_pattern(q);
-        let mut ors = Vec::new();
-        for col in searchable(c) {
-            let col = format!("t.{}", stmt.ident(col));
-            let ph = stmt.bind(Value::Text(pattern.clone()));
-            ors.push(stmt.dialect().like(&col, &ph));
-        }
-        ors.extend(id_match(&mut stmt, c, q));
-        conds.push(format!("({})", ors.join(" OR ")));
+        conds.push(match scope {
+            Scope::Indexed => indexed_match(&mut stmt, c, q),
+            Scope::Scan { .. } => substring_match(&mut stmt, c, q),
+        });
     }
     let notes = filter_conditions(&mut stmt, c, f, &mut conds);
     if !conds.is_empty() {
         stmt.push(" WHERE ").push(&conds.join(" AND "));
     }
     let text = std::mem::take(&mut stmt.text);
-    let (after, order_by) = keyset(&mut stmt, &aliases, f.after.as_ref());
-    let lim = stmt.bind(Value::UInt(f.limit.saturating_add(1)));
+    let from_tier = match scope {
+        Scope::Scan { from_tier } if from_tier > 0 => Some(from_tier),
+        _ => None,
+    };
+    let (after, order_by) = keyset(&mut stmt, &aliases, f.after.as_ref(), from_tier);
+    let lim = stmt.bind(Value::UInt(limit.saturating_add(1)));
     stmt.text = stmt
         .dialect()
         .paged(&text, &aliases, &after, &order_by, &lim);
@@ -501,14 +587,14 @@ pub async fn lookup(s: &mut Session, f: &LookupFilter) -> Result<LookupPage, OpE
     let mut tiers = Vec::with_capacity(rows.len());
     for mut row in rows {
         let tier = row.pop().and_then(|v| v.as_text()?.parse().ok());
-        tiers.push(tier.unwrap_or(2));
+        tiers.push(tier.unwrap_or(LAST_TIER));
         accounts.push(row_to_account(c, row));
     }
-    let more = accounts.len() as u64 > f.limit;
-    accounts.truncate(f.limit as usize);
+    let more = accounts.len() as u64 > limit;
+    accounts.truncate(limit as usize);
     tiers.truncate(accounts.len());
     let next = more.then(|| PageCursor {
-        tier: tiers.last().copied().unwrap_or(2),
+        tier: tiers.last().copied().unwrap_or(LAST_TIER),
         id: accounts.last().map(|a| a.id.clone()).unwrap_or(Value::Null),
     });
     Ok(LookupPage {
@@ -519,14 +605,62 @@ pub async fn lookup(s: &mut Session, f: &LookupFilter) -> Result<LookupPage, OpE
     })
 }
 
+/// Tier of a substring match (see [`match_tier`]).
+const LAST_TIER: i64 = 3;
+
+/// The query anywhere in a searched column, or the `#ID`.
+fn substring_match(stmt: &mut Stmt, c: &Connector, q: &str) -> String {
+    let pattern = stmt.dialect().like_pattern(q);
+    let mut ors = Vec::new();
+    for col in searchable(c) {
+        let col = format!("t.{}", stmt.ident(col));
+        let ph = stmt.bind(Value::Text(pattern.clone()));
+        ors.push(stmt.dialect().like(&col, &ph));
+    }
+    ors.extend(id_match(stmt, c, q));
+    format!("({})", ors.join(" OR "))
+}
+
+/// Login or phone starting with the query: index range scans
+/// (`login = q` is the prefix range's first key).
+fn indexed_match(stmt: &mut Stmt, c: &Connector, q: &str) -> String {
+    let pattern = stmt.dialect().like_prefix(q);
+    let mut ors: Vec<String> = indexed_columns(c)
+        .map(|col| {
+            let col = format!("t.{}", stmt.ident(col));
+            let ph = stmt.bind(Value::Text(pattern.clone()));
+            stmt.dialect().like(&col, &ph)
+        })
+        .collect();
+    // `--starts-with #7`: the id itself (tier 0), never a prefix of it.
+    ors.extend(id_match(stmt, c, q));
+    format!("({})", ors.join(" OR "))
+}
+
+/// The columns vendors index and operators type the start of: login, phone.
+fn indexed_columns(c: &Connector) -> impl Iterator<Item = &String> {
+    [Some(&c.columns.login), c.columns.phone.as_ref()]
+        .into_iter()
+        .flatten()
+}
+
 /// The page's order (tier, then id) and the condition for the rows after
 /// `cursor` in it, on the derived table's aliases (the id is the first, the
 /// tier the last).
-fn keyset(stmt: &mut Stmt, aliases: &[String], cursor: Option<&PageCursor>) -> (String, String) {
+fn keyset(
+    stmt: &mut Stmt,
+    aliases: &[String],
+    cursor: Option<&PageCursor>,
+    from_tier: Option<i64>,
+) -> (String, String) {
     let col = |stmt: &Stmt, alias: &str| format!("{PAGE}.{}", stmt.ident(alias));
     let id = col(stmt, &aliases[0]);
     let tier = col(stmt, aliases.last().map_or("c0", String::as_str));
     let order_by = format!("{tier}, {id}");
+    if let Some(from) = from_tier {
+        let ph = stmt.bind(Value::Int(from));
+        return (format!("{tier} >= {ph}"), order_by);
+    }
     let Some(cursor) = cursor else {
         return ("1 = 1".into(), order_by);
     };

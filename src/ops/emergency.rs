@@ -653,6 +653,7 @@ async fn plan_create(
         scheme_id: s.scheme.id(),
         transactional,
         new_password: Some(password),
+        early: Default::default(),
         donor: None,
     })
 }

@@ -112,7 +112,9 @@ impl OpError {
 pub struct Session {
     pub backend: Box<dyn Backend>,
     pub connector: Connector,
-    pub scheme: Box<dyn Scheme>,
+    /// Shared with the blocking thread that verifies a write's new value
+    /// while its statements run (protocol.rs).
+    pub scheme: std::sync::Arc<dyn Scheme>,
     /// Older formats the vendor still accepts (connector `older_formats`).
     pub older: Vec<Box<dyn Scheme>>,
     /// Which database setting chose the scheme, for every plan's warnings.
@@ -216,7 +218,7 @@ impl Session {
         let mut s = Session {
             backend,
             connector,
-            scheme,
+            scheme: scheme.into(),
             older,
             scheme_note,
             target: target.display(),
@@ -272,7 +274,7 @@ impl Session {
             .retain(|w| Some(w) != self.scheme_note.as_ref());
         self.warnings.push(note.clone());
         self.scheme_note = Some(note);
-        self.scheme = Box::new(ext);
+        self.scheme = std::sync::Arc::new(ext);
         self.encoder = Some(info);
         Ok(())
     }

@@ -150,6 +150,9 @@ pub struct Plan {
     pub transactional: bool,
     /// The new password to verify after the UPDATE (reset only).
     pub new_password: Option<Password>,
+    /// That verification, started on a blocking thread when the plan was
+    /// built: it runs while the operator confirms (protocol.rs).
+    pub early: super::protocol::SharedCheck,
     /// A transplant's donor (no new password: the copied values are compared with the donor's).
     pub donor: Option<Donor>,
 }
@@ -421,7 +424,7 @@ pub async fn build(
     }
     let (statement, guarded) = guarded_update(s, &before, &changes);
     lead_warnings(&c, &before, donor.as_ref(), &mut warnings);
-    Ok(Plan {
+    let mut plan = Plan {
         action,
         account: before,
         statements: vec![statement],
@@ -434,8 +437,11 @@ pub async fn build(
         scheme_id: s.scheme.id(),
         transactional,
         new_password,
+        early: Default::default(),
         donor,
-    })
+    };
+    plan.early = super::protocol::SharedCheck::new(super::protocol::EarlyCheck::start(s, &plan));
+    Ok(plan)
 }
 
 /// The account `account` names, read by primary key.

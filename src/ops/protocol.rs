@@ -213,6 +213,9 @@ pub async fn apply_with(
         encoder_gate(s, j)?;
     }
     let mut clock = Clock::new();
+    // Started when the plan was built (it may be done by now, while the
+    // operator confirmed), else here.
+    let early = plan.early.take().or_else(|| EarlyCheck::start(s, plan));
     // Step 3: intent, durable before the target is touched.
     let details = intent_details(s, plan, j, mode)?;
     // Owned by this session until its outcome: no reconcile elsewhere touches it.
@@ -236,7 +239,7 @@ pub async fn apply_with(
         intent,
         deferred: None,
     };
-    let result = transact(s, j, &in_flight, clock).await;
+    let result = transact(s, j, &in_flight, clock, early).await;
     // Whatever happened, this session is done with the intent: an outcome
     // released it already; without one (the journal failed) reconcile may take it.
     j.release(intent);
@@ -345,7 +348,8 @@ pub async fn apply_batch(
             let _ = f.outcome(s, j, Outcome::Refused, json!({ "error": msg }));
             Err(OpError::Refused(msg.into()))
         } else {
-            transact(s, j, &f, Clock::new()).await
+            let early = b.plan.early.take().or_else(|| EarlyCheck::start(s, b.plan));
+            transact(s, j, &f, Clock::new(), early).await
         };
         results.push(result);
     }
@@ -376,8 +380,9 @@ async fn transact(
     j: &mut Journal,
     f: &InFlight<'_>,
     mut clock: Clock,
+    early: Option<EarlyCheck>,
 ) -> Result<Applied, OpError> {
-    run_statements(s, j, f, &mut clock).await?;
+    run_statements(s, j, f, &mut clock, early).await?;
     if f.mode.rehearsal() {
         finish_rehearsal(s, j, f, clock).await
     } else {
@@ -393,6 +398,7 @@ async fn run_statements(
     j: &mut Journal,
     f: &InFlight<'_>,
     clock: &mut Clock,
+    early: Option<EarlyCheck>,
 ) -> Result<(), OpError> {
     // Step 4: one transaction, every statement guarded, exactly one row each.
     if let Err(e) = s.backend.begin().await {
@@ -461,7 +467,7 @@ async fn run_statements(
     }
 
     // Step 5: re-read and verify.
-    if let Err(msg) = verify(s, f.plan).await {
+    if let Err(msg) = verify(s, f.plan, early).await {
         let rolled_back = s.backend.rollback().await.is_ok() && f.plan.transactional;
         let _ = f.outcome(
             s,
@@ -619,7 +625,7 @@ fn outcome_name(o: &Outcome) -> String {
 /// Reads the row back by primary key and checks every written column; the
 /// password is checked with the vendor's scheme against the new password;
 /// every post-check (a re-created role link) must find its row.
-async fn verify(s: &mut Session, plan: &Plan) -> Result<(), String> {
+async fn verify(s: &mut Session, plan: &Plan, early: Option<EarlyCheck>) -> Result<(), String> {
     let after = account::read_by_pk(s, &plan.account.id)
         .await
         .map_err(|e| format!("re-reading the row failed: {e}"))?
@@ -656,9 +662,15 @@ async fn verify(s: &mut Session, plan: &Plan) -> Result<(), String> {
     }
     if let Some(password) = &plan.new_password {
         let stored = after.stored_password();
-        let ok = after
-            .with_input(|input| s.scheme.verify(password, input, &stored))
-            .map_err(|e| format!("the scheme could not verify the stored value: {e}"))?;
+        let (login, salt) = after.scheme_input();
+        let ok = match early.filter(|e| e.login == login && e.salt == salt && e.stored == stored) {
+            // The re-read holds exactly what the early check verified.
+            Some(e) => e.result.await.unwrap_or_else(|e| Err(e.to_string())),
+            None => after
+                .with_input(|input| s.scheme.verify(password, input, &stored))
+                .map_err(|e| e.to_string()),
+        }
+        .map_err(|e| format!("the scheme could not verify the stored value: {e}"))?;
         if !ok {
             return Err(format!(
                 "the stored value does not verify against the new password with {}",
@@ -683,6 +695,76 @@ async fn verify(s: &mut Session, plan: &Plan) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The scheme's check of the new password against the values the plan
+/// writes, started on a blocking thread before the intent: a slow scheme
+/// (bcrypt, argon2) then costs one hash on the critical path, not two, as
+/// the check runs while the journal syncs and the statements travel. It
+/// stands for the check of the re-read row only when the row holds exactly
+/// these values, and it is awaited before COMMIT.
+pub(crate) struct EarlyCheck {
+    login: String,
+    salt: Option<String>,
+    stored: String,
+    result: tokio::task::JoinHandle<Result<bool, String>>,
+}
+
+impl EarlyCheck {
+    pub(crate) fn start(s: &Session, plan: &Plan) -> Option<EarlyCheck> {
+        let password = plan.new_password.clone()?;
+        let written = |role: &str| {
+            plan.changes
+                .iter()
+                .find(|c| c.role == Some(role))
+                .map(|c| c.after.as_text())
+        };
+        if written("login").is_some() {
+            return None;
+        }
+        let stored = written("password")??;
+        let salt = written("salt").unwrap_or_else(|| plan.account.text("salt"));
+        let login = plan.account.login.clone();
+        let scheme = std::sync::Arc::clone(&s.scheme);
+        let input = (login.clone(), salt.clone(), stored.clone());
+        let result = tokio::task::spawn_blocking(move || {
+            let (login, salt, stored) = input;
+            let account = crate::schemes::AccountInput {
+                login: &login,
+                salt: salt.as_deref(),
+            };
+            scheme
+                .verify(&password, &account, &stored)
+                .map_err(|e| e.to_string())
+        });
+        Some(EarlyCheck {
+            login,
+            salt,
+            stored,
+            result,
+        })
+    }
+}
+
+/// A plan's [`EarlyCheck`], handed from `plan::build` to the apply that
+/// uses it once (a clone of the plan shares it; the other apply starts its own).
+#[derive(Clone, Default)]
+pub struct SharedCheck(std::sync::Arc<std::sync::Mutex<Option<EarlyCheck>>>);
+
+impl SharedCheck {
+    pub(crate) fn new(check: Option<EarlyCheck>) -> SharedCheck {
+        SharedCheck(std::sync::Arc::new(std::sync::Mutex::new(check)))
+    }
+
+    fn take(&self) -> Option<EarlyCheck> {
+        self.0.lock().ok().and_then(|mut c| c.take())
+    }
+}
+
+impl std::fmt::Debug for SharedCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedCheck")
+    }
 }
 
 /// The copied columns after the UPDATE: equal to the backup's values, or to

@@ -300,6 +300,7 @@ impl Runner {
 
     /// Reads on the open session: lookup, show, calibrate.
     fn read(&self, req: u64, what: Read) {
+        let tx = self.tx.clone();
         self.spawn(
             req,
             async move |h: Handles| match what {
@@ -311,9 +312,20 @@ impl Runner {
                         disabled: filters.disabled,
                         limit,
                         after,
+                        starts_with: false,
                     };
                     h.with_session(async |s: &mut Session| {
-                        let page = account::lookup(s, &f).await?;
+                        // The indexed matches show while the scan still runs.
+                        let head = |s: &Session, page: &account::LookupPage| {
+                            let rows = page
+                                .accounts
+                                .iter()
+                                .zip(&page.tiers)
+                                .map(|(a, tier)| row(s, a, *tier))
+                                .collect();
+                            let _ = tx.send(Msg::PageHead { req, rows });
+                        };
+                        let page = account::lookup_progressive(s, &f, head).await?;
                         Ok(Msg::Page {
                             req,
                             rows: page

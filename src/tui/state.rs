@@ -444,6 +444,12 @@ pub enum Msg {
         more: bool,
         notes: Vec<crate::ops::account::PageNote>,
     },
+    /// The exact and prefix matches a lookup read from the indexes while
+    /// its scan still runs: shown, and the lookup stays busy.
+    PageHead {
+        req: u64,
+        rows: Vec<AccountRow>,
+    },
     Shown {
         req: u64,
         detail: Detail,
@@ -792,6 +798,16 @@ impl AppState {
 }
 
 /// The reducer: the only place the state changes. No I/O.
+/// The indexed head of a lookup still scanning: shown; the lookup stays busy.
+fn on_page_head(s: &mut AppState, req: u64, rows: Vec<AccountRow>) -> Vec<Effect> {
+    if s.busy.as_ref().is_some_and(|b| b.req == req) {
+        s.rows = rows;
+        s.more = false;
+        s.selected = s.selected.min(s.rows.len().saturating_sub(1));
+    }
+    vec![]
+}
+
 pub fn reduce(s: &mut AppState, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(k) => {
@@ -836,6 +852,7 @@ pub fn reduce(s: &mut AppState, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
+        Msg::PageHead { req, rows } => on_page_head(s, req, rows),
         Msg::Shown { req, detail } => {
             if s.accept(req) {
                 s.detail = Some(detail);

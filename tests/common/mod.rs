@@ -402,6 +402,19 @@ pub fn journal_sql(path: &Path, sql: &str) {
         .expect("tamper statement");
 }
 
+/// As if the writer died after COMMIT, before its outcome was journaled:
+/// the outcome entry is removed, and with it the head record (which named
+/// that outcome; after a real crash it names the intent).
+pub fn forget_outcome(journal: &Path, outcome_id: i64) {
+    journal_sql(
+        journal,
+        &format!("DELETE FROM entries WHERE id = {outcome_id}"),
+    );
+    let mut head = journal.as_os_str().to_owned();
+    head.push("-head");
+    std::fs::remove_file(head).expect("the journal's head record");
+}
+
 /// Rows of a query on a journal file (read-only), every value as text
 /// (NULL as "NULL", blobs as hex).
 pub fn journal_rows(path: &Path, sql: &str) -> Vec<Vec<String>> {
