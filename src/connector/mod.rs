@@ -832,6 +832,13 @@ impl Connector {
             }
         }
         for (col, v) in &d.set {
+            // Offboarding journals the values a disable replaces in plain text.
+            if self.reset.secret.contains(col) || self.reset.copy_hash_to.contains(col) {
+                return Err(self.invalid(
+                    &format!("disable.set.{col}"),
+                    "a disable writes status columns only, never a column that holds a secret",
+                ));
+            }
             let written = match v.spec() {
                 WriteSpec::Int(i) => i.to_string(),
                 WriteSpec::Text(t) => t,
@@ -1311,6 +1318,12 @@ mod tests {
         );
         let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
         assert!(err.contains("disable.set.password"), "{err}");
+        let vtiger = embedded("vtiger.toml").replace(
+            "[disable]\nset = { status = \"Inactive\" }",
+            "[disable]\nset = { status = \"Inactive\", confirm_password = \"x\" }",
+        );
+        let err = Connector::parse("x.toml", &vtiger).unwrap_err().to_string();
+        assert!(err.contains("disable.set.confirm_password"), "{err}");
         let bad = text.replace("[disable]\n", "[disable]\nunmapped = \"x\"\n");
         let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
         assert!(err.contains("disable.unmapped"), "{err}");
