@@ -755,6 +755,15 @@ async fn write_jobs(
                 items.push(item(&job.label, "failed", Some(gone)));
                 continue;
             };
+            // The summary kept one enabled admin; checked again now, in case
+            // another session disabled admins meanwhile.
+            if job.restore.is_none()
+                && image.is_admin
+                && let Err(e) = refuse_last_admin(s, &image).await
+            {
+                items.push(item(&job.label, "failed", Some(e.to_string())));
+                continue;
+            }
             match plan_job(s, job, image, transactional).await {
                 Ok(p) if p.nothing_to_do() => items.push(item(&job.label, "skipped", None)),
                 Ok(p) => {
