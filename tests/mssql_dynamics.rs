@@ -338,3 +338,33 @@ fn the_endpoint_refuses_text_that_is_not_a_guid_as_sql_server_does() {
     let n = crm.rows("SELECT COUNT(*) FROM SystemUserRoles");
     assert_eq!(n[0][0], "5");
 }
+
+#[test]
+fn offboarding_sets_is_disabled_and_its_undo_clears_it() {
+    let crm = Crm::new();
+    let out = crm.locksmith(&["unlock", "CONTOSO\\lilei", "--reason", "t", "--yes"]);
+    assert_code(&out, 0);
+    let list = crm.dir.path().join("departed.txt");
+    std::fs::write(&list, "CONTOSO\\lilei\nCONTOSO\\nobody\n").unwrap();
+    let f = list.display().to_string();
+    let out = crm.locksmith(&[
+        "--json", "offboard", "--from", &f, "--reason", "HR-9", "--yes",
+    ]);
+    assert_code(&out, 0);
+    let doc = json(&out);
+    assert_eq!(doc["summary"]["counts"]["would_disable"], 1, "{doc}");
+    assert_eq!(doc["summary"]["counts"]["not_found"], 1, "{doc}");
+    assert_eq!(doc["result"]["written"], 1, "{doc}");
+    let is_disabled = || {
+        crm.rows(&format!(
+            "SELECT IsDisabled, AccessMode FROM SystemUserBase WHERE upper(SystemUserId) = '{LILEI}'"
+        ))
+    };
+    assert_eq!(is_disabled(), vec![vec!["1".to_string(), "2".to_string()]]);
+    let batch = doc["summary"]["batch"].as_str().unwrap().to_string();
+    let out = crm.locksmith(&[
+        "--json", "offboard", "--undo", &batch, "--reason", "wrong", "--yes",
+    ]);
+    assert_code(&out, 0);
+    assert_eq!(is_disabled(), vec![vec!["0".to_string(), "2".to_string()]]);
+}

@@ -218,3 +218,62 @@ fn postgres_tls_required_without_a_trusted_certificate_is_refused_clearly() {
         "{err}"
     );
 }
+
+#[test]
+fn odoo_offboarding_archives_the_user_refuses_the_last_admin_and_undoes() {
+    let db = PgTestDb::new("odoo");
+    let list = db.dir.path().join("departed.txt");
+    std::fs::write(&list, "zhangsan\nlisi\nadmin\n").unwrap();
+    let f = list.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--connector", "odoo", "--json", "offboard", "--from", &f];
+        args.extend_from_slice(&["--reason", "HR-7 odoo"]);
+        args.extend_from_slice(extra);
+        db.locksmith(&args, None)
+    };
+    let out = run(&["--dry-run"]);
+    assert_code(&out, 0);
+    let doc = json(&out);
+    let counts = &doc["summary"]["counts"];
+    assert_eq!(counts["would_disable"], 1, "{doc}");
+    assert_eq!(counts["already_disabled"], 1, "{doc}");
+    // admin (#2) is the only enabled member of base.group_system: kept.
+    assert_eq!(counts["last_admin"], 1, "{doc}");
+    let out = run(&["--yes"]);
+    assert_code(&out, 0);
+    let batch = json(&out)["summary"]["batch"].as_str().unwrap().to_string();
+    // Odoo's own archive: active = false, and its login path no longer finds the user.
+    assert_eq!(
+        db.one("SELECT active FROM res_users WHERE login = 'zhangsan'"),
+        "f"
+    );
+    assert!(!odoo_accepts(&db, "zhangsan", OLD));
+    assert_eq!(
+        db.one("SELECT active FROM res_users WHERE login = 'admin'"),
+        "t"
+    );
+    let out = db.locksmith(
+        &[
+            "--connector",
+            "odoo",
+            "--json",
+            "offboard",
+            "--undo",
+            &batch,
+            "--reason",
+            "wrong list",
+            "--yes",
+        ],
+        None,
+    );
+    assert_code(&out, 0);
+    assert_eq!(json(&out)["result"]["written"], 1);
+    assert_eq!(
+        db.one("SELECT active FROM res_users WHERE login = 'zhangsan'"),
+        "t"
+    );
+    assert_eq!(
+        db.one("SELECT active FROM res_users WHERE login = 'lisi'"),
+        "f"
+    );
+}

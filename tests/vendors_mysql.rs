@@ -500,3 +500,86 @@ fn wukong_php9_with_a_renamed_prefix_reset_is_accepted_by_user_md5() {
         stdout(&out)
     );
 }
+
+/// `[disable]` on every PHP vendor whose login path reads the status: after
+/// `disable` the vendor's own login code refuses the account's password, the
+/// column holds the vendor's disabled value, and `unlock` lets it in again.
+#[test]
+fn disable_is_what_each_php_vendors_login_refuses() {
+    let cases = [
+        (
+            Vendor::SuiteCrm,
+            "zhangsan",
+            "SELECT status FROM users WHERE user_name = 'zhangsan'",
+            "Inactive",
+        ),
+        (
+            Vendor::Vtiger,
+            "lisi",
+            "SELECT status FROM vtiger_users WHERE user_name = 'lisi'",
+            "Inactive",
+        ),
+        (
+            Vendor::EspoCrm,
+            "zhangsan",
+            "SELECT is_active FROM `user` WHERE user_name = 'zhangsan'",
+            "0",
+        ),
+        (
+            Vendor::Dolibarr,
+            "zhangsan",
+            "SELECT statut FROM llx_user WHERE login = 'zhangsan'",
+            "0",
+        ),
+        (
+            Vendor::Crmeb,
+            "kefu",
+            "SELECT status FROM eb_system_admin WHERE account = 'kefu'",
+            "0",
+        ),
+        (
+            Vendor::WukongPhp11,
+            "13900000001",
+            "SELECT status FROM 5kcrm_admin_user WHERE username = '13900000001'",
+            "0",
+        ),
+    ];
+    for (vendor, login, status_sql, disabled) in cases {
+        let db = TestDb::new(vendor);
+        // Enabled and on a known password first (the fixture may hold it disabled).
+        let out = db.locksmith(
+            &args(
+                vendor,
+                &common::reset_stdin(login, "test: disable", &["--unlock"]),
+            ),
+            Some(&line(NEW)),
+        );
+        assert_code(&out, 0);
+        assert!(
+            vendor_accepts(&db, vendor, login, NEW),
+            "{vendor:?}: enabled first"
+        );
+        let out = db.locksmith(
+            &args(
+                vendor,
+                &["--json", "disable", login, "--reason", "HR: left", "--yes"],
+            ),
+            None,
+        );
+        assert_code(&out, 0);
+        assert_eq!(db.one(status_sql), disabled, "{vendor:?}");
+        assert!(
+            !vendor_accepts(&db, vendor, login, NEW),
+            "{vendor:?}: the vendor's login refuses it"
+        );
+        let out = db.locksmith(
+            &args(vendor, &["unlock", login, "--reason", "back", "--yes"]),
+            None,
+        );
+        assert_code(&out, 0);
+        assert!(
+            vendor_accepts(&db, vendor, login, NEW),
+            "{vendor:?}: unlock re-enables"
+        );
+    }
+}

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{Cli, ConnectorsCommand, Report, WriteArgs, prompt, render};
+use super::{Cli, ConnectorsCommand, OffboardArgs, Report, WriteArgs, batch, prompt, render};
 use crate::journal::Journal;
 use crate::ops::connect::{self, ConnectSpec};
+use crate::ops::offboard::{self, MatchBy};
 use crate::ops::write::{self, NewPassword, ResetFlags, WriteRequest};
 use crate::ops::{
     LookupFilter, OpError, Session, account, check, drill, metrics, posture, protocol,
@@ -411,6 +412,133 @@ pub async fn check(
     }
     let (p, warnings, _) = checked?;
     Ok(render::posture(&p, &warnings))
+}
+
+/// `check --departed FILE`: the listed accounts still enabled (exit 8).
+pub async fn check_departed(cli: &Cli, file: &Path, match_by: &str) -> Result<Report, OpError> {
+    let by = MatchBy::parse(match_by)?;
+    let list = offboard::read_list(file)?;
+    with_session(cli, async |s: &mut Session| {
+        let p = offboard::departed(s, &list, by).await?;
+        Ok(render::posture(&p, &s.warnings))
+    })
+    .await
+}
+
+/// The checks every batch write makes first: a reason, and --yes without a terminal.
+fn batch_flags(args: &OffboardArgs) -> Result<(), OpError> {
+    if args.reason.trim().is_empty() {
+        return Err(OpError::Usage(Said::key("said.reason_needed", &[])));
+    }
+    if !args.dry_run && !args.yes && !prompt::interactive() {
+        return Err(OpError::Usage(Said::key("said.yes_needed", &[])));
+    }
+    Ok(())
+}
+
+/// `offboard --from FILE` (or `--undo BATCH`): summary, one confirmation
+/// (the typed count, or --yes), the batch, the report.
+pub async fn offboard(cli: &Cli, args: &OffboardArgs) -> Result<Report, OpError> {
+    batch_flags(args)?;
+    let paths = journal_paths(cli)?;
+    let mut journal = match args.dry_run {
+        true => connect::existing_journal(&paths),
+        false => Some(connect::open_journal(&paths)?),
+    };
+    if let Some(batch) = &args.undo {
+        return offboard_undo(cli, args, batch, journal).await;
+    }
+    let by = MatchBy::parse(&args.match_by)?;
+    let file = args
+        .from
+        .as_deref()
+        .ok_or_else(|| OpError::Usage("offboard needs --from FILE or --undo BATCH".into()))?;
+    let list = offboard::read_list(file)?;
+    let mut s = session(cli).await?;
+    let prepared = offboard::prepare(
+        &mut s,
+        journal.as_mut(),
+        &list,
+        by,
+        &args.reason,
+        args.dry_run,
+    )
+    .await;
+    let summary = match prepared {
+        Ok(summary) => summary,
+        Err(e) => {
+            s.close().await?;
+            return Err(e);
+        }
+    };
+    let lang = lang(cli);
+    let mut text = batch::offboard_summary(&summary, lang);
+    let Some(j) = journal
+        .as_mut()
+        .filter(|_| !args.dry_run && summary.to_disable() > 0)
+    else {
+        s.close().await?;
+        return Ok(batch::offboard_not_run(text, &summary, args.dry_run, lang));
+    };
+    if !args.yes {
+        prompt::confirm_count(&text, summary.to_disable(), lang)?;
+        text.clear();
+    }
+    let quiet = cli.json;
+    let mut progress = |done: usize, total: usize| {
+        if !quiet {
+            prompt::batch_progress(done, total);
+        }
+    };
+    let report = offboard::run(&mut s, j, &summary, &args.reason, &mut progress).await;
+    s.close().await?;
+    Ok(batch::offboard_done(
+        text,
+        &summary,
+        &report?,
+        &args.reason,
+        lang,
+    ))
+}
+
+/// `offboard --undo BATCH`: what the batch disabled and still holds, then the re-enables.
+async fn offboard_undo(
+    cli: &Cli,
+    args: &OffboardArgs,
+    batch: &str,
+    journal: Option<Journal>,
+) -> Result<Report, OpError> {
+    let mut j = journal.ok_or_else(|| {
+        OpError::Usage("offboard --undo reads the journal, and there is none yet".into())
+    })?;
+    let mut s = session(cli).await?;
+    let prepared = offboard::prepare_undo(&mut s, &mut j, batch, args.dry_run).await;
+    let summary = match prepared {
+        Ok(summary) => summary,
+        Err(e) => {
+            s.close().await?;
+            return Err(e);
+        }
+    };
+    let lang = lang(cli);
+    let mut text = batch::undo_summary(&summary, lang);
+    if args.dry_run || summary.to_enable() == 0 {
+        s.close().await?;
+        return Ok(batch::undo_not_run(text, &summary, args.dry_run, lang));
+    }
+    if !args.yes {
+        prompt::confirm_count(&text, summary.to_enable(), lang)?;
+        text.clear();
+    }
+    let quiet = cli.json;
+    let mut progress = |done: usize, total: usize| {
+        if !quiet {
+            prompt::batch_progress(done, total);
+        }
+    };
+    let report = offboard::run_undo(&mut s, &mut j, &summary, &args.reason, &mut progress).await;
+    s.close().await?;
+    Ok(batch::undo_done(text, &summary, &report?, lang))
 }
 
 pub async fn connectors(cli: &Cli, command: &ConnectorsCommand) -> Result<Report, OpError> {

@@ -4,6 +4,7 @@
 //! terminal itself; everything else returns a `Report` for `main` to print.
 
 mod audit;
+mod batch;
 mod commands;
 mod fleet;
 mod prompt;
@@ -141,6 +142,17 @@ pub enum Command {
         #[command(flatten)]
         write: WriteArgs,
     },
+    /// Disable an account with the connector's [disable] writes (what the vendor's admin screen
+    /// writes) through the guarded write protocol; the last enabled admin is refused
+    Disable {
+        /// The account: its exact login, or #ID for the primary key
+        account: String,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
+    /// Disable departed staff from HR's list: one summary, one confirmation, then each account
+    /// through the write protocol; a rerun finishes an interrupted batch; --undo BATCH reverses it
+    Offboard(OffboardArgs),
     /// Check that the scheme reproduces an account's stored value (known password on stdin)
     Calibrate {
         /// The account: its exact login, or #ID for the primary key
@@ -202,6 +214,13 @@ pub enum Command {
         /// Also write the result as Prometheus metrics (node_exporter textfile, written atomically)
         #[arg(long, value_name = "PATH")]
         prom_file: Option<PathBuf>,
+        /// Only check that every account listed in FILE (offboard's list format) is disabled:
+        /// exit 8 while one is still enabled
+        #[arg(long, value_name = "FILE")]
+        departed: Option<PathBuf>,
+        /// With --departed: match list entries by login, email, phone or auto
+        #[arg(long = "match", default_value = "auto", value_parser = ["login", "email", "phone", "auto"])]
+        match_by: String,
     },
     /// Run check, status or drill on many targets at once: the profiles of profiles.toml
     /// (or --profiles FILE), chosen by --tag, --parallel at a time, each with its own --timeout
@@ -347,6 +366,36 @@ impl LookupArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct OffboardArgs {
+    /// HR's list: one account a line, or a CSV export with a header (login / email / phone
+    /// columns; UTF-8 with or without BOM, else GBK)
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "undo",
+        conflicts_with = "undo"
+    )]
+    pub from: Option<PathBuf>,
+    /// Re-enable exactly what batch BATCH disabled (the id its report printed), guarded by the
+    /// values it wrote
+    #[arg(long, value_name = "BATCH")]
+    pub undo: Option<String>,
+    /// Why: recorded in every intent of the batch (required; part of the batch id)
+    #[arg(long)]
+    pub reason: String,
+    /// Which column a list entry is matched in: login, email, phone, or auto (login, then
+    /// email for a value with @, else phone)
+    #[arg(long = "match", default_value = "auto", value_parser = ["login", "email", "phone", "auto"])]
+    pub match_by: String,
+    /// Print the summary and write nothing, not even the journal
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for the typed count (required without a terminal)
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct WriteArgs {
     /// Why: recorded in the journal (required)
     #[arg(long)]
@@ -473,6 +522,13 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             };
             commands::write(&cli, request, write).await
         }
+        Command::Disable { account, write } => {
+            let request = crate::ops::write::WriteRequest::Disable {
+                account: account.clone(),
+            };
+            commands::write(&cli, request, write).await
+        }
+        Command::Offboard(args) => commands::offboard(&cli, args).await,
         Command::Undo {
             entry,
             identity,
@@ -515,9 +571,15 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
             commands::drill(&cli, &args).await
         }
         Command::Check {
+            departed: Some(file),
+            match_by,
+            ..
+        } => commands::check_departed(&cli, file, match_by).await,
+        Command::Check {
             dormant_days,
             all_accounts,
             prom_file,
+            ..
         } => commands::check(&cli, *dormant_days, *all_accounts, prom_file.as_deref()).await,
         Command::Fleet { command } => fleet::run(&cli, command).await,
         Command::Connectors { command } => commands::connectors(&cli, command).await,

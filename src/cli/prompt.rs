@@ -57,6 +57,44 @@ pub fn confirm(plan_text: &str, login: &str) -> Result<(), OpError> {
     }
 }
 
+/// Shows a batch's summary on stderr and asks the operator to type how
+/// many accounts it writes (`count`): one confirmation for the batch.
+pub fn confirm_count(summary: &str, count: usize, lang: crate::i18n::Lang) -> Result<(), OpError> {
+    eprint!("{summary}");
+    let n = count.to_string();
+    eprint!(
+        "{}",
+        crate::i18n::tf(lang, "offboard.type_count", &[("count", &n)])
+    );
+    let _ = std::io::stderr().flush();
+    let mut typed = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut typed)
+        .map_err(|e| OpError::Usage(format!("cannot read the confirmation: {e}").into()))?;
+    if typed.trim() == n {
+        Ok(())
+    } else {
+        Err(OpError::Refused(Said::key("said.count_mismatch", &[])))
+    }
+}
+
+/// A batch's progress on a terminal (accounts written so far).
+pub fn batch_progress(done: usize, total: usize) {
+    if !std::io::stderr().is_terminal() || total == 0 {
+        return;
+    }
+    let filled = done * 30 / total;
+    eprint!(
+        "\r[{}{}] {done}/{total}",
+        "#".repeat(filled),
+        " ".repeat(30 - filled)
+    );
+    if done >= total {
+        eprintln!();
+    }
+}
+
 /// A drill step as it ends (long runs show progress).
 pub fn drill_step(t: &StepTime) {
     eprintln!("drill: {:<48} {:>9.1} ms", t.step, t.millis);

@@ -375,6 +375,46 @@ pub struct UnlockSpec {
     pub set: BTreeMap<String, WriteValue>,
 }
 
+/// `[disable]`: what the vendor's own admin screen writes when it disables a
+/// user, and the predicate that tells a disabled row. A closed vendor whose
+/// disable switch is not known says so in `unmapped` instead.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisableSpec {
+    /// column = value, written by `disable` and `offboard`.
+    #[serde(default)]
+    pub set: BTreeMap<String, WriteValue>,
+    /// column = the values that mean "disabled": a row is disabled when any
+    /// listed column holds one of its values. Every `set` value satisfies it.
+    #[serde(default)]
+    pub when: BTreeMap<String, Vec<String>>,
+    /// Where live sessions and tokens live (disabling does not end them);
+    /// `sessions_zh` is its Chinese text. Both join the connector's notes.
+    #[serde(default)]
+    pub sessions: Option<String>,
+    #[serde(default)]
+    pub sessions_zh: Option<String>,
+    /// Why this connector maps no disable writes (the refusal says it).
+    #[serde(default)]
+    pub unmapped: Option<String>,
+    #[serde(default)]
+    pub unmapped_zh: Option<String>,
+}
+
+impl DisableSpec {
+    /// The connector can disable an account.
+    pub fn mapped(&self) -> bool {
+        !self.set.is_empty()
+    }
+
+    /// The row is disabled: `value_of(column)` holds one of `when`'s values.
+    pub fn is_disabled(&self, value_of: impl Fn(&str) -> Option<String>) -> bool {
+        self.when
+            .iter()
+            .any(|(col, values)| value_of(col).is_some_and(|v| values.contains(&v)))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Connector {
@@ -411,6 +451,9 @@ pub struct Connector {
     pub reset: ResetSpec,
     #[serde(default)]
     pub unlock: UnlockSpec,
+    /// What disabling a user writes (`disable`, `offboard`).
+    #[serde(default)]
+    pub disable: DisableSpec,
     /// The emergency admin restored by `restore-admin` and rehearsed by `drill`.
     #[serde(default)]
     pub emergency: EmergencySpec,
@@ -471,6 +514,14 @@ impl Connector {
         })?;
         c.source = file.to_string();
         c.validate()?;
+        // Where sessions live is one of the connector's notes too.
+        if let Some(en) = c.disable.sessions.clone() {
+            let zh = c.disable.sessions_zh.clone().unwrap_or_else(|| en.clone());
+            if !c.notes_zh.is_empty() {
+                c.notes_zh.push(zh);
+            }
+            c.notes.push(en);
+        }
         Ok(c)
     }
 
@@ -537,6 +588,7 @@ impl Connector {
             self.validate_scheme_by_setting(by)?;
         }
         self.validate_writes()?;
+        self.validate_disable()?;
         self.validate_emergency()?;
         if let Some(enc) = &self.encoder {
             enc.validate()
@@ -715,6 +767,7 @@ impl Connector {
             ("reset.set", &self.reset.set),
             ("reset.must_change", &self.reset.must_change),
             ("unlock.set", &self.unlock.set),
+            ("disable.set", &self.disable.set),
         ] {
             for col in map.keys() {
                 self.check_ident(&format!("{section}.{col}"), col)?;
@@ -730,6 +783,7 @@ impl Connector {
             ("reset.set", &self.reset.set),
             ("reset.must_change", &self.reset.must_change),
             ("unlock.set", &self.unlock.set),
+            ("disable.set", &self.disable.set),
             ("emergency.undelete", &self.emergency.undelete),
             ("emergency.enable", &self.emergency.enable),
             ("second_factor.clear", &self.second_factor.clear),
@@ -745,6 +799,78 @@ impl Connector {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// `[disable]`: writes and a predicate they satisfy, and where sessions
+    /// live; or, for a vendor whose switch is unknown, why it is unmapped.
+    fn validate_disable(&self) -> Result<(), ConnectorError> {
+        let d = &self.disable;
+        if d.unmapped.is_some() {
+            if d.mapped() || !d.when.is_empty() {
+                return Err(self.invalid(
+                    "disable.unmapped",
+                    "an unmapped disable has no set or when: remove one or the other",
+                ));
+            }
+            return Ok(());
+        }
+        if !d.mapped() {
+            return Ok(());
+        }
+        if d.when.is_empty() {
+            return Err(self.invalid(
+                "disable.when",
+                "list the values that mean disabled, so a lookup can tell an already disabled account",
+            ));
+        }
+        for (col, values) in &d.when {
+            self.check_ident(&format!("disable.when.{col}"), col)?;
+            if values.is_empty() {
+                return Err(self.invalid(&format!("disable.when.{col}"), "list at least one value"));
+            }
+        }
+        for (col, v) in &d.set {
+            // Offboarding journals the values a disable replaces in plain text.
+            if self.reset.secret.contains(col) || self.reset.copy_hash_to.contains(col) {
+                return Err(self.invalid(
+                    &format!("disable.set.{col}"),
+                    "a disable writes status columns only, never a column that holds a secret",
+                ));
+            }
+            let written = match v.spec() {
+                WriteSpec::Int(i) => i.to_string(),
+                WriteSpec::Text(t) => t,
+                _ => {
+                    return Err(self.invalid(
+                        &format!("disable.set.{col}"),
+                        "write a literal value (the disabled state), not @null or @now",
+                    ));
+                }
+            };
+            if let Some(values) = d.when.get(col)
+                && !values.contains(&written)
+            {
+                return Err(self.invalid(
+                    &format!("disable.set.{col}"),
+                    format!(
+                        "writes '{written}', which disable.when.{col} does not count as disabled"
+                    ),
+                ));
+            }
+        }
+        if !d.when.keys().any(|col| d.set.contains_key(col)) {
+            return Err(self.invalid(
+                "disable.when",
+                "name at least one column that disable.set writes",
+            ));
+        }
+        if d.sessions.is_none() {
+            return Err(self.invalid(
+                "disable.sessions",
+                "say where live sessions and tokens live: disabling does not end them",
+            ));
         }
         Ok(())
     }
@@ -1136,6 +1262,71 @@ mod tests {
         assert!(err.contains("unlock.set.status"), "{err}");
         let jeecg = Connector::parse("x.toml", embedded("jeecg.toml")).unwrap();
         assert_eq!(jeecg.emergency.link["id"].spec(), WriteSpec::Uuid32);
+    }
+
+    #[test]
+    fn every_shipped_connector_disables_or_says_why_not() {
+        for c in load_all(None).unwrap() {
+            let d = &c.disable;
+            match d.mapped() {
+                true => {
+                    let en = d.sessions.as_ref().expect("sessions");
+                    assert!(
+                        c.notes.contains(en),
+                        "{}: the sessions note joins the notes",
+                        c.name
+                    );
+                    assert_eq!(c.notes.len(), c.notes_zh.len(), "{}", c.name);
+                    // What disable writes satisfies the disabled predicate.
+                    let written = |col: &str| {
+                        d.set.get(col).map(|v| match v.spec() {
+                            WriteSpec::Int(i) => i.to_string(),
+                            WriteSpec::Text(t) => t,
+                            _ => String::new(),
+                        })
+                    };
+                    assert!(d.is_disabled(written), "{}", c.name);
+                }
+                false => assert!(
+                    d.unmapped.is_some(),
+                    "{}: map [disable] or say why not",
+                    c.name
+                ),
+            }
+        }
+        let closed: Vec<_> = load_all(None)
+            .unwrap()
+            .into_iter()
+            .filter(|c| !c.disable.mapped())
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(closed, ["kingdee-k3wise", "u8"]);
+    }
+
+    #[test]
+    fn disable_writes_and_predicate_must_agree() {
+        let text = embedded("ruoyi.toml");
+        let bad = text.replace("when = { status = [\"1\"] }", "when = { status = [\"2\"] }");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("disable.set.status"), "{err}");
+        let bad = text.replace("when = { status = [\"1\"] }\n", "");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("disable.when"), "{err}");
+        let bad = text.replace(
+            "[disable]\nset = { status = \"1\" }",
+            "[disable]\nset = { password = \"1\" }",
+        );
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("disable.set.password"), "{err}");
+        let vtiger = embedded("vtiger.toml").replace(
+            "[disable]\nset = { status = \"Inactive\" }",
+            "[disable]\nset = { status = \"Inactive\", confirm_password = \"x\" }",
+        );
+        let err = Connector::parse("x.toml", &vtiger).unwrap_err().to_string();
+        assert!(err.contains("disable.set.confirm_password"), "{err}");
+        let bad = text.replace("[disable]\n", "[disable]\nunmapped = \"x\"\n");
+        let err = Connector::parse("x.toml", &bad).unwrap_err().to_string();
+        assert!(err.contains("disable.unmapped"), "{err}");
     }
 
     #[test]

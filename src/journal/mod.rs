@@ -560,6 +560,13 @@ impl Journal {
         self.append_entries(new, false)
     }
 
+    /// Appends several intents in one durable transaction, each owned by this
+    /// session as [`Journal::append_owned`] owns one (a batch's intents are
+    /// durable, together, before any of their writes).
+    pub fn append_all_owned(&mut self, new: &[NewEntry]) -> Result<Vec<i64>, JournalError> {
+        self.append_entries(new, true)
+    }
+
     /// `own`: lock every entry appended (intents) for this session.
     fn append_entries(&mut self, new: &[NewEntry], own: bool) -> Result<Vec<i64>, JournalError> {
         if let Some(damage) = &self.damage_at_open {

@@ -736,6 +736,35 @@ pub async fn read_by_pk(s: &mut Session, id: &Value) -> Result<Option<Account>, 
     Ok(rows.into_iter().next().map(|r| row_to_account(c, r)))
 }
 
+/// Reads many accounts by primary key in one statement (a batch's
+/// before-images), in no particular order; missing keys are absent.
+pub async fn read_by_pks(s: &mut Session, ids: &[Value]) -> Result<Vec<Account>, OpError> {
+    let id = s.connector.columns.id.clone();
+    find_in(s, &id, ids).await
+}
+
+/// Every account whose `column` (a mapped column) equals one of `values`
+/// as the database compares, in one statement; callers check exactness.
+pub async fn find_in(
+    s: &mut Session,
+    column: &str,
+    values: &[Value],
+) -> Result<Vec<Account>, OpError> {
+    if values.is_empty() {
+        return Ok(Vec::new());
+    }
+    let c = &s.connector;
+    let mut stmt = Stmt::new(s.backend.dialect());
+    select_accounts(&mut stmt, c, None);
+    let col = stmt.ident(column);
+    let phs: Vec<String> = values.iter().map(|v| stmt.bind(v.clone())).collect();
+    stmt.push(" WHERE t.")
+        .push(&col)
+        .push(&format!(" IN ({})", phs.join(", ")));
+    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
+    Ok(rows.into_iter().map(|r| row_to_account(c, r)).collect())
+}
+
 /// Reads some columns of one row by primary key (the verification re-read
 /// inside the transaction, reconcile); `None` when the row is gone.
 pub async fn read_columns(
@@ -763,6 +792,23 @@ pub async fn read_column(s: &mut Session, id: &Value, column: &str) -> Result<Va
     Ok(row
         .and_then(|r| r.into_iter().next())
         .unwrap_or(Value::Null))
+}
+
+/// Every account whose `column` (a mapped column of the connector) equals
+/// `value` as the database compares; callers check exactness themselves.
+pub async fn find_exact(
+    s: &mut Session,
+    column: &str,
+    value: &str,
+) -> Result<Vec<Account>, OpError> {
+    let c = &s.connector;
+    let mut stmt = Stmt::new(s.backend.dialect());
+    select_accounts(&mut stmt, c, None);
+    let col = stmt.ident(column);
+    let ph = stmt.bind(Value::Text(value.to_string()));
+    stmt.push(" WHERE t.").push(&col).push(" = ").push(&ph);
+    let rows = s.backend.query(&stmt.text, &stmt.params).await?;
+    Ok(rows.into_iter().map(|r| row_to_account(c, r)).collect())
 }
 
 /// Resolves an ACCOUNT argument: `#ID` for the primary key, otherwise the

@@ -14,6 +14,7 @@ pub mod emergency;
 pub mod fleet;
 pub mod guide;
 pub mod metrics;
+pub mod offboard;
 pub mod plan;
 pub mod posture;
 pub mod protocol;

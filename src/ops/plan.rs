@@ -21,6 +21,10 @@ pub enum Action {
     Unlock,
     /// Restore the emergency admin (break-glass): several guarded statements.
     RestoreAdmin,
+    /// The connector's `[disable]` writes (`disable`, `offboard`).
+    Disable,
+    /// Write back the values a disable replaced (`offboard --undo`).
+    Enable,
 }
 
 impl Action {
@@ -29,6 +33,19 @@ impl Action {
             Action::Reset => "reset",
             Action::Unlock => "unlock",
             Action::RestoreAdmin => "restore-admin",
+            Action::Disable => "disable",
+            Action::Enable => "enable",
+        }
+    }
+
+    /// What was done, for a batch's report ("disabled").
+    pub fn name_past(self) -> &'static str {
+        match self {
+            Action::Reset => "reset",
+            Action::Unlock => "unlocked",
+            Action::RestoreAdmin => "restored",
+            Action::Disable => "disabled",
+            Action::Enable => "enabled",
         }
     }
 }
@@ -45,6 +62,12 @@ pub struct PlanOptions {
     pub donor: Option<String>,
     /// Backup restore: copy the account's own values from this backup row.
     pub backup: Option<BackupRow>,
+    /// Whether the table is transactional, when the caller already asked
+    /// (a batch plans many rows of one table).
+    pub transactional: Option<bool>,
+    /// The before-image, when the caller just read it by primary key (a
+    /// batch reads its rows in one statement); `account` is then not resolved.
+    pub before: Option<Account>,
 }
 
 /// Where copied password values come from: another account (a transplant),
@@ -321,6 +344,9 @@ pub async fn build(
     if action == Action::Reset {
         refuse_directory_password(s)?;
     }
+    if action == Action::Disable {
+        refuse_disable_unmapped(s)?;
+    }
     if opts.donor.is_some() {
         refuse_transplant_request(s, action, new_password.is_some())?;
     }
@@ -329,11 +355,12 @@ pub async fn build(
             "--from-backup restores the backup's stored value with reset only; it takes no new password".into(),
         ));
     }
-    let found = resolve(s, account).await?;
-    // Step 1 of the protocol: the before-image, read by primary key.
-    let before = read_by_pk(s, &found.id).await?.ok_or_else(|| {
-        OpError::NotFound(format!("{} vanished while planning", found.label()).into())
-    })?;
+    // Step 1 of the protocol: the before-image, read by primary key (a `#ID`
+    // reference was resolved by exactly that read: not read twice).
+    let before = match &opts.before {
+        Some(image) => image.clone(),
+        None => before_image(s, account).await?,
+    };
     let c = s.connector.clone();
     let table = c.table_name();
     let mut warnings = account_warnings(s, &before, action);
@@ -371,8 +398,11 @@ pub async fn build(
     if !undo {
         writes.extend(setting_writes(s, action, opts, &mut warnings).await?);
     }
-    if action != Action::Reset || opts.unlock {
+    if matches!(action, Action::Unlock | Action::RestoreAdmin) || opts.unlock {
         warnings.extend(c.notes_said().filter(|n| n.to_string().contains("lockout")));
+    }
+    if action == Action::Disable {
+        warnings.extend(sessions_warning(&c));
     }
     let (changes, unchanged) = changes_of(s, &before, writes).await?;
     warnings.extend(unchanged);
@@ -385,7 +415,10 @@ pub async fn build(
             missing.join(", ")
         ).into()));
     }
-    let transactional = s.backend.transactional(&table).await?;
+    let transactional = match opts.transactional {
+        Some(known) => known,
+        None => s.backend.transactional(&table).await?,
+    };
     if !transactional {
         warnings.push(Said::key("said.non_transactional", &[("table", &table)]));
     }
@@ -409,6 +442,17 @@ pub async fn build(
     };
     plan.early = super::protocol::SharedCheck::new(super::protocol::EarlyCheck::start(s, &plan));
     Ok(plan)
+}
+
+/// The account `account` names, read by primary key.
+async fn before_image(s: &mut Session, account: &str) -> Result<Account, OpError> {
+    let found = resolve(s, account).await?;
+    if account.starts_with('#') {
+        return Ok(found);
+    }
+    read_by_pk(s, &found.id).await?.ok_or_else(|| {
+        OpError::NotFound(format!("{} vanished while planning", found.label()).into())
+    })
 }
 
 /// What a plan says first: the connector's own word on direct edits
@@ -444,6 +488,37 @@ pub fn refuse_directory_password(s: &Session) -> Result<(), OpError> {
         "refuse.directory_password",
         &[("vendor", &s.connector.title)],
     )))
+}
+
+/// A connector without `[disable]` writes (a closed vendor whose switch is
+/// not known) refuses a disable before anything is read or journaled.
+pub fn refuse_disable_unmapped(s: &Session) -> Result<(), OpError> {
+    let d = &s.connector.disable;
+    if d.mapped() {
+        return Ok(());
+    }
+    let en = d.unmapped.clone().unwrap_or_default();
+    let zh = d.unmapped_zh.clone().unwrap_or_else(|| en.clone());
+    let title = s.connector.title.as_str();
+    // The connector's own reason, in each language, inside the catalog's sentence.
+    let worded = |lang, why: &str| {
+        crate::i18n::tf(
+            lang,
+            "said.disable_unmapped",
+            &[("vendor", title), ("why", why)],
+        )
+    };
+    Err(OpError::Refused(Said::Pair {
+        en: worded(crate::i18n::Lang::En, &en),
+        zh: worded(crate::i18n::Lang::Zh, &zh),
+    }))
+}
+
+/// Where the vendor keeps live sessions: disabling does not end them.
+pub fn sessions_warning(c: &Connector) -> Option<Said> {
+    let en = c.disable.sessions.clone()?;
+    let zh = c.disable.sessions_zh.clone().unwrap_or_else(|| en.clone());
+    Some(Said::Pair { en, zh })
 }
 
 /// A transplant is a reset without a new password, into a scheme that does
@@ -575,7 +650,13 @@ async fn setting_writes(
     warnings: &mut Vec<Said>,
 ) -> Result<Vec<Write>, OpError> {
     let c = s.connector.clone();
-    let settings = if matches!(action, Action::Reset | Action::RestoreAdmin) {
+    let settings = if action == Action::Disable {
+        let mut set = c.disable.set.clone();
+        set.extend(opts.extra.clone());
+        set
+    } else if action == Action::Enable {
+        opts.extra.clone()
+    } else if matches!(action, Action::Reset | Action::RestoreAdmin) {
         let mut extra = c.reset.set.clone();
         if opts.must_change {
             if c.reset.must_change.is_empty() {

@@ -237,6 +237,7 @@ pub async fn apply_with(
         reason,
         mode,
         intent,
+        deferred: None,
     };
     // `forward_required`: the receiver must have acknowledged the intent.
     let result = match j.unacknowledged(intent) {
@@ -285,9 +286,14 @@ struct InFlight<'p> {
     reason: &'p str,
     mode: Mode,
     intent: i64,
+    /// A batch: outcomes wait here and are journaled together after the
+    /// batch's statements (`apply_batch`); the intents stay owned until then.
+    deferred: Option<&'p std::cell::RefCell<Vec<NewEntry>>>,
 }
 
 impl InFlight<'_> {
+    /// Journals the outcome (its id), or, in a batch, queues it (id 0 until
+    /// the batch's outcomes are durable).
     fn outcome(
         &self,
         s: &Session,
@@ -295,7 +301,7 @@ impl InFlight<'_> {
         o: Outcome,
         details: serde_json::Value,
     ) -> Result<i64, crate::journal::JournalError> {
-        j.append(&entry(
+        let e = entry(
             s,
             self.plan,
             EntryKind::Outcome,
@@ -303,8 +309,95 @@ impl InFlight<'_> {
             self.reason,
             Some(o),
             details,
-        ))
+        );
+        match self.deferred {
+            Some(queue) => {
+                queue.borrow_mut().push(e);
+                Ok(0)
+            }
+            None => j.append(&e),
+        }
     }
+}
+
+/// One write of a batch: its plan and what its intent records besides the
+/// plan (the batch id, values to restore).
+pub struct Batched<'p> {
+    pub plan: &'p Plan,
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The write protocol for many single-row plans at once (offboarding): the
+/// intents of the batch are journaled in one durable transaction before any
+/// of their UPDATEs runs; then each plan runs its own transaction (guarded
+/// UPDATE, verify, COMMIT) exactly as `apply` does; then the outcomes are
+/// journaled in one durable transaction. A crash in between leaves intents
+/// without outcome, which `reconcile` settles from the rows. One result per
+/// plan, in order; the outer error means nothing of the batch was written
+/// (the intents could not be journaled) or its outcomes could not be.
+pub async fn apply_batch(
+    s: &mut Session,
+    j: &mut Journal,
+    batch: &[Batched<'_>],
+    reason: &str,
+) -> Result<Vec<Result<Applied, OpError>>, OpError> {
+    if let Some(ro) = s.backend.read_only() {
+        return Err(OpError::Refused(ro.refusal().into()));
+    }
+    if batch.iter().any(|b| b.plan.new_password.is_some()) {
+        encoder_gate(s, j)?;
+    }
+    let mut intents = Vec::with_capacity(batch.len());
+    for b in batch {
+        let mut details = intent_details(s, b.plan, j, Mode::Commit)?;
+        if let Some(map) = details.as_object_mut() {
+            map.extend(b.details.clone());
+        }
+        let kind = intent_kind(b.plan, Mode::Commit);
+        intents.push(entry(s, b.plan, kind, None, reason, None, details));
+    }
+    let ids = j.append_all_owned(&intents).map_err(OpError::Journal)?;
+    let queue = std::cell::RefCell::new(Vec::new());
+    let mut results = Vec::with_capacity(batch.len());
+    for (b, intent) in batch.iter().zip(&ids) {
+        let f = InFlight {
+            plan: b.plan,
+            reason,
+            mode: Mode::Commit,
+            intent: *intent,
+            deferred: Some(&queue),
+        };
+        let result = if b.plan.nothing_to_do() || b.plan.statements.is_empty() {
+            let msg = format!(
+                "{} needs no change; nothing was written",
+                b.plan.account.label()
+            );
+            let _ = f.outcome(s, j, Outcome::Refused, json!({ "error": msg }));
+            Err(OpError::Refused(msg.into()))
+        } else {
+            let early = b.plan.early.take().or_else(|| EarlyCheck::start(s, b.plan));
+            transact(s, j, &f, Clock::new(), early).await
+        };
+        results.push(result);
+    }
+    let outcomes = queue.into_inner();
+    let written = j.append_all(&outcomes);
+    for id in &ids {
+        j.release(*id);
+    }
+    let outcome_ids = written.map_err(OpError::JournalAfterCommit)?;
+    // Each queued outcome refers to its intent: give each result its entry.
+    let by_intent: std::collections::HashMap<i64, i64> = outcomes
+        .iter()
+        .zip(&outcome_ids)
+        .filter_map(|(o, id)| Some((o.refers_to?, *id)))
+        .collect();
+    for applied in results.iter_mut().filter_map(|r| r.as_mut().ok()) {
+        if let Some(id) = by_intent.get(&applied.intent_entry) {
+            applied.outcome_entry = *id;
+        }
+    }
+    Ok(results)
 }
 
 /// Steps 4 to 6 for a journaled intent: transaction, guarded statements,

@@ -58,6 +58,11 @@ pub enum WriteRequest {
     Unlock {
         account: String,
     },
+    /// The connector's `[disable]` writes (`disable ACCOUNT`); the last
+    /// enabled admin is refused.
+    Disable {
+        account: String,
+    },
     /// Write back the before-values journal entry `entry` sealed, opened
     /// with the age identity in `identity` (`undo ENTRY --identity FILE`).
     Undo {
@@ -81,7 +86,7 @@ impl WriteRequest {
             | WriteRequest::Transplant { flags, .. }
             | WriteRequest::FromBackup { flags, .. } => flags.unlock,
             WriteRequest::Unlock { .. } | WriteRequest::RestoreAdmin { .. } => true,
-            WriteRequest::Undo { .. } => false,
+            WriteRequest::Undo { .. } | WriteRequest::Disable { .. } => false,
         }
     }
 
@@ -103,6 +108,7 @@ impl WriteRequest {
             WriteRequest::FromBackup { .. } => "a backup restore",
             WriteRequest::Undo { .. } => "an undo",
             WriteRequest::Unlock { .. } => "an unlock",
+            WriteRequest::Disable { .. } => "a disable",
             WriteRequest::RestoreAdmin { .. } => "restore-admin",
         }
     }
@@ -290,6 +296,14 @@ async fn build(
         WriteRequest::Unlock { account } => {
             let opts = PlanOptions::default();
             let plan = plan::build(s, &account, Action::Unlock, None, &opts).await?;
+            Ok((plan, None, false))
+        }
+        WriteRequest::Disable { account } => {
+            let plan =
+                plan::build(s, &account, Action::Disable, None, &PlanOptions::default()).await?;
+            if !plan.nothing_to_do() {
+                super::offboard::refuse_last_admin(s, &plan.account).await?;
+            }
             Ok((plan, None, false))
         }
         WriteRequest::RestoreAdmin { account, clear_2fa } => {

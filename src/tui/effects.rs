@@ -241,7 +241,10 @@ impl Runner {
                     account: Some(reference),
                     clear_2fa: false,
                 },
-                ops::Action::Unlock => WriteRequest::Unlock { account: reference },
+                ops::Action::Unlock | ops::Action::Enable => {
+                    WriteRequest::Unlock { account: reference }
+                }
+                ops::Action::Disable => WriteRequest::Disable { account: reference },
                 ops::Action::Reset => WriteRequest::Reset {
                     account: reference,
                     password: NewPassword::Generate,
