@@ -487,6 +487,51 @@ impl Report {
 }
 
 /// The dispatcher: each arm hands its arguments to one command function.
+impl Command {
+    /// The write a write command asks for (reset, unlock, disable, undo, restore-admin).
+    fn write_request(&self) -> Result<crate::ops::write::WriteRequest, OpError> {
+        use crate::ops::write::WriteRequest;
+        Ok(match self {
+            Command::Reset {
+                account,
+                new_password_stdin,
+                unlock,
+                must_change,
+                force,
+                clear_2fa,
+                from,
+                from_backup,
+                ..
+            } => {
+                let flags = crate::ops::write::ResetFlags {
+                    unlock: *unlock,
+                    must_change: *must_change,
+                    force: *force,
+                    clear_2fa: *clear_2fa,
+                };
+                let source = (from, from_backup);
+                commands::reset_request(account, flags, source, *new_password_stdin)?
+            }
+            Command::Unlock { account, .. } => WriteRequest::Unlock {
+                account: account.clone(),
+            },
+            Command::Disable { account, .. } => WriteRequest::Disable {
+                account: account.clone(),
+            },
+            Command::Undo {
+                entry, identity, ..
+            } => commands::undo_request(*entry, identity),
+            Command::RestoreAdmin {
+                account, clear_2fa, ..
+            } => WriteRequest::RestoreAdmin {
+                account: account.clone(),
+                clear_2fa: *clear_2fa,
+            },
+            _ => return Err(OpError::Usage("not a write command".into())),
+        })
+    }
+}
+
 pub async fn run(cli: Cli) -> Result<Report, OpError> {
     let Some(command) = &cli.command else {
         return commands::console(&cli, None).await;
@@ -495,55 +540,13 @@ pub async fn run(cli: Cli) -> Result<Report, OpError> {
         Command::Demo { keep } => commands::console(&cli, Some(keep.as_deref())).await,
         Command::Lookup(args) => commands::lookup(&cli, &args.filter()?).await,
         Command::Show { account } => commands::show(&cli, account).await,
-        Command::Reset {
-            account,
-            write,
-            new_password_stdin,
-            unlock,
-            must_change,
-            force,
-            clear_2fa,
-            from,
-            from_backup,
-        } => {
-            let flags = crate::ops::write::ResetFlags {
-                unlock: *unlock,
-                must_change: *must_change,
-                force: *force,
-                clear_2fa: *clear_2fa,
-            };
-            let source = (from, from_backup);
-            let request = commands::reset_request(account, flags, source, *new_password_stdin)?;
-            commands::write(&cli, request, write).await
-        }
-        Command::Unlock { account, write } => {
-            let request = crate::ops::write::WriteRequest::Unlock {
-                account: account.clone(),
-            };
-            commands::write(&cli, request, write).await
-        }
-        Command::Disable { account, write } => {
-            let request = crate::ops::write::WriteRequest::Disable {
-                account: account.clone(),
-            };
-            commands::write(&cli, request, write).await
-        }
         Command::Offboard(args) => commands::offboard(&cli, args).await,
-        Command::Undo {
-            entry,
-            identity,
-            write,
-        } => commands::write(&cli, commands::undo_request(*entry, identity), write).await,
-        Command::RestoreAdmin {
-            account,
-            clear_2fa,
-            write,
-        } => {
-            let request = crate::ops::write::WriteRequest::RestoreAdmin {
-                account: account.clone(),
-                clear_2fa: *clear_2fa,
-            };
-            commands::write(&cli, request, write).await
+        Command::Reset { write, .. }
+        | Command::Unlock { write, .. }
+        | Command::Disable { write, .. }
+        | Command::Undo { write, .. }
+        | Command::RestoreAdmin { write, .. } => {
+            commands::write(&cli, command.write_request()?, write).await
         }
         Command::Calibrate {
             account,
