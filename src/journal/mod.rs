@@ -25,12 +25,12 @@ mod chain;
 mod key;
 mod locks;
 mod outcomes;
+mod owner_only;
 mod share;
 mod store;
 
 use std::fmt;
 use std::io::ErrorKind;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use diesel::connection::SimpleConnection;
@@ -310,12 +310,9 @@ impl Journal {
         // Create the file ourselves so it starts private or the group's
         // (SQLite would use 0644); an empty file is a valid empty database.
         // SQLite gives its rollback journal the same mode.
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(sharing.file_mode())
-            .open(&abs)
-        {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        match owner_only::create_with_mode(&mut options, sharing.file_mode()).open(&abs) {
             Ok(file) => sharing.adopt(&file).map_err(|e| {
                 open_err(format!(
                     "cannot give the new file its group and mode ({e}); check that you are a \
