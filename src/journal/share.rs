@@ -84,6 +84,7 @@ impl Sharing {
         if dir.is_dir() {
             return Ok(());
         }
+        #[allow(unused_mut)] // only Unix gives it a mode
         let mut builder = fs::DirBuilder::new();
         #[cfg(unix)]
         {
