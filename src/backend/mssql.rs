@@ -423,8 +423,14 @@ fn tiberius_config(target: &Target) -> Result<Config, String> {
     match target.auth {
         AuthKind::Sql => config.authentication(AuthMethod::sql_server(&target.user, &password)),
         AuthKind::Windows => {
+            // SSPI: with no password, the logged-in Windows user (as `sqlcmd -E`);
+            // with one, NTLM for the named DOMAIN\user.
             #[cfg(windows)]
-            config.authentication(AuthMethod::windows(&target.user, &password));
+            config.authentication(if target.password.is_none() {
+                AuthMethod::Integrated
+            } else {
+                AuthMethod::windows(&target.user, &password)
+            });
             #[cfg(not(windows))]
                 return Err(
                     "Windows authentication is only available in Windows builds of locksmith; on this machine connect with a SQL Server login (auth=sql)".into(),

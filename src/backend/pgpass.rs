@@ -16,7 +16,7 @@ pub(super) fn password_for(t: &Target) -> Option<(Zeroizing<String>, String)> {
     }
     let path = match std::env::var_os("PGPASSFILE") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".pgpass"),
+        None => default_file()?,
     };
     if !private(&path) {
         return None;
@@ -32,10 +32,34 @@ pub(super) fn password_for(t: &Target) -> Option<(Zeroizing<String>, String)> {
     Some((pw, path.display().to_string()))
 }
 
+/// libpq's default: `~/.pgpass`; on Windows `%APPDATA%\postgresql\pgpass.conf`.
+fn default_file() -> Option<PathBuf> {
+    #[cfg(windows)]
+    {
+        Some(
+            PathBuf::from(std::env::var_os("APPDATA")?)
+                .join("postgresql")
+                .join("pgpass.conf"),
+        )
+    }
+    #[cfg(not(windows))]
+    {
+        Some(PathBuf::from(std::env::var_os("HOME")?).join(".pgpass"))
+    }
+}
+
 /// libpq skips a password file that group or others can read.
+#[cfg(unix)]
 fn private(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o077 == 0)
+}
+
+/// libpq does not check the file's permissions on Windows (it sits in the
+/// user's own profile), so neither does locksmith.
+#[cfg(not(unix))]
+fn private(path: &Path) -> bool {
+    path.is_file()
 }
 
 /// The first line whose four fields match (`*` matches anything).

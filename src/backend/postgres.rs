@@ -234,7 +234,8 @@ fn map_err(e: tokio_postgres::Error) -> BackendError {
 }
 
 /// The connection settings of `target`; TLS is chosen by the connector passed to `open`.
-fn config(target: &Target) -> Config {
+/// A socket directory (PGHOST=/run/postgresql) is a Unix-only way in.
+fn config(target: &Target) -> Result<Config, String> {
     let mut cfg = Config::new();
     cfg.user(&target.user)
         .dbname(&target.database)
@@ -244,8 +245,17 @@ fn config(target: &Target) -> Config {
         cfg.password(pw.0.as_bytes());
     }
     match &target.socket {
+        #[cfg(unix)]
         Some(dir) => {
             cfg.host_path(dir);
+        }
+        #[cfg(not(unix))]
+        Some(dir) => {
+            return Err(format!(
+                "PGHOST={} names a Unix socket folder, which this system does not have: set \
+                 PGHOST to the server's host name, or put the host in the URL",
+                dir.display()
+            ));
         }
         None => {
             cfg.host(&target.host);
@@ -258,7 +268,7 @@ fn config(target: &Target) -> Config {
     {
         cfg.hostaddr(ip).port(*port);
     }
-    cfg
+    Ok(cfg)
 }
 
 /// Connects with `tls` (`NoTls` with `SslMode::Disable`, a rustls connector
@@ -333,7 +343,7 @@ impl Postgres {
             reason,
         };
         let mut warnings = Vec::new();
-        let cfg = config(target);
+        let cfg = config(target).map_err(refuse)?;
         let over_socket = target.socket.is_some();
         let client = match target.tls {
             TlsMode::LoginOnly | TlsMode::Legacy => {

@@ -81,11 +81,8 @@ pub(crate) fn write(path: &Path, key: &JournalKey, head: &Head, mode: u32) -> st
     );
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    #[cfg(not(unix))]
-    let _ = mode; // the folder's ACL applies (the journal's own file is made owner-only)
-    let written = options
+    // On Windows the journal folder's inherited user-only ACL applies.
+    let written = super::owner_only::create_with_mode(&mut options, mode)
         .open(&temp)
         .and_then(|mut f| f.write_all(line.as_bytes()))
         .and_then(|()| std::fs::rename(&temp, path));

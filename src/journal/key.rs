@@ -1,9 +1,9 @@
 //! The journal's HMAC key: 32 random bytes, hex in a file of mode 0600
-//! (0640 and the group's, for a journal shared by a group).
+//! (0640 and the group's, for a journal shared by a group; on Windows an ACL
+//! for the user only, see `owner_only.rs`).
 
 use std::fs;
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -11,6 +11,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::JournalError;
+use super::owner_only;
 use super::share::Sharing;
 
 pub(crate) const KEY_LEN: usize = 32;
@@ -23,16 +24,8 @@ fn key_err(path: &Path, reason: impl Into<String>) -> JournalError {
     }
 }
 
-/// Creates `dir` and missing parents with mode 0700.
-pub(crate) fn create_private_dirs(dir: &Path) -> std::io::Result<()> {
-    if dir.as_os_str().is_empty() {
-        return Ok(());
-    }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
+/// Creates `dir` and missing parents for the user only (0700; Windows: its ACL).
+pub(crate) use super::owner_only::create_private_dirs;
 
 /// Loads the key at `path`, creating it (once, mode 0600, or 0640 for a
 /// group) if it is absent.
@@ -104,12 +97,9 @@ fn create(path: &Path, sharing: &Sharing) -> Result<JournalKey, CreateError> {
     let mut text = Zeroizing::new(hex::encode(&key[..]));
     text.push('\n');
 
-    let mut file = match fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(sharing.key_mode())
-        .open(path)
-    {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    let mut file = match owner_only::create_with_mode(&mut options, sharing.key_mode()).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(CreateError::Exists),
         Err(e) => {

@@ -140,11 +140,7 @@ impl IntentLocks {
     fn open(&self, path: &Path) -> io::Result<File> {
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(self.sharing.file_mode());
-        }
+        super::owner_only::create_with_mode(&mut options, self.sharing.file_mode());
         let file = options.open(path)?;
         self.sharing.adopt(&file)?;
         Ok(file)

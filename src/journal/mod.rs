@@ -26,13 +26,13 @@ mod head;
 mod key;
 mod locks;
 mod outcomes;
+mod owner_only;
 mod share;
 mod store;
 mod wal;
 
 use std::fmt;
 use std::io::ErrorKind;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use diesel::connection::SimpleConnection;
@@ -325,12 +325,9 @@ impl From<diesel::result::Error> for AppendError {
 /// (SQLite would use 0644); an empty file is a valid empty database. `true`
 /// when it was created now.
 fn create_file(abs: &Path, sharing: &Sharing) -> Result<bool, String> {
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(sharing.file_mode())
-        .open(abs)
-    {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    match owner_only::create_with_mode(&mut options, sharing.file_mode()).open(abs) {
         Ok(file) => {
             sharing.adopt(&file).map_err(|e| {
                 format!(

@@ -68,9 +68,14 @@ impl Sharing {
         Ok(())
     }
 
+    /// Windows: a private journal's files get the user-only ACL (the 0600
+    /// equivalent); a group journal cannot be configured there (`lookup_gid`).
     #[cfg(not(unix))]
-    fn fix(&self, _file: &File, _mode: u32) -> io::Result<()> {
-        Ok(())
+    fn fix(&self, file: &File, _mode: u32) -> io::Result<()> {
+        match self {
+            Sharing::Private => super::owner_only::restrict_file(file),
+            Sharing::Group { .. } => Ok(()),
+        }
     }
 
     /// Creates the lock folder if it is missing: 0700, or for a group
@@ -79,6 +84,7 @@ impl Sharing {
         if dir.is_dir() {
             return Ok(());
         }
+        #[allow(unused_mut)] // only Unix gives it a mode
         let mut builder = fs::DirBuilder::new();
         #[cfg(unix)]
         {
@@ -99,6 +105,10 @@ impl Sharing {
             use std::os::unix::fs::PermissionsExt;
             std::os::unix::fs::chown(dir, None, Some(*gid))?;
             fs::set_permissions(dir, fs::Permissions::from_mode(0o2770))?;
+        }
+        #[cfg(not(unix))]
+        if let Sharing::Private = self {
+            super::owner_only::restrict_dir(dir)?;
         }
         Ok(())
     }
@@ -130,7 +140,32 @@ impl Sharing {
         }
     }
 
-    #[cfg(not(unix))]
+    /// Windows: the key's ACL may let in the user, SYSTEM and Administrators
+    /// only (as 0600 lets in the owner and root).
+    #[cfg(windows)]
+    pub(crate) fn key_problem(&self, path: &Path, _meta: &fs::Metadata) -> Option<String> {
+        let others = match super::owner_only::others_allowed(path) {
+            Ok(others) => others,
+            Err(e) => return Some(format!("cannot read the key file's access list ({e})")),
+        };
+        if others.is_empty() {
+            return None;
+        }
+        let removes: Vec<String> = others
+            .iter()
+            .filter(|sid| sid.starts_with("S-"))
+            .map(|sid| format!(" /remove:g *{sid}"))
+            .collect();
+        Some(format!(
+            "lets other accounts ({}) read it, so they could forge journal fingerprints; run \
+             `icacls \"{}\" /inheritance:r /grant:r \"%USERNAME%:F\"{}` and retry",
+            others.join(", "),
+            path.display(),
+            removes.concat()
+        ))
+    }
+
+    #[cfg(not(any(unix, windows)))]
     pub(crate) fn key_problem(&self, _path: &Path, _meta: &fs::Metadata) -> Option<String> {
         None
     }
