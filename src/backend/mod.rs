@@ -4,7 +4,7 @@
 
 pub mod mssql;
 pub mod mysql;
-mod pg_tls;
+pub(crate) mod pg_tls;
 mod pgpass;
 pub mod postgres;
 pub mod sqlite;

@@ -3,6 +3,7 @@
 //! its name checked against the URL's host. `skip-verify=true` keeps the
 //! encryption and the handshake signatures but trusts any certificate.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -35,14 +36,25 @@ pub(super) fn connector(target: &Target) -> Result<MakeRustlsConnect, String> {
 
 /// `ca=` when given (every certificate in the PEM file), else the system store.
 fn roots(target: &Target) -> Result<RootCertStore, String> {
+    const FIX: &str = "pass ca=/path/to/the-server-ca.pem";
+    trust_roots(target.ca_file.as_deref(), Some(FIX), FIX)
+}
+
+/// The trust roots of a TLS client (PostgreSQL here, the journal's syslog
+/// forwarder too): every certificate of the PEM file `ca`, else the system
+/// store. `ca_fix` ends an unreadable CA file's message; `no_system_fix`
+/// the message when the system store holds no certificate.
+pub(crate) fn trust_roots(
+    ca: Option<&Path>,
+    ca_fix: Option<&str>,
+    no_system_fix: &str,
+) -> Result<RootCertStore, String> {
     let mut store = RootCertStore::empty();
-    match &target.ca_file {
+    match ca {
         Some(path) => {
-            let unreadable = |e: &dyn std::fmt::Display| {
-                format!(
-                    "CA file {}: {e}; pass ca=/path/to/the-server-ca.pem",
-                    path.display()
-                )
+            let unreadable = |e: &dyn std::fmt::Display| match ca_fix {
+                Some(fix) => format!("CA file {}: {e}; {fix}", path.display()),
+                None => format!("CA file {}: {e}", path.display()),
             };
             let certs = CertificateDer::pem_file_iter(path)
                 .map_err(|e| unreadable(&e))?
@@ -61,10 +73,9 @@ fn roots(target: &Target) -> Result<RootCertStore, String> {
                 let _ = store.add(cert);
             }
             if store.is_empty() {
-                return Err(
-                    "the system trust store has no certificates; pass ca=/path/to/the-server-ca.pem"
-                        .into(),
-                );
+                return Err(format!(
+                    "the system trust store has no certificates; {no_system_fix}"
+                ));
             }
         }
     }

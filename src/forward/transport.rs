@@ -9,8 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 use super::{Destination, Transport};
@@ -115,30 +114,5 @@ pub(crate) fn connect(dest: &Destination) -> Result<Stream, String> {
 
 /// `ca=` when given (every certificate of the PEM file), else the system store.
 fn roots(ca: Option<&Path>) -> Result<RootCertStore, String> {
-    let mut store = RootCertStore::empty();
-    match ca {
-        Some(path) => {
-            let unreadable = |e: &dyn std::fmt::Display| format!("CA file {}: {e}", path.display());
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| unreadable(&e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| unreadable(&e))?;
-            if certs.is_empty() {
-                return Err(unreadable(&"no PEM certificate in it"));
-            }
-            for cert in certs {
-                store.add(cert).map_err(|e| unreadable(&e))?;
-            }
-        }
-        None => {
-            // Certificates the system store holds but rustls cannot parse are skipped.
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = store.add(cert);
-            }
-            if store.is_empty() {
-                return Err("the system trust store has no certificates; add ca=/path/ca.pem to the forward URL".into());
-            }
-        }
-    }
-    Ok(store)
+    crate::backend::pg_tls::trust_roots(ca, None, "add ca=/path/ca.pem to the forward URL")
 }
