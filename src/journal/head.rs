@@ -102,22 +102,11 @@ impl Journal {
         }
     }
 
-    /// The newest stored entry, `(0, genesis)` for an empty journal.
-    fn newest(&mut self) -> Result<(i64, String), JournalError> {
-        let newest: Option<(i64, String)> = entries::table
-            .select((entries::id, entries::hash))
-            .order(entries::id.desc())
-            .first(&mut self.conn)
-            .optional()
-            .map_err(|e| self.read_err(e))?;
-        Ok(newest.unwrap_or((0, super::chain::GENESIS_PREV_HASH.to_owned())))
-    }
-
     /// Entries the head record names that the journal no longer holds, or
     /// a head that disagrees with the entry it names.
     pub(super) fn lost_entries(&mut self) -> Result<Option<ChainProblem>, JournalError> {
         let head = read(&path_for(&self.path), &self.key);
-        let (newest, _) = self.newest()?;
+        let newest = self.newest_id()?;
         let next = newest.saturating_add(1);
         let head = match head {
             Ok(Some(head)) => head,
@@ -164,12 +153,11 @@ impl Journal {
         Ok(None)
     }
 
-    pub(super) fn wal_problem(&mut self, damage: &WalDamage) -> Result<ChainProblem, JournalError> {
+    pub(super) fn wal_problem(&mut self, damage: &WalDamage) -> ChainProblem {
         // What SQLite still reads may lack even the tables (their pages were
         // in the dropped frames): then every entry is in question.
-        let newest = self.newest().map_or(0, |(id, _)| id);
-        let next = newest.saturating_add(1);
-        Ok(ChainProblem {
+        let next = self.newest_id().unwrap_or(0).saturating_add(1);
+        ChainProblem {
             entry_id: next,
             kind: "wal_damaged".into(),
             message: format!(
@@ -180,7 +168,7 @@ impl Journal {
                 damage.offset,
                 damage.what
             ),
-        })
+        }
     }
 
     /// What the journal's files show beyond the chain: damage found at
@@ -194,7 +182,7 @@ impl Journal {
             ..
         }) = scan(&log_path(&self.path))
         {
-            return self.wal_problem(&damage).map(Some);
+            return Ok(Some(self.wal_problem(&damage)));
         }
         self.lost_entries()
     }

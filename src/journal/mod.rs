@@ -429,11 +429,12 @@ impl Journal {
         }
 
         // Before SQLite reads the log: it would drop a damaged frame silently.
-        let log_existed = wal::log_path(&abs).exists();
-        let wal_scan = wal::scan(&wal::log_path(&abs)).map_err(|e| {
+        let log = wal::log_path(&abs);
+        let log_existed = log.exists();
+        let wal_scan = wal::scan(&log).map_err(|e| {
             open_err(format!(
                 "its write-ahead log {} cannot be read ({e}); check the file's permissions",
-                wal::log_path(&abs).display()
+                log.display()
             ))
         })?;
         let mut conn = SqliteConnection::establish(url)
@@ -483,7 +484,7 @@ impl Journal {
             after_append: None,
         };
         journal.damage_at_open = match &wal_scan.damage {
-            Some(d) => Some(journal.wal_problem(d)?),
+            Some(d) => Some(journal.wal_problem(d)),
             None => journal.lost_entries()?,
         };
         Ok(journal)

@@ -520,12 +520,9 @@ pub async fn lookup_progressive(
     }
     first(s, &head);
     let room = f.limit.saturating_sub(head.accounts.len() as u64);
-    // After every tier-0/1 row: the scan starts at tier 2 (no cursor needed).
-    let rest_filter = LookupFilter {
-        after: None,
-        ..f.clone()
-    };
-    let mut rest = run_page(s, &rest_filter, Scope::Scan { from_tier: 2 }, room).await?;
+    // After every tier-0/1 row: the scan starts at tier 2 (`keyset` then
+    // needs no cursor).
+    let mut rest = run_page(s, f, Scope::Scan { from_tier: 2 }, room).await?;
     let mut page = head;
     page.accounts.append(&mut rest.accounts);
     page.tiers.append(&mut rest.tiers);
