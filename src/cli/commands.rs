@@ -484,12 +484,7 @@ pub async fn offboard(cli: &Cli, args: &OffboardArgs) -> Result<Report, OpError>
         prompt::confirm_count(&text, summary.to_disable(), lang)?;
         text.clear();
     }
-    let quiet = cli.json;
-    let mut progress = |done: usize, total: usize| {
-        if !quiet {
-            prompt::batch_progress(done, total);
-        }
-    };
+    let mut progress = batch_progress(cli);
     let report = offboard::run(&mut s, j, &summary, &args.reason, &mut progress).await;
     s.close().await?;
     Ok(batch::offboard_done(
@@ -499,6 +494,16 @@ pub async fn offboard(cli: &Cli, args: &OffboardArgs) -> Result<Report, OpError>
         &args.reason,
         lang,
     ))
+}
+
+/// A batch's progress line on stderr, none under `--json`.
+fn batch_progress(cli: &Cli) -> impl FnMut(usize, usize) {
+    let quiet = cli.json;
+    move |done, total| {
+        if !quiet {
+            prompt::batch_progress(done, total);
+        }
+    }
 }
 
 /// `offboard --undo BATCH`: what the batch disabled and still holds, then the re-enables.
@@ -530,12 +535,7 @@ async fn offboard_undo(
         prompt::confirm_count(&text, summary.to_enable(), lang)?;
         text.clear();
     }
-    let quiet = cli.json;
-    let mut progress = |done: usize, total: usize| {
-        if !quiet {
-            prompt::batch_progress(done, total);
-        }
-    };
+    let mut progress = batch_progress(cli);
     let report = offboard::run_undo(&mut s, &mut j, &summary, &args.reason, &mut progress).await;
     s.close().await?;
     Ok(batch::undo_done(text, &summary, &report?, lang))
